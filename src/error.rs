@@ -1,0 +1,81 @@
+//! The crate's error type.
+//!
+//! Every fallible library function returns [`Result`]. Variants carry enough context to
+//! say *where* the problem is (file, key) and *why*; the binary adds its own context with
+//! `anyhow` and prints the chain.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in mfgsim's library code.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A scenario value is invalid: `file: [table] key: reason`.
+    #[error("{}: `{key}`: {reason}", file.display())]
+    Scenario {
+        /// The scenario file (or `<string>` / `<--set>` for in-memory input).
+        file: PathBuf,
+        /// Dotted key path, e.g. `model.w1_pmf`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A model or game parameter is invalid (raised by `*Params::try_new`).
+    #[error("`{key}`: {reason}")]
+    Param {
+        /// Parameter name, as used in scenario files.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A solver input is inconsistent (e.g. a start vector of the wrong length).
+    #[error("solver: {0}")]
+    Solver(String),
+    /// Reading or writing a file failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Encoding an output (Parquet / Arrow / JSON) failed.
+    #[error("{}: {reason}", path.display())]
+    Output {
+        /// The file being written.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+impl Error {
+    /// Shorthand for [`Error::Param`].
+    pub fn param(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Param {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Re-labels a [`Error::Param`] as a [`Error::Scenario`] error located in `file`, with
+    /// `prefix` (e.g. `model`) prepended to the key. Other variants pass through.
+    pub fn in_file(self, file: &std::path::Path, prefix: &str) -> Self {
+        match self {
+            Error::Param { key, reason } => Error::Scenario {
+                file: file.to_path_buf(),
+                key: if prefix.is_empty() {
+                    key
+                } else {
+                    format!("{prefix}.{key}")
+                },
+                reason,
+            },
+            other => other,
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! T-BR (Algorithm 1 of Lee et al. 2021): trembling-hand best-response iteration on the mean
+//! field.
+//!
+//! # Formula
+//! ```text
+//! Q*_{z_k}  = fixed point of F_{z_k}         (TQ-value iteration, warm-started from Q*_{z_{k-1}})
+//! μ_k       = π^ε(Q*_{z_k})
+//! z_{k+1}   = Φ(z_k, μ_k)
+//! ```
+//! Stops when ||z_{k+1} − z_k||_1 < `tol` ([`Termination::Converged`]), when z_{k+1} comes back
+//! within `tol` of an earlier z_j, j < k, while still moving ([`Termination::Cycle`]), or after
+//! `max_iterations` ([`Termination::IterationCap`]). Under strategic complementarities
+//! ([`crate::check`]) the lowest start converges to the least T-MFE and the highest start to
+//! the greatest.
+
+use crate::error::{Error, Result};
+use crate::model::{mean_state, GameParams, KernelTables, Model};
+use crate::operator::tq_value::TqIteration;
+use crate::operator::trembling::write_trembling_policy;
+use crate::operator::{exploitability, phi, Exploitability};
+use crate::space::{l1_distance, on_simplex, point_mass, uniform, Policy, QTable};
+
+/// Number of past mean fields remembered for cycle detection.
+pub const CYCLE_MEMORY: usize = 64;
+
+/// Solver knobs (scenario table `[solver]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SolverParams {
+    /// Stop T-BR when ||z_{k+1} − z_k||_1 < tol. Default 1e-11.
+    pub tol: f64,
+    /// Cap on T-BR iterations. Default 10 000.
+    pub max_iterations: usize,
+    /// Sup-norm tolerance of each TQ-value iteration. Default 1e-12 (the reference's).
+    pub tq_tol: f64,
+    /// Cap on F_z applications per TQ-value iteration. Default 100 000.
+    pub max_tq_sweeps: usize,
+}
+
+impl Default for SolverParams {
+    fn default() -> Self {
+        SolverParams {
+            tol: 1e-11,
+            max_iterations: 10_000,
+            tq_tol: 1e-12,
+            max_tq_sweeps: 100_000,
+        }
+    }
+}
+
+impl SolverParams {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming the first invalid key.
+    pub fn validate(&self) -> Result<()> {
+        for (key, v) in [("tol", self.tol), ("tq_tol", self.tq_tol)] {
+            if !(v > 0.0 && v.is_finite()) {
+                return Err(Error::param(key, format!("must be > 0, got {v}")));
+            }
+        }
+        for (key, v) in [
+            ("max_iterations", self.max_iterations),
+            ("max_tq_sweeps", self.max_tq_sweeps),
+        ] {
+            if v == 0 {
+                return Err(Error::param(key, "must be >= 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where T-BR starts.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Start {
+    /// The uniform mean field (default).
+    Uniform,
+    /// All mass on state 0: converges to the least T-MFE under strategic complementarities.
+    Lowest,
+    /// All mass on the top state: converges to the greatest T-MFE.
+    Highest,
+    /// A given distribution over states.
+    Given(Vec<f64>),
+}
+
+impl Start {
+    /// The start vector for `num_states` states.
+    ///
+    /// # Errors
+    /// [`Error::Solver`] when a given vector has the wrong length or is not on the simplex.
+    pub fn vector(&self, num_states: usize) -> Result<Vec<f64>> {
+        Ok(match self {
+            Start::Uniform => uniform(num_states),
+            Start::Lowest => point_mass(num_states, 0),
+            Start::Highest => point_mass(num_states, num_states - 1),
+            Start::Given(z) => {
+                if z.len() != num_states {
+                    return Err(Error::Solver(format!(
+                        "start vector has {} entries, the model has {num_states} states",
+                        z.len()
+                    )));
+                }
+                if !on_simplex(z, 1e-9) {
+                    return Err(Error::Solver(
+                        "start vector must be non-negative and sum to 1".into(),
+                    ));
+                }
+                z.clone()
+            }
+        })
+    }
+
+    /// Short label: `uniform`, `lowest`, `highest` or `given`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Start::Uniform => "uniform",
+            Start::Lowest => "lowest",
+            Start::Highest => "highest",
+            Start::Given(_) => "given",
+        }
+    }
+}
+
+/// Why T-BR stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Termination {
+    /// ||z_{k+1} − z_k||_1 < tol.
+    Converged,
+    /// `max_iterations` reached without convergence.
+    IterationCap,
+    /// z came back to an earlier value: a cycle of this period (≥ 2).
+    Cycle {
+        /// Cycle length in iterations.
+        period: usize,
+    },
+}
+
+impl Termination {
+    /// Human-readable reason.
+    pub fn describe(&self) -> String {
+        match self {
+            Termination::Converged => "tolerance met".into(),
+            Termination::IterationCap => "iteration cap reached".into(),
+            Termination::Cycle { period } => format!("cycle of period {period} detected"),
+        }
+    }
+}
+
+/// One T-BR iteration: z_k was produced from z_{k−1}.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IterationRecord {
+    /// k (1-based; k = 0 is the start and has no record).
+    pub iteration: usize,
+    /// z_k.
+    pub z: Vec<f64>,
+    /// ||z_k − z_{k−1}||_1.
+    pub delta_l1: f64,
+    /// F-applications spent computing Q*_{z_{k−1}}.
+    pub tq_sweeps: usize,
+    /// Σ_s s·z_k(s).
+    pub mean_state: f64,
+}
+
+/// Result of a T-BR run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Solution {
+    /// Where it started.
+    pub start: Vec<f64>,
+    /// Why it stopped.
+    pub termination: Termination,
+    /// Per-iteration trace.
+    pub trace: Vec<IterationRecord>,
+    /// The returned mean field z (the last iterate).
+    pub z: Vec<f64>,
+    /// Q*_z (TQ-value iteration at the returned z).
+    pub q: QTable,
+    /// μ = π^ε(Q*_z).
+    pub policy: Policy,
+    /// ||Φ(z, μ) − z||_1.
+    pub consistency_l1: f64,
+    /// Exploitability of μ at z.
+    pub exploitability: Exploitability,
+    /// Σ_s s·z(s).
+    pub mean_state: f64,
+}
+
+impl Solution {
+    /// True when the tolerance was met.
+    pub fn converged(&self) -> bool {
+        self.termination == Termination::Converged
+    }
+
+    /// Number of T-BR iterations made.
+    pub fn iterations(&self) -> usize {
+        self.trace.len()
+    }
+}
+
+/// Runs T-BR for `model` from `start`. Deterministic.
+///
+/// # Errors
+/// [`Error::Param`] for invalid `params`, [`Error::Solver`] for a bad start vector.
+pub fn solve(
+    model: &(impl Model + ?Sized),
+    game: GameParams,
+    params: &SolverParams,
+    start: &Start,
+) -> Result<Solution> {
+    params.validate()?;
+    let (ns, na) = (model.num_states(), model.num_actions());
+    let z0 = start.vector(ns)?;
+    let mut z = z0.clone();
+    let mut next = vec![0.0; ns];
+    let mut tables = KernelTables::new(ns, na);
+    let mut tq = TqIteration::new();
+    let mut q = QTable::zeros(ns, na);
+    let mut policy = Policy::uniform(ns, na);
+    let mut trace = Vec::new();
+    let mut memory: std::collections::VecDeque<Vec<f64>> = std::collections::VecDeque::new();
+    let mut termination = Termination::IterationCap;
+
+    for k in 1..=params.max_iterations {
+        model.fill_tables(&z, &mut tables);
+        let out = tq.run(&tables, game, &mut q, params.tq_tol, params.max_tq_sweeps);
+        write_trembling_policy(&q, game.epsilon, &mut policy);
+        phi(&tables, &z, &policy, &mut next);
+        let delta = l1_distance(&next, &z);
+        trace.push(IterationRecord {
+            iteration: k,
+            z: next.clone(),
+            delta_l1: delta,
+            tq_sweeps: out.sweeps,
+            mean_state: mean_state(&next),
+        });
+        if delta < params.tol {
+            std::mem::swap(&mut z, &mut next);
+            termination = Termination::Converged;
+            break;
+        }
+        // z_{k+1} back near some z_j with j < k: a cycle of period k − j.
+        if let Some(back) = memory
+            .iter()
+            .rev()
+            .position(|old| l1_distance(old, &next) < params.tol)
+        {
+            std::mem::swap(&mut z, &mut next);
+            termination = Termination::Cycle { period: back + 2 };
+            break;
+        }
+        if memory.len() == CYCLE_MEMORY {
+            memory.pop_front();
+        }
+        memory.push_back(std::mem::replace(&mut z, next.clone()));
+    }
+
+    // Best response at the returned z.
+    model.fill_tables(&z, &mut tables);
+    tq.run(&tables, game, &mut q, params.tq_tol, params.max_tq_sweeps);
+    write_trembling_policy(&q, game.epsilon, &mut policy);
+    phi(&tables, &z, &policy, &mut next);
+    let consistency_l1 = l1_distance(&next, &z);
+    let expl = exploitability(&tables, game, &policy, &z, &q);
+    Ok(Solution {
+        start: z0,
+        termination,
+        trace,
+        mean_state: mean_state(&z),
+        z,
+        q,
+        policy,
+        consistency_l1,
+        exploitability: expl,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Gig;
+
+    #[test]
+    fn bad_start_is_an_error() {
+        let m = Gig::default();
+        let e = solve(
+            &m,
+            GameParams::default(),
+            &SolverParams::default(),
+            &Start::Given(vec![0.5; 3]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("3 entries"), "{e}");
+    }
+
+    #[test]
+    fn iteration_cap_is_reported() {
+        let m = Gig::default();
+        let p = SolverParams {
+            max_iterations: 2,
+            ..Default::default()
+        };
+        let sol = solve(&m, GameParams::default(), &p, &Start::Uniform).unwrap();
+        assert_eq!(sol.termination, Termination::IterationCap);
+        assert_eq!(sol.iterations(), 2);
+    }
+}

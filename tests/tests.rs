@@ -1,0 +1,4 @@
+//! The single integration-test binary (see `Cargo.toml`: `autotests = false`).
+
+mod reference;
+mod util;

@@ -1,0 +1,24 @@
+//! Shared helpers for the integration tests.
+
+use std::path::PathBuf;
+
+/// Path of a file under the crate root.
+pub fn root(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The reference JSON (see tests/data/README.md).
+pub fn reference() -> serde_json::Value {
+    let text = std::fs::read_to_string(root("tests/data/tmfe_reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A JSON array of numbers as `Vec<f64>`.
+pub fn f64s(v: &serde_json::Value) -> Vec<f64> {
+    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+}
+
+/// A JSON array of integers as `Vec<usize>`.
+pub fn usizes(v: &serde_json::Value) -> Vec<usize> {
+    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as usize).collect()
+}
