@@ -2,11 +2,17 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod check;
 pub mod error;
+pub mod learner;
 pub mod model;
 pub mod operator;
+pub mod output;
+pub mod population;
+pub mod rng;
 pub mod solver;
 pub mod space;
+pub mod transition;
 
 pub use error::{Error, Result};
 pub use model::{GameParams, KernelTables, Model};

@@ -1,0 +1,1 @@
+//! Strategic-complementarity checker (Definition 1 of Lee et al. 2021).

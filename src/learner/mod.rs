@@ -1,0 +1,1 @@
+//! Learners that turn sampled transitions into strategies.

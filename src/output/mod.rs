@@ -1,0 +1,1 @@
+//! Writing results: Parquet tables and JSON summaries, atomically.

@@ -1,0 +1,1 @@
+//! The agent population: struct-of-arrays columns stepped in fixed chunks.

@@ -1,0 +1,1 @@
+//! Deterministic random streams keyed by (seed, purpose, step, chunk).

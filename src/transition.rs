@@ -1,0 +1,1 @@
+//! Compact transition buffer filled by the population step.
