@@ -10,6 +10,7 @@ pub mod operator;
 pub mod output;
 pub mod population;
 pub mod rng;
+pub mod scenario;
 pub mod solver;
 pub mod space;
 pub mod transition;

@@ -1,0 +1,576 @@
+//! Scenario files: TOML → [`RawTable`](toml::Table) (+ `--set` overrides) → validated
+//! [`Scenario`].
+//!
+//! ```toml
+//! name = "infection"          # optional; defaults to the file stem
+//! [model]
+//! kind = "infection"          # or "gig"; every other key is optional (paper defaults)
+//! gamma = 0.9
+//! epsilon = 0.1
+//! [solver]
+//! start = "uniform"           # "lowest" | "highest" | "extremal" | [z_0, z_1, ...]
+//! [sim]
+//! agents = 1000000
+//! ```
+//!
+//! Every value is checked once, here; errors name the file, the dotted key and the reason,
+//! e.g. `scenarios/x.toml: `model.w1_pmf`: must sum to 1, sums to 0.9`. Unknown keys are
+//! rejected. Downstream code only ever sees a [`Scenario`].
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::model::{BuiltinModel, GameParams, Gig, GigParams, Infection, InfectionParams};
+use crate::solver::{SolverParams, Start};
+
+/// Where T-BR starts, as written in a scenario or on the command line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StartSpec {
+    /// One run from this start.
+    Single(Start),
+    /// Two runs: from the lowest and from the highest mean field (least and greatest T-MFE).
+    Extremal,
+}
+
+impl StartSpec {
+    /// Parses `uniform`, `lowest`, `highest`, `extremal` or a comma-separated vector.
+    ///
+    /// # Errors
+    /// A message describing the accepted forms.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        Ok(match text.trim() {
+            "uniform" => StartSpec::Single(Start::Uniform),
+            "lowest" => StartSpec::Single(Start::Lowest),
+            "highest" => StartSpec::Single(Start::Highest),
+            "extremal" => StartSpec::Extremal,
+            other => {
+                let v: std::result::Result<Vec<f64>, _> = other
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .split(',')
+                    .map(|x| x.trim().parse::<f64>())
+                    .collect();
+                match v {
+                    Ok(v) if !v.is_empty() => StartSpec::Single(Start::Given(v)),
+                    _ => {
+                        return Err(format!(
+                            "expected uniform, lowest, highest, extremal or a comma-separated \
+                             distribution, got `{other}`"
+                        ))
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// Agent-engine settings (table `[sim]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimParams {
+    /// Number of agents N ≥ 1. Default 1 000 000.
+    pub agents: u64,
+    /// Number of learning iterations K ≥ 1. Default 300.
+    pub iterations: u64,
+    /// Seed of every random stream. Default 0.
+    pub seed: u64,
+}
+
+impl Default for SimParams {
+    fn default() -> Self {
+        SimParams {
+            agents: 1_000_000,
+            iterations: 300,
+            seed: 0,
+        }
+    }
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Name used for the default output directory `out/<name>/`.
+    pub name: String,
+    /// File it came from (`<string>` when parsed from memory).
+    pub path: PathBuf,
+    /// The effective scenario (after `--set` overrides) as TOML, for output metadata.
+    pub text: String,
+    /// The model.
+    pub model: BuiltinModel,
+    /// γ and ε.
+    pub game: GameParams,
+    /// T-BR settings.
+    pub solver: SolverParams,
+    /// Default start of T-BR.
+    pub start: StartSpec,
+    /// Agent-engine settings.
+    pub sim: SimParams,
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file, applying `overrides` (`key.path=value`).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read, [`Error::Scenario`] for invalid content.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// Parses and validates scenario text; `path` is used in messages and for the default
+    /// name.
+    ///
+    /// # Errors
+    /// [`Error::Scenario`] naming the file, key and reason.
+    pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
+        let err = |key: &str, reason: String| Error::Scenario {
+            file: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err("<syntax>", e.to_string().trim().to_string()))?;
+        for o in overrides {
+            apply_override(&mut table, o).map_err(|(key, reason)| Error::Scenario {
+                file: PathBuf::from("--set"),
+                key,
+                reason,
+            })?;
+        }
+        let effective = toml::to_string(&table).unwrap_or_default();
+        let mut top = Fields::new(path, "", table);
+        let name = top.string("name")?.unwrap_or_else(|| {
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "scenario".into())
+        });
+        let model_t = top
+            .table("model")?
+            .ok_or_else(|| err("model", "missing table `[model]` (with `kind`)".into()))?;
+        let solver_t = top.table("solver")?.unwrap_or_default();
+        let sim_t = top.table("sim")?.unwrap_or_default();
+        top.finish(&["name", "model", "solver", "sim"])?;
+
+        let (model, game) = parse_model(path, model_t)?;
+        let (solver, start) = parse_solver(path, solver_t)?;
+        let sim = parse_sim(path, sim_t)?;
+        if let StartSpec::Single(s) = &start {
+            s.vector(model.as_model().num_states())
+                .map_err(|e| err("solver.start", e.to_string()))?;
+        }
+        Ok(Scenario {
+            name,
+            path: path.to_path_buf(),
+            text: effective,
+            model,
+            game,
+            solver,
+            start,
+            sim,
+        })
+    }
+}
+
+fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)> {
+    let mut f = Fields::new(path, "model", t);
+    let kind = f
+        .string("kind")?
+        .ok_or_else(|| f.error("kind", "missing; expected \"infection\" or \"gig\"".into()))?;
+    let game_d = GameParams::default();
+    let gamma = f.f64("gamma")?.unwrap_or(game_d.gamma);
+    let epsilon = f.f64("epsilon")?.unwrap_or(game_d.epsilon);
+    let common = ["kind", "gamma", "epsilon", "num_states", "num_actions", "regen_prob"];
+    let model = match kind.as_str() {
+        "infection" => {
+            let d = InfectionParams::default();
+            let num_states = f.usize("num_states")?.unwrap_or(d.num_states);
+            let p = InfectionParams {
+                num_states,
+                num_actions: f.usize("num_actions")?.unwrap_or(d.num_actions),
+                susceptibility_scale: f
+                    .f64("susceptibility_scale")?
+                    .unwrap_or(d.susceptibility_scale),
+                infection_constant: f.f64("infection_constant")?.unwrap_or(d.infection_constant),
+                regen_prob: f.f64("regen_prob")?.unwrap_or(d.regen_prob),
+                w1_pmf: f.f64_vec("w1_pmf")?.unwrap_or(d.w1_pmf),
+                w2_pmf: f
+                    .f64_vec("w2_pmf")?
+                    .unwrap_or_else(|| vec![1.0 / num_states.max(1) as f64; num_states]),
+                delta1: f.f64("delta1")?.unwrap_or(d.delta1),
+                delta2: f.f64("delta2")?.unwrap_or(d.delta2),
+                delta3: f.f64("delta3")?.unwrap_or(d.delta3),
+            };
+            let extra = [
+                "susceptibility_scale",
+                "infection_constant",
+                "w1_pmf",
+                "w2_pmf",
+                "delta1",
+                "delta2",
+                "delta3",
+            ];
+            f.finish(&[&common[..], &extra[..]].concat())?;
+            BuiltinModel::Infection(Infection::try_new(p).map_err(|e| e.in_file(path, "model"))?)
+        }
+        "gig" => {
+            let d = GigParams::default();
+            let num_states = f.usize("num_states")?.unwrap_or(d.num_states);
+            let p = GigParams {
+                num_states,
+                num_actions: f.usize("num_actions")?.unwrap_or(d.num_actions),
+                task_rate_floor: f.f64("task_rate_floor")?.unwrap_or(d.task_rate_floor),
+                approval_min: f.f64("approval_min")?.unwrap_or(d.approval_min),
+                approval_max: f.f64("approval_max")?.unwrap_or(d.approval_max),
+                regen_prob: f.f64("regen_prob")?.unwrap_or(d.regen_prob),
+                entry_pmf: f.f64_vec("entry_pmf")?.unwrap_or_else(|| {
+                    let mut e = vec![0.0; num_states];
+                    if let Some(x) = e.first_mut() {
+                        *x = 1.0;
+                    }
+                    e
+                }),
+                base_pay: f.f64("base_pay")?.unwrap_or(d.base_pay),
+                market_boost: f.f64("market_boost")?.unwrap_or(d.market_boost),
+                effort_cost: f.f64("effort_cost")?.unwrap_or(d.effort_cost),
+            };
+            let extra = [
+                "task_rate_floor",
+                "approval_min",
+                "approval_max",
+                "entry_pmf",
+                "base_pay",
+                "market_boost",
+                "effort_cost",
+            ];
+            f.finish(&[&common[..], &extra[..]].concat())?;
+            BuiltinModel::Gig(Gig::try_new(p).map_err(|e| e.in_file(path, "model"))?)
+        }
+        other => {
+            return Err(f.error(
+                "kind",
+                format!("unknown model `{other}`; expected \"infection\" or \"gig\""),
+            ))
+        }
+    };
+    let game = GameParams::try_new(gamma, epsilon).map_err(|e| e.in_file(path, "model"))?;
+    Ok((model, game))
+}
+
+fn parse_solver(path: &Path, t: toml::Table) -> Result<(SolverParams, StartSpec)> {
+    let mut f = Fields::new(path, "solver", t);
+    let d = SolverParams::default();
+    let p = SolverParams {
+        tol: f.f64("tol")?.unwrap_or(d.tol),
+        max_iterations: f.usize("max_iterations")?.unwrap_or(d.max_iterations),
+        tq_tol: f.f64("tq_tol")?.unwrap_or(d.tq_tol),
+        max_tq_sweeps: f.usize("max_tq_sweeps")?.unwrap_or(d.max_tq_sweeps),
+    };
+    let start = match f.take("start") {
+        None => StartSpec::Single(Start::Uniform),
+        Some(toml::Value::String(s)) => StartSpec::parse(&s).map_err(|r| f.error("start", r))?,
+        Some(toml::Value::Array(a)) => {
+            let v = a
+                .iter()
+                .map(as_f64)
+                .collect::<Option<Vec<f64>>>()
+                .ok_or_else(|| f.error("start", "array entries must be numbers".into()))?;
+            StartSpec::Single(Start::Given(v))
+        }
+        Some(other) => {
+            return Err(f.error(
+                "start",
+                format!("expected a string or an array, got {}", other.type_str()),
+            ))
+        }
+    };
+    f.finish(&["tol", "max_iterations", "tq_tol", "max_tq_sweeps", "start"])?;
+    p.validate().map_err(|e| e.in_file(path, "solver"))?;
+    Ok((p, start))
+}
+
+fn parse_sim(path: &Path, t: toml::Table) -> Result<SimParams> {
+    let mut f = Fields::new(path, "sim", t);
+    let d = SimParams::default();
+    let p = SimParams {
+        agents: f.u64("agents")?.unwrap_or(d.agents),
+        iterations: f.u64("iterations")?.unwrap_or(d.iterations),
+        seed: f.u64("seed")?.unwrap_or(d.seed),
+    };
+    if p.agents == 0 {
+        return Err(f.error("agents", "must be >= 1".into()));
+    }
+    if p.iterations == 0 {
+        return Err(f.error("iterations", "must be >= 1".into()));
+    }
+    f.finish(&["agents", "iterations", "seed"])?;
+    Ok(p)
+}
+
+fn as_f64(v: &toml::Value) -> Option<f64> {
+    match v {
+        toml::Value::Float(x) => Some(*x),
+        toml::Value::Integer(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+/// Applies one `a.b.c=value` override to `table`. The value is parsed as a TOML value
+/// (`0.5`, `[0.2, 0.8]`, `"gig"`); anything that does not parse is taken as a bare string.
+fn apply_override(
+    table: &mut toml::Table,
+    text: &str,
+) -> std::result::Result<(), (String, String)> {
+    let (key, value) = text.split_once('=').ok_or_else(|| {
+        (
+            text.to_string(),
+            "expected key.path=value (e.g. model.gamma=0.95)".to_string(),
+        )
+    })?;
+    let key = key.trim();
+    let value = value.trim();
+    if key.is_empty() || key.split('.').any(str::is_empty) {
+        return Err((key.to_string(), "empty key segment".into()));
+    }
+    let parsed = format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for (i, part) in parts[..parts.len() - 1].iter().enumerate() {
+        let entry = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err((
+                    parts[..=i].join("."),
+                    "is not a table, cannot set a key inside it".into(),
+                ))
+            }
+        };
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), parsed);
+    Ok(())
+}
+
+/// Typed, key-naming access to one TOML table; keys are consumed as they are read so that
+/// [`Fields::finish`] can reject unknown ones.
+struct Fields<'a> {
+    file: &'a Path,
+    prefix: &'static str,
+    table: toml::Table,
+}
+
+impl<'a> Fields<'a> {
+    fn new(file: &'a Path, prefix: &'static str, table: toml::Table) -> Self {
+        Fields {
+            file,
+            prefix,
+            table,
+        }
+    }
+
+    fn error(&self, key: &str, reason: String) -> Error {
+        Error::Scenario {
+            file: self.file.to_path_buf(),
+            key: if self.prefix.is_empty() {
+                key.to_string()
+            } else {
+                format!("{}.{key}", self.prefix)
+            },
+            reason,
+        }
+    }
+
+    fn take(&mut self, key: &str) -> Option<toml::Value> {
+        self.table.remove(key)
+    }
+
+    fn wrong_type(&self, key: &str, want: &str, got: &toml::Value) -> Error {
+        self.error(key, format!("expected {want}, got {}", got.type_str()))
+    }
+
+    fn f64(&mut self, key: &str) -> Result<Option<f64>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(v) => as_f64(&v)
+                .map(Some)
+                .ok_or_else(|| self.wrong_type(key, "a number", &v)),
+        }
+    }
+
+    fn u64(&mut self, key: &str) -> Result<Option<u64>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::Integer(i)) if i >= 0 => Ok(Some(i as u64)),
+            // Allow 1e6-style floats when they are exact non-negative integers.
+            Some(toml::Value::Float(x)) if x >= 0.0 && x.fract() == 0.0 && x < 2f64.powi(63) => {
+                Ok(Some(x as u64))
+            }
+            Some(v) => Err(self.wrong_type(key, "a non-negative integer", &v)),
+        }
+    }
+
+    fn usize(&mut self, key: &str) -> Result<Option<usize>> {
+        Ok(self.u64(key)?.map(|v| v as usize))
+    }
+
+    fn string(&mut self, key: &str) -> Result<Option<String>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::String(s)) => Ok(Some(s)),
+            Some(v) => Err(self.wrong_type(key, "a string", &v)),
+        }
+    }
+
+    fn f64_vec(&mut self, key: &str) -> Result<Option<Vec<f64>>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::Array(a)) => a
+                .iter()
+                .enumerate()
+                .map(|(i, v)| {
+                    as_f64(v).ok_or_else(|| {
+                        self.error(key, format!("entry {i}: expected a number, got {}", v.type_str()))
+                    })
+                })
+                .collect::<Result<Vec<f64>>>()
+                .map(Some),
+            Some(v) => Err(self.wrong_type(key, "an array of numbers", &v)),
+        }
+    }
+
+    fn table(&mut self, key: &str) -> Result<Option<toml::Table>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::Table(t)) => Ok(Some(t)),
+            Some(v) => Err(self.wrong_type(key, "a table", &v)),
+        }
+    }
+
+    /// Rejects any key not consumed yet.
+    fn finish(self, allowed: &[&str]) -> Result<()> {
+        if let Some(key) = self.table.keys().next() {
+            return Err(self.error(
+                key,
+                format!("unknown key; expected one of: {}", allowed.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, overrides: &[&str]) -> Result<Scenario> {
+        let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        Scenario::parse(text, Path::new("x.toml"), &o)
+    }
+
+    fn err(text: &str, overrides: &[&str]) -> String {
+        parse(text, overrides).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_scenario_gets_paper_defaults() {
+        let s = parse("[model]\nkind = \"infection\"\n", &[]).unwrap();
+        assert_eq!(s.name, "x");
+        assert_eq!(s.game, GameParams::default());
+        match s.model {
+            BuiltinModel::Infection(m) => assert_eq!(m.params(), &InfectionParams::default()),
+            _ => panic!(),
+        }
+        assert_eq!(s.sim, SimParams::default());
+    }
+
+    #[test]
+    fn errors_name_file_key_and_reason() {
+        let e = err("[model]\nkind = \"infection\"\nbeta = 1\n", &[]);
+        assert!(e.starts_with("x.toml: `model.beta`: unknown key"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\ngamma = 1.0\n", &[]);
+        assert!(e.contains("`model.gamma`: must be in (0, 1)"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\nepsilon = 1.0\n", &[]);
+        assert!(e.contains("`model.epsilon`: must be in [0, 1)"), "{e}");
+        let e = err("[model]\nkind = \"infection\"\nw1_pmf = [0.5, 0.4]\n", &[]);
+        assert!(e.contains("`model.w1_pmf`: must sum to 1"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\nregen_prob = -0.1\n", &[]);
+        assert!(e.contains("`model.regen_prob`: must be in [0, 1]"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\nbase_pay = \"a lot\"\n", &[]);
+        assert!(e.contains("`model.base_pay`: expected a number, got string"), "{e}");
+        let e = err("[model]\nkind = \"chess\"\n", &[]);
+        assert!(e.contains("`model.kind`: unknown model `chess`"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\n[solver]\nstart = \"middle\"\n", &[]);
+        assert!(e.contains("`solver.start`"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\n[sim]\nagents = 0\n", &[]);
+        assert!(e.contains("`sim.agents`: must be >= 1"), "{e}");
+        let e = err("[model\n", &[]);
+        assert!(e.contains("x.toml: `<syntax>`"), "{e}");
+        let e = err("[solver]\n", &[]);
+        assert!(e.contains("missing table `[model]`"), "{e}");
+    }
+
+    #[test]
+    fn overrides_apply_and_are_validated() {
+        let base = "[model]\nkind = \"gig\"\n";
+        let s = parse(base, &["model.gamma=0.95", "sim.seed=7", "solver.start=lowest"]).unwrap();
+        assert_eq!(s.game.gamma, 0.95);
+        assert_eq!(s.sim.seed, 7);
+        assert_eq!(s.start, StartSpec::Single(Start::Lowest));
+        assert!(s.text.contains("0.95"));
+        let e = err(base, &["model.gamma=2"]);
+        assert!(e.contains("`model.gamma`"), "{e}");
+        let e = err(base, &["model.gamma"]);
+        assert!(e.contains("--set") && e.contains("key.path=value"), "{e}");
+        let e = err(base, &["model.kind.x=1"]);
+        assert!(e.contains("not a table"), "{e}");
+    }
+
+    #[test]
+    fn given_start_is_checked_against_the_model() {
+        let e = err("[model]\nkind = \"gig\"\n[solver]\nstart = [0.5, 0.5]\n", &[]);
+        assert!(e.contains("`solver.start`") && e.contains("2 entries"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod bundled {
+    use super::*;
+
+    #[test]
+    fn bundled_scenarios_hold_the_paper_defaults() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let s = Scenario::load(&root.join("scenarios/infection.toml"), &[]).unwrap();
+        match &s.model {
+            BuiltinModel::Infection(m) => {
+                let (got, want) = (m.params(), InfectionParams::default());
+                assert_eq!(got.w2_pmf, want.w2_pmf);
+                for (g, w) in got.w1_pmf.iter().zip(&want.w1_pmf) {
+                    assert!((g - w).abs() < 1e-16);
+                }
+                assert_eq!(
+                    InfectionParams {
+                        w1_pmf: want.w1_pmf.clone(),
+                        ..got.clone()
+                    },
+                    want
+                );
+            }
+            _ => panic!("infection.toml is not an infection scenario"),
+        }
+        assert_eq!(s.game, GameParams::default());
+        assert_eq!(s.solver, SolverParams::default());
+        let s = Scenario::load(&root.join("scenarios/gig.toml"), &[]).unwrap();
+        match &s.model {
+            BuiltinModel::Gig(m) => assert_eq!(m.params(), &GigParams::default()),
+            _ => panic!("gig.toml is not a gig scenario"),
+        }
+        assert_eq!(s.sim, SimParams::default());
+    }
+}
