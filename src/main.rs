@@ -1,1 +1,26 @@
-fn main() {}
+//! The `mfgsim` command-line tool. All work happens in [`cli::run`]; this file only maps the
+//! outcome to an exit status.
+
+mod cli;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    match cli::run() {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed stdout (e.g. `mfgsim solve ... | head`) is not an error.
+            if err.chain().any(|e| {
+                e.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            #[expect(clippy::print_stderr, reason = "the binary reports errors")]
+            {
+                eprintln!("mfgsim: error: {err:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}

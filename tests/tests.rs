@@ -1,4 +1,6 @@
 //! The single integration-test binary (see `Cargo.toml`: `autotests = false`).
 
+mod cli;
+mod invariants;
 mod reference;
 mod util;

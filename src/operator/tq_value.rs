@@ -105,7 +105,7 @@ mod tests {
         let out = TqIteration::new().run(&t, game, &mut q, 1e-13, 10_000);
         assert!(out.converged, "{out:?}");
         let mut fq = QTable::zeros(25, 5);
-        apply(&t, game, &q, &mut vec![0.0; 25], &mut fq);
+        apply(&t, game, &q, &mut [0.0; 25], &mut fq);
         assert!(sup_distance(&fq.values, &q.values) < 1e-12);
     }
 }

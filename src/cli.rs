@@ -1,0 +1,237 @@
+//! Command-line interface: argument types (clap) and subcommand dispatch. Binary-only; it
+//! wires the library together and is the only place that prints.
+
+#![expect(clippy::print_stdout, reason = "the CLI reports to the user on stdout")]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use mfgsim::output::{self, RunMetadata};
+use mfgsim::scenario::{Scenario, StartSpec};
+use mfgsim::solver::{solve, Solution, Start};
+
+/// Mean field games with strategic complementarities: exact trembling-hand equilibria
+/// (T-MFE), a strategic-complementarity checker, and Parquet outputs.
+#[derive(Debug, Parser)]
+#[command(name = "mfgsim", version, about, long_about = None, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Compute the exact T-MFE by T-BR (Algorithm 1) and write summary.json,
+    /// trajectory.parquet and equilibrium.parquet.
+    Solve(SolveArgs),
+    /// Test the strategic-complementarity conditions (Definition 1) numerically; exit status
+    /// 0 when all hold, 1 when any is violated.
+    Check(CheckArgs),
+}
+
+/// Options shared by every subcommand that reads a scenario.
+#[derive(Debug, Args)]
+struct ScenarioArgs {
+    /// Scenario file (TOML), e.g. scenarios/infection.toml.
+    scenario: PathBuf,
+    /// Override a scenario key, e.g. `--set model.gamma=0.95` or
+    /// `--set model.w1_pmf=[0.5,0.5]`. Repeatable; applied in order before validation.
+    #[arg(long = "set", value_name = "KEY.PATH=VALUE")]
+    overrides: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct SolveArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    /// Where T-BR starts: uniform, lowest (all mass on state 0), highest (all mass on the top
+    /// state), extremal (both lowest and highest: the least and greatest T-MFE under strategic
+    /// complementarities), or a comma-separated distribution. Default: the scenario's
+    /// `solver.start`.
+    #[arg(long, value_name = "START", value_parser = StartSpec::parse)]
+    start: Option<StartSpec>,
+    /// Output directory. Default: out/<scenario name>/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Write nothing to disk; only print the summary.
+    #[arg(long)]
+    no_write: bool,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    /// Number of random mean-field pairs z ⪯ z' (ordered by stochastic dominance) to test,
+    /// in addition to point masses, the uniform and the T-MFE.
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    random_pairs: usize,
+    /// Seed of the random pairs. Default: the scenario's `sim.seed`.
+    #[arg(long, value_name = "SEED")]
+    seed: Option<u64>,
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Parses the command line and runs the chosen subcommand.
+pub fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Solve(a) => solve_cmd(a),
+        Command::Check(a) => check_cmd(a),
+    }
+}
+
+fn load(a: &ScenarioArgs) -> Result<Scenario> {
+    Ok(Scenario::load(&a.scenario, &a.overrides)?)
+}
+
+fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
+    let sc = load(&a.scenario)?;
+    let spec = a.start.clone().unwrap_or_else(|| sc.start.clone());
+    let runs: Vec<(&str, Start)> = match &spec {
+        StartSpec::Single(s) => vec![("", s.clone())],
+        StartSpec::Extremal => vec![("least", Start::Lowest), ("greatest", Start::Highest)],
+    };
+    let model = sc.model.as_model();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} ({}): {} states, {} actions, gamma {}, epsilon {}",
+        sc.name,
+        sc.path.display(),
+        model.num_states(),
+        model.num_actions(),
+        sc.game.gamma,
+        sc.game.epsilon
+    )?;
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(&sc.name));
+    let meta = RunMetadata {
+        scenario_text: sc.text.clone(),
+        seed: sc.sim.seed,
+        extra: vec![("mfgsim.command".into(), "solve".into())],
+    };
+    let mut summary = serde_json::Map::new();
+    let mut all_converged = true;
+    for (label, start) in &runs {
+        let t0 = Instant::now();
+        let sol = solve(model, sc.game, &sc.solver, start)
+            .with_context(|| format!("solving {}", sc.path.display()))?;
+        let secs = t0.elapsed().as_secs_f64();
+        all_converged &= sol.converged();
+        print_solution(&mut out, label, start, &sol, secs)?;
+        let mut json = output::solution_json(&sol);
+        if let Some(obj) = json.as_object_mut() {
+            obj.insert("start_label".into(), start.label().into());
+            obj.insert("seconds".into(), secs.into());
+        }
+        if !a.no_write {
+            let sub = if label.is_empty() {
+                dir.clone()
+            } else {
+                dir.join(label)
+            };
+            std::fs::create_dir_all(&sub)
+                .with_context(|| format!("creating output directory {}", sub.display()))?;
+            output::write_trajectory(&sub.join("trajectory.parquet"), &sol, &meta)?;
+            output::write_equilibrium(
+                &sub.join("equilibrium.parquet"),
+                &sol,
+                sc.game.epsilon,
+                &meta,
+            )?;
+        }
+        if label.is_empty() {
+            if let serde_json::Value::Object(m) = json {
+                summary = m;
+            }
+        } else {
+            summary.insert((*label).into(), json);
+        }
+    }
+    if !a.no_write {
+        summary.insert("scenario".into(), sc.name.clone().into());
+        summary.insert("version".into(), env!("CARGO_PKG_VERSION").into());
+        let path = dir.join("summary.json");
+        output::write_json(&path, &serde_json::Value::Object(summary))?;
+        writeln!(out, "wrote {}", dir.display())?;
+    }
+    Ok(if all_converged {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_solution(
+    out: &mut impl Write,
+    label: &str,
+    start: &Start,
+    sol: &Solution,
+    secs: f64,
+) -> std::io::Result<()> {
+    let head = if label.is_empty() {
+        String::new()
+    } else {
+        format!("[{label}] ")
+    };
+    writeln!(
+        out,
+        "{head}start {}: {} ({}) after {} T-BR iterations in {:.2} ms",
+        start.label(),
+        if sol.converged() {
+            "converged"
+        } else {
+            "NOT converged"
+        },
+        sol.termination.describe(),
+        sol.iterations(),
+        secs * 1e3
+    )?;
+    writeln!(
+        out,
+        "{head}mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   exploitability {:.2e}",
+        sol.mean_state, sol.consistency_l1, sol.exploitability.max
+    )?;
+    let greedy: Vec<String> = sol.policy.greedy.iter().map(|a| a.to_string()).collect();
+    writeln!(out, "{head}greedy action per state: {}", greedy.join(" "))?;
+    let z: Vec<String> = sol.z.iter().map(|p| format!("{p:.4}")).collect();
+    writeln!(out, "{head}z*: {}", z.join(" "))
+}
+
+fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
+    let sc = load(&a.scenario)?;
+    let model = sc.model.as_model();
+    let tmfe = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
+    let opts = mfgsim::check::CheckOptions {
+        random_pairs: a.random_pairs,
+        seed: a.seed.unwrap_or(sc.sim.seed),
+        ..Default::default()
+    };
+    let report = mfgsim::check::check_model(model, Some(&tmfe.z), &opts)?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else {
+        writeln!(
+            out,
+            "{} ({}): Definition 1 of Lee et al. (2021)",
+            sc.name,
+            sc.path.display()
+        )?;
+        write!(out, "{report}")?;
+    }
+    Ok(if report.all_hold() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
