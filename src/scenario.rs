@@ -181,7 +181,14 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
     let game_d = GameParams::default();
     let gamma = f.f64("gamma")?.unwrap_or(game_d.gamma);
     let epsilon = f.f64("epsilon")?.unwrap_or(game_d.epsilon);
-    let common = ["kind", "gamma", "epsilon", "num_states", "num_actions", "regen_prob"];
+    let common = [
+        "kind",
+        "gamma",
+        "epsilon",
+        "num_states",
+        "num_actions",
+        "regen_prob",
+    ];
     let model = match kind.as_str() {
         "infection" => {
             let d = InfectionParams::default();
@@ -266,6 +273,7 @@ fn parse_solver(path: &Path, t: toml::Table) -> Result<(SolverParams, StartSpec)
         max_iterations: f.usize("max_iterations")?.unwrap_or(d.max_iterations),
         tq_tol: f.f64("tq_tol")?.unwrap_or(d.tq_tol),
         max_tq_sweeps: f.usize("max_tq_sweeps")?.unwrap_or(d.max_tq_sweeps),
+        certify_greedy: f.bool("certify_greedy")?.unwrap_or(d.certify_greedy),
     };
     let start = match f.take("start") {
         None => StartSpec::Single(Start::Uniform),
@@ -285,7 +293,14 @@ fn parse_solver(path: &Path, t: toml::Table) -> Result<(SolverParams, StartSpec)
             ))
         }
     };
-    f.finish(&["tol", "max_iterations", "tq_tol", "max_tq_sweeps", "start"])?;
+    f.finish(&[
+        "tol",
+        "max_iterations",
+        "tq_tol",
+        "max_tq_sweeps",
+        "certify_greedy",
+        "start",
+    ])?;
     p.validate().map_err(|e| e.in_file(path, "solver"))?;
     Ok((p, start))
 }
@@ -420,6 +435,14 @@ impl<'a> Fields<'a> {
         Ok(self.u64(key)?.map(|v| v as usize))
     }
 
+    fn bool(&mut self, key: &str) -> Result<Option<bool>> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(toml::Value::Boolean(b)) => Ok(Some(b)),
+            Some(v) => Err(self.wrong_type(key, "true or false", &v)),
+        }
+    }
+
     fn string(&mut self, key: &str) -> Result<Option<String>> {
         match self.take(key) {
             None => Ok(None),
@@ -436,7 +459,10 @@ impl<'a> Fields<'a> {
                 .enumerate()
                 .map(|(i, v)| {
                     as_f64(v).ok_or_else(|| {
-                        self.error(key, format!("entry {i}: expected a number, got {}", v.type_str()))
+                        self.error(
+                            key,
+                            format!("entry {i}: expected a number, got {}", v.type_str()),
+                        )
                     })
                 })
                 .collect::<Result<Vec<f64>>>()
@@ -503,10 +529,16 @@ mod tests {
         let e = err("[model]\nkind = \"gig\"\nregen_prob = -0.1\n", &[]);
         assert!(e.contains("`model.regen_prob`: must be in [0, 1]"), "{e}");
         let e = err("[model]\nkind = \"gig\"\nbase_pay = \"a lot\"\n", &[]);
-        assert!(e.contains("`model.base_pay`: expected a number, got string"), "{e}");
+        assert!(
+            e.contains("`model.base_pay`: expected a number, got string"),
+            "{e}"
+        );
         let e = err("[model]\nkind = \"chess\"\n", &[]);
         assert!(e.contains("`model.kind`: unknown model `chess`"), "{e}");
-        let e = err("[model]\nkind = \"gig\"\n[solver]\nstart = \"middle\"\n", &[]);
+        let e = err(
+            "[model]\nkind = \"gig\"\n[solver]\nstart = \"middle\"\n",
+            &[],
+        );
         assert!(e.contains("`solver.start`"), "{e}");
         let e = err("[model]\nkind = \"gig\"\n[sim]\nagents = 0\n", &[]);
         assert!(e.contains("`sim.agents`: must be >= 1"), "{e}");
@@ -519,7 +551,11 @@ mod tests {
     #[test]
     fn overrides_apply_and_are_validated() {
         let base = "[model]\nkind = \"gig\"\n";
-        let s = parse(base, &["model.gamma=0.95", "sim.seed=7", "solver.start=lowest"]).unwrap();
+        let s = parse(
+            base,
+            &["model.gamma=0.95", "sim.seed=7", "solver.start=lowest"],
+        )
+        .unwrap();
         assert_eq!(s.game.gamma, 0.95);
         assert_eq!(s.sim.seed, 7);
         assert_eq!(s.start, StartSpec::Single(Start::Lowest));
@@ -534,8 +570,14 @@ mod tests {
 
     #[test]
     fn given_start_is_checked_against_the_model() {
-        let e = err("[model]\nkind = \"gig\"\n[solver]\nstart = [0.5, 0.5]\n", &[]);
-        assert!(e.contains("`solver.start`") && e.contains("2 entries"), "{e}");
+        let e = err(
+            "[model]\nkind = \"gig\"\n[solver]\nstart = [0.5, 0.5]\n",
+            &[],
+        );
+        assert!(
+            e.contains("`solver.start`") && e.contains("2 entries"),
+            "{e}"
+        );
     }
 }
 

@@ -93,8 +93,9 @@ mod tests {
         q.values = vec![0.0, 2.0, 1.0, 2.0, -1.0, -3.0, -2.0, -5.0];
         let p = trembling_policy(&q, 0.3);
         assert_eq!(p.greedy, vec![1, 0]);
-        assert_eq!(p.row(0), &[0.1, 0.7, 0.1, 0.1]);
-        assert_eq!(p.row(1), &[0.7, 0.1, 0.1, 0.1]);
+        let o = 0.3 / 3.0;
+        assert_eq!(p.row(0), &[o, 0.7, o, o]);
+        assert_eq!(p.row(1), &[0.7, o, o, o]);
         let g = g_value(q.row(0), 0.3);
         assert!((g - (0.7 * 2.0 + 0.1 * 3.0)).abs() < 1e-15);
     }
