@@ -100,7 +100,8 @@ impl KernelTables {
         self.num_states = num_states;
         self.num_actions = num_actions;
         self.reward.resize(num_states * num_actions, 0.0);
-        self.kernel.resize(num_states * num_actions * num_states, 0.0);
+        self.kernel
+            .resize(num_states * num_actions * num_states, 0.0);
     }
 
     /// |S|.
@@ -163,7 +164,10 @@ impl GameParams {
     /// [`Error::Param`] when γ ∉ (0, 1) or ε ∉ [0, 1).
     pub fn try_new(gamma: f64, epsilon: f64) -> Result<Self> {
         if !(gamma > 0.0 && gamma < 1.0) {
-            return Err(Error::param("gamma", format!("must be in (0, 1), got {gamma}")));
+            return Err(Error::param(
+                "gamma",
+                format!("must be in (0, 1), got {gamma}"),
+            ));
         }
         if !(0.0..1.0).contains(&epsilon) {
             return Err(Error::param(
