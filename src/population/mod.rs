@@ -1,1 +1,882 @@
 //! The agent population: struct-of-arrays columns stepped in fixed chunks.
+//!
+//! A [`Population`] is N agents, each a state in `0..|S|`, stored as one column of small
+//! integers ([`StateCode`]: `u8` for |S| ≤ 256, the default, or `u16` for |S| ≤ 65 536).
+//! One step under a strategy μ moves every agent once, at the *empirical* mean field
+//! z^N_k (the histogram of the N agents divided by N):
+//!
+//! # Formula
+//! ```text
+//! z^N_k(s)   = #{i : s_i = s} / N
+//! a_i        ~ μ(s_i, ·)
+//! s'_i       ~ P(· | s_i, a_i, z^N_k)          the Model's kernel, regeneration included
+//! regen_i    = 1 when s'_i came from the regeneration part ζ·w(s'_i) of that row
+//! z^N_{k+1}  = #{i : s'_i = s} / N
+//! ```
+//! (a_i, s′_i, regen_i) is drawn jointly with one u64 per agent from per-state alias tables
+//! built once per step ([`StepSampler`]); agents are processed in chunks of [`CHUNK`], chunk
+//! c of step k drawing from the stream `rng::stream(seed, Step, k, c)`. Results are therefore
+//! bitwise identical for any number of threads and between [`Population::step_seq`] and
+//! [`Population::step_par`]. `README.md` in this folder explains the layout and why the
+//! sampling is exact.
+//!
+//! # Example
+//! ```
+//! use mfgsim::model::{Infection, Model};
+//! use mfgsim::population::Population;
+//! use mfgsim::space::{uniform, Policy};
+//!
+//! let model = Infection::default();
+//! let policy = Policy::uniform(model.num_states(), model.num_actions());
+//! let mut pop: Population = Population::try_new(25, 10_000, &uniform(25), 1)?;
+//! for k in 0..5 {
+//!     let stats = pop.step_par(&model, &policy, k, 1)?;
+//!     assert_eq!(pop.counts().iter().sum::<u64>(), 10_000);
+//!     assert!(stats.regenerated < 10_000);
+//! }
+//! let z = pop.mean_field();
+//! assert!((z.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+//! # Ok::<(), mfgsim::Error>(())
+//! ```
+
+mod alias;
+mod step;
+
+pub use alias::Outcome;
+pub use step::{step_chunk, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
+
+use crate::error::{Error, Result};
+use crate::model::{check_pmf, KernelTables, Model};
+use crate::rng::{stream, Purpose};
+use crate::space::Policy;
+use crate::transition::TransitionBuffer;
+use alias::AliasRows;
+use rayon::prelude::*;
+
+/// Agents per chunk: the unit of parallel work and of random streams (2¹⁶).
+///
+/// A chunk's three columns (3 × 64 KiB with `u8` states) stay in L2 while it is stepped;
+/// its histogram of u32 counts cannot overflow. Changing it changes every seeded result.
+pub const CHUNK: usize = 1 << 16;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u8 {}
+    impl Sealed for u16 {}
+}
+
+/// The integer type of a state column: `u8` (|S| ≤ 256) or `u16` (|S| ≤ 65 536).
+///
+/// Sealed: only `u8` and `u16` implement it.
+pub trait StateCode:
+    sealed::Sealed
+    + Copy
+    + Default
+    + Eq
+    + Ord
+    + std::hash::Hash
+    + std::fmt::Debug
+    + Send
+    + Sync
+    + 'static
+{
+    /// Number of states the type can hold (256 or 65 536).
+    const MAX_STATES: usize;
+
+    /// The code of state `i`.
+    ///
+    /// # Panics
+    /// In debug builds, when `i ≥ MAX_STATES`.
+    fn from_index(i: usize) -> Self;
+
+    /// The state index of this code.
+    fn index(self) -> usize;
+
+    /// Length of a chunk histogram for `num_states` states. `u8` pads to 256 so the hot loop
+    /// needs no bounds check; `u16` uses `num_states` to keep per-chunk memory small.
+    fn hist_len(num_states: usize) -> usize;
+}
+
+impl StateCode for u8 {
+    const MAX_STATES: usize = 1 << 8;
+    #[inline(always)]
+    fn from_index(i: usize) -> Self {
+        debug_assert!(i < Self::MAX_STATES);
+        i as u8
+    }
+    #[inline(always)]
+    fn index(self) -> usize {
+        self as usize
+    }
+    #[inline(always)]
+    fn hist_len(_num_states: usize) -> usize {
+        Self::MAX_STATES
+    }
+}
+
+impl StateCode for u16 {
+    const MAX_STATES: usize = 1 << 16;
+    #[inline(always)]
+    fn from_index(i: usize) -> Self {
+        debug_assert!(i < Self::MAX_STATES);
+        i as u16
+    }
+    #[inline(always)]
+    fn index(self) -> usize {
+        self as usize
+    }
+    #[inline(always)]
+    fn hist_len(num_states: usize) -> usize {
+        num_states
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepStats {
+    /// The step index k (the step went k → k + 1).
+    pub step: u64,
+    /// N, the number of agents moved.
+    pub num_agents: u64,
+    /// Number of agents that regenerated (≈ ζ·N).
+    pub regenerated: u64,
+}
+
+/// N agents as struct-of-arrays columns, with their histogram and last step's transitions.
+///
+/// Memory: [`TransitionBuffer::bytes_per_agent`] bytes per agent (3 with `u8` states), plus
+/// one histogram per chunk (1 KiB per 2¹⁶ agents with `u8` states) and O(|S|²·|A|) tables.
+/// Its `Debug` output summarises (it does not print N states).
+#[derive(Clone)]
+pub struct Population<T: StateCode = u8> {
+    num_states: usize,
+    /// Columns: `buffer.next` are the current states.
+    buffer: TransitionBuffer<T>,
+    /// True once a step has filled `buffer` consistently.
+    stepped: bool,
+    counts: Vec<u64>,
+    mean_field: Vec<f64>,
+    /// One histogram of `T::hist_len(num_states)` counts per chunk, chunk-major.
+    chunk_hist: Vec<u32>,
+    /// Regenerations per chunk.
+    chunk_regen: Vec<u64>,
+    sampler: StepSampler<T>,
+    /// Tables and sampler of the step being prepared; swapped in on success.
+    scratch_tables: KernelTables,
+    scratch_sampler: StepSampler<T>,
+}
+
+impl<T: StateCode> std::fmt::Debug for Population<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Population")
+            .field("num_agents", &self.num_agents())
+            .field("num_states", &self.num_states)
+            .field("state_type", &std::any::type_name::<T>())
+            .field("counts", &self.counts)
+            .field("last_step", &self.stepped.then_some(self.buffer.step))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Population<u8> {
+    /// N = `num_agents` agents with `u8` states (|S| ≤ 256), drawn i.i.d. from `init`
+    /// with the stream `(seed, Init, 0, chunk)`. See [`Population::try_new_typed`].
+    ///
+    /// # Errors
+    /// As [`Population::try_new_typed`].
+    pub fn try_new(num_states: usize, num_agents: usize, init: &[f64], seed: u64) -> Result<Self> {
+        Self::try_new_typed(num_states, num_agents, init, seed)
+    }
+}
+
+impl<T: StateCode> Population<T> {
+    /// N = `num_agents` agents whose states are drawn i.i.d. from `init` (a pmf on
+    /// `0..num_states`), chunk c from the stream `(seed, Init, 0, c)`, in parallel on the
+    /// current rayon pool. Allocates every column once. The state type is explicit:
+    /// `Population::<u16>::try_new_typed(…)` for more than 256 states.
+    ///
+    /// # Errors
+    /// [`Error::Param`] (key `num_states`, `num_agents` or `init`) when `num_states` is 0 or
+    /// more than `T` holds, `num_agents` is 0, or `init` is not a pmf of length `num_states`.
+    pub fn try_new_typed(
+        num_states: usize,
+        num_agents: usize,
+        init: &[f64],
+        seed: u64,
+    ) -> Result<Self> {
+        if num_states == 0 || num_states > T::MAX_STATES {
+            let hint = if T::MAX_STATES < 1 << 16 {
+                "; use Population::<u16>::try_new_typed for up to 65536 states"
+            } else {
+                ""
+            };
+            return Err(Error::param(
+                "num_states",
+                format!(
+                    "must be in [1, {}] for a {}-byte state column, got {num_states}{hint}",
+                    T::MAX_STATES,
+                    std::mem::size_of::<T>()
+                ),
+            ));
+        }
+        if num_agents == 0 {
+            return Err(Error::param("num_agents", "must be at least 1"));
+        }
+        let chunks = num_agents.div_ceil(CHUNK);
+        let hist_len = T::hist_len(num_states);
+        let mut pop = Population {
+            num_states,
+            buffer: TransitionBuffer::zeroed(num_agents, num_states, 1),
+            stepped: false,
+            counts: vec![0; num_states],
+            mean_field: vec![0.0; num_states],
+            chunk_hist: vec![0; chunks * hist_len],
+            chunk_regen: vec![0; chunks],
+            sampler: StepSampler::new(),
+            scratch_tables: KernelTables::new(num_states, 1),
+            scratch_sampler: StepSampler::new(),
+        };
+        pop.reset(init, seed)?;
+        Ok(pop)
+    }
+
+    /// Redraws every agent's state i.i.d. from `init` (as in [`Population::try_new_typed`])
+    /// and forgets the last step's transitions.
+    ///
+    /// # Errors
+    /// [`Error::Param`] (key `init`) when `init` is not a pmf of length `num_states()`; the
+    /// population is then unchanged.
+    pub fn reset(&mut self, init: &[f64], seed: u64) -> Result<()> {
+        check_pmf("init", init, Some(self.num_states))?;
+        let mut table = AliasRows::<T>::default();
+        for (s, &p) in init.iter().enumerate() {
+            table.push_weight(
+                Outcome {
+                    next: T::from_index(s),
+                    action: 0,
+                },
+                p,
+            );
+        }
+        table
+            .finish_row()
+            .map_err(|_| Error::param("init", "has no positive entry"))?;
+        let hist_len = T::hist_len(self.num_states);
+        self.buffer
+            .next
+            .par_chunks_mut(CHUNK)
+            .zip(self.chunk_hist.par_chunks_mut(hist_len))
+            .enumerate()
+            .for_each(|(c, (states, hist))| {
+                let mut rng = stream(seed, Purpose::Init, 0, c as u64);
+                step::init_chunk(&table, states, hist, &mut rng);
+            });
+        self.stepped = false;
+        self.reduce();
+        Ok(())
+    }
+
+    /// N, the number of agents.
+    pub fn num_agents(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// |S|.
+    pub fn num_states(&self) -> usize {
+        self.num_states
+    }
+
+    /// Number of chunks, ⌈N / CHUNK⌉.
+    pub fn num_chunks(&self) -> usize {
+        self.chunk_regen.len()
+    }
+
+    /// The current state of every agent.
+    pub fn states(&self) -> &[T] {
+        &self.buffer.next
+    }
+
+    /// Number of agents in each state (length |S|); sums to N.
+    pub fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    /// The empirical mean field z^N = counts / N.
+    pub fn mean_field(&self) -> &[f64] {
+        &self.mean_field
+    }
+
+    /// The transitions of the last step, or `None` before the first step (and after
+    /// [`Population::reset`]).
+    pub fn transitions(&self) -> Option<&TransitionBuffer<T>> {
+        self.stepped.then_some(&self.buffer)
+    }
+
+    /// The joint alias tables of the last step (empty before the first step); for benches
+    /// that time [`step_chunk`] alone.
+    pub fn sampler(&self) -> &StepSampler<T> {
+        &self.sampler
+    }
+
+    /// Moves every agent once under `policy` at the current empirical mean field (see the
+    /// module docs), chunk c drawing from `rng::stream(seed, Step, step, c)`, with chunks
+    /// run in parallel on the current rayon pool. Bitwise identical to
+    /// [`Population::step_seq`] for any pool size.
+    ///
+    /// # Errors
+    /// [`Error::Param`] when the model has another number of states than the population,
+    /// or as [`StepSampler::try_rebuild`]. On error nothing changes.
+    pub fn step_par(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        policy: &Policy,
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
+        self.prepare(model, policy)?;
+        let hist_len = T::hist_len(self.num_states);
+        let sampler = &self.sampler;
+        let b = &mut self.buffer;
+        b.prev
+            .par_chunks(CHUNK)
+            .zip(b.next.par_chunks_mut(CHUNK))
+            .zip(b.actions.par_chunks_mut(CHUNK))
+            .zip(self.chunk_hist.par_chunks_mut(hist_len))
+            .zip(self.chunk_regen.par_iter_mut())
+            .enumerate()
+            .for_each(|(c, ((((prev, next), actions), hist), regen))| {
+                let mut rng = stream(seed, Purpose::Step, step, c as u64);
+                *regen = step_chunk(sampler, prev, next, actions, hist, &mut rng);
+            });
+        Ok(self.finish(step))
+    }
+
+    /// [`Population::step_par`] on the calling thread only, chunk after chunk, with the
+    /// same streams: bitwise identical results.
+    ///
+    /// # Errors
+    /// As [`Population::step_par`].
+    pub fn step_seq(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        policy: &Policy,
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
+        self.prepare(model, policy)?;
+        let hist_len = T::hist_len(self.num_states);
+        let sampler = &self.sampler;
+        let b = &mut self.buffer;
+        b.prev
+            .chunks(CHUNK)
+            .zip(b.next.chunks_mut(CHUNK))
+            .zip(b.actions.chunks_mut(CHUNK))
+            .zip(self.chunk_hist.chunks_mut(hist_len))
+            .zip(self.chunk_regen.iter_mut())
+            .enumerate()
+            .for_each(|(c, ((((prev, next), actions), hist), regen))| {
+                let mut rng = stream(seed, Purpose::Step, step, c as u64);
+                *regen = step_chunk(sampler, prev, next, actions, hist, &mut rng);
+            });
+        Ok(self.finish(step))
+    }
+
+    /// Validates, fills the step's tables at z^N_k, builds the sampler, then swaps the state
+    /// columns (the current states become `buffer.prev`). Changes nothing on error.
+    fn prepare(&mut self, model: &(impl Model + ?Sized), policy: &Policy) -> Result<()> {
+        if model.num_states() != self.num_states {
+            return Err(Error::param(
+                "model",
+                format!(
+                    "has {} states, the population has {}",
+                    model.num_states(),
+                    self.num_states
+                ),
+            ));
+        }
+        model.fill_tables(&self.mean_field, &mut self.scratch_tables);
+        self.scratch_sampler.try_rebuild(
+            &self.scratch_tables,
+            policy,
+            model.regen_prob(),
+            &model.regen_pmf(),
+        )?;
+        std::mem::swap(&mut self.scratch_sampler, &mut self.sampler);
+        std::mem::swap(&mut self.scratch_tables, &mut self.buffer.tables);
+        self.buffer.mean_field.copy_from_slice(&self.mean_field);
+        std::mem::swap(&mut self.buffer.prev, &mut self.buffer.next);
+        Ok(())
+    }
+
+    /// Sums the chunk histograms in chunk order into `counts` and `mean_field`; records
+    /// the step in the buffer.
+    fn finish(&mut self, step: u64) -> StepStats {
+        let regenerated = self.chunk_regen.iter().sum();
+        self.reduce();
+        self.buffer.step = step;
+        self.buffer.regenerated = regenerated;
+        self.stepped = true;
+        StepStats {
+            step,
+            num_agents: self.buffer.len() as u64,
+            regenerated,
+        }
+    }
+
+    /// counts(s) = Σ_c hist_c(s) in chunk order; z = counts / N.
+    fn reduce(&mut self) {
+        let hist_len = T::hist_len(self.num_states);
+        self.counts.fill(0);
+        for hist in self.chunk_hist.chunks_exact(hist_len) {
+            for (c, h) in self.counts.iter_mut().zip(hist) {
+                *c += u64::from(*h);
+            }
+        }
+        debug_assert_eq!(
+            self.counts.iter().sum::<u64>(),
+            self.buffer.len() as u64,
+            "histogram lost agents"
+        );
+        let n = self.buffer.len() as f64;
+        for (z, c) in self.mean_field.iter_mut().zip(&self.counts) {
+            *z = *c as f64 / n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Infection, InfectionParams};
+    use crate::rng::StreamRng;
+    use crate::space::uniform;
+    use crate::transition::{is_regenerated, unpack_action};
+    use proptest::prelude::*;
+    use rand::Rng;
+
+    /// A policy that differs across states and has some zero entries.
+    fn test_policy(ns: usize, na: usize) -> Policy {
+        let mut p = Policy::uniform(ns, na);
+        for s in 0..ns {
+            let row = &mut p.probs[s * na..(s + 1) * na];
+            for (a, x) in row.iter_mut().enumerate() {
+                *x = if (s + a) % 4 == 0 {
+                    0.0
+                } else {
+                    1.0 + ((s * 7 + a * 3) % 5) as f64
+                };
+            }
+            let sum: f64 = row.iter().sum();
+            row.iter_mut().for_each(|x| *x /= sum);
+        }
+        p
+    }
+
+    /// Everything a run produces, for bitwise comparisons.
+    #[derive(Debug, PartialEq)]
+    struct Run {
+        states: Vec<u8>,
+        prev: Vec<u8>,
+        actions: Vec<u8>,
+        counts: Vec<u64>,
+        mean_field_bits: Vec<u64>,
+        stats: Vec<StepStats>,
+    }
+
+    fn run(n: usize, steps: u64, seed: u64, par: bool) -> Run {
+        let m = Infection::default();
+        let policy = test_policy(25, 5);
+        let mut pop = Population::try_new(25, n, &uniform(25), seed).unwrap();
+        let stats = (0..steps)
+            .map(|k| {
+                if par {
+                    pop.step_par(&m, &policy, k, seed).unwrap()
+                } else {
+                    pop.step_seq(&m, &policy, k, seed).unwrap()
+                }
+            })
+            .collect();
+        let b = pop.transitions().unwrap();
+        Run {
+            states: pop.states().to_vec(),
+            prev: b.states().to_vec(),
+            actions: b.actions().to_vec(),
+            counts: pop.counts().to_vec(),
+            mean_field_bits: pop.mean_field().iter().map(|z| z.to_bits()).collect(),
+            stats,
+        }
+    }
+
+    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
+    #[test]
+    fn bitwise_identical_across_thread_counts_and_seq() {
+        let n = 3 * CHUNK + 1234;
+        let one = in_pool(1, || run(n, 4, 99, true));
+        let two = in_pool(2, || run(n, 4, 99, true));
+        let three = in_pool(3, || run(n, 4, 99, true));
+        let seq = in_pool(2, || run(n, 4, 99, false));
+        assert_eq!(one, two);
+        assert_eq!(one, three);
+        assert_eq!(one, seq);
+    }
+
+    #[test]
+    fn seed_changes_the_run() {
+        let n = CHUNK + 17;
+        let a = run(n, 2, 1, true);
+        let b = run(n, 2, 2, true);
+        let same = a
+            .states
+            .iter()
+            .zip(&b.states)
+            .filter(|(x, y)| x == y)
+            .count();
+        // Independent runs agree on a state only by chance (well under half the agents).
+        assert!(same < n / 2, "{same} of {n} states equal");
+        assert_ne!(a.actions, b.actions);
+        // The step index is part of the key too.
+        let m = Infection::default();
+        let policy = test_policy(25, 5);
+        let mut p = Population::try_new(25, n, &uniform(25), 1).unwrap();
+        let mut q = p.clone();
+        p.step_par(&m, &policy, 0, 1).unwrap();
+        q.step_par(&m, &policy, 1, 1).unwrap();
+        assert_ne!(p.states(), q.states());
+    }
+
+    #[test]
+    fn histogram_sums_to_n_and_matches_the_states() {
+        let infection = Infection::default();
+        let m: &dyn Model = &infection;
+        let policy = test_policy(25, 5);
+        let n = 2 * CHUNK + 5;
+        let mut pop = Population::try_new(25, n, &uniform(25), 3).unwrap();
+        for k in 0..3 {
+            let stats = pop.step_par(m, &policy, k, 3).unwrap();
+            assert_eq!(stats.num_agents, n as u64);
+            assert_eq!(pop.counts().iter().sum::<u64>(), n as u64);
+            let mut recount = vec![0u64; 25];
+            pop.states().iter().for_each(|s| recount[*s as usize] += 1);
+            assert_eq!(pop.counts(), &recount[..]);
+            for (z, c) in pop.mean_field().iter().zip(&recount) {
+                assert_eq!(*z, *c as f64 / n as f64);
+            }
+            let b = pop.transitions().unwrap();
+            let flagged = b.actions().iter().filter(|a| is_regenerated(**a)).count();
+            assert_eq!(flagged as u64, stats.regenerated);
+            assert_eq!(b.regenerated(), stats.regenerated);
+            assert_eq!(b.step(), k);
+        }
+    }
+
+    #[test]
+    fn regeneration_count_is_zeta_n_within_noise() {
+        let m = Infection::default();
+        let policy = test_policy(25, 5);
+        let n = 1 << 20;
+        let zeta = m.regen_prob();
+        let sd = (n as f64 * zeta * (1.0 - zeta)).sqrt();
+        let mut pop = Population::try_new(25, n, &uniform(25), 11).unwrap();
+        let mut total = 0.0;
+        for k in 0..5 {
+            let r = pop.step_par(&m, &policy, k, 11).unwrap().regenerated as f64;
+            assert!((r - zeta * n as f64).abs() < 5.0 * sd, "step {k}: {r}");
+            total += r;
+        }
+        let sd5 = sd * 5f64.sqrt();
+        assert!((total - 5.0 * zeta * n as f64).abs() < 4.0 * sd5, "{total}");
+    }
+
+    #[test]
+    fn transitions_before_first_step_and_after_reset() {
+        let m = Infection::default();
+        let mut pop = Population::try_new(25, 100, &uniform(25), 0).unwrap();
+        assert!(pop.transitions().is_none());
+        pop.step_seq(&m, &Policy::uniform(25, 5), 0, 0).unwrap();
+        assert_eq!(pop.transitions().unwrap().len(), 100);
+        pop.reset(&uniform(25), 1).unwrap();
+        assert!(pop.transitions().is_none());
+    }
+
+    #[test]
+    fn errors_are_clear_and_leave_the_population_unchanged() {
+        let e = Population::try_new(300, 10, &uniform(300), 0).unwrap_err();
+        assert!(e.to_string().contains("u16"), "{e}");
+        let wide = Population::<u16>::try_new_typed(300, 10, &uniform(300), 0).unwrap();
+        assert_eq!(wide.num_states(), 300);
+        let e = Population::try_new(25, 0, &uniform(25), 0).unwrap_err();
+        assert!(e.to_string().contains("num_agents"), "{e}");
+        let e = Population::try_new(25, 10, &uniform(24), 0).unwrap_err();
+        assert!(e.to_string().contains("init"), "{e}");
+
+        let m = Infection::default();
+        let mut pop = Population::try_new(25, 1000, &uniform(25), 0).unwrap();
+        pop.step_par(&m, &Policy::uniform(25, 5), 0, 0).unwrap();
+        let before = (pop.states().to_vec(), pop.counts().to_vec());
+        let buf = pop.transitions().unwrap().clone();
+        let e = pop.step_par(&m, &Policy::uniform(25, 3), 1, 0).unwrap_err();
+        assert!(e.to_string().contains("policy"), "{e}");
+        let small = Infection::try_new(InfectionParams {
+            num_states: 10,
+            w2_pmf: uniform(10),
+            ..Default::default()
+        })
+        .unwrap();
+        let e = pop
+            .step_par(&small, &Policy::uniform(10, 5), 1, 0)
+            .unwrap_err();
+        assert!(e.to_string().contains("10 states"), "{e}");
+        assert_eq!((pop.states().to_vec(), pop.counts().to_vec()), before);
+        assert_eq!(pop.transitions().unwrap(), &buf);
+    }
+
+    // ---- exactness in distribution ----
+
+    /// Pearson's χ² of the observed (a, s', regenerated) counts per start state against
+    /// `prob(s, a, s', g)`. Cells with expected count < 5 are pooled per state; an
+    /// observation in a cell of probability 0 gives +∞. Returns (χ², degrees of freedom).
+    fn chi_square(
+        obs: &[u64],
+        n_start: &[u64],
+        ns: usize,
+        na: usize,
+        prob: impl Fn(usize, usize, usize, bool) -> f64,
+    ) -> (f64, usize) {
+        let (mut stat, mut cells) = (0.0, 0usize);
+        for (s, &n_s) in n_start.iter().enumerate() {
+            if n_s == 0 {
+                continue;
+            }
+            let (mut pooled_o, mut pooled_e, mut groups) = (0.0, 0.0, 0usize);
+            for a in 0..na {
+                for next in 0..ns {
+                    for g in [false, true] {
+                        let o = obs[((s * na + a) * ns + next) * 2 + usize::from(g)] as f64;
+                        let e = n_s as f64 * prob(s, a, next, g);
+                        if e <= 0.0 {
+                            if o > 0.0 {
+                                return (f64::INFINITY, 0);
+                            }
+                        } else if e < 5.0 {
+                            pooled_o += o;
+                            pooled_e += e;
+                        } else {
+                            stat += (o - e) * (o - e) / e;
+                            groups += 1;
+                        }
+                    }
+                }
+            }
+            if pooled_e > 0.0 {
+                stat += (pooled_o - pooled_e) * (pooled_o - pooled_e) / pooled_e;
+                groups += 1;
+            }
+            cells += groups - 1;
+        }
+        (stat, cells)
+    }
+
+    /// One step of 2²¹ agents spread over all states; the (s → a, s', regenerated)
+    /// frequencies must match μ(s,a)·ζ·w(s') and μ(s,a)·(P(s'|s,a,z) − ζ·w(s')), and the
+    /// same test must reject slightly wrong laws (so it is not vacuous).
+    fn exactness_for<T: StateCode>() {
+        let m = Infection::default();
+        let (ns, na) = (25, 5);
+        let policy = test_policy(ns, na);
+        let n = 1 << 21;
+        let mut pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), 2024).unwrap();
+        pop.step_par(&m, &policy, 0, 2024).unwrap();
+        let b = pop.transitions().unwrap();
+        let mut obs = vec![0u64; ns * na * ns * 2];
+        let mut n_start = vec![0u64; ns];
+        for t in b.iter() {
+            n_start[t.state] += 1;
+            obs[((t.state * na + t.action) * ns + t.next_state) * 2
+                + usize::from(t.regenerated)] += 1;
+        }
+        let tables = b.tables();
+        let w = m.regen_pmf();
+        // The law under test, and wrong variants: `flip` swaps the regeneration flag,
+        // `shift` uses the row of another action, `tilt` mixes μ with the uniform policy.
+        let law = |zeta: f64, flip: bool, shift: usize, tilt: f64| {
+            let w = &w;
+            let policy = &policy;
+            move |s: usize, a: usize, next: usize, g: bool| {
+                let row = tables.row(s, (a + shift) % na);
+                let regen = zeta * w[next];
+                let p = if g != flip {
+                    regen
+                } else {
+                    (row[next] - regen).max(0.0)
+                };
+                ((1.0 - tilt) * policy.get(s, a) + tilt / na as f64) * p
+            }
+        };
+        let zeta = m.regen_prob();
+        let (stat, df) = chi_square(&obs, &n_start, ns, na, law(zeta, false, 0, 0.0));
+        let limit = df as f64 + 5.0 * (2.0 * df as f64).sqrt();
+        assert!(stat < limit, "χ² = {stat} with {df} dof (limit {limit})");
+        // Negative controls on the same sample: each must be rejected.
+        for (name, flip, shift, zeta, tilt) in [
+            ("regen flag flipped", true, 0, zeta, 0.0),
+            ("row of another action", false, 1, zeta, 0.0),
+            ("ζ off by 10%", false, 0, zeta * 1.1, 0.0),
+            ("μ tilted 5% to uniform", false, 0, zeta, 0.05),
+        ] {
+            let (wrong, df) = chi_square(&obs, &n_start, ns, na, law(zeta, flip, shift, tilt));
+            let lim = df as f64 + 5.0 * (2.0 * df as f64).sqrt();
+            assert!(
+                wrong > lim,
+                "{name}: χ² = {wrong} with {df} dof not rejected"
+            );
+        }
+    }
+
+    #[test]
+    fn step_is_exact_in_distribution_u8() {
+        exactness_for::<u8>();
+    }
+
+    #[test]
+    fn step_is_exact_in_distribution_u16() {
+        exactness_for::<u16>();
+    }
+
+    #[test]
+    fn init_follows_the_initial_law() {
+        let ns = 25;
+        let init: Vec<f64> = (0..ns).map(|s| (s % 5) as f64 / 50.0).collect();
+        let n = 1 << 20;
+        let pop = Population::try_new(ns, n, &init, 8).unwrap();
+        let mut stat = 0.0;
+        for (c, p) in pop.counts().iter().zip(&init) {
+            let e = n as f64 * p;
+            if e == 0.0 {
+                assert_eq!(*c, 0);
+            } else {
+                stat += (*c as f64 - e).powi(2) / e;
+            }
+        }
+        let df = init.iter().filter(|p| **p > 0.0).count() as f64 - 1.0;
+        assert!(stat < df + 5.0 * (2.0 * df).sqrt(), "χ² {stat}");
+    }
+
+    // ---- the SoA step against a naive per-agent loop ----
+
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    struct Agent {
+        state: usize,
+        action: usize,
+        regenerated: bool,
+    }
+
+    /// The step written agent by agent, with no chunk loop, columns or histograms: only the
+    /// streams (a new one every CHUNK agents) and the sampler are shared with the engine.
+    fn naive_step(agents: &mut [Agent], m: &Infection, policy: &Policy, step: u64, seed: u64) {
+        let ns = m.num_states();
+        let mut counts = vec![0usize; ns];
+        for a in agents.iter() {
+            counts[a.state] += 1;
+        }
+        let z: Vec<f64> = counts
+            .iter()
+            .map(|c| *c as f64 / agents.len() as f64)
+            .collect();
+        let tables = KernelTables::of(m, &z);
+        let mut sampler = StepSampler::<u8>::new();
+        sampler
+            .try_rebuild(&tables, policy, m.regen_prob(), &m.regen_pmf())
+            .unwrap();
+        let mut rng: Option<StreamRng> = None;
+        for (i, agent) in agents.iter_mut().enumerate() {
+            if i % CHUNK == 0 {
+                rng = Some(stream(seed, Purpose::Step, step, (i / CHUNK) as u64));
+            }
+            let x = rng.as_mut().unwrap().next_u64();
+            let o = sampler.sample(agent.state as u8, x);
+            *agent = Agent {
+                state: o.next as usize,
+                action: unpack_action(o.action),
+                regenerated: is_regenerated(o.action),
+            };
+        }
+    }
+
+    fn policy_from(weights: &[u8], ns: usize, na: usize) -> Policy {
+        let mut p = Policy::uniform(ns, na);
+        for s in 0..ns {
+            let w = &weights[s * na..(s + 1) * na];
+            let sum: f64 = w.iter().map(|x| f64::from(*x)).sum();
+            if sum > 0.0 {
+                for (dst, x) in p.probs[s * na..(s + 1) * na].iter_mut().zip(w) {
+                    *dst = f64::from(*x) / sum;
+                }
+            }
+        }
+        p
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+        #[test]
+        fn soa_step_equals_naive_per_agent_loop(
+            n in 1usize..(2 * CHUNK + 300),
+            seed in any::<u64>(),
+            steps in 1u64..4,
+            weights in proptest::collection::vec(0u8..4, 125),
+        ) {
+            let m = Infection::default();
+            let policy = policy_from(&weights, 25, 5);
+            let mut pop = Population::try_new(25, n, &uniform(25), seed).unwrap();
+            let mut agents: Vec<Agent> = pop
+                .states()
+                .iter()
+                .map(|s| Agent { state: *s as usize, action: 0, regenerated: false })
+                .collect();
+            for k in 0..steps {
+                let stats = pop.step_par(&m, &policy, k, seed).unwrap();
+                naive_step(&mut agents, &m, &policy, k, seed);
+                let b = pop.transitions().unwrap();
+                for (i, a) in agents.iter().enumerate() {
+                    let t = b.get(i);
+                    prop_assert_eq!(
+                        (t.next_state, t.action, t.regenerated),
+                        (a.state, a.action, a.regenerated),
+                        "agent {} at step {}", i, k
+                    );
+                }
+                let mut counts = [0u64; 25];
+                agents.iter().for_each(|a| counts[a.state] += 1);
+                prop_assert_eq!(pop.counts(), &counts[..]);
+                let regen = agents.iter().filter(|a| a.regenerated).count() as u64;
+                prop_assert_eq!(stats.regenerated, regen);
+            }
+        }
+
+        #[test]
+        fn init_equals_naive_per_agent_loop(n in 1usize..(2 * CHUNK + 300), seed in any::<u64>()) {
+            let init: Vec<f64> = (0..25).map(|s| (1 + s % 3) as f64 / 49.0).collect();
+            let pop = Population::try_new(25, n, &init, seed).unwrap();
+            let mut table = AliasRows::<u8>::default();
+            for (s, p) in init.iter().enumerate() {
+                table.push_weight(Outcome { next: s as u8, action: 0 }, *p);
+            }
+            table.finish_row().unwrap();
+            let mut rng: Option<StreamRng> = None;
+            for (i, s) in pop.states().iter().enumerate() {
+                if i % CHUNK == 0 {
+                    rng = Some(stream(seed, Purpose::Init, 0, (i / CHUNK) as u64));
+                }
+                let x = rng.as_mut().unwrap().next_u64();
+                prop_assert_eq!(*s, table.sample(0, x).next);
+            }
+        }
+    }
+}
