@@ -55,12 +55,12 @@
 
 use std::fmt;
 
-use rand::{RngExt, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
+use rand::RngExt;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::model::{KernelTables, Model, PMF_SUM_TOL};
+use crate::rng::{stream, Purpose, StreamRng};
 use crate::space::{on_simplex, point_mass, stochastically_le, uniform};
 
 /// Default tolerance: an inequality `lhs ≥ rhs` is violated only when `rhs − lhs > 1e-12`,
@@ -549,7 +549,7 @@ fn test_fields(
         }
     }
 
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(opts.seed);
+    let mut rng = stream(opts.seed, Purpose::Check, 0, 0);
     let (mut p1, mut p2) = (vec![0.0; ns], vec![0.0; ns]);
     for k in 0..opts.random_pairs {
         random_pmf(&mut rng, &mut p1);
@@ -581,7 +581,7 @@ fn test_fields(
 /// Writes a random pmf into `out`: i.i.d. U[0,1) weights raised to a random power in
 /// [1, 8), normalised. Higher powers concentrate the mass on a few states, so the draws
 /// range from near-uniform to near-point-mass.
-fn random_pmf(rng: &mut Xoshiro256PlusPlus, out: &mut [f64]) {
+fn random_pmf(rng: &mut StreamRng, out: &mut [f64]) {
     let power: f64 = rng.random_range(1.0..8.0);
     for o in out.iter_mut() {
         *o = rng.random::<f64>().powf(power);
@@ -1253,7 +1253,7 @@ mod tests {
 
     #[test]
     fn dominance_pairs_are_pmfs_in_order() {
-        let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+        let mut rng = stream(3, Purpose::Check, 0, 0);
         let (mut p1, mut p2) = (vec![0.0; 25], vec![0.0; 25]);
         for _ in 0..1000 {
             random_pmf(&mut rng, &mut p1);

@@ -59,6 +59,8 @@ pub enum Purpose {
     Export,
     /// Evaluation roll-outs that must not disturb the training streams.
     Eval,
+    /// Random test inputs of the strategic-complementarity checker (mean-field pairs).
+    Check,
 }
 
 impl Purpose {
@@ -70,6 +72,7 @@ impl Purpose {
             Purpose::Learn => 0x4c45_524e,  // "LERN"
             Purpose::Export => 0x4558_5054, // "EXPT"
             Purpose::Eval => 0x4556_414c,   // "EVAL"
+            Purpose::Check => 0x4348_454b,  // "CHEK"
         }
     }
 }
