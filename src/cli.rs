@@ -31,6 +31,9 @@ enum Command {
     /// Test the strategic-complementarity conditions (Definition 1) numerically; exit status
     /// 0 when all hold, 1 when any is violated.
     Check(CheckArgs),
+    /// Run online TMFQ (Algorithm 3) with N simulated agents and write snapshots.parquet and
+    /// summary.json; every iteration is compared with the exact T-MFE.
+    Learn(LearnArgs),
 }
 
 /// Options shared by every subcommand that reads a scenario.
@@ -78,12 +81,96 @@ struct CheckArgs {
     json: bool,
 }
 
+/// Learning algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Algo {
+    /// Online TMFQ (Algorithm 3): the agents' own transitions feed TQ-learning.
+    Online,
+}
+
+#[derive(Debug, Args)]
+struct LearnArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    /// Learning algorithm.
+    #[arg(long, value_enum, default_value_t = Algo::Online)]
+    algo: Algo,
+    /// Number of agents N (e.g. 1000000 or 1e6). Default: the scenario's `sim.agents`.
+    #[arg(long, value_name = "N", value_parser = parse_count)]
+    agents: Option<u64>,
+    /// Number of learning iterations K. Default: the scenario's `sim.iterations`.
+    #[arg(long, value_name = "K", value_parser = parse_count)]
+    iterations: Option<u64>,
+    /// Seed of every random stream. Default: the scenario's `sim.seed`.
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Worker threads (results do not depend on it). Default: all cores.
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+    /// Output directory. Default: out/<scenario name>/learn/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Close a snapshot part file every this many iterations (a run killed hard loses at most
+    /// this many rows).
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    flush_every: usize,
+    /// Also write the transitions (iteration, agent, s, a, r, s_next, regenerated) as a
+    /// Parquet dataset DIR/transitions/ for offline RL.
+    #[arg(long)]
+    export_transitions: bool,
+    /// Fraction of agents whose transitions are exported each iteration (seeded, the same
+    /// for any thread count).
+    #[arg(
+        long,
+        default_value_t = 1.0,
+        value_name = "F",
+        requires = "export_transitions"
+    )]
+    export_fraction: f64,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// Parses a count written as an integer or in scientific notation (`1e6`).
+fn parse_count(text: &str) -> std::result::Result<u64, String> {
+    if let Ok(v) = text.parse::<u64>() {
+        return Ok(v);
+    }
+    match text.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.fract() == 0.0 && v < 1.8e19 => Ok(v as u64),
+        _ => Err(format!(
+            "expected a non-negative integer such as 1000000 or 1e6, got `{text}`"
+        )),
+    }
+}
+
 /// Parses the command line and runs the chosen subcommand.
 pub fn run() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Solve(a) => solve_cmd(a),
         Command::Check(a) => check_cmd(a),
+        Command::Learn(a) => crate::learn::learn_cmd(a.into_options()),
+    }
+}
+
+impl LearnArgs {
+    fn into_options(self) -> crate::learn::LearnOptions {
+        let Algo::Online = self.algo;
+        crate::learn::LearnOptions {
+            scenario: self.scenario.scenario,
+            overrides: self.scenario.overrides,
+            agents: self.agents,
+            iterations: self.iterations,
+            seed: self.seed,
+            threads: self.threads,
+            out: self.out,
+            flush_every: self.flush_every,
+            export_transitions: self.export_transitions,
+            export_fraction: self.export_fraction,
+            quiet: self.quiet,
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 //! outcome to an exit status.
 
 mod cli;
+mod learn;
 
 use std::process::ExitCode;
 

@@ -149,3 +149,122 @@ fn check_reports_each_condition_and_sets_the_exit_status() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(v.is_object(), "{v}");
 }
+
+#[test]
+fn learn_writes_snapshots_summary_and_transitions() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("learn");
+    let o = mfgsim(&[
+        "learn",
+        "scenarios/gig.toml",
+        "--agents",
+        "2e4",
+        "--iterations",
+        "12",
+        "--seed",
+        "3",
+        "--threads",
+        "2",
+        "--export-transitions",
+        "--export-fraction",
+        "0.25",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["iterations"], 12);
+    assert_eq!(summary["agents"], 20000);
+    assert_eq!(summary["interrupted"], false);
+    for key in [
+        "z",
+        "greedy_action",
+        "l1_to_tmfe",
+        "exploitability",
+        "exploitability_weighted",
+        "agent_steps_per_second",
+        "peak_rss_bytes",
+        "step_latency_ms",
+    ] {
+        assert!(!summary[key].is_null(), "summary.json lacks {key}");
+    }
+    let snaps = mfgsim::output::read_parquet(&out.join("snapshots.parquet")).unwrap();
+    assert_eq!(snaps.num_rows(), 12);
+    let names = snaps.column_names();
+    for c in [
+        "iteration",
+        "z_0",
+        "z_9",
+        "mean_state",
+        "l1_to_tmfe",
+        "exploitability",
+        "regenerated",
+        "policy_changes",
+        "step_seconds",
+        "learn_seconds",
+    ] {
+        assert!(names.contains(&c), "snapshots.parquet lacks {c}: {names:?}");
+    }
+    assert!(snaps.metadata("mfgsim.version").is_some());
+    // The parts directory is merged into snapshots.parquet and removed.
+    assert!(!out.join("snapshots.parts").exists());
+    // About a quarter of 12 × 20 000 transitions, all in part files.
+    let rows: usize = std::fs::read_dir(out.join("transitions"))
+        .unwrap()
+        .map(|e| {
+            mfgsim::output::read_parquet(&e.unwrap().path())
+                .unwrap()
+                .num_rows()
+        })
+        .sum();
+    assert!(
+        (50_000..70_000).contains(&rows),
+        "{rows} exported transitions"
+    );
+}
+
+#[test]
+fn learn_stopped_by_ctrl_c_leaves_valid_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("learn");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+        .args([
+            "learn",
+            "scenarios/gig.toml",
+            "--agents",
+            "2e5",
+            "--iterations",
+            "100000",
+            "--flush-every",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(root(""))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until a few snapshot parts are on disk, then interrupt.
+    let part = out.join("snapshots.parts").join("part-00002.parquet");
+    let t0 = std::time::Instant::now();
+    while !part.exists() {
+        assert!(t0.elapsed().as_secs() < 120, "no snapshot part appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    let done = summary["iterations"].as_u64().unwrap();
+    assert!((3..100_000).contains(&done), "{done}");
+    let snaps = mfgsim::output::read_parquet(&out.join("snapshots.parquet")).unwrap();
+    assert_eq!(snaps.num_rows() as u64, done);
+}

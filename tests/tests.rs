@@ -1,6 +1,7 @@
 //! The single integration-test binary (see `Cargo.toml`: `autotests = false`).
 
 mod cli;
+mod determinism;
 mod invariants;
 mod reference;
 mod util;

@@ -1,1 +1,76 @@
 //! Learners that turn sampled transitions into strategies.
+//!
+//! A learner never sees the model: it reads the transitions (s, a, s′) of one population step
+//! through a [`TransitionSource`], takes the rewards r(s, a, ẑ) from the step's
+//! [`KernelTables`] (ẑ = the empirical mean field the step was taken at) and returns a
+//! strategy μ. The transition kernel in the tables is *not* used by learners; it is there for
+//! the rewards and for the caller's diagnostics.
+//!
+//! * [`tq`]: TQ-learning (eq. 6 of Lee et al. 2021), the learning step of online TMFQ.
+
+pub mod online_tmfq;
+pub mod tq;
+
+pub use tq::{LearnStats, TqLearner, TqLearnerParams};
+
+use crate::model::KernelTables;
+
+/// The transitions of one population step, all taken at one empirical mean field ẑ.
+///
+/// Transition `i` is `(s, a, s′)`: agent i was in state s, took action a and moved to s′.
+/// Its reward is `tables().r(s, a)` = r(s, a, ẑ). Transitions of agents that left and were
+/// replaced during the step are ordinary samples (the model's kernel includes replacement),
+/// so a source should expose them like any other.
+///
+/// Learners only call [`TransitionSource::get`] with `i < len()`, in an order of their
+/// choosing, and treat the source as read-only.
+pub trait TransitionSource: Sync {
+    /// Number of transitions N.
+    fn len(&self) -> usize;
+
+    /// True when there are no transitions.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Transition `i` as `(s, a, s′)`, with s, s′ < |S| and a < |A| of [`Self::tables`].
+    fn get(&self, i: usize) -> (usize, usize, usize);
+
+    /// Rewards (and kernel) at the step's empirical mean field ẑ.
+    fn tables(&self) -> &KernelTables;
+}
+
+/// A [`TransitionSource`] backed by a `Vec`: for tests, examples and small experiments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VecTransitions {
+    /// The transitions `(s, a, s′)`, in buffer order.
+    pub transitions: Vec<(usize, usize, usize)>,
+    /// The tables at the mean field the transitions were sampled at.
+    pub tables: KernelTables,
+}
+
+impl VecTransitions {
+    /// An empty buffer with the given tables.
+    pub fn new(tables: KernelTables) -> Self {
+        VecTransitions {
+            transitions: Vec::new(),
+            tables,
+        }
+    }
+}
+
+impl TransitionSource for VecTransitions {
+    #[inline]
+    fn len(&self) -> usize {
+        self.transitions.len()
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> (usize, usize, usize) {
+        self.transitions[i]
+    }
+
+    fn tables(&self) -> &KernelTables {
+        &self.tables
+    }
+}

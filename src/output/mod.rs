@@ -87,9 +87,11 @@
 //! the last, short part before it exits.
 
 mod json;
+mod online;
 mod parquet;
 
 pub use self::json::{solution_json, write_json};
+pub use self::online::{push_snapshot, snapshot_schema, transitions_batch, transitions_schema};
 pub use self::parquet::{
     equilibrium_batch, equilibrium_schema, numbered_fields, read_parquet, trajectory_batch,
     trajectory_schema, write_equilibrium, write_parquet, write_trajectory, ParquetTable,
