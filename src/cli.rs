@@ -1,8 +1,6 @@
 //! Command-line interface: argument types (clap) and subcommand dispatch. Binary-only; it
 //! wires the library together and is the only place that prints.
 
-#![expect(clippy::print_stdout, reason = "the CLI reports to the user on stdout")]
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,8 +1,6 @@
 //! `mfgsim learn`: online TMFQ with a progress bar, streamed snapshots and a summary.
 //! Binary-only (it prints, installs a Ctrl-C handler and reads /proc).
 
-#![expect(clippy::print_stdout, reason = "the CLI reports to the user on stdout")]
-
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

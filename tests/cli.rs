@@ -228,7 +228,7 @@ fn learn_writes_snapshots_summary_and_transitions() {
 fn learn_stopped_by_ctrl_c_leaves_valid_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("learn");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+    let child = Command::new(env!("CARGO_BIN_EXE_mfgsim"))
         .args([
             "learn",
             "scenarios/gig.toml",

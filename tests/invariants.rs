@@ -116,8 +116,8 @@ proptest! {
             for s in 0..ns {
                 let row = &raw[s * na..(s + 1) * na];
                 let tot: f64 = row.iter().sum::<f64>() + 1e-9;
-                for a in 0..na {
-                    mu.probs[s * na + a] = (row[a] + 1e-9 / na as f64) / tot;
+                for (p, r) in mu.probs[s * na..(s + 1) * na].iter_mut().zip(row) {
+                    *p = (r + 1e-9 / na as f64) / tot;
                 }
             }
             let t = KernelTables::of(m.as_ref(), &z);

@@ -6,7 +6,8 @@
 //! strategy μ. The transition kernel in the tables is *not* used by learners; it is there for
 //! the rewards and for the caller's diagnostics.
 //!
-//! * [`tq`]: TQ-learning (eq. 6 of Lee et al. 2021), the learning step of online TMFQ.
+//! * [`tq`]: TQ-learning (eq. 6 of Lee et al. 2021), the learning step of online TMFQ;
+//! * [`online_tmfq`]: online TMFQ (Algorithm 3): population step → buffer → TQ-learning.
 
 pub mod online_tmfq;
 pub mod tq;
