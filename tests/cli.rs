@@ -268,3 +268,25 @@ fn learn_stopped_by_ctrl_c_leaves_valid_files() {
     let snaps = mfgsim::output::read_parquet(&out.join("snapshots.parquet")).unwrap();
     assert_eq!(snaps.num_rows() as u64, done);
 }
+
+/// `--help` of every command matches its snapshot in `doc/help/` (style habit 14). After a
+/// deliberate change, re-mint with `MFGSIM_BLESS=1 cargo test help_snapshots`.
+#[test]
+fn help_snapshots() {
+    for (args, file) in [
+        (&["--help"][..], "mfgsim.txt"),
+        (&["solve", "--help"][..], "solve.txt"),
+        (&["check", "--help"][..], "check.txt"),
+        (&["learn", "--help"][..], "learn.txt"),
+    ] {
+        let o = mfgsim(args);
+        assert!(o.status.success());
+        let path = root("doc/help").join(file);
+        if std::env::var_os("MFGSIM_BLESS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &o.stdout).unwrap();
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        assert_eq!(stdout(&o), want, "`mfgsim {}` changed", args.join(" "));
+    }
+}
