@@ -7,6 +7,8 @@ fn mfgsim(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_mfgsim"))
         .args(args)
         .current_dir(root(""))
+        // Fixed help width, whatever the caller's terminal says.
+        .env("COLUMNS", "100")
         .output()
         .expect("run mfgsim")
 }
