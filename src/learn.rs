@@ -201,7 +201,10 @@ fn run(
     output::write_parquet(&snapshots_path, &all_rows.finish(), &meta)?;
     std::fs::remove_dir_all(&parts.dir)
         .with_context(|| format!("removing {}", parts.dir.display()))?;
-    output_s += t_close.elapsed().as_secs_f64();
+    let close_seconds = t_close.elapsed().as_secs_f64();
+    output_s += close_seconds;
+    // Shares of the whole run after setup: the loop plus closing the outputs.
+    let total_s = loop_seconds + close_seconds;
 
     let Some(last) = last else {
         bail!("interrupted before the first iteration");
@@ -233,6 +236,7 @@ fn run(
         "step_agent_steps_per_second": agent_steps / step_s,
         "seconds": {
             "total_loop": loop_seconds,
+            "close_outputs": close_seconds,
             "setup": setup_seconds,
             "step": step_s,
             "learn": learn_s,
@@ -264,10 +268,10 @@ fn run(
         "{:.1} M agent-steps/s overall ({:.1} M in the step); time: step {:.0}%, learn {:.0}%, eval {:.0}%, output {:.0}%; peak RSS {}",
         agent_steps / loop_seconds / 1e6,
         agent_steps / step_s / 1e6,
-        100.0 * step_s / loop_seconds,
-        100.0 * learn_s / loop_seconds,
-        100.0 * eval_s / loop_seconds,
-        100.0 * output_s / loop_seconds,
+        100.0 * step_s / total_s,
+        100.0 * learn_s / total_s,
+        100.0 * eval_s / total_s,
+        100.0 * output_s / total_s,
         peak_rss.map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
     )?;
     let greedy: Vec<String> = learner
