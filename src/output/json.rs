@@ -100,8 +100,7 @@ pub fn write_json(path: &Path, value: &Value) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GameParams, Gig};
-    use crate::solver::{solve, SolverParams, Start};
+    use crate::output::test_util::gig_solution;
 
     const KEYS: [&str; 16] = [
         "converged",
@@ -121,16 +120,6 @@ mod tests {
         "exploitability_weighted",
         "mfgsim_version",
     ];
-
-    fn gig_solution() -> Solution {
-        solve(
-            &Gig::default(),
-            GameParams::default(),
-            &SolverParams::default(),
-            &Start::Uniform,
-        )
-        .unwrap()
-    }
 
     #[test]
     fn summary_has_the_keys_and_values() {

@@ -277,10 +277,15 @@ pub fn write_atomic<T>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod test_util {
+    //! Helpers shared by the output module's tests.
 
-    fn entries(dir: &Path) -> Vec<String> {
+    use crate::model::{GameParams, Gig};
+    use crate::solver::{solve, Solution, SolverParams, Start};
+    use std::path::Path;
+
+    /// The sorted file names in `dir`.
+    pub fn dir_names(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -288,6 +293,23 @@ mod tests {
         names.sort();
         names
     }
+
+    /// The T-MFE of the default gig scenario.
+    pub fn gig_solution() -> Solution {
+        solve(
+            &Gig::default(),
+            GameParams::default(),
+            &SolverParams::default(),
+            &Start::Uniform,
+        )
+        .unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::dir_names as entries;
+    use super::*;
 
     #[test]
     fn failing_closure_leaves_no_file() {

@@ -1062,18 +1062,8 @@ pub fn read_parquet(path: &Path) -> Result<ParquetTable> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{GameParams, Gig};
-    use crate::solver::{solve, SolverParams, Start};
-
-    fn gig_solution() -> Solution {
-        solve(
-            &Gig::default(),
-            GameParams::default(),
-            &SolverParams::default(),
-            &Start::Uniform,
-        )
-        .unwrap()
-    }
+    use crate::model::GameParams;
+    use crate::output::test_util::{dir_names, gig_solution};
 
     fn meta() -> RunMetadata {
         RunMetadata::new("[model]\nkind = \"gig\"\n", 42).with_extra("start", "uniform")
@@ -1100,15 +1090,6 @@ mod tests {
             });
         }
         rows.finish()
-    }
-
-    fn dir_names(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
     }
 
     #[test]
