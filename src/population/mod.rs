@@ -40,9 +40,11 @@
 //! ```
 
 mod alias;
+mod counts;
 mod step;
 
 pub use alias::Outcome;
+pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM};
 pub use step::{step_chunk, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
 
 use crate::error::{Error, Result};

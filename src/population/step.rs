@@ -152,7 +152,7 @@ impl<T: StateCode> StepSampler<T> {
 }
 
 /// Size and law checks shared by every rebuild.
-fn validate_inputs<T: StateCode>(
+pub(crate) fn validate_inputs<T: StateCode>(
     ns: usize,
     na: usize,
     policy: &Policy,
@@ -205,7 +205,13 @@ fn validate_inputs<T: StateCode>(
 }
 
 /// Checks that P(·|s,a,z) is a probability vector containing ζ·w.
-fn check_kernel_row(s: usize, a: usize, row: &[f64], zeta: f64, w: &[f64]) -> Result<()> {
+pub(crate) fn check_kernel_row(
+    s: usize,
+    a: usize,
+    row: &[f64],
+    zeta: f64,
+    w: &[f64],
+) -> Result<()> {
     let sum: f64 = row.iter().sum();
     if row.iter().any(|p| !(0.0..=1.0).contains(p)) || (sum - 1.0).abs() > ROW_SUM_TOL {
         return Err(Error::param(
