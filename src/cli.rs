@@ -32,6 +32,11 @@ enum Command {
     /// Run online TMFQ (Algorithm 3) with N simulated agents and write snapshots.parquet and
     /// summary.json; every iteration is compared with the exact T-MFE.
     Learn(LearnArgs),
+    /// Measure how far N agents playing the T-MFE strategy are from the mean-field limit
+    /// z*, over a grid of N and several seeds, and fit the rate of ||z^N - z*||_1 in N;
+    /// writes finite_n.parquet, finite_n_steps.parquet, summary.json and finite_n.png.
+    #[command(name = "finite-n")]
+    FiniteN(FiniteNArgs),
 }
 
 /// Options shared by every subcommand that reads a scenario.
@@ -130,6 +135,88 @@ struct LearnArgs {
     quiet: bool,
 }
 
+/// Strategy of the agents in `finite-n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum PolicyArg {
+    /// The exact T-MFE strategy μ*, fixed.
+    Tmfe,
+    /// Online TMFQ (Algorithm 3): the agents learn from their own transitions, from Q = 0.
+    Learned,
+}
+
+/// Simulator of `finite-n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum EngineArg {
+    /// Store and step every agent (3 bytes per agent).
+    Agents,
+    /// The exact count engine: multinomial draws per state and per (state, action); exact
+    /// in distribution, cost independent of N (N up to about 1.8e19).
+    Counts,
+}
+
+#[derive(Debug, Args)]
+struct FiniteNArgs {
+    #[command(flatten)]
+    scenario: ScenarioArgs,
+    /// Comma-separated population sizes N, e.g. `1000,1e6`. Default:
+    /// 1e2,1e3,1e4,1e5,1e6,1e7.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_count)]
+    agents: Option<Vec<u64>>,
+    /// Replicates K per N; replicate j uses seed S + j. The confidence intervals need K ≥ 2.
+    #[arg(long, default_value_t = 10, value_name = "K")]
+    seeds: usize,
+    /// Base seed S. Default: the scenario's `sim.seed`.
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Steps T recorded after the burn-in.
+    #[arg(long, default_value_t = 200, value_name = "T", value_parser = parse_count)]
+    steps: u64,
+    /// Steps B run before recording (the run starts from N agents drawn i.i.d. from z*).
+    #[arg(long, default_value_t = 50, value_name = "B", value_parser = parse_count)]
+    burn_in: u64,
+    /// Strategy of the agents.
+    #[arg(long, value_enum, default_value_t = PolicyArg::Tmfe)]
+    policy: PolicyArg,
+    /// Simulator.
+    #[arg(long, value_enum, default_value_t = EngineArg::Agents)]
+    engine: EngineArg,
+    /// Worker threads (results do not depend on it). Default: all cores.
+    #[arg(long, value_name = "T")]
+    threads: Option<usize>,
+    /// Output directory. Default: out/<scenario name>/finite-n/.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+impl FiniteNArgs {
+    fn into_options(self) -> crate::study::FiniteNOptions {
+        use mfgsim::finite_n::{EngineKind, PolicySource};
+        crate::study::FiniteNOptions {
+            scenario: self.scenario.scenario,
+            overrides: self.scenario.overrides,
+            agents: self.agents,
+            seeds: self.seeds,
+            seed: self.seed,
+            steps: self.steps,
+            burn_in: self.burn_in,
+            policy: match self.policy {
+                PolicyArg::Tmfe => PolicySource::Tmfe,
+                PolicyArg::Learned => PolicySource::Learned,
+            },
+            engine: match self.engine {
+                EngineArg::Agents => EngineKind::Agents,
+                EngineArg::Counts => EngineKind::Counts,
+            },
+            threads: self.threads,
+            out: self.out,
+            quiet: self.quiet,
+        }
+    }
+}
+
 /// Parses a count written as an integer or in scientific notation (`1e6`).
 fn parse_count(text: &str) -> std::result::Result<u64, String> {
     if let Ok(v) = text.parse::<u64>() {
@@ -150,6 +237,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Solve(a) => solve_cmd(a),
         Command::Check(a) => check_cmd(a),
         Command::Learn(a) => crate::learn::learn_cmd(a.into_options()),
+        Command::FiniteN(a) => crate::study::finite_n_cmd(a.into_options()),
     }
 }
 

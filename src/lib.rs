@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod error;
+pub mod finite_n;
 pub mod learner;
 pub mod model;
 pub mod operator;

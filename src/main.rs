@@ -3,6 +3,7 @@
 
 mod cli;
 mod learn;
+mod study;
 
 use std::process::ExitCode;
 

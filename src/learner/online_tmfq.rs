@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::model::{mean_state, GameParams, KernelTables, Model};
 use crate::operator::tq_value::TqIteration;
 use crate::operator::{exploitability, Exploitability};
-use crate::population::{Population, StateCode};
+use crate::population::{Engine, Population, StateCode};
 use crate::space::{l1_distance, uniform, Policy, QTable};
 use crate::transition::TransitionBuffer;
 
@@ -102,12 +102,16 @@ pub struct OnlineSnapshot {
 }
 
 /// An online TMFQ run in progress: call [`OnlineTmfq::iterate`] K times.
+///
+/// The agents are simulated by an [`Engine`]: the agent engine ([`Population`], the default)
+/// or the exact count engine ([`crate::population::CountPopulation`], via
+/// [`OnlineTmfq::with_engine`]).
 #[derive(Debug)]
-pub struct OnlineTmfq<'m, M: Model + ?Sized, T: StateCode = u8> {
+pub struct OnlineTmfq<'m, M: Model + ?Sized, E: Engine = Population<u8>> {
     model: &'m M,
     game: GameParams,
     params: OnlineParams,
-    population: Population<T>,
+    population: E,
     learner: TqLearner,
     policy: Policy,
     prev_greedy: Vec<usize>,
@@ -119,7 +123,7 @@ pub struct OnlineTmfq<'m, M: Model + ?Sized, T: StateCode = u8> {
     q_star: QTable,
 }
 
-impl<'m, M: Model + ?Sized> OnlineTmfq<'m, M, u8> {
+impl<'m, M: Model + ?Sized> OnlineTmfq<'m, M, Population<u8>> {
     /// A run with `u8` agent states (|S| ≤ 256). `reference` is the exact T-MFE z* used
     /// for `l1_to_tmfe`.
     ///
@@ -135,7 +139,7 @@ impl<'m, M: Model + ?Sized> OnlineTmfq<'m, M, u8> {
     }
 }
 
-impl<'m, M: Model + ?Sized, T: StateCode> OnlineTmfq<'m, M, T> {
+impl<'m, M: Model + ?Sized, T: StateCode> OnlineTmfq<'m, M, Population<T>> {
     /// As [`OnlineTmfq::try_new`] with an explicit state type (`u16` for |S| > 256).
     ///
     /// # Errors
@@ -144,6 +148,30 @@ impl<'m, M: Model + ?Sized, T: StateCode> OnlineTmfq<'m, M, T> {
         model: &'m M,
         game: GameParams,
         params: OnlineParams,
+        reference: Option<Vec<f64>>,
+    ) -> Result<Self> {
+        let ns = model.num_states();
+        let init = params.init.clone().unwrap_or_else(|| uniform(ns));
+        let agents = params.agents;
+        if agents == 0 {
+            return Err(Error::param("agents", "must be at least 1"));
+        }
+        let population = Population::<T>::try_new_typed(ns, agents, &init, params.seed)?;
+        Self::with_engine(model, game, params, population, reference)
+    }
+}
+
+impl<'m, M: Model + ?Sized, E: Engine> OnlineTmfq<'m, M, E> {
+    /// A run on a given engine, already holding the initial agents (`params.agents` and
+    /// `params.init` are ignored; `params.seed` keys the steps and the learner).
+    ///
+    /// # Errors
+    /// [`Error::Param`] for invalid settings (sizes, learner parameters).
+    pub fn with_engine(
+        model: &'m M,
+        game: GameParams,
+        params: OnlineParams,
+        population: E,
         reference: Option<Vec<f64>>,
     ) -> Result<Self> {
         let (ns, na) = (model.num_states(), model.num_actions());
@@ -155,8 +183,12 @@ impl<'m, M: Model + ?Sized, T: StateCode> OnlineTmfq<'m, M, T> {
                 return Err(Error::param("reference", "length must equal |S|"));
             }
         }
-        let init = params.init.clone().unwrap_or_else(|| uniform(ns));
-        let population = Population::<T>::try_new_typed(ns, params.agents, &init, params.seed)?;
+        if population.counts().len() != ns {
+            return Err(Error::param(
+                "population",
+                format!("has {} states, the model {ns}", population.counts().len()),
+            ));
+        }
         let learner = TqLearner::try_new(ns, na, game, params.learner)?;
         let policy = learner.policy();
         Ok(OnlineTmfq {
@@ -182,15 +214,13 @@ impl<'m, M: Model + ?Sized, T: StateCode> OnlineTmfq<'m, M, T> {
     pub fn iterate(&mut self) -> Result<OnlineSnapshot> {
         let k = self.k;
         let t0 = Instant::now();
-        let stats = self
-            .population
-            .step_par(self.model, &self.policy, k, self.params.seed)?;
+        let seed = self.params.seed;
+        let stats = self.population.step(self.model, &self.policy, k, seed)?;
         let t1 = Instant::now();
         let buffer = self
             .population
-            .transitions()
-            .expect("a step has just filled the buffer");
-        let learn = self.learner.learn(buffer, k, self.params.seed);
+            .learner_source(self.learner.params().budget, seed)?;
+        let learn = self.learner.learn(buffer, k, seed);
         self.prev_greedy.clone_from(&self.policy.greedy);
         self.learner.write_policy(&mut self.policy);
         let t2 = Instant::now();
@@ -245,8 +275,8 @@ impl<'m, M: Model + ?Sized, T: StateCode> OnlineTmfq<'m, M, T> {
         self.learner.q()
     }
 
-    /// The population (states, histogram, last transitions).
-    pub fn population(&self) -> &Population<T> {
+    /// The engine (states or histogram, last transitions).
+    pub fn population(&self) -> &E {
         &self.population
     }
 

@@ -11,12 +11,12 @@ use std::io::Write;
 use std::path::Path;
 
 /// A finite number, or `null`.
-fn num(x: f64) -> Value {
+pub(crate) fn num(x: f64) -> Value {
     Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
 /// An array of [`num`]s.
-fn nums(xs: &[f64]) -> Value {
+pub(crate) fn nums(xs: &[f64]) -> Value {
     Value::Array(xs.iter().map(|x| num(*x)).collect())
 }
 

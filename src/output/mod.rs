@@ -11,6 +11,8 @@
 //! | `trajectory.parquet`     | [`write_trajectory`]              | T-BR iteration (0 = start) |
 //! | `equilibrium.parquet`    | [`write_equilibrium`]             | state                  |
 //! | `solution.json`          | [`solution_json`] + [`write_json`] | (one object)          |
+//! | `finite_n.parquet`       | [`finite_n_runs_batch`]           | (N, replicate) run     |
+//! | `finite_n_steps.parquet` | [`finite_n_steps_batch`]          | recorded step of a run |
 //! | `DIR/part-00000.parquet` | [`PartWriter`] / [`StreamingParquet`] | streamed row (snapshots, transitions) |
 //!
 //! # Parquet layout
@@ -86,10 +88,16 @@
 //! [`StreamingParquet`] (also during a panic) closes the channel, and the writer thread closes
 //! the last, short part before it exits.
 
+mod finite_n;
 mod json;
 mod online;
 mod parquet;
+pub mod plot;
 
+pub use self::finite_n::{
+    finite_n_json, finite_n_runs_batch, finite_n_runs_schema, finite_n_steps_batch,
+    finite_n_steps_schema,
+};
 pub use self::json::{solution_json, write_json};
 pub use self::online::{push_snapshot, snapshot_schema, transitions_batch, transitions_schema};
 pub use self::parquet::{

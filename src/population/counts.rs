@@ -49,7 +49,7 @@ use rand::RngExt;
 use rand_distr::{Binomial, Distribution};
 
 use super::step::{check_kernel_row, validate_inputs};
-use super::StepStats;
+use super::{Engine, StepStats};
 use crate::error::{Error, Result};
 use crate::learner::TransitionSource;
 use crate::model::{check_pmf, KernelTables, Model};
@@ -74,6 +74,8 @@ pub struct CountPopulation {
     flows: Vec<u64>,
     regenerated: u64,
     last_step: Option<u64>,
+    /// The last [`Engine::learner_source`] sample.
+    sample: Option<CountTransitions>,
     // Scratch for one multinomial over at most 2|S| outcomes.
     weights: Vec<f64>,
     suffix: Vec<f64>,
@@ -137,6 +139,7 @@ impl CountPopulation {
             flows: Vec::new(),
             regenerated: 0,
             last_step: None,
+            sample: None,
             weights: Vec::with_capacity(2 * num_states),
             suffix: Vec::with_capacity(2 * num_states),
             draws: Vec::with_capacity(2 * num_states),
@@ -366,6 +369,37 @@ impl Fenwick {
             j += j & j.wrapping_neg();
         }
         pos
+    }
+}
+
+impl Engine for CountPopulation {
+    type Source = CountTransitions;
+
+    fn num_agents(&self) -> u64 {
+        self.num_agents
+    }
+
+    fn counts(&self) -> &[u64] {
+        &self.counts
+    }
+
+    fn mean_field(&self) -> &[f64] {
+        &self.mean_field
+    }
+
+    fn step(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        policy: &Policy,
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
+        CountPopulation::step(self, model, policy, step, seed)
+    }
+
+    fn learner_source(&mut self, budget: usize, seed: u64) -> Result<&Self::Source> {
+        let sample = self.transition_sample(budget, seed)?;
+        Ok(self.sample.insert(sample))
     }
 }
 

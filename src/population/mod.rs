@@ -48,6 +48,7 @@ pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM}
 pub use step::{step_chunk, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
 
 use crate::error::{Error, Result};
+use crate::learner::TransitionSource;
 use crate::model::{check_pmf, KernelTables, Model};
 use crate::rng::{stream, Purpose};
 use crate::space::Policy;
@@ -130,6 +131,76 @@ impl StateCode for u16 {
     #[inline(always)]
     fn hist_len(num_states: usize) -> usize {
         num_states
+    }
+}
+
+/// A simulator of N agents at the level a study or a learner needs: step everyone once under
+/// a strategy at the empirical mean field, read the histogram, and hand the last step's
+/// transitions to a learner. Implemented by the agent engine ([`Population`]) and the exact
+/// count engine ([`CountPopulation`]), which agree in distribution.
+pub trait Engine: Send {
+    /// What a learner reads of the last step's transitions.
+    type Source: TransitionSource;
+
+    /// N, the number of agents.
+    fn num_agents(&self) -> u64;
+
+    /// Number of agents in each state; sums to N.
+    fn counts(&self) -> &[u64];
+
+    /// The empirical mean field z^N = counts / N.
+    fn mean_field(&self) -> &[f64];
+
+    /// Moves every agent once under `policy` at the current empirical mean field, with the
+    /// random streams of step `step` of run `seed`.
+    ///
+    /// # Errors
+    /// [`Error::Param`] for a model or policy the engine cannot sample; nothing changes.
+    fn step(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        policy: &Policy,
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats>;
+
+    /// The last step's transitions for a learner that makes at most `budget` updates (the
+    /// agent engine hands over its whole buffer; the count engine draws an exchangeable
+    /// sample of `budget`, which is what the learner would read of the buffer).
+    ///
+    /// # Errors
+    /// [`Error::Param`] before the first step.
+    fn learner_source(&mut self, budget: usize, seed: u64) -> Result<&Self::Source>;
+}
+
+impl<T: StateCode> Engine for Population<T> {
+    type Source = TransitionBuffer<T>;
+
+    fn num_agents(&self) -> u64 {
+        Population::num_agents(self) as u64
+    }
+
+    fn counts(&self) -> &[u64] {
+        Population::counts(self)
+    }
+
+    fn mean_field(&self) -> &[f64] {
+        Population::mean_field(self)
+    }
+
+    fn step(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        policy: &Policy,
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
+        self.step_par(model, policy, step, seed)
+    }
+
+    fn learner_source(&mut self, _budget: usize, _seed: u64) -> Result<&Self::Source> {
+        self.transitions()
+            .ok_or_else(|| Error::param("step", "no transitions before the first step"))
     }
 }
 

@@ -1,0 +1,634 @@
+//! The finite-N study: how far N agents are from their mean-field limit, and at what rate.
+//!
+//! # What is measured
+//! ```text
+//! for each N in the grid and each replicate j = 0, …, K−1 (seed = base_seed + j):
+//!     z^N_0 ~ Multinomial(N, z*)/N                     (N agents drawn i.i.d. from z*)
+//!     for t = 1, …, B + T:
+//!         every agent acts with μ_{t−1} at the empirical z^N_{t−1}    (feedback)
+//!         μ_t = μ*                      with policy = tmfe
+//!         μ_t = online TMFQ's strategy  with policy = learned (Algorithm 3 from Q = 0)
+//!     e_t = ||z^N_t − z*||₁ for t = B+1, …, B+T         (B = burn-in, T = steps)
+//!     run statistics:  ē = mean_t e_t,  max_t e_t,
+//!                      bias(s) = mean_t z^N_t(s) − z*(s),
+//!                      var(s)  = mean_t (z^N_t(s) − mean_t z^N_t(s))²
+//! per N:   E_N = mean_j ē_j,  sd_N = sd_j ē_j (K − 1 in the denominator),  se_N = sd_N/√K
+//! rate:    ln E_N = a + b·ln N   (least squares over the grid),   E_N ≈ e^a · N^b
+//! CI:      percentile bootstrap over replicates: resample the K runs of every N with
+//!          replacement, refit; B_boot = 2000 resamples, stream (base_seed, Eval, r, 0)
+//! ```
+//! The central limit theorem for the empirical measure predicts fluctuations of order
+//! N^(−1/2), so b ≈ −1/2 once N is large enough for every state to hold many agents; the
+//! report gives what the numbers say. N·Σ_s var(s) estimates the stationary covariance's trace
+//! and should level off when the N^(−1/2) scaling holds.
+//!
+//! # Engines and parallelism
+//! [`EngineKind::Agents`] simulates every agent ([`Population`]); [`EngineKind::Counts`] the
+//! exact count engine ([`CountPopulation`]), whose cost does not depend on N. Both are keyed
+//! by the same seeds but draw different streams, so they agree in distribution, not bitwise.
+//! Runs with few agents (all count-engine runs, agent runs with N ≤ [`PAR_SEEDS_MAX_AGENTS`])
+//! run their replicates in parallel; larger agent runs go one after the other, each step
+//! parallel over chunks of agents. Either way every result is bitwise identical for any
+//! number of threads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use rand::RngExt;
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::learner::online_tmfq::{OnlineParams, OnlineTmfq};
+use crate::learner::TqLearnerParams;
+use crate::model::{GameParams, Model};
+use crate::population::{CountPopulation, Engine, Population};
+use crate::rng::{stream, Purpose};
+use crate::space::{l1_distance, Policy};
+
+/// Agent-engine runs with at most this many agents run their replicates in parallel (2¹⁸).
+pub const PAR_SEEDS_MAX_AGENTS: u64 = 1 << 18;
+
+/// Which simulator moves the agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// Every agent's state is stored and stepped ([`Population`]); 3 bytes per agent.
+    Agents,
+    /// The exact count engine ([`CountPopulation`]): a histogram, any N up to 2⁶⁴ − 1.
+    Counts,
+}
+
+impl EngineKind {
+    /// `"agents"` or `"counts"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Agents => "agents",
+            EngineKind::Counts => "counts",
+        }
+    }
+}
+
+/// Which strategy the agents play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The exact T-MFE strategy μ*, fixed.
+    Tmfe,
+    /// Online TMFQ (Algorithm 3): the agents learn from their own transitions, from Q = 0.
+    Learned,
+}
+
+impl PolicySource {
+    /// `"tmfe"` or `"learned"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicySource::Tmfe => "tmfe",
+            PolicySource::Learned => "learned",
+        }
+    }
+}
+
+/// Settings of a finite-N study.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiniteNParams {
+    /// The N grid. Default 10², 10³, …, 10⁷.
+    pub agents: Vec<u64>,
+    /// K, replicates per N (≥ 1; ≥ 2 for a confidence interval). Default 10.
+    pub seeds: usize,
+    /// Replicate j uses seed `base_seed + j`. Default 0.
+    pub base_seed: u64,
+    /// T, steps recorded after the burn-in (≥ 1). Default 200.
+    pub steps: u64,
+    /// B, steps run before recording. Default 50.
+    pub burn_in: u64,
+    /// The strategy. Default [`PolicySource::Tmfe`].
+    pub policy: PolicySource,
+    /// The simulator. Default [`EngineKind::Agents`].
+    pub engine: EngineKind,
+    /// The learning rule with [`PolicySource::Learned`].
+    pub learner: TqLearnerParams,
+    /// Bootstrap resamples for the confidence intervals. Default 2000.
+    pub bootstrap: usize,
+    /// Two-sided confidence level of the intervals. Default 0.95.
+    pub confidence: f64,
+}
+
+impl Default for FiniteNParams {
+    fn default() -> Self {
+        FiniteNParams {
+            agents: (2..=7).map(|k| 10u64.pow(k)).collect(),
+            seeds: 10,
+            base_seed: 0,
+            steps: 200,
+            burn_in: 50,
+            policy: PolicySource::Tmfe,
+            engine: EngineKind::Agents,
+            learner: TqLearnerParams::default(),
+            bootstrap: 2000,
+            confidence: 0.95,
+        }
+    }
+}
+
+impl FiniteNParams {
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if self.agents.is_empty() {
+            return Err(Error::param("agents", "the N grid is empty"));
+        }
+        if self.agents.contains(&0) {
+            return Err(Error::param("agents", "every N must be at least 1"));
+        }
+        for (i, n) in self.agents.iter().enumerate() {
+            if self.agents[..i].contains(n) {
+                return Err(Error::param("agents", format!("N = {n} appears twice")));
+            }
+        }
+        if self.engine == EngineKind::Agents {
+            if let Some(&n) = self.agents.iter().find(|&&n| usize::try_from(n).is_err()) {
+                return Err(Error::param(
+                    "agents",
+                    format!("N = {n} does not fit this platform's memory; use the count engine"),
+                ));
+            }
+        }
+        if self.seeds == 0 {
+            return Err(Error::param("seeds", "must be at least 1"));
+        }
+        if self.steps == 0 {
+            return Err(Error::param("steps", "must be at least 1"));
+        }
+        if !(self.confidence > 0.0 && self.confidence < 1.0) {
+            return Err(Error::param("confidence", "must be in (0, 1)"));
+        }
+        if self.policy == PolicySource::Learned {
+            self.learner.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The seed of replicate j.
+    pub fn seed(&self, j: usize) -> u64 {
+        self.base_seed.wrapping_add(j as u64)
+    }
+}
+
+/// The equilibrium the study measures against.
+#[derive(Debug, Clone, Copy)]
+pub struct Limit<'a> {
+    /// z*, the T-MFE mean field (also the initial law).
+    pub z: &'a [f64],
+    /// μ*, the T-MFE strategy (played with [`PolicySource::Tmfe`]).
+    pub policy: &'a Policy,
+}
+
+/// One recorded step of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// t (1-based; the first recorded step is B + 1).
+    pub t: u64,
+    /// ||z^N_t − z*||₁.
+    pub l1: f64,
+    /// z^N_t.
+    pub z: Vec<f64>,
+}
+
+/// The result of one (N, replicate) run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunResult {
+    /// N.
+    pub agents: u64,
+    /// j, the replicate index.
+    pub replicate: usize,
+    /// The run's seed.
+    pub seed: u64,
+    /// ē, the time average of ||z^N_t − z*||₁ over the recorded steps.
+    pub mean_l1: f64,
+    /// Its maximum over the recorded steps.
+    pub max_l1: f64,
+    /// Standard deviation over the recorded steps (divisor T).
+    pub sd_l1: f64,
+    /// mean_t z^N_t(s) − z*(s), per state.
+    pub bias: Vec<f64>,
+    /// mean_t (z^N_t(s) − mean_t z^N_t(s))², per state.
+    pub variance: Vec<f64>,
+    /// Every recorded step.
+    pub steps: Vec<StepRecord>,
+    /// Wall seconds of the run.
+    pub seconds: f64,
+}
+
+impl RunResult {
+    /// Agent-steps simulated: N·(B + T).
+    pub fn agent_steps(&self) -> f64 {
+        self.agents as f64
+            * (self.steps.first().map_or(0, |s| s.t - 1) + self.steps.len() as u64) as f64
+    }
+}
+
+/// The replicates of one N, summarised.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSummary {
+    /// N.
+    pub agents: u64,
+    /// Replicates completed.
+    pub runs: usize,
+    /// E_N = mean over replicates of ē.
+    pub mean_l1: f64,
+    /// Standard deviation of ē over replicates (divisor K − 1; 0 with one replicate).
+    pub std_l1: f64,
+    /// Standard error sd/√K.
+    pub se_l1: f64,
+    /// Bootstrap percentile interval of E_N (None with one replicate).
+    pub ci_l1: Option<(f64, f64)>,
+    /// Mean over replicates of max_t ||z^N_t − z*||₁.
+    pub mean_max_l1: f64,
+    /// Mean over replicates of the per-state bias.
+    pub bias: Vec<f64>,
+    /// Mean over replicates of the per-state time variance.
+    pub variance: Vec<f64>,
+    /// N·Σ_s variance(s): levels off when fluctuations scale as N^(−1/2).
+    pub n_times_variance: f64,
+    /// Total wall seconds of the group's runs (summed over replicates).
+    pub seconds: f64,
+}
+
+/// The fitted rate ln E_N = intercept + slope·ln N.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateFit {
+    /// b.
+    pub slope: f64,
+    /// a (natural logarithm): E_N ≈ e^a · N^b.
+    pub intercept: f64,
+    /// Bootstrap percentile interval of b (None with one replicate).
+    pub slope_ci: Option<(f64, f64)>,
+    /// Bootstrap percentile interval of a.
+    pub intercept_ci: Option<(f64, f64)>,
+    /// Bootstrap standard error of b.
+    pub slope_se: Option<f64>,
+    /// Coefficient of determination of the fit on the group means.
+    pub r_squared: f64,
+    /// Number of N values fitted.
+    pub points: usize,
+}
+
+/// Everything a study produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiniteNReport {
+    /// Completed runs, in grid order (N, then replicate).
+    pub runs: Vec<RunResult>,
+    /// One summary per N with at least one completed run, in grid order.
+    pub groups: Vec<GroupSummary>,
+    /// The rate; None with fewer than two distinct N.
+    pub fit: Option<RateFit>,
+    /// True when `cancel` stopped the study early (the runs above are complete ones).
+    pub interrupted: bool,
+    /// Wall seconds of the whole study.
+    pub seconds: f64,
+}
+
+/// Runs the study; see the module docs.
+///
+/// `progress` is called (from worker threads) after every completed run; `cancel` is polled
+/// every step and stops the study, keeping the runs that finished.
+///
+/// # Errors
+/// [`Error::Param`] for invalid settings or a `limit` of the wrong size; errors of the
+/// engines (a model the engine cannot sample).
+pub fn run_study<M: Model + Sync + ?Sized>(
+    model: &M,
+    game: GameParams,
+    limit: Limit<'_>,
+    params: &FiniteNParams,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(&RunResult) + Sync),
+) -> Result<FiniteNReport> {
+    params.validate()?;
+    let (ns, na) = (model.num_states(), model.num_actions());
+    if limit.z.len() != ns {
+        return Err(Error::param("limit", "z* must have one entry per state"));
+    }
+    if limit.policy.num_states() != ns || limit.policy.num_actions() != na {
+        return Err(Error::param("limit", "μ* has other sizes than the model"));
+    }
+    let t0 = Instant::now();
+    let mut runs = Vec::new();
+    for &n in &params.agents {
+        let one = |j: usize| -> Result<Option<RunResult>> {
+            if cancel.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            let r = run_one(model, game, limit, params, n, j, cancel)?;
+            if let Some(r) = &r {
+                progress(r);
+            }
+            Ok(r)
+        };
+        let parallel_seeds = params.engine == EngineKind::Counts || n <= PAR_SEEDS_MAX_AGENTS;
+        let group: Vec<Option<RunResult>> = if parallel_seeds {
+            (0..params.seeds)
+                .into_par_iter()
+                .map(one)
+                .collect::<Result<_>>()?
+        } else {
+            (0..params.seeds).map(one).collect::<Result<_>>()?
+        };
+        runs.extend(group.into_iter().flatten());
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+    }
+    let interrupted = cancel.load(Ordering::Relaxed);
+    let (groups, fit) = summarise(&runs, limit.z, params);
+    Ok(FiniteNReport {
+        runs,
+        groups,
+        fit,
+        interrupted,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// One (N, replicate) run; `None` when cancelled.
+fn run_one<M: Model + ?Sized>(
+    model: &M,
+    game: GameParams,
+    limit: Limit<'_>,
+    params: &FiniteNParams,
+    n: u64,
+    j: usize,
+    cancel: &AtomicBool,
+) -> Result<Option<RunResult>> {
+    let seed = params.seed(j);
+    let ns = model.num_states();
+    let t0 = Instant::now();
+    let steps = match params.engine {
+        EngineKind::Agents => {
+            // validate() checked that N fits a usize.
+            let pop = Population::try_new(ns, n as usize, limit.z, seed)?;
+            simulate(model, game, limit, params, pop, seed, cancel)?
+        }
+        EngineKind::Counts => {
+            let pop = CountPopulation::try_new(ns, n, limit.z, seed)?;
+            simulate(model, game, limit, params, pop, seed, cancel)?
+        }
+    };
+    let Some(steps) = steps else {
+        return Ok(None);
+    };
+    Ok(Some(run_statistics(
+        n,
+        j,
+        seed,
+        limit.z,
+        steps,
+        t0.elapsed().as_secs_f64(),
+    )))
+}
+
+/// B + T steps of one engine; the recorded steps, or `None` when cancelled.
+fn simulate<M: Model + ?Sized, E: Engine>(
+    model: &M,
+    game: GameParams,
+    limit: Limit<'_>,
+    params: &FiniteNParams,
+    mut engine: E,
+    seed: u64,
+    cancel: &AtomicBool,
+) -> Result<Option<Vec<StepRecord>>> {
+    let total = params.burn_in + params.steps;
+    let mut records = Vec::with_capacity(params.steps as usize);
+    let mut record = |t: u64, z: &[f64]| {
+        if t > params.burn_in {
+            records.push(StepRecord {
+                t,
+                l1: l1_distance(z, limit.z),
+                z: z.to_vec(),
+            });
+        }
+    };
+    match params.policy {
+        PolicySource::Tmfe => {
+            for k in 0..total {
+                if cancel.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                engine.step(model, limit.policy, k, seed)?;
+                record(k + 1, engine.mean_field());
+            }
+        }
+        PolicySource::Learned => {
+            let online = OnlineParams {
+                agents: 1,
+                seed,
+                init: None,
+                learner: params.learner,
+                eval_tol: 1e-10,
+            };
+            let mut run =
+                OnlineTmfq::with_engine(model, game, online, engine, Some(limit.z.to_vec()))?;
+            for _ in 0..total {
+                if cancel.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                let snap = run.iterate()?;
+                record(snap.iteration, &snap.z);
+            }
+        }
+    }
+    Ok(Some(records))
+}
+
+/// Time statistics of one run's recorded steps.
+fn run_statistics(
+    agents: u64,
+    replicate: usize,
+    seed: u64,
+    z_star: &[f64],
+    steps: Vec<StepRecord>,
+    seconds: f64,
+) -> RunResult {
+    let ns = z_star.len();
+    let t = steps.len() as f64;
+    let mean_l1 = steps.iter().map(|s| s.l1).sum::<f64>() / t;
+    let max_l1 = steps.iter().map(|s| s.l1).fold(0.0, f64::max);
+    let sd_l1 = (steps.iter().map(|s| (s.l1 - mean_l1).powi(2)).sum::<f64>() / t).sqrt();
+    let mut mean_z = vec![0.0; ns];
+    for rec in &steps {
+        for (m, z) in mean_z.iter_mut().zip(&rec.z) {
+            *m += z;
+        }
+    }
+    mean_z.iter_mut().for_each(|m| *m /= t);
+    let mut variance = vec![0.0; ns];
+    for rec in &steps {
+        for ((v, z), m) in variance.iter_mut().zip(&rec.z).zip(&mean_z) {
+            *v += (z - m).powi(2);
+        }
+    }
+    variance.iter_mut().for_each(|v| *v /= t);
+    let bias = mean_z.iter().zip(z_star).map(|(m, z)| m - z).collect();
+    RunResult {
+        agents,
+        replicate,
+        seed,
+        mean_l1,
+        max_l1,
+        sd_l1,
+        bias,
+        variance,
+        steps,
+        seconds,
+    }
+}
+
+/// Per-N summaries and the rate fit with bootstrap intervals.
+fn summarise(
+    runs: &[RunResult],
+    z_star: &[f64],
+    params: &FiniteNParams,
+) -> (Vec<GroupSummary>, Option<RateFit>) {
+    let ns = z_star.len();
+    // Groups in grid order (the N in the grid are distinct).
+    let mut bounds: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    for i in 1..=runs.len() {
+        if i == runs.len() || runs[i].agents != runs[start].agents {
+            bounds.push((start, i));
+            start = i;
+        }
+    }
+    let alpha = 1.0 - params.confidence;
+    // Bootstrap: resampled group means, one vector per resample.
+    let reps = if runs.is_empty() { 0 } else { params.bootstrap };
+    let mut boot_means = vec![vec![0.0; bounds.len()]; reps];
+    for (r, means) in boot_means.iter_mut().enumerate() {
+        let mut rng = stream(params.base_seed, Purpose::Eval, r as u64, 0);
+        for (g, &(lo, hi)) in bounds.iter().enumerate() {
+            let k = hi - lo;
+            let sum: f64 = (0..k)
+                .map(|_| runs[lo + rng.random_range(0..k)].mean_l1)
+                .sum();
+            means[g] = sum / k as f64;
+        }
+    }
+    let mut groups = Vec::with_capacity(bounds.len());
+    for (g, &(lo, hi)) in bounds.iter().enumerate() {
+        let group = &runs[lo..hi];
+        let k = group.len() as f64;
+        let mean_l1 = group.iter().map(|r| r.mean_l1).sum::<f64>() / k;
+        let std_l1 = if group.len() > 1 {
+            (group
+                .iter()
+                .map(|r| (r.mean_l1 - mean_l1).powi(2))
+                .sum::<f64>()
+                / (k - 1.0))
+                .sqrt()
+        } else {
+            0.0
+        };
+        let mut bias = vec![0.0; ns];
+        let mut variance = vec![0.0; ns];
+        for r in group {
+            for s in 0..ns {
+                bias[s] += r.bias[s] / k;
+                variance[s] += r.variance[s] / k;
+            }
+        }
+        let ci_l1 = (group.len() > 1 && reps > 0).then(|| {
+            let mut v: Vec<f64> = boot_means.iter().map(|m| m[g]).collect();
+            percentile_interval(&mut v, alpha)
+        });
+        let agents = group[0].agents;
+        groups.push(GroupSummary {
+            agents,
+            runs: group.len(),
+            mean_l1,
+            std_l1,
+            se_l1: std_l1 / k.sqrt(),
+            ci_l1,
+            mean_max_l1: group.iter().map(|r| r.max_l1).sum::<f64>() / k,
+            n_times_variance: agents as f64 * variance.iter().sum::<f64>(),
+            bias,
+            variance,
+            seconds: group.iter().map(|r| r.seconds).sum(),
+        });
+    }
+    let xs: Vec<f64> = groups.iter().map(|g| (g.agents as f64).ln()).collect();
+    let ys: Vec<f64> = groups.iter().map(|g| g.mean_l1.ln()).collect();
+    let Some((slope, intercept, r_squared)) = least_squares(&xs, &ys) else {
+        return (groups, None);
+    };
+    let with_ci = groups.iter().all(|g| g.runs > 1) && reps > 0;
+    let (mut slope_ci, mut intercept_ci, mut slope_se) = (None, None, None);
+    if with_ci {
+        let (mut bs, mut bi) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
+        for means in &boot_means {
+            let ys: Vec<f64> = means.iter().map(|m| m.ln()).collect();
+            if let Some((b, a, _)) = least_squares(&xs, &ys) {
+                bs.push(b);
+                bi.push(a);
+            }
+        }
+        if !bs.is_empty() {
+            let m = bs.iter().sum::<f64>() / bs.len() as f64;
+            slope_se =
+                Some((bs.iter().map(|b| (b - m).powi(2)).sum::<f64>() / bs.len() as f64).sqrt());
+            slope_ci = Some(percentile_interval(&mut bs, alpha));
+            intercept_ci = Some(percentile_interval(&mut bi, alpha));
+        }
+    }
+    let fit = RateFit {
+        slope,
+        intercept,
+        slope_ci,
+        intercept_ci,
+        slope_se,
+        r_squared,
+        points: groups.len(),
+    };
+    (groups, Some(fit))
+}
+
+/// Ordinary least squares y = a + b·x over the finite pairs: `(b, a, R²)`, or `None` with
+/// fewer than two distinct x.
+pub fn least_squares(xs: &[f64], ys: &[f64]) -> Option<(f64, f64, f64)> {
+    let pts: Vec<(f64, f64)> = xs
+        .iter()
+        .zip(ys)
+        .map(|(&x, &y)| (x, y))
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
+    let n = pts.len() as f64;
+    if pts.len() < 2 {
+        return None;
+    }
+    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
+    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
+    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
+    if sxx <= 0.0 {
+        return None;
+    }
+    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let syy: f64 = pts.iter().map(|p| (p.1 - my).powi(2)).sum();
+    let b = sxy / sxx;
+    let r2 = if syy > 0.0 { b * sxy / syy } else { 1.0 };
+    Some((b, my - b * mx, r2))
+}
+
+/// The (α/2, 1 − α/2) empirical quantiles of `v` (sorted in place; linear interpolation).
+fn percentile_interval(v: &mut [f64], alpha: f64) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (quantile(v, alpha / 2.0), quantile(v, 1.0 - alpha / 2.0))
+}
+
+/// Quantile of sorted data, linear interpolation between order statistics.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}

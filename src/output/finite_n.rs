@@ -1,0 +1,152 @@
+//! Tables and summary of a finite-N study ([`crate::finite_n`]).
+
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use serde_json::{json, Value};
+
+use super::json::{num, nums};
+use super::parquet::{numbered_fields, TableBuilder};
+use crate::finite_n::{FiniteNParams, FiniteNReport, GroupSummary, RateFit};
+
+/// Integer columns are Int64: a u64 above i64::MAX keeps its bits (two's complement).
+fn int(v: u64) -> i64 {
+    v as i64
+}
+
+fn key_fields() -> Vec<Field> {
+    ["agents", "replicate", "seed"]
+        .into_iter()
+        .map(|n| Field::new(n, DataType::Int64, false))
+        .collect()
+}
+
+/// Schema of `finite_n.parquet`, one row per (N, replicate), for |S| = `num_states`:
+///
+/// | column | type | meaning |
+/// | --- | --- | --- |
+/// | `agents` | Int64 | N |
+/// | `replicate` | Int64 | j |
+/// | `seed` | Int64 | the run's seed (base seed + j) |
+/// | `mean_l1` | Float64 | time average of ‖z^N_t − z*‖₁ over the recorded steps |
+/// | `max_l1` | Float64 | its maximum |
+/// | `sd_l1` | Float64 | its standard deviation over time |
+/// | `seconds` | Float64 | wall time of the run |
+/// | `bias_0` … | Float64 | mean_t z^N_t(s) − z*(s) |
+/// | `var_0` … | Float64 | time variance of z^N_t(s) |
+pub fn finite_n_runs_schema(num_states: usize) -> SchemaRef {
+    let mut fields = key_fields();
+    for name in ["mean_l1", "max_l1", "sd_l1", "seconds"] {
+        fields.push(Field::new(name, DataType::Float64, false));
+    }
+    fields.extend(numbered_fields("bias", num_states, DataType::Float64));
+    fields.extend(numbered_fields("var", num_states, DataType::Float64));
+    Arc::new(Schema::new(fields))
+}
+
+/// The rows of `finite_n.parquet` ([`finite_n_runs_schema`]).
+pub fn finite_n_runs_batch(report: &FiniteNReport, num_states: usize) -> RecordBatch {
+    let mut rows = TableBuilder::new(finite_n_runs_schema(num_states), report.runs.len());
+    for r in &report.runs {
+        rows.push_row(|row| {
+            row.i64(int(r.agents))
+                .i64(r.replicate as i64)
+                .i64(int(r.seed))
+                .f64(r.mean_l1)
+                .f64(r.max_l1)
+                .f64(r.sd_l1)
+                .f64(r.seconds)
+                .f64s(&r.bias)
+                .f64s(&r.variance);
+        });
+    }
+    rows.finish()
+}
+
+/// Schema of `finite_n_steps.parquet`, one row per recorded step of every run:
+/// `agents`, `replicate`, `seed`, `t` (Int64), `l1` = ‖z^N_t − z*‖₁ and `z_0` … `z_{S−1}`
+/// (Float64).
+pub fn finite_n_steps_schema(num_states: usize) -> SchemaRef {
+    let mut fields = key_fields();
+    fields.push(Field::new("t", DataType::Int64, false));
+    fields.push(Field::new("l1", DataType::Float64, false));
+    fields.extend(numbered_fields("z", num_states, DataType::Float64));
+    Arc::new(Schema::new(fields))
+}
+
+/// The rows of `finite_n_steps.parquet` ([`finite_n_steps_schema`]).
+pub fn finite_n_steps_batch(report: &FiniteNReport, num_states: usize) -> RecordBatch {
+    let len = report.runs.iter().map(|r| r.steps.len()).sum();
+    let mut rows = TableBuilder::new(finite_n_steps_schema(num_states), len);
+    for r in &report.runs {
+        for s in &r.steps {
+            rows.push_row(|row| {
+                row.i64(int(r.agents))
+                    .i64(r.replicate as i64)
+                    .i64(int(r.seed))
+                    .i64(int(s.t))
+                    .f64(s.l1)
+                    .f64s(&s.z);
+            });
+        }
+    }
+    rows.finish()
+}
+
+fn interval(ci: Option<(f64, f64)>) -> Value {
+    ci.map_or(Value::Null, |(lo, hi)| json!([num(lo), num(hi)]))
+}
+
+fn group_json(g: &GroupSummary) -> Value {
+    json!({
+        "agents": g.agents,
+        "runs": g.runs,
+        "mean_l1": num(g.mean_l1),
+        "std_l1": num(g.std_l1),
+        "se_l1": num(g.se_l1),
+        "ci_l1": interval(g.ci_l1),
+        "mean_max_l1": num(g.mean_max_l1),
+        "n_times_variance": num(g.n_times_variance),
+        "bias": nums(&g.bias),
+        "variance": nums(&g.variance),
+        "seconds": num(g.seconds),
+    })
+}
+
+fn fit_json(f: &RateFit) -> Value {
+    json!({
+        "slope": num(f.slope),
+        "slope_ci": interval(f.slope_ci),
+        "slope_se": f.slope_se.map_or(Value::Null, num),
+        "intercept": num(f.intercept),
+        "intercept_ci": interval(f.intercept_ci),
+        "prefactor": num(f.intercept.exp()),
+        "r_squared": num(f.r_squared),
+        "points": f.points,
+        "model": "ln E||z^N - z*||_1 = intercept + slope * ln N (least squares over the N grid)",
+    })
+}
+
+/// The study's `summary.json` body: settings, the fit (`slope`, `slope_ci`, `intercept`, …)
+/// and one object per N (`mean_l1`, `std_l1`, `se_l1`, `ci_l1`, `bias`, `variance`, …).
+/// The caller adds run metadata (scenario, timings) to the returned object.
+pub fn finite_n_json(report: &FiniteNReport, params: &FiniteNParams) -> Value {
+    json!({
+        "engine": params.engine.as_str(),
+        "policy": params.policy.as_str(),
+        "agents": params.agents,
+        "seeds": params.seeds,
+        "base_seed": params.base_seed,
+        "steps": params.steps,
+        "burn_in": params.burn_in,
+        "confidence": params.confidence,
+        "bootstrap": params.bootstrap,
+        "fit": report.fit.as_ref().map_or(Value::Null, fit_json),
+        "per_n": report.groups.iter().map(group_json).collect::<Vec<_>>(),
+        "runs_completed": report.runs.len(),
+        "interrupted": report.interrupted,
+        "seconds": num(report.seconds),
+        "mfgsim_version": env!("CARGO_PKG_VERSION"),
+    })
+}

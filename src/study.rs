@@ -1,0 +1,294 @@
+//! `mfgsim finite-n`: the finite-N study with a progress bar, Parquet tables, a summary and
+//! a log-log plot. Binary-only (it prints, installs a Ctrl-C handler and reads /proc).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use mfgsim::finite_n::{
+    run_study, EngineKind, FiniteNParams, FiniteNReport, Limit, PolicySource, RunResult,
+};
+use mfgsim::output::plot::{write_loglog_png, LogLogPlot, LogLogSeries};
+use mfgsim::output::{self, RunMetadata};
+use mfgsim::scenario::Scenario;
+use mfgsim::solver::{solve, Start};
+
+/// Everything `finite-n` needs from the command line.
+#[derive(Debug)]
+pub struct FiniteNOptions {
+    pub scenario: PathBuf,
+    pub overrides: Vec<String>,
+    pub agents: Option<Vec<u64>>,
+    pub seeds: usize,
+    pub seed: Option<u64>,
+    pub steps: u64,
+    pub burn_in: u64,
+    pub policy: PolicySource,
+    pub engine: EngineKind,
+    pub threads: Option<usize>,
+    pub out: Option<PathBuf>,
+    pub quiet: bool,
+}
+
+/// Runs `mfgsim finite-n`.
+pub fn finite_n_cmd(o: FiniteNOptions) -> Result<ExitCode> {
+    let sc = Scenario::load(&o.scenario, &o.overrides)?;
+    let params = FiniteNParams {
+        agents: o
+            .agents
+            .clone()
+            .unwrap_or_else(|| FiniteNParams::default().agents),
+        seeds: o.seeds,
+        base_seed: o.seed.unwrap_or(sc.sim.seed),
+        steps: o.steps,
+        burn_in: o.burn_in,
+        policy: o.policy,
+        engine: o.engine,
+        ..FiniteNParams::default()
+    };
+    params
+        .validate()
+        .map_err(|e| anyhow::anyhow!("{e} (--agents, --seeds, --steps)"))?;
+    if params.engine == EngineKind::Agents {
+        check_memory(&params)?;
+    }
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(t) = o.threads {
+        if t == 0 {
+            bail!("--threads must be at least 1");
+        }
+        pool = pool.num_threads(t);
+    }
+    let pool = pool.build().context("starting the worker threads")?;
+    let threads = pool.current_num_threads();
+    pool.install(|| run(&sc, &o, &params, threads))
+}
+
+/// Refuses an agent-engine grid whose largest population would not fit in memory.
+fn check_memory(params: &FiniteNParams) -> Result<()> {
+    let largest = params.agents.iter().copied().max().unwrap_or(0);
+    // 3 bytes per agent (state, next state, action byte), one population at a time; the
+    // replicates run in parallel only below 2^18 agents.
+    let need = largest.saturating_mul(3);
+    if let Some(avail) = mem_available_bytes() {
+        if need > avail / 10 * 9 {
+            bail!(
+                "--agents {largest} needs about {:.1} GiB with the agent engine but only {:.1} GiB \
+                 is available; use --engine counts (exact in distribution, any N)",
+                need as f64 / f64::from(1u32 << 30),
+                avail as f64 / f64::from(1u32 << 30)
+            );
+        }
+    }
+    Ok(())
+}
+
+fn run(
+    sc: &Scenario,
+    o: &FiniteNOptions,
+    params: &FiniteNParams,
+    threads: usize,
+) -> Result<ExitCode> {
+    let model = sc.model.as_model();
+    let mut out = std::io::stdout().lock();
+    let t_solve = Instant::now();
+    let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
+    if !exact.converged() {
+        bail!(
+            "the exact T-MFE did not converge ({}); the study needs z*",
+            exact.termination.describe()
+        );
+    }
+    writeln!(
+        out,
+        "{}: exact T-MFE in {:.1} ms (mean state {:.4}); {} engine, {} policy, N in {:?}, \
+         {} seeds from {}, {} steps after {} burn-in, {threads} thread(s)",
+        sc.name,
+        t_solve.elapsed().as_secs_f64() * 1e3,
+        exact.mean_state,
+        params.engine.as_str(),
+        params.policy.as_str(),
+        params.agents,
+        params.seeds,
+        params.base_seed,
+        params.steps,
+        params.burn_in,
+    )?;
+    let dir = o
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(&sc.name).join("finite-n"));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // A second handler cannot be installed (tests running several commands in one
+        // process); Ctrl-C then keeps its default behaviour.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    // Progress in units of work: agent-steps for the agent engine, runs for the count engine.
+    let total_steps = params.burn_in + params.steps;
+    let weight = |n: u64| match params.engine {
+        EngineKind::Agents => (n + 1000) * total_steps,
+        EngineKind::Counts => 1,
+    };
+    let total: u64 = params.agents.iter().map(|&n| weight(n)).sum::<u64>() * params.seeds as u64;
+    let bar = if o.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {percent}% {msg} ETA {eta}",
+        )
+        .expect("valid template"),
+    );
+    let done_runs = std::sync::atomic::AtomicUsize::new(0);
+    let grid = params.agents.len() * params.seeds;
+    let progress = |r: &RunResult| {
+        let k = done_runs.fetch_add(1, Ordering::Relaxed) + 1;
+        bar.set_message(format!(
+            "run {k}/{grid}: N = {} seed {} mean L1 {:.3e}",
+            r.agents, r.seed, r.mean_l1
+        ));
+        bar.inc(weight(r.agents));
+    };
+    let limit = Limit {
+        z: &exact.z,
+        policy: &exact.policy,
+    };
+    let report = run_study(model, sc.game, limit, params, &interrupted, &progress)?;
+    bar.finish_and_clear();
+    if report.runs.is_empty() {
+        bail!("interrupted before the first run finished; nothing written");
+    }
+
+    let ns = model.num_states();
+    let meta = RunMetadata::new(sc.text.clone(), params.base_seed)
+        .with_extra("mfgsim.command", "finite-n")
+        .with_extra("mfgsim.engine", params.engine.as_str())
+        .with_extra("mfgsim.policy", params.policy.as_str());
+    output::write_parquet(
+        &dir.join("finite_n.parquet"),
+        &output::finite_n_runs_batch(&report, ns),
+        &meta,
+    )?;
+    output::write_parquet(
+        &dir.join("finite_n_steps.parquet"),
+        &output::finite_n_steps_batch(&report, ns),
+        &meta,
+    )?;
+    let mut summary = output::finite_n_json(&report, params);
+    if let Some(obj) = summary.as_object_mut() {
+        obj.insert("scenario".into(), sc.name.clone().into());
+        obj.insert("threads".into(), threads.into());
+        obj.insert("tmfe_z".into(), exact.z.clone().into());
+        let agent_steps: f64 = report.runs.iter().map(RunResult::agent_steps).sum();
+        obj.insert(
+            "agent_steps_per_second".into(),
+            (agent_steps / report.seconds).into(),
+        );
+    }
+    output::write_json(&dir.join("summary.json"), &summary)?;
+    let png = dir.join("finite_n.png");
+    write_loglog_png(&png, &plot_of(sc, params, &report), 1000, 700)?;
+
+    print_report(&mut out, &report, params)?;
+    writeln!(out, "wrote {}", dir.display())?;
+    Ok(if report.interrupted {
+        writeln!(
+            out,
+            "INTERRUPTED: the files hold the {} runs that finished",
+            report.runs.len()
+        )?;
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn plot_of(sc: &Scenario, params: &FiniteNParams, report: &FiniteNReport) -> LogLogPlot {
+    let points = report
+        .groups
+        .iter()
+        .map(|g| {
+            let (lo, hi) = g.ci_l1.unwrap_or((g.mean_l1, g.mean_l1));
+            (g.agents as f64, g.mean_l1, lo, hi)
+        })
+        .collect();
+    LogLogPlot {
+        title: format!(
+            "{}: finite-N error, {} engine, {} policy, {} seeds",
+            sc.name,
+            params.engine.as_str(),
+            params.policy.as_str(),
+            params.seeds
+        ),
+        x_label: "N (agents)".into(),
+        y_label: "time-average ||z^N_t - z*||_1".into(),
+        series: vec![LogLogSeries {
+            label: params.engine.as_str().into(),
+            points,
+            fit: report.fit.as_ref().map(|f| (f.slope, f.intercept)),
+        }],
+        reference_slope: Some(-0.5),
+    }
+}
+
+fn print_report(
+    out: &mut impl Write,
+    report: &FiniteNReport,
+    params: &FiniteNParams,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{:>14} {:>5} {:>11} {:>10} {:>23} {:>11} {:>12} {:>9}",
+        "N", "runs", "mean L1", "std", "95% CI (bootstrap)", "mean max", "N*sum(var)", "seconds"
+    )?;
+    for g in &report.groups {
+        let ci = g
+            .ci_l1
+            .map_or("-".to_string(), |(lo, hi)| format!("[{lo:.3e}, {hi:.3e}]"));
+        writeln!(
+            out,
+            "{:>14} {:>5} {:>11.4e} {:>10.2e} {:>23} {:>11.4e} {:>12.4} {:>9.2}",
+            g.agents, g.runs, g.mean_l1, g.std_l1, ci, g.mean_max_l1, g.n_times_variance, g.seconds
+        )?;
+    }
+    match &report.fit {
+        Some(f) => {
+            let ci = f
+                .slope_ci
+                .map_or("(one seed: no interval)".to_string(), |(lo, hi)| {
+                    format!("{:.0}% CI [{lo:.4}, {hi:.4}]", params.confidence * 100.0)
+                });
+            writeln!(
+                out,
+                "rate: E||z^N - z*||_1 = {:.4} * N^{:.4}   slope {:.4} {ci}, intercept {:.4}, \
+                 R^2 {:.4} (theory: -0.5)",
+                f.intercept.exp(),
+                f.slope,
+                f.slope,
+                f.intercept,
+                f.r_squared
+            )?;
+        }
+        None => writeln!(out, "rate: needs at least two values of N")?,
+    }
+    writeln!(out, "study wall time {:.2} s", report.seconds)
+}
+
+/// MemAvailable from /proc/meminfo (Linux only).
+fn mem_available_bytes() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
