@@ -2,6 +2,7 @@
 
 mod cli;
 mod determinism;
+mod finite_n;
 mod invariants;
 mod reference;
 mod util;
