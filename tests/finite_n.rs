@@ -18,17 +18,21 @@ fn tmfe(model: &dyn Model) -> Solution {
     .unwrap()
 }
 
-/// K runs of N agents for `steps` steps from z*, recording only the last step.
+/// Replicates per engine in the agreement tests.
+const K: usize = 600;
+/// Steps from z* to the compared state.
+const STEPS: u64 = 20;
+
+/// K runs of N agents for STEPS steps from z*, recording only the last step.
 fn last_steps(
     model: &dyn Model,
     sol: &Solution,
     policy: &Policy,
     engine: EngineKind,
     n: u64,
-    k: usize,
-    steps: u64,
     base_seed: u64,
 ) -> Vec<RunResult> {
+    let (k, steps) = (K, STEPS);
     let params = FiniteNParams {
         agents: vec![n],
         seeds: k,
@@ -111,13 +115,13 @@ fn worst_z(a: &[RunResult], b: &[RunResult]) -> (f64, String) {
 }
 
 /// The two engines agree in distribution after 20 steps at N = 1000 (27 statistics, each
-/// mean and variance over 600 seeds); the same test tells apart N = 1000 from N = 1250 and
+/// mean and variance over K = 600 seeds); the same test tells apart N = 1000 from N = 1250 and
 /// μ* from a slightly different strategy, so it has the power to catch a wrong engine.
 #[test]
 fn agent_and_count_engines_agree_in_distribution() {
     let model = Infection::default();
     let sol = tmfe(&model);
-    let (n, k, steps) = (1000, 600, 20);
+    let n = 1000;
     let agents = last_steps(
         &model,
         &sol,
