@@ -122,40 +122,13 @@ fn agent_and_count_engines_agree_in_distribution() {
     let model = Infection::default();
     let sol = tmfe(&model);
     let n = 1000;
-    let agents = last_steps(
-        &model,
-        &sol,
-        &sol.policy,
-        EngineKind::Agents,
-        n,
-        k,
-        steps,
-        0,
-    );
-    let counts = last_steps(
-        &model,
-        &sol,
-        &sol.policy,
-        EngineKind::Counts,
-        n,
-        k,
-        steps,
-        10_000,
-    );
+    let agents = last_steps(&model, &sol, &sol.policy, EngineKind::Agents, n, 0);
+    let counts = last_steps(&model, &sol, &sol.policy, EngineKind::Counts, n, 10_000);
     let (z, which) = worst_z(&agents, &counts);
     assert!(z < 4.5, "engines disagree: {which}");
 
     // Power: 25% more agents.
-    let more = last_steps(
-        &model,
-        &sol,
-        &sol.policy,
-        EngineKind::Counts,
-        1250,
-        k,
-        steps,
-        20_000,
-    );
+    let more = last_steps(&model, &sol, &sol.policy, EngineKind::Counts, 1250, 20_000);
     let (z, which) = worst_z(&agents, &more);
     assert!(z > 6.0, "N = 1000 vs 1250 not detected (worst {which})");
 
@@ -167,16 +140,7 @@ fn agent_and_count_engines_agree_in_distribution() {
         tilted.probs[s * na + g] -= 0.05;
         tilted.probs[s * na + (g + 1) % na] += 0.05;
     }
-    let other = last_steps(
-        &model,
-        &sol,
-        &tilted,
-        EngineKind::Counts,
-        n,
-        k,
-        steps,
-        30_000,
-    );
+    let other = last_steps(&model, &sol, &tilted, EngineKind::Counts, n, 30_000);
     let (z, which) = worst_z(&agents, &other);
     assert!(
         z > 6.0,
@@ -189,26 +153,8 @@ fn agent_and_count_engines_agree_in_distribution() {
 fn engines_agree_on_gig() {
     let model = Gig::default();
     let sol = tmfe(&model);
-    let agents = last_steps(
-        &model,
-        &sol,
-        &sol.policy,
-        EngineKind::Agents,
-        300,
-        600,
-        15,
-        1,
-    );
-    let counts = last_steps(
-        &model,
-        &sol,
-        &sol.policy,
-        EngineKind::Counts,
-        300,
-        600,
-        15,
-        2,
-    );
+    let agents = last_steps(&model, &sol, &sol.policy, EngineKind::Agents, 300, 1);
+    let counts = last_steps(&model, &sol, &sol.policy, EngineKind::Counts, 300, 2);
     let (z, which) = worst_z(&agents, &counts);
     assert!(z < 4.5, "engines disagree: {which}");
 }
