@@ -95,7 +95,8 @@ pub struct LogLogPlot {
     pub series: Vec<LogLogSeries>,
     /// Slope of the dashed reference line (e.g. -0.5), anchored at the first point of the first
     /// series (the first valid point of any series if that one has none) and drawn over the
-    /// x range of the data; `None` = none.
+    /// x range of the data (the whole x axis when all points share one x); drawn on top of the
+    /// series so it stays visible where the data follow it. `None` = none.
     pub reference_slope: Option<f64>,
 }
 
@@ -696,10 +697,11 @@ fn draw_chart(
         major: vec![],
         minor: vec![],
     };
-    let (area, _) = {
+    // The plot area in pixels does not depend on the ranges: measure it on a provisional chart.
+    let area = {
         let chart = build(xr, yr, &empty, &empty)?;
         let (xs, ys) = chart.plotting_area().get_pixel_range();
-        ((xs.start, ys.start, xs.end, ys.end), ())
+        (xs.start, ys.start, xs.end, ys.end)
     };
     let (pw, ph) = ((area.2 - area.0).max(1), (area.3 - area.1).max(1));
 
