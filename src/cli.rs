@@ -32,9 +32,10 @@ enum Command {
     /// Run online TMFQ (Algorithm 3) with N simulated agents and write snapshots.parquet and
     /// summary.json; every iteration is compared with the exact T-MFE.
     Learn(LearnArgs),
-    /// Measure how far N agents playing the T-MFE strategy are from the mean-field limit
-    /// z*, over a grid of N and several seeds, and fit the rate of ||z^N - z*||_1 in N;
-    /// writes finite_n.parquet, finite_n_steps.parquet, summary.json and finite_n.png.
+    /// Measure how far N agents (playing the T-MFE strategy, or learning online) are from
+    /// the mean-field limit z*, over a grid of N and several seeds, and fit the rate of
+    /// ||z^N - z*||_1 in N; writes finite_n.parquet, finite_n_steps.parquet, summary.json
+    /// and finite_n.png.
     #[command(name = "finite-n")]
     FiniteN(FiniteNArgs),
 }
@@ -171,7 +172,8 @@ struct FiniteNArgs {
     /// Steps T recorded after the burn-in.
     #[arg(long, default_value_t = 200, value_name = "T", value_parser = parse_count)]
     steps: u64,
-    /// Steps B run before recording (the run starts from N agents drawn i.i.d. from z*).
+    /// Steps B run before recording. Runs start from N agents drawn i.i.d. from z*; with
+    /// `--policy learned` the burn-in is also the learning time (a few hundred steps).
     #[arg(long, default_value_t = 50, value_name = "B", value_parser = parse_count)]
     burn_in: u64,
     /// Strategy of the agents.

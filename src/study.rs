@@ -250,7 +250,7 @@ fn print_report(
     writeln!(
         out,
         "{:>14} {:>5} {:>11} {:>10} {:>23} {:>11} {:>12} {:>9}",
-        "N", "runs", "mean L1", "std", "95% CI (bootstrap)", "mean max", "N*sum(var)", "seconds"
+        "N", "runs", "mean L1", "std", "CI (bootstrap)", "mean max", "N*sum(var)", "run s"
     )?;
     for g in &report.groups {
         let ci = g

@@ -271,6 +271,163 @@ fn learn_stopped_by_ctrl_c_leaves_valid_files() {
     assert_eq!(snaps.num_rows() as u64, done);
 }
 
+#[test]
+fn finite_n_writes_tables_summary_and_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fn");
+    let o = mfgsim(&[
+        "finite-n",
+        "scenarios/gig.toml",
+        "--agents",
+        "100,1e3,1e4",
+        "--seeds",
+        "3",
+        "--steps",
+        "20",
+        "--burn-in",
+        "5",
+        "--seed",
+        "7",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("rate: E||z^N - z*||_1"),
+        "{}",
+        stdout(&o)
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["engine"], "agents");
+    assert_eq!(summary["interrupted"], false);
+    let slope = summary["fit"]["slope"].as_f64().unwrap();
+    let ci = summary["fit"]["slope_ci"].as_array().unwrap();
+    assert!(ci[0].as_f64().unwrap() <= slope && slope <= ci[1].as_f64().unwrap());
+    // Three decades of N at 20 steps: the CLT slope within a generous band.
+    assert!((-0.6..-0.4).contains(&slope), "slope {slope}");
+    let per_n = summary["per_n"].as_array().unwrap();
+    assert_eq!(per_n.len(), 3);
+    assert_eq!(per_n[2]["agents"], 10_000);
+    assert_eq!(per_n[2]["bias"].as_array().unwrap().len(), 10);
+
+    let runs = mfgsim::output::read_parquet(&out.join("finite_n.parquet")).unwrap();
+    assert_eq!(runs.num_rows(), 9);
+    assert_eq!(
+        runs.i64_column("seed").unwrap(),
+        vec![7, 8, 9, 7, 8, 9, 7, 8, 9]
+    );
+    assert_eq!(runs.metadata("mfgsim.engine"), Some("agents"));
+    for c in [
+        "agents",
+        "replicate",
+        "mean_l1",
+        "max_l1",
+        "bias_9",
+        "var_0",
+    ] {
+        assert!(
+            runs.column_names().contains(&c),
+            "finite_n.parquet lacks {c}"
+        );
+    }
+    let steps = mfgsim::output::read_parquet(&out.join("finite_n_steps.parquet")).unwrap();
+    assert_eq!(steps.num_rows(), 9 * 20);
+    let t = steps.i64_column("t").unwrap();
+    assert_eq!((t[0], t[19]), (6, 25));
+    // The time average in the run table is the mean of the step rows.
+    let l1 = steps.f64_column("l1").unwrap();
+    let mean0 = l1[..20].iter().sum::<f64>() / 20.0;
+    assert!((runs.f64_column("mean_l1").unwrap()[0] - mean0).abs() < 1e-12);
+    let png = std::fs::read(out.join("finite_n.png")).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+
+    // The count engine accepts N far beyond memory.
+    let o = mfgsim(&[
+        "finite-n",
+        "scenarios/gig.toml",
+        "--engine",
+        "counts",
+        "--agents",
+        "1e6,1e15",
+        "--seeds",
+        "2",
+        "--steps",
+        "5",
+        "--burn-in",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let runs = mfgsim::output::read_parquet(&out.join("finite_n.parquet")).unwrap();
+    assert_eq!(runs.i64_column("agents").unwrap()[3], 1_000_000_000_000_000);
+}
+
+#[test]
+fn finite_n_rejects_bad_grids_with_a_clear_message() {
+    for (args, want) in [
+        (&["--agents", "0,100"][..], "every N must be at least 1"),
+        (&["--agents", "100,1e2"][..], "appears twice"),
+        (&["--agents", "1e30"][..], "non-negative integer"),
+        (&["--seeds", "0"][..], "seeds"),
+        (&["--agents", "1e15"][..], "--engine counts"),
+    ] {
+        let mut all = vec!["finite-n", "scenarios/gig.toml", "-q"];
+        all.extend_from_slice(args);
+        let o = mfgsim(&all);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(want), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn finite_n_stopped_by_ctrl_c_keeps_the_finished_runs() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fn");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+        .args([
+            "finite-n",
+            "scenarios/gig.toml",
+            "--agents",
+            "100,3e7",
+            "--seeds",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(root(""))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The first line is printed once z* is known; the N = 100 runs take milliseconds, the
+    // N = 3·10⁷ ones about a minute.
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert!(line.contains("exact T-MFE"), "{line}");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(130), "{}{rest}", stderr(&o));
+    assert!(rest.contains("INTERRUPTED"), "{rest}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["interrupted"], true);
+    assert_eq!(summary["runs_completed"], 2);
+    let runs = mfgsim::output::read_parquet(&out.join("finite_n.parquet")).unwrap();
+    assert_eq!(runs.i64_column("agents").unwrap(), vec![100, 100]);
+    assert!(out.join("finite_n.png").exists());
+}
+
 /// `--help` of every command matches its snapshot in `doc/help/` (style habit 14). After a
 /// deliberate change, re-mint with `MFGSIM_BLESS=1 cargo test help_snapshots`.
 #[test]
@@ -280,6 +437,7 @@ fn help_snapshots() {
         (&["solve", "--help"][..], "solve.txt"),
         (&["check", "--help"][..], "check.txt"),
         (&["learn", "--help"][..], "learn.txt"),
+        (&["finite-n", "--help"][..], "finite-n.txt"),
     ] {
         let o = mfgsim(args);
         assert!(o.status.success());
