@@ -432,9 +432,13 @@ impl TransitionSource for CountTransitions {
     }
 }
 
-/// Adds a Multinomial(n, q / Σq) draw to `out` (same length as `q`), as a chain of
-/// conditional binomials. `q` is non-negative and finite with a positive sum (checked by the
-/// callers); `suffix` is scratch.
+/// Adds a Multinomial(n, q / Σq) draw to `out` (same length as `q`). `q` is non-negative
+/// and finite with a positive sum (checked by the callers); `suffix` is scratch.
+///
+/// Large n: a chain of conditional binomials, x_i ~ Binomial(n − Σ_{j<i} x_j, q_i / Σ_{j≥i} q_j),
+/// cost O(#outcomes) whatever n is. Small n (at most [`PER_UNIT_FACTOR`] × #outcomes): each of
+/// the n units draws its outcome by inversion, u ~ U[0, Σq), i = the first index whose prefix
+/// sum exceeds u (a binary search), which is cheaper than setting up one binomial per outcome.
 fn multinomial(n: u64, q: &[f64], suffix: &mut Vec<f64>, out: &mut [u64], rng: &mut StreamRng) {
     // Suffix sums Σ_{j≥i} q_j, computed from the end so that every ratio is ≤ 1.
     suffix.clear();
@@ -445,6 +449,18 @@ fn multinomial(n: u64, q: &[f64], suffix: &mut Vec<f64>, out: &mut [u64], rng: &
     let Some(last) = q.iter().rposition(|&p| p > 0.0) else {
         return;
     };
+    if n <= PER_UNIT_FACTOR * (last as u64 + 1) {
+        // Outcome i covers (Σq − suffix[i], Σq − suffix[i+1]]; a zero q_i covers nothing
+        // (suffix[i] == suffix[i+1] exactly), and v ≤ Σq always lands at or before `last`.
+        let total = suffix[0];
+        let tail = &suffix[1..=last + 1];
+        for _ in 0..n {
+            let v = total - rng.random::<f64>() * total;
+            let i = tail.partition_point(|&x| x >= v);
+            out[i.min(last)] += 1;
+        }
+        return;
+    }
     let mut left = n;
     for i in 0..last {
         if left == 0 {
@@ -458,6 +474,9 @@ fn multinomial(n: u64, q: &[f64], suffix: &mut Vec<f64>, out: &mut [u64], rng: &
     }
     out[last] += left;
 }
+
+/// Multinomials with at most this many units per outcome are drawn unit by unit.
+const PER_UNIT_FACTOR: u64 = 2;
 
 /// One Binomial(n, p) draw, p clamped to [0, 1].
 #[inline]
@@ -531,6 +550,34 @@ mod tests {
                 zv.abs() < 5.0,
                 "state {i}: var {var} vs {v_true} (z = {zv})"
             );
+        }
+    }
+
+    /// The unit-by-unit path (small n): frequencies over many draws match q / Σq, zero
+    /// outcomes are never drawn.
+    #[test]
+    fn small_multinomials_have_the_right_law() {
+        let q = [0.0, 0.25, 0.0, 0.5, 0.125, 0.125, 0.0];
+        let mut rng = stream(4, Purpose::Eval, 0, 0);
+        let mut suffix = Vec::new();
+        let mut total = [0u64; 7];
+        let (reps, n) = (20_000, 5u64);
+        for _ in 0..reps {
+            let mut out = [0u64; 7];
+            multinomial(n, &q, &mut suffix, &mut out, &mut rng);
+            assert_eq!(out.iter().sum::<u64>(), n);
+            for (t, o) in total.iter_mut().zip(out) {
+                *t += o;
+            }
+        }
+        let draws = (reps * n) as f64;
+        for (i, &p) in q.iter().enumerate() {
+            if p == 0.0 {
+                assert_eq!(total[i], 0, "outcome {i} has q = 0");
+                continue;
+            }
+            let z = (total[i] as f64 - draws * p) / (draws * p * (1.0 - p)).sqrt();
+            assert!(z.abs() < 5.0, "outcome {i}: z = {z}");
         }
     }
 
