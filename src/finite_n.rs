@@ -14,8 +14,10 @@
 //!                      var(s)  = mean_t (z^N_t(s) − mean_t z^N_t(s))²
 //! per N:   E_N = mean_j ē_j,  sd_N = sd_j ē_j (K − 1 in the denominator),  se_N = sd_N/√K
 //! rate:    ln E_N = a + b·ln N   (least squares over the grid),   E_N ≈ e^a · N^b
-//! CI:      percentile bootstrap over replicates: resample the K runs of every N with
-//!          replacement, refit; B_boot = 2000 resamples, stream (base_seed, Eval, r, 0)
+//! CI:      percentile bootstrap over replicates: resample the K replicates with
+//!          replacement (the same j's for every N: replicate j has seed base_seed + j at every
+//!          N, so the runs of one j are correlated), refit; B_boot = 2000 resamples, stream
+//!          (base_seed, Eval, r, 0)
 //! ```
 //! The central limit theorem for the empirical measure predicts fluctuations of order
 //! N^(−1/2), so b ≈ −1/2 once N is large enough for every state to hold many agents; the
@@ -41,6 +43,7 @@ use crate::error::{Error, Result};
 use crate::learner::online_tmfq::{OnlineParams, OnlineTmfq};
 use crate::learner::TqLearnerParams;
 use crate::model::{GameParams, Model};
+use crate::operator::Exploitability;
 use crate::population::{CountPopulation, Engine, Population};
 use crate::rng::{stream, Purpose};
 use crate::space::{l1_distance, Policy};
@@ -192,6 +195,10 @@ pub struct StepRecord {
     pub l1: f64,
     /// z^N_t.
     pub z: Vec<f64>,
+    /// With [`PolicySource::Learned`]: the exploitability of the learned strategy μ_t at
+    /// z^N_t, max over states and z-weighted (exact, as in online TMFQ); `None` with the
+    /// T-MFE strategy.
+    pub exploitability: Option<Exploitability>,
 }
 
 /// The result of one (N, replicate) run.
@@ -213,6 +220,8 @@ pub struct RunResult {
     pub bias: Vec<f64>,
     /// mean_t (z^N_t(s) − mean_t z^N_t(s))², per state.
     pub variance: Vec<f64>,
+    /// With [`PolicySource::Learned`]: the time averages of the exploitability (max, weighted).
+    pub mean_exploitability: Option<Exploitability>,
     /// Every recorded step.
     pub steps: Vec<StepRecord>,
     /// Wall seconds of the run.
@@ -250,6 +259,9 @@ pub struct GroupSummary {
     pub variance: Vec<f64>,
     /// N·Σ_s variance(s): levels off when fluctuations scale as N^(−1/2).
     pub n_times_variance: f64,
+    /// With [`PolicySource::Learned`]: mean over replicates of the time-average
+    /// exploitability (max, weighted).
+    pub mean_exploitability: Option<Exploitability>,
     /// Total wall seconds of the group's runs (summed over replicates).
     pub seconds: f64,
 }
@@ -364,9 +376,13 @@ fn run_one<M: Model + ?Sized>(
     let ns = model.num_states();
     let t0 = Instant::now();
     let steps = match params.engine {
+        // validate() checked that N fits a usize.
+        EngineKind::Agents if ns <= 256 => {
+            let pop = Population::<u8>::try_new_typed(ns, n as usize, limit.z, seed)?;
+            simulate(model, game, limit, params, pop, seed, cancel)?
+        }
         EngineKind::Agents => {
-            // validate() checked that N fits a usize.
-            let pop = Population::try_new(ns, n as usize, limit.z, seed)?;
+            let pop = Population::<u16>::try_new_typed(ns, n as usize, limit.z, seed)?;
             simulate(model, game, limit, params, pop, seed, cancel)?
         }
         EngineKind::Counts => {
@@ -399,12 +415,13 @@ fn simulate<M: Model + ?Sized, E: Engine>(
 ) -> Result<Option<Vec<StepRecord>>> {
     let total = params.burn_in + params.steps;
     let mut records = Vec::with_capacity(params.steps as usize);
-    let mut record = |t: u64, z: &[f64]| {
+    let mut record = |t: u64, z: &[f64], exploitability: Option<Exploitability>| {
         if t > params.burn_in {
             records.push(StepRecord {
                 t,
                 l1: l1_distance(z, limit.z),
                 z: z.to_vec(),
+                exploitability,
             });
         }
     };
@@ -415,7 +432,7 @@ fn simulate<M: Model + ?Sized, E: Engine>(
                     return Ok(None);
                 }
                 engine.step(model, limit.policy, k, seed)?;
-                record(k + 1, engine.mean_field());
+                record(k + 1, engine.mean_field(), None);
             }
         }
         PolicySource::Learned => {
@@ -433,7 +450,7 @@ fn simulate<M: Model + ?Sized, E: Engine>(
                     return Ok(None);
                 }
                 let snap = run.iterate()?;
-                record(snap.iteration, &snap.z);
+                record(snap.iteration, &snap.z, Some(snap.exploitability));
             }
         }
     }
@@ -469,6 +486,14 @@ fn run_statistics(
     }
     variance.iter_mut().for_each(|v| *v /= t);
     let bias = mean_z.iter().zip(z_star).map(|(m, z)| m - z).collect();
+    let mean_exploitability = steps
+        .iter()
+        .map(|s| s.exploitability)
+        .collect::<Option<Vec<_>>>()
+        .map(|e| Exploitability {
+            max: e.iter().map(|x| x.max).sum::<f64>() / t,
+            weighted: e.iter().map(|x| x.weighted).sum::<f64>() / t,
+        });
     RunResult {
         agents,
         replicate,
@@ -478,6 +503,7 @@ fn run_statistics(
         sd_l1,
         bias,
         variance,
+        mean_exploitability,
         steps,
         seconds,
     }
@@ -500,16 +526,24 @@ fn summarise(
         }
     }
     let alpha = 1.0 - params.confidence;
-    // Bootstrap: resampled group means, one vector per resample.
+    // Bootstrap: resampled group means, one vector per resample. Replicate j of every N
+    // shares seed base + j (common random numbers), so when every N has all K replicates
+    // the same resampled j's are used for every N (a paired bootstrap, which keeps that
+    // correlation); otherwise each N is resampled on its own.
     let reps = if runs.is_empty() { 0 } else { params.bootstrap };
+    let sizes: Vec<usize> = bounds.iter().map(|(lo, hi)| hi - lo).collect();
+    let paired = sizes.iter().all(|&k| k == sizes[0]);
     let mut boot_means = vec![vec![0.0; bounds.len()]; reps];
+    let mut picks = Vec::new();
     for (r, means) in boot_means.iter_mut().enumerate() {
         let mut rng = stream(params.base_seed, Purpose::Eval, r as u64, 0);
         for (g, &(lo, hi)) in bounds.iter().enumerate() {
             let k = hi - lo;
-            let sum: f64 = (0..k)
-                .map(|_| runs[lo + rng.random_range(0..k)].mean_l1)
-                .sum();
+            if g == 0 || !paired {
+                picks.clear();
+                picks.extend((0..k).map(|_| rng.random_range(0..k)));
+            }
+            let sum: f64 = picks.iter().map(|&j| runs[lo + j].mean_l1).sum();
             means[g] = sum / k as f64;
         }
     }
@@ -550,6 +584,14 @@ fn summarise(
             ci_l1,
             mean_max_l1: group.iter().map(|r| r.max_l1).sum::<f64>() / k,
             n_times_variance: agents as f64 * variance.iter().sum::<f64>(),
+            mean_exploitability: group
+                .iter()
+                .map(|r| r.mean_exploitability)
+                .collect::<Option<Vec<_>>>()
+                .map(|e| Exploitability {
+                    max: e.iter().map(|x| x.max).sum::<f64>() / k,
+                    weighted: e.iter().map(|x| x.weighted).sum::<f64>() / k,
+                }),
             bias,
             variance,
             seconds: group.iter().map(|r| r.seconds).sum(),
@@ -631,4 +673,125 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
     let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
     sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn least_squares_recovers_a_line_and_skips_bad_points() {
+        let xs = [0.0, 1.0, 2.0, 3.0, f64::NAN];
+        let ys: Vec<f64> = xs.iter().map(|x| 2.0 - 0.5 * x).collect();
+        let (b, a, r2) = least_squares(&xs, &ys).unwrap();
+        assert!((b + 0.5).abs() < 1e-15 && (a - 2.0).abs() < 1e-15 && (r2 - 1.0).abs() < 1e-15);
+        assert_eq!(least_squares(&[1.0, 1.0], &[0.0, 1.0]), None);
+        assert_eq!(least_squares(&[1.0], &[0.0]), None);
+    }
+
+    #[test]
+    fn quantiles_interpolate() {
+        let mut v = vec![4.0, 1.0, 3.0, 2.0];
+        assert_eq!(percentile_interval(&mut v, 0.0), (1.0, 4.0));
+        assert_eq!(quantile(&v, 0.5), 2.5);
+        assert!(quantile(&[], 0.5).is_nan());
+    }
+
+    fn synthetic(n: u64, j: usize, mean_l1: f64) -> RunResult {
+        RunResult {
+            agents: n,
+            replicate: j,
+            seed: j as u64,
+            mean_l1,
+            max_l1: 2.0 * mean_l1,
+            sd_l1: 0.0,
+            bias: vec![0.0; 2],
+            variance: vec![mean_l1 * mean_l1; 2],
+            mean_exploitability: None,
+            steps: Vec::new(),
+            seconds: 0.0,
+        }
+    }
+
+    /// E_N = 3·N^(−1/2)·(1 + noise): the fit finds b = −1/2 inside its interval, the per-N
+    /// statistics are the plain ones, and one replicate gives no interval.
+    #[test]
+    fn summaries_and_fit_on_known_data() {
+        let noise = [-0.02, 0.01, 0.03, -0.01, -0.01];
+        let mut runs = Vec::new();
+        for n in [100u64, 10_000, 1_000_000] {
+            for (j, e) in noise.iter().enumerate() {
+                runs.push(synthetic(n, j, 3.0 * (n as f64).powf(-0.5) * (1.0 + e)));
+            }
+        }
+        let params = FiniteNParams::default();
+        let (groups, fit) = summarise(&runs, &[0.5, 0.5], &params);
+        assert_eq!(groups.len(), 3);
+        let g = &groups[1];
+        assert_eq!((g.agents, g.runs), (10_000, 5));
+        assert!((g.mean_l1 - 0.03).abs() < 1e-15, "{}", g.mean_l1);
+        let sd = 0.03 * (noise.iter().map(|e| e * e).sum::<f64>() / 4.0).sqrt();
+        assert!((g.std_l1 - sd).abs() < 1e-15);
+        assert!((g.se_l1 - sd / 5f64.sqrt()).abs() < 1e-15);
+        let (lo, hi) = g.ci_l1.unwrap();
+        assert!(lo < g.mean_l1 && g.mean_l1 < hi);
+        // N·Σ_s mean_j (0.03(1+e_j))² = 1e4·2·9e-4·(1 + mean e²), mean e² = 3.2e-4.
+        assert!(
+            (g.n_times_variance - 18.0 * 1.00032).abs() < 1e-9,
+            "{}",
+            g.n_times_variance
+        );
+        let fit = fit.unwrap();
+        // Every N has the same relative noise: the slope is exactly −1/2 and every paired
+        // resample keeps it (the common random numbers cancel).
+        assert!((fit.slope + 0.5).abs() < 1e-12, "{}", fit.slope);
+        assert!((fit.intercept - 3f64.ln()).abs() < 1e-12);
+        let (lo, hi) = fit.slope_ci.unwrap();
+        assert!(
+            (lo + 0.5).abs() < 1e-12 && (hi + 0.5).abs() < 1e-12,
+            "[{lo}, {hi}]"
+        );
+
+        // Independent noise per N: a proper interval around the slope.
+        let mut runs = Vec::new();
+        for (i, n) in [100u64, 10_000, 1_000_000].into_iter().enumerate() {
+            for (j, _) in noise.iter().enumerate() {
+                let e = noise[(j + 2 * i) % noise.len()];
+                runs.push(synthetic(n, j, 3.0 * (n as f64).powf(-0.5) * (1.0 + e)));
+            }
+        }
+        let (_, fit) = summarise(&runs, &[0.5, 0.5], &params);
+        let fit = fit.unwrap();
+        let (lo, hi) = fit.slope_ci.unwrap();
+        assert!(
+            lo < fit.slope && fit.slope < hi && hi - lo < 0.05,
+            "[{lo}, {hi}]"
+        );
+        assert!(fit.slope_se.unwrap() > 0.0);
+
+        let single: Vec<RunResult> = [100u64, 10_000]
+            .iter()
+            .map(|&n| synthetic(n, 0, (n as f64).powf(-0.5)))
+            .collect();
+        let (groups, fit) = summarise(&single, &[0.5, 0.5], &params);
+        assert_eq!(groups[0].ci_l1, None);
+        let fit = fit.unwrap();
+        assert!((fit.slope + 0.5).abs() < 1e-12 && fit.slope_ci.is_none());
+    }
+
+    #[test]
+    fn bad_settings_name_the_field() {
+        let bad = |f: fn(&mut FiniteNParams)| {
+            let mut p = FiniteNParams::default();
+            f(&mut p);
+            p.validate().unwrap_err().to_string()
+        };
+        assert!(bad(|p| p.agents.clear()).contains("empty"));
+        assert!(bad(|p| p.agents.push(0)).contains("at least 1"));
+        assert!(bad(|p| p.agents.push(100)).contains("twice"));
+        assert!(bad(|p| p.seeds = 0).contains("seeds"));
+        assert!(bad(|p| p.steps = 0).contains("steps"));
+        assert!(bad(|p| p.confidence = 1.0).contains("confidence"));
+        assert!(FiniteNParams::default().validate().is_ok());
+    }
 }

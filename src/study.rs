@@ -262,6 +262,16 @@ fn print_report(
             g.agents, g.runs, g.mean_l1, g.std_l1, ci, g.mean_max_l1, g.n_times_variance, g.seconds
         )?;
     }
+    for g in &report.groups {
+        if let Some(e) = g.mean_exploitability {
+            writeln!(
+                out,
+                "N = {}: learned strategy's exploitability at z^N_t, time average: max {:.3e}, \
+                 z-weighted {:.3e}",
+                g.agents, e.max, e.weighted
+            )?;
+        }
+    }
     match &report.fit {
         Some(f) => {
             let ci = f

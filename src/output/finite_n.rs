@@ -33,12 +33,16 @@ fn key_fields() -> Vec<Field> {
 /// | `max_l1` | Float64 | its maximum |
 /// | `sd_l1` | Float64 | its standard deviation over time |
 /// | `seconds` | Float64 | wall time of the run |
+/// | `mean_exploitability`, `mean_exploitability_weighted` | Float64, nullable | with `--policy learned`: time averages of the learned strategy's exploitability (null otherwise) |
 /// | `bias_0` … | Float64 | mean_t z^N_t(s) − z*(s) |
 /// | `var_0` … | Float64 | time variance of z^N_t(s) |
 pub fn finite_n_runs_schema(num_states: usize) -> SchemaRef {
     let mut fields = key_fields();
     for name in ["mean_l1", "max_l1", "sd_l1", "seconds"] {
         fields.push(Field::new(name, DataType::Float64, false));
+    }
+    for name in ["mean_exploitability", "mean_exploitability_weighted"] {
+        fields.push(Field::new(name, DataType::Float64, true));
     }
     fields.extend(numbered_fields("bias", num_states, DataType::Float64));
     fields.extend(numbered_fields("var", num_states, DataType::Float64));
@@ -57,6 +61,8 @@ pub fn finite_n_runs_batch(report: &FiniteNReport, num_states: usize) -> RecordB
                 .f64(r.max_l1)
                 .f64(r.sd_l1)
                 .f64(r.seconds)
+                .opt_f64(r.mean_exploitability.map(|e| e.max))
+                .opt_f64(r.mean_exploitability.map(|e| e.weighted))
                 .f64s(&r.bias)
                 .f64s(&r.variance);
         });
@@ -65,13 +71,17 @@ pub fn finite_n_runs_batch(report: &FiniteNReport, num_states: usize) -> RecordB
 }
 
 /// Schema of `finite_n_steps.parquet`, one row per recorded step of every run:
-/// `agents`, `replicate`, `seed`, `t` (Int64), `l1` = ‖z^N_t − z*‖₁ and `z_0` … `z_{S−1}`
-/// (Float64).
+/// `agents`, `replicate`, `seed`, `t` (Int64), `l1` = ‖z^N_t − z*‖₁, `z_0` … `z_{S−1}`
+/// (Float64), and `exploitability`, `exploitability_weighted` (Float64, nullable: the learned
+/// strategy's exploitability at z^N_t with `--policy learned`, null otherwise).
 pub fn finite_n_steps_schema(num_states: usize) -> SchemaRef {
     let mut fields = key_fields();
     fields.push(Field::new("t", DataType::Int64, false));
     fields.push(Field::new("l1", DataType::Float64, false));
     fields.extend(numbered_fields("z", num_states, DataType::Float64));
+    for name in ["exploitability", "exploitability_weighted"] {
+        fields.push(Field::new(name, DataType::Float64, true));
+    }
     Arc::new(Schema::new(fields))
 }
 
@@ -87,7 +97,9 @@ pub fn finite_n_steps_batch(report: &FiniteNReport, num_states: usize) -> Record
                     .i64(int(r.seed))
                     .i64(int(s.t))
                     .f64(s.l1)
-                    .f64s(&s.z);
+                    .f64s(&s.z)
+                    .opt_f64(s.exploitability.map(|e| e.max))
+                    .opt_f64(s.exploitability.map(|e| e.weighted));
             });
         }
     }
@@ -108,6 +120,10 @@ fn group_json(g: &GroupSummary) -> Value {
         "ci_l1": interval(g.ci_l1),
         "mean_max_l1": num(g.mean_max_l1),
         "n_times_variance": num(g.n_times_variance),
+        "mean_exploitability": g.mean_exploitability.map_or(Value::Null, |e| num(e.max)),
+        "mean_exploitability_weighted": g
+            .mean_exploitability
+            .map_or(Value::Null, |e| num(e.weighted)),
         "bias": nums(&g.bias),
         "variance": nums(&g.variance),
         "seconds": num(g.seconds),
