@@ -4,12 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mfgsim::learner::online_tmfq::{OnlineParams, OnlineTmfq};
 use mfgsim::output::{
     self, push_snapshot, snapshot_schema, transitions_batch, transitions_schema, PartWriter,
@@ -53,14 +51,7 @@ pub fn learn_cmd(o: LearnOptions) -> Result<ExitCode> {
         );
     }
     let agents = usize::try_from(agents).context("--agents does not fit this machine")?;
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(t) = o.threads {
-        if t == 0 {
-            bail!("--threads must be at least 1");
-        }
-        pool = pool.num_threads(t);
-    }
-    let pool = pool.build().context("starting the worker threads")?;
+    let pool = crate::cmd::thread_pool(o.threads)?;
     let threads = pool.current_num_threads();
     pool.install(|| run(&sc, &o, agents, iterations, seed, threads))
 }
@@ -121,13 +112,7 @@ fn run(
     let mut row = TableBuilder::new(schema.clone(), 1);
     let mut all_rows = TableBuilder::new(schema, iterations.min(1 << 20) as usize);
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        // A second handler cannot be installed (e.g. in tests running several commands in
-        // one process); Ctrl-C then keeps its default behaviour.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
+    let interrupted = crate::cmd::interrupt_flag();
 
     let params = OnlineParams {
         agents,
@@ -138,17 +123,7 @@ fn run(
     let mut learner = OnlineTmfq::try_new(model, sc.game, params, Some(exact.z.clone()))?;
     let setup_seconds = t_setup.elapsed().as_secs_f64();
 
-    let bar = if o.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(Some(iterations), ProgressDrawTarget::stderr())
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg} ETA {eta}",
-        )
-        .expect("valid template"),
-    );
+    let bar = crate::cmd::progress_bar(iterations, o.quiet, "{pos}/{len}");
     let mut latency = hdrhistogram::Histogram::<u64>::new(3).expect("valid precision");
     let (mut step_s, mut learn_s, mut eval_s, mut output_s) = (0.0, 0.0, 0.0, 0.0);
     let t_loop = Instant::now();
@@ -211,7 +186,7 @@ fn run(
     };
     let done = last.iteration;
     let agent_steps = done as f64 * agents as f64;
-    let peak_rss = peak_rss_bytes();
+    let peak_rss = crate::cmd::peak_rss_bytes();
     let summary = serde_json::json!({
         "scenario": sc.name,
         "algo": "online",
@@ -287,12 +262,4 @@ fn run(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Peak resident set size (VmHWM) of this process, from /proc (Linux only).
-fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }

@@ -2,6 +2,7 @@
 //! outcome to an exit status.
 
 mod cli;
+mod cmd;
 mod learn;
 mod study;
 

@@ -4,12 +4,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mfgsim::finite_n::{
     run_study, EngineKind, FiniteNParams, FiniteNReport, Limit, PolicySource, RunResult,
 };
@@ -57,14 +55,7 @@ pub fn finite_n_cmd(o: FiniteNOptions) -> Result<ExitCode> {
     if params.engine == EngineKind::Agents {
         check_memory(&params)?;
     }
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(t) = o.threads {
-        if t == 0 {
-            bail!("--threads must be at least 1");
-        }
-        pool = pool.num_threads(t);
-    }
-    let pool = pool.build().context("starting the worker threads")?;
+    let pool = crate::cmd::thread_pool(o.threads)?;
     let threads = pool.current_num_threads();
     pool.install(|| run(&sc, &o, &params, threads))
 }
@@ -75,7 +66,7 @@ fn check_memory(params: &FiniteNParams) -> Result<()> {
     // 3 bytes per agent (state, next state, action byte), one population at a time; the
     // replicates run in parallel only below 2^18 agents.
     let need = largest.saturating_mul(3);
-    if let Some(avail) = mem_available_bytes() {
+    if let Some(avail) = crate::cmd::mem_available_bytes() {
         if need > avail / 10 * 9 {
             bail!(
                 "--agents {largest} needs about {:.1} GiB with the agent engine but only {:.1} GiB \
@@ -125,13 +116,7 @@ fn run(
         .unwrap_or_else(|| Path::new("out").join(&sc.name).join("finite-n"));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        // A second handler cannot be installed (tests running several commands in one
-        // process); Ctrl-C then keeps its default behaviour.
-        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
-    }
+    let interrupted = crate::cmd::interrupt_flag();
     // Progress in units of work: agent-steps for the agent engine, runs for the count engine.
     let total_steps = params.burn_in + params.steps;
     let weight = |n: u64| match params.engine {
@@ -139,17 +124,7 @@ fn run(
         EngineKind::Counts => 1,
     };
     let total: u64 = params.agents.iter().map(|&n| weight(n)).sum::<u64>() * params.seeds as u64;
-    let bar = if o.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr())
-    };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:30} {percent}% {msg} ETA {eta}",
-        )
-        .expect("valid template"),
-    );
+    let bar = crate::cmd::progress_bar(total, o.quiet, "{percent}%");
     let done_runs = std::sync::atomic::AtomicUsize::new(0);
     let grid = params.agents.len() * params.seeds;
     let progress = |r: &RunResult| {
@@ -195,6 +170,7 @@ fn run(
             "agent_steps_per_second".into(),
             (agent_steps / report.seconds).into(),
         );
+        obj.insert("peak_rss_bytes".into(), crate::cmd::peak_rss_bytes().into());
     }
     output::write_json(&dir.join("summary.json"), &summary)?;
     let png = dir.join("finite_n.png");
@@ -293,12 +269,4 @@ fn print_report(
         None => writeln!(out, "rate: needs at least two values of N")?,
     }
     writeln!(out, "study wall time {:.2} s", report.seconds)
-}
-
-/// MemAvailable from /proc/meminfo (Linux only).
-fn mem_available_bytes() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }

@@ -3,7 +3,9 @@
 
 use std::sync::atomic::AtomicBool;
 
-use mfgsim::finite_n::{run_study, EngineKind, FiniteNParams, Limit, PolicySource, RunResult};
+use mfgsim::finite_n::{
+    run_study, EngineKind, FiniteNParams, FiniteNReport, Limit, PolicySource, RunResult,
+};
 use mfgsim::model::{Gig, Infection};
 use mfgsim::space::Policy;
 use mfgsim::{solve, GameParams, Model, Solution, SolverParams, Start};
@@ -14,6 +16,25 @@ fn tmfe(model: &dyn Model) -> Solution {
         GameParams::default(),
         &SolverParams::default(),
         &Start::Uniform,
+    )
+    .unwrap()
+}
+
+/// Runs a study against the model's exact T-MFE with default γ, ε.
+fn study_at(
+    model: &dyn Model,
+    sol: &Solution,
+    policy: &Policy,
+    params: &FiniteNParams,
+) -> FiniteNReport {
+    let limit = Limit { z: &sol.z, policy };
+    run_study(
+        model,
+        GameParams::default(),
+        limit,
+        params,
+        &AtomicBool::new(false),
+        &|_| {},
     )
     .unwrap()
 }
@@ -43,16 +64,7 @@ fn last_steps(
         bootstrap: 0,
         ..FiniteNParams::default()
     };
-    let limit = Limit { z: &sol.z, policy };
-    let report = run_study(
-        model,
-        GameParams::default(),
-        limit,
-        &params,
-        &AtomicBool::new(false),
-        &|_| {},
-    )
-    .unwrap();
+    let report = study_at(model, sol, policy, &params);
     assert_eq!(report.runs.len(), k);
     report.runs
 }
@@ -231,18 +243,7 @@ fn count_engine_rate_is_minus_one_half_up_to_a_trillion_agents() {
         engine: EngineKind::Counts,
         ..FiniteNParams::default()
     };
-    let report = run_study(
-        &model,
-        GameParams::default(),
-        Limit {
-            z: &sol.z,
-            policy: &sol.policy,
-        },
-        &params,
-        &AtomicBool::new(false),
-        &|_| {},
-    )
-    .unwrap();
+    let report = study_at(&model, &sol, &sol.policy, &params);
     let fit = report.fit.unwrap();
     let (lo, hi) = fit.slope_ci.unwrap();
     assert!(lo < hi && lo < fit.slope && fit.slope < hi);
@@ -280,18 +281,7 @@ fn learned_policy_reaches_the_mean_field_on_both_engines() {
             bootstrap: 0,
             ..FiniteNParams::default()
         };
-        let report = run_study(
-            &model,
-            GameParams::default(),
-            Limit {
-                z: &sol.z,
-                policy: &sol.policy,
-            },
-            &params,
-            &AtomicBool::new(false),
-            &|_| {},
-        )
-        .unwrap();
+        let report = study_at(&model, &sol, &sol.policy, &params);
         let g = &report.groups[0];
         assert!(g.mean_l1 < 0.01, "{engine:?}: mean L1 {}", g.mean_l1);
         // The learned greedy actions are the T-MFE's (gig has large action gaps).
@@ -326,19 +316,7 @@ fn more_than_256_states_use_the_wide_state_column() {
             bootstrap: 0,
             ..FiniteNParams::default()
         };
-        let limit = Limit {
-            z: &sol.z,
-            policy: &sol.policy,
-        };
-        let report = run_study(
-            &model,
-            GameParams::default(),
-            limit,
-            &params,
-            &AtomicBool::new(false),
-            &|_| {},
-        )
-        .unwrap();
+        let report = study_at(&model, &sol, &sol.policy, &params);
         let g = &report.groups[0];
         means.push((g.mean_l1, g.se_l1));
     }
