@@ -188,6 +188,10 @@ struct FiniteNArgs {
     /// Output directory. Default: out/<scenario name>/finite-n/.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Do not keep or write the per-step rows (finite_n_steps.parquet): memory then stays
+    /// constant in --steps, for long runs; the per-run statistics are the same.
+    #[arg(long)]
+    no_steps_file: bool,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short)]
     quiet: bool,
@@ -214,6 +218,7 @@ impl FiniteNArgs {
             },
             threads: self.threads,
             out: self.out,
+            keep_steps: !self.no_steps_file,
             quiet: self.quiet,
         }
     }

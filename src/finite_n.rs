@@ -112,6 +112,9 @@ pub struct FiniteNParams {
     pub bootstrap: usize,
     /// Two-sided confidence level of the intervals. Default 0.95.
     pub confidence: f64,
+    /// Keep every recorded step's z^N_t in the report (memory O(K·T·|S|) per N); off, only
+    /// the running statistics are kept. Default true.
+    pub keep_steps: bool,
 }
 
 impl Default for FiniteNParams {
@@ -127,6 +130,7 @@ impl Default for FiniteNParams {
             learner: TqLearnerParams::default(),
             bootstrap: 2000,
             confidence: 0.95,
+            keep_steps: true,
         }
     }
 }
@@ -222,7 +226,9 @@ pub struct RunResult {
     pub variance: Vec<f64>,
     /// With [`PolicySource::Learned`]: the time averages of the exploitability (max, weighted).
     pub mean_exploitability: Option<Exploitability>,
-    /// Every recorded step.
+    /// T, the number of recorded steps.
+    pub recorded: u64,
+    /// Every recorded step (empty unless [`FiniteNParams::keep_steps`]).
     pub steps: Vec<StepRecord>,
     /// Wall seconds of the run.
     pub seconds: f64,
@@ -230,9 +236,8 @@ pub struct RunResult {
 
 impl RunResult {
     /// Agent-steps simulated: N·(B + T).
-    pub fn agent_steps(&self) -> f64 {
-        self.agents as f64
-            * (self.steps.first().map_or(0, |s| s.t - 1) + self.steps.len() as u64) as f64
+    pub fn agent_steps(&self, burn_in: u64) -> f64 {
+        self.agents as f64 * (burn_in + self.recorded) as f64
     }
 }
 
@@ -375,7 +380,7 @@ fn run_one<M: Model + ?Sized>(
     let seed = params.seed(j);
     let ns = model.num_states();
     let t0 = Instant::now();
-    let steps = match params.engine {
+    let acc = match params.engine {
         // validate() checked that N fits a usize.
         EngineKind::Agents if ns <= 256 => {
             let pop = Population::<u8>::try_new_typed(ns, n as usize, limit.z, seed)?;
@@ -390,20 +395,10 @@ fn run_one<M: Model + ?Sized>(
             simulate(model, game, limit, params, pop, seed, cancel)?
         }
     };
-    let Some(steps) = steps else {
-        return Ok(None);
-    };
-    Ok(Some(run_statistics(
-        n,
-        j,
-        seed,
-        limit.z,
-        steps,
-        t0.elapsed().as_secs_f64(),
-    )))
+    Ok(acc.map(|acc| acc.finish(n, j, seed, limit.z, t0.elapsed().as_secs_f64())))
 }
 
-/// B + T steps of one engine; the recorded steps, or `None` when cancelled.
+/// B + T steps of one engine, accumulated; `None` when cancelled.
 fn simulate<M: Model + ?Sized, E: Engine>(
     model: &M,
     game: GameParams,
@@ -412,19 +407,9 @@ fn simulate<M: Model + ?Sized, E: Engine>(
     mut engine: E,
     seed: u64,
     cancel: &AtomicBool,
-) -> Result<Option<Vec<StepRecord>>> {
+) -> Result<Option<RunAccumulator>> {
     let total = params.burn_in + params.steps;
-    let mut records = Vec::with_capacity(params.steps as usize);
-    let mut record = |t: u64, z: &[f64], exploitability: Option<Exploitability>| {
-        if t > params.burn_in {
-            records.push(StepRecord {
-                t,
-                l1: l1_distance(z, limit.z),
-                z: z.to_vec(),
-                exploitability,
-            });
-        }
-    };
+    let mut acc = RunAccumulator::new(limit.z.len(), params);
     match params.policy {
         PolicySource::Tmfe => {
             for k in 0..total {
@@ -432,7 +417,7 @@ fn simulate<M: Model + ?Sized, E: Engine>(
                     return Ok(None);
                 }
                 engine.step(model, limit.policy, k, seed)?;
-                record(k + 1, engine.mean_field(), None);
+                acc.record(k + 1, engine.mean_field(), limit.z, None);
             }
         }
         PolicySource::Learned => {
@@ -450,62 +435,102 @@ fn simulate<M: Model + ?Sized, E: Engine>(
                     return Ok(None);
                 }
                 let snap = run.iterate()?;
-                record(snap.iteration, &snap.z, Some(snap.exploitability));
+                acc.record(snap.iteration, &snap.z, limit.z, Some(snap.exploitability));
             }
         }
     }
-    Ok(Some(records))
+    Ok(Some(acc))
 }
 
-/// Time statistics of one run's recorded steps.
-fn run_statistics(
-    agents: u64,
-    replicate: usize,
-    seed: u64,
-    z_star: &[f64],
+/// Running time statistics of one run (Welford's updates, so memory does not grow with T
+/// unless the steps themselves are kept).
+#[derive(Debug)]
+struct RunAccumulator {
+    burn_in: u64,
+    keep_steps: bool,
+    count: f64,
+    mean_l1: f64,
+    m2_l1: f64,
+    max_l1: f64,
+    mean_z: Vec<f64>,
+    m2_z: Vec<f64>,
+    /// Σ exploitability (max, weighted); `None` once a step has none.
+    sum_expl: Option<(f64, f64)>,
     steps: Vec<StepRecord>,
-    seconds: f64,
-) -> RunResult {
-    let ns = z_star.len();
-    let t = steps.len() as f64;
-    let mean_l1 = steps.iter().map(|s| s.l1).sum::<f64>() / t;
-    let max_l1 = steps.iter().map(|s| s.l1).fold(0.0, f64::max);
-    let sd_l1 = (steps.iter().map(|s| (s.l1 - mean_l1).powi(2)).sum::<f64>() / t).sqrt();
-    let mut mean_z = vec![0.0; ns];
-    for rec in &steps {
-        for (m, z) in mean_z.iter_mut().zip(&rec.z) {
-            *m += z;
+}
+
+impl RunAccumulator {
+    fn new(num_states: usize, params: &FiniteNParams) -> Self {
+        RunAccumulator {
+            burn_in: params.burn_in,
+            keep_steps: params.keep_steps,
+            count: 0.0,
+            mean_l1: 0.0,
+            m2_l1: 0.0,
+            max_l1: 0.0,
+            mean_z: vec![0.0; num_states],
+            m2_z: vec![0.0; num_states],
+            sum_expl: Some((0.0, 0.0)),
+            steps: Vec::new(),
         }
     }
-    mean_z.iter_mut().for_each(|m| *m /= t);
-    let mut variance = vec![0.0; ns];
-    for rec in &steps {
-        for ((v, z), m) in variance.iter_mut().zip(&rec.z).zip(&mean_z) {
-            *v += (z - m).powi(2);
+
+    /// Step t's mean field; ignored during the burn-in (t ≤ B).
+    fn record(&mut self, t: u64, z: &[f64], z_star: &[f64], expl: Option<Exploitability>) {
+        if t <= self.burn_in {
+            return;
+        }
+        let l1 = l1_distance(z, z_star);
+        self.count += 1.0;
+        let d = l1 - self.mean_l1;
+        self.mean_l1 += d / self.count;
+        self.m2_l1 += d * (l1 - self.mean_l1);
+        self.max_l1 = self.max_l1.max(l1);
+        for ((m, m2), &x) in self.mean_z.iter_mut().zip(&mut self.m2_z).zip(z) {
+            let d = x - *m;
+            *m += d / self.count;
+            *m2 += d * (x - *m);
+        }
+        self.sum_expl = match (self.sum_expl, expl) {
+            (Some((a, b)), Some(e)) => Some((a + e.max, b + e.weighted)),
+            _ => None,
+        };
+        if self.keep_steps {
+            self.steps.push(StepRecord {
+                t,
+                l1,
+                z: z.to_vec(),
+                exploitability: expl,
+            });
         }
     }
-    variance.iter_mut().for_each(|v| *v /= t);
-    let bias = mean_z.iter().zip(z_star).map(|(m, z)| m - z).collect();
-    let mean_exploitability = steps
-        .iter()
-        .map(|s| s.exploitability)
-        .collect::<Option<Vec<_>>>()
-        .map(|e| Exploitability {
-            max: e.iter().map(|x| x.max).sum::<f64>() / t,
-            weighted: e.iter().map(|x| x.weighted).sum::<f64>() / t,
-        });
-    RunResult {
-        agents,
-        replicate,
-        seed,
-        mean_l1,
-        max_l1,
-        sd_l1,
-        bias,
-        variance,
-        mean_exploitability,
-        steps,
-        seconds,
+
+    fn finish(
+        self,
+        agents: u64,
+        replicate: usize,
+        seed: u64,
+        z_star: &[f64],
+        seconds: f64,
+    ) -> RunResult {
+        let t = self.count;
+        RunResult {
+            agents,
+            replicate,
+            seed,
+            recorded: t as u64,
+            mean_l1: self.mean_l1,
+            max_l1: self.max_l1,
+            sd_l1: (self.m2_l1 / t).sqrt(),
+            bias: self.mean_z.iter().zip(z_star).map(|(m, z)| m - z).collect(),
+            variance: self.m2_z.iter().map(|m2| m2 / t).collect(),
+            mean_exploitability: self.sum_expl.map(|(a, b)| Exploitability {
+                max: a / t,
+                weighted: b / t,
+            }),
+            steps: self.steps,
+            seconds,
+        }
     }
 }
 
@@ -708,6 +733,7 @@ mod tests {
             bias: vec![0.0; 2],
             variance: vec![mean_l1 * mean_l1; 2],
             mean_exploitability: None,
+            recorded: 1,
             steps: Vec::new(),
             seconds: 0.0,
         }

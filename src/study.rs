@@ -30,6 +30,7 @@ pub struct FiniteNOptions {
     pub engine: EngineKind,
     pub threads: Option<usize>,
     pub out: Option<PathBuf>,
+    pub keep_steps: bool,
     pub quiet: bool,
 }
 
@@ -47,6 +48,7 @@ pub fn finite_n_cmd(o: FiniteNOptions) -> Result<ExitCode> {
         burn_in: o.burn_in,
         policy: o.policy,
         engine: o.engine,
+        keep_steps: o.keep_steps,
         ..FiniteNParams::default()
     };
     params
@@ -155,17 +157,28 @@ fn run(
         &output::finite_n_runs_batch(&report, ns),
         &meta,
     )?;
-    output::write_parquet(
-        &dir.join("finite_n_steps.parquet"),
-        &output::finite_n_steps_batch(&report, ns),
-        &meta,
-    )?;
+    let steps_path = dir.join("finite_n_steps.parquet");
+    if params.keep_steps {
+        output::write_parquet(
+            &steps_path,
+            &output::finite_n_steps_batch(&report, ns),
+            &meta,
+        )?;
+    } else if steps_path.exists() {
+        // A previous run's steps would not match this run's table.
+        std::fs::remove_file(&steps_path)
+            .with_context(|| format!("removing the previous run's {}", steps_path.display()))?;
+    }
     let mut summary = output::finite_n_json(&report, params);
     if let Some(obj) = summary.as_object_mut() {
         obj.insert("scenario".into(), sc.name.clone().into());
         obj.insert("threads".into(), threads.into());
         obj.insert("tmfe_z".into(), exact.z.clone().into());
-        let agent_steps: f64 = report.runs.iter().map(RunResult::agent_steps).sum();
+        let agent_steps: f64 = report
+            .runs
+            .iter()
+            .map(|r| r.agent_steps(params.burn_in))
+            .sum();
         obj.insert(
             "agent_steps_per_second".into(),
             (agent_steps / report.seconds).into(),

@@ -356,12 +356,15 @@ fn finite_n_writes_tables_summary_and_plot() {
         "5",
         "--burn-in",
         "0",
+        "--no-steps-file",
         "--out",
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let runs = mfgsim::output::read_parquet(&out.join("finite_n.parquet")).unwrap();
     assert_eq!(runs.i64_column("agents").unwrap()[3], 1_000_000_000_000_000);
+    // Without the per-step rows the previous run's step file is removed, not left stale.
+    assert!(!out.join("finite_n_steps.parquet").exists());
 }
 
 #[test]

@@ -324,3 +324,49 @@ fn more_than_256_states_use_the_wide_state_column() {
     let z = (a - b) / (sa * sa + sb * sb).sqrt();
     assert!(z.abs() < 4.5, "{means:?}: z = {z}");
 }
+
+/// The running statistics (kept without the steps) equal those recomputed from the steps.
+#[test]
+fn statistics_do_not_depend_on_keeping_the_steps() {
+    let model = Gig::default();
+    let sol = tmfe(&model);
+    let mut params = FiniteNParams {
+        agents: vec![1000, 50_000],
+        seeds: 3,
+        steps: 40,
+        burn_in: 5,
+        bootstrap: 100,
+        ..FiniteNParams::default()
+    };
+    let kept = study_at(&model, &sol, &sol.policy, &params);
+    params.keep_steps = false;
+    let lean = study_at(&model, &sol, &sol.policy, &params);
+    assert!(lean
+        .runs
+        .iter()
+        .all(|r| r.steps.is_empty() && r.recorded == 40));
+    for (a, b) in kept.runs.iter().zip(&lean.runs) {
+        assert_eq!(a.steps.len(), 40);
+        assert_eq!(a.steps[0].t, 6);
+        assert_eq!(
+            (a.mean_l1, a.max_l1, &a.variance),
+            (b.mean_l1, b.max_l1, &b.variance)
+        );
+        // Two-pass statistics from the kept steps agree with the running ones.
+        let t = a.steps.len() as f64;
+        let mean = a.steps.iter().map(|s| s.l1).sum::<f64>() / t;
+        let max = a.steps.iter().map(|s| s.l1).fold(0.0, f64::max);
+        assert!((mean - a.mean_l1).abs() < 1e-14 && max == a.max_l1);
+        for s in 0..model.num_states() {
+            let m = a.steps.iter().map(|r| r.z[s]).sum::<f64>() / t;
+            let v = a.steps.iter().map(|r| (r.z[s] - m).powi(2)).sum::<f64>() / t;
+            assert!((m - sol.z[s] - a.bias[s]).abs() < 1e-14);
+            assert!(
+                (v - a.variance[s]).abs() < 1e-15 + 1e-10 * v,
+                "{v} vs {}",
+                a.variance[s]
+            );
+        }
+    }
+    assert_eq!(kept.fit, lean.fit);
+}
