@@ -51,9 +51,13 @@ pub fn finite_n_cmd(o: FiniteNOptions) -> Result<ExitCode> {
         keep_steps: o.keep_steps,
         ..FiniteNParams::default()
     };
-    params
-        .validate()
-        .map_err(|e| anyhow::anyhow!("{e} (--agents, --seeds, --steps)"))?;
+    params.validate().map_err(|e| match e {
+        // The settings that come from flags are named by their flag.
+        mfgsim::Error::Param { key, reason } if ["agents", "seeds", "steps"].contains(&&*key) => {
+            anyhow::anyhow!("--{key}: {reason}")
+        }
+        e => e.into(),
+    })?;
     if params.engine == EngineKind::Agents {
         check_memory(&params)?;
     }
@@ -122,10 +126,14 @@ fn run(
     // Progress in units of work: agent-steps for the agent engine, runs for the count engine.
     let total_steps = params.burn_in + params.steps;
     let weight = |n: u64| match params.engine {
-        EngineKind::Agents => (n + 1000) * total_steps,
+        EngineKind::Agents => n.saturating_add(1000).saturating_mul(total_steps),
         EngineKind::Counts => 1,
     };
-    let total: u64 = params.agents.iter().map(|&n| weight(n)).sum::<u64>() * params.seeds as u64;
+    let total = params
+        .agents
+        .iter()
+        .fold(0u64, |acc, &n| acc.saturating_add(weight(n)))
+        .saturating_mul(params.seeds as u64);
     let bar = crate::cmd::progress_bar(total, o.quiet, "{percent}%");
     let done_runs = std::sync::atomic::AtomicUsize::new(0);
     let grid = params.agents.len() * params.seeds;
