@@ -639,7 +639,9 @@ fn draw_chart(
         Ok((w as i32, h as i32))
     };
     let widest = |ticks: &[f64]| -> std::result::Result<(i32, i32), String> {
-        let mut m = text_size("10⁰", &tick_style)?;
+        // At least the widest label the axis may use (2×10ᵏ / 5×10ᵏ on short axes): the ticks
+        // measured here come from a widened range and may all be plain powers of ten.
+        let mut m = text_size("5×10⁻¹⁰", &tick_style)?;
         for &t in ticks {
             let (w, h) = text_size(&tick_label(t), &tick_style)?;
             m = (m.0.max(w), m.1.max(h));
