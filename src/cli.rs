@@ -38,6 +38,29 @@ enum Command {
     /// and finite_n.png.
     #[command(name = "finite-n")]
     FiniteN(FiniteNArgs),
+    /// Overlay the log-log curves of several finite-n studies (their summary.json) in one
+    /// PNG, e.g. the agent and the count engine, or two scenarios.
+    Plot(PlotArgs),
+}
+
+#[derive(Debug, Args)]
+struct PlotArgs {
+    /// Study output directories (or their summary.json files), e.g.
+    /// out/gig/finite-n out/gig/finite-n-counts.
+    #[arg(required = true, value_name = "STUDY")]
+    studies: Vec<PathBuf>,
+    /// The PNG to write.
+    #[arg(long, default_value = "finite_n_overlay.png", value_name = "FILE")]
+    out: PathBuf,
+    /// Chart title.
+    #[arg(long, default_value = "finite-N error against the mean-field limit")]
+    title: String,
+    /// Width in pixels (160 to 8192).
+    #[arg(long, default_value_t = 1000, value_name = "PX")]
+    width: u32,
+    /// Height in pixels (120 to 8192).
+    #[arg(long, default_value_t = 700, value_name = "PX")]
+    height: u32,
 }
 
 /// Options shared by every subcommand that reads a scenario.
@@ -245,6 +268,7 @@ pub fn run() -> Result<ExitCode> {
         Command::Check(a) => check_cmd(a),
         Command::Learn(a) => crate::learn::learn_cmd(a.into_options()),
         Command::FiniteN(a) => crate::study::finite_n_cmd(a.into_options()),
+        Command::Plot(a) => plot_cmd(a),
     }
 }
 
@@ -265,6 +289,25 @@ impl LearnArgs {
             quiet: self.quiet,
         }
     }
+}
+
+fn plot_cmd(a: PlotArgs) -> Result<ExitCode> {
+    use mfgsim::output::plot::{write_loglog_png, LogLogPlot};
+    let series = a
+        .studies
+        .iter()
+        .map(|p| output::read_finite_n_series(p))
+        .collect::<mfgsim::Result<Vec<_>>>()?;
+    let plot = LogLogPlot {
+        title: a.title,
+        x_label: "N (agents)".into(),
+        y_label: "time-average ||z^N_t - z*||_1".into(),
+        series,
+        reference_slope: Some(-0.5),
+    };
+    write_loglog_png(&a.out, &plot, a.width, a.height)?;
+    writeln!(std::io::stdout(), "wrote {}", a.out.display())?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn load(a: &ScenarioArgs) -> Result<Scenario> {

@@ -43,6 +43,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// An input file other than a scenario (e.g. a study's `summary.json`) lacks a key or
+    /// holds a bad value: `file: key: reason`.
+    #[error("{}: `{key}`: {reason}", path.display())]
+    Input {
+        /// The file read.
+        path: PathBuf,
+        /// Dotted key path, e.g. `fit.slope`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Encoding an output (Parquet / Arrow / JSON) failed.
     #[error("{}: {reason}", path.display())]
     Output {

@@ -19,9 +19,21 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
+            // The chain, outermost first, without repeating a cause the message already ends
+            // with (library errors such as `Error::Io` show their source in their own text).
+            let mut message = String::new();
+            for cause in err.chain() {
+                let text = cause.to_string();
+                if message.is_empty() {
+                    message = text;
+                } else if !message.ends_with(&text) {
+                    message.push_str(": ");
+                    message.push_str(&text);
+                }
+            }
             #[expect(clippy::print_stderr, reason = "the binary reports errors")]
             {
-                eprintln!("mfgsim: error: {err:#}");
+                eprintln!("mfgsim: error: {message}");
             }
             ExitCode::from(2)
         }

@@ -365,6 +365,32 @@ fn finite_n_writes_tables_summary_and_plot() {
     assert_eq!(runs.i64_column("agents").unwrap()[3], 1_000_000_000_000_000);
     // Without the per-step rows the previous run's step file is removed, not left stale.
     assert!(!out.join("finite_n_steps.parquet").exists());
+
+    // `plot` overlays studies read back from their summary.json.
+    let png = dir.path().join("overlay.png");
+    let o = mfgsim(&[
+        "plot",
+        out.to_str().unwrap(),
+        out.join("summary.json").to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+        "--width",
+        "400",
+        "--height",
+        "300",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 400);
+    // Not a study: the error names the file and the key.
+    let o = mfgsim(&["plot", "scenarios/gig.toml", "--out", png.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("scenarios/gig.toml: `(file)`: not JSON"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -441,6 +467,7 @@ fn help_snapshots() {
         (&["check", "--help"][..], "check.txt"),
         (&["learn", "--help"][..], "learn.txt"),
         (&["finite-n", "--help"][..], "finite-n.txt"),
+        (&["plot", "--help"][..], "plot.txt"),
     ] {
         let o = mfgsim(args);
         assert!(o.status.success());
