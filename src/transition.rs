@@ -43,6 +43,48 @@
 use crate::model::KernelTables;
 use crate::population::StateCode;
 
+/// The transitions of one population step, all taken at one empirical mean field ẑ.
+///
+/// Transition `i` is `(s, a, s′)`: agent i was in state s, took action a and moved to s′.
+/// Its reward is `tables().r(s, a)` = r(s, a, ẑ). Transitions of agents that left and were
+/// replaced during the step are ordinary samples (the model's kernel includes replacement),
+/// so a source should expose them like any other.
+///
+/// Learners only call [`TransitionSource::get`] with `i < len()`, in an order of their
+/// choosing, and treat the source as read-only.
+pub trait TransitionSource: Sync {
+    /// Number of transitions N.
+    fn len(&self) -> usize;
+
+    /// True when there are no transitions.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Transition `i` as `(s, a, s′)`, with s, s′ < |S| and a < |A| of [`Self::tables`].
+    fn get(&self, i: usize) -> (usize, usize, usize);
+
+    /// Rewards (and kernel) at the step's empirical mean field ẑ.
+    fn tables(&self) -> &KernelTables;
+}
+
+impl<T: StateCode> TransitionSource for TransitionBuffer<T> {
+    #[inline]
+    fn len(&self) -> usize {
+        TransitionBuffer::len(self)
+    }
+
+    #[inline]
+    fn get(&self, i: usize) -> (usize, usize, usize) {
+        let t = TransitionBuffer::get(self, i);
+        (t.state, t.action, t.next_state)
+    }
+
+    fn tables(&self) -> &KernelTables {
+        TransitionBuffer::tables(self)
+    }
+}
+
 /// Bit of an action byte that marks a regenerated agent (the high bit).
 pub const REGEN_FLAG: u8 = 0x80;
 

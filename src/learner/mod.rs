@@ -14,32 +14,9 @@ pub mod tq;
 
 pub use tq::{LearnStats, TqLearner, TqLearnerParams};
 
+pub use crate::transition::TransitionSource;
+
 use crate::model::KernelTables;
-
-/// The transitions of one population step, all taken at one empirical mean field ẑ.
-///
-/// Transition `i` is `(s, a, s′)`: agent i was in state s, took action a and moved to s′.
-/// Its reward is `tables().r(s, a)` = r(s, a, ẑ). Transitions of agents that left and were
-/// replaced during the step are ordinary samples (the model's kernel includes replacement),
-/// so a source should expose them like any other.
-///
-/// Learners only call [`TransitionSource::get`] with `i < len()`, in an order of their
-/// choosing, and treat the source as read-only.
-pub trait TransitionSource: Sync {
-    /// Number of transitions N.
-    fn len(&self) -> usize;
-
-    /// True when there are no transitions.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// Transition `i` as `(s, a, s′)`, with s, s′ < |S| and a < |A| of [`Self::tables`].
-    fn get(&self, i: usize) -> (usize, usize, usize);
-
-    /// Rewards (and kernel) at the step's empirical mean field ẑ.
-    fn tables(&self) -> &KernelTables;
-}
 
 /// A [`TransitionSource`] backed by a `Vec`: for tests, examples and small experiments.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,31 +20,12 @@
 use std::time::Instant;
 
 use super::tq::{LearnStats, TqLearner, TqLearnerParams};
-use super::TransitionSource;
 use crate::error::{Error, Result};
 use crate::model::{mean_state, GameParams, KernelTables, Model};
 use crate::operator::tq_value::TqIteration;
 use crate::operator::{exploitability, Exploitability};
 use crate::population::{Engine, Population, StateCode};
 use crate::space::{l1_distance, uniform, Policy, QTable};
-use crate::transition::TransitionBuffer;
-
-impl<T: StateCode> TransitionSource for TransitionBuffer<T> {
-    #[inline]
-    fn len(&self) -> usize {
-        TransitionBuffer::len(self)
-    }
-
-    #[inline]
-    fn get(&self, i: usize) -> (usize, usize, usize) {
-        let t = TransitionBuffer::get(self, i);
-        (t.state, t.action, t.next_state)
-    }
-
-    fn tables(&self) -> &KernelTables {
-        TransitionBuffer::tables(self)
-    }
-}
 
 /// Settings of an online TMFQ run.
 #[derive(Debug, Clone, PartialEq)]

@@ -52,10 +52,10 @@ use rand_distr::{Binomial, Distribution};
 use super::step::{check_kernel_row, validate_inputs};
 use super::{Engine, StepStats};
 use crate::error::{Error, Result};
-use crate::learner::TransitionSource;
 use crate::model::{check_pmf, KernelTables, Model};
 use crate::rng::{stream, Purpose, StreamRng};
 use crate::space::Policy;
+use crate::transition::TransitionSource;
 
 /// The `chunk` key of the count engine's streams (a value no agent chunk reaches).
 pub const COUNT_STREAM: u64 = u64::MAX;

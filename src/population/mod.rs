@@ -48,11 +48,11 @@ pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM}
 pub use step::{step_chunk, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
 
 use crate::error::{Error, Result};
-use crate::learner::TransitionSource;
 use crate::model::{check_pmf, KernelTables, Model};
 use crate::rng::{stream, Purpose};
 use crate::space::Policy;
 use crate::transition::TransitionBuffer;
+use crate::transition::TransitionSource;
 use alias::AliasRows;
 use rayon::prelude::*;
 
