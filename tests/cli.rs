@@ -21,6 +21,26 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Starts mfgsim with piped output, for tests that interrupt it.
+fn spawn_mfgsim(args: &[&str]) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+        .args(args)
+        .current_dir(root(""))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn mfgsim")
+}
+
+/// Sends SIGINT (what Ctrl-C sends) to `child`.
+fn interrupt(child: &std::process::Child) {
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[test]
 fn solve_writes_summary_and_parquet() {
     let dir = tempfile::tempdir().unwrap();
@@ -230,24 +250,18 @@ fn learn_writes_snapshots_summary_and_transitions() {
 fn learn_stopped_by_ctrl_c_leaves_valid_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("learn");
-    let child = Command::new(env!("CARGO_BIN_EXE_mfgsim"))
-        .args([
-            "learn",
-            "scenarios/gig.toml",
-            "--agents",
-            "2e5",
-            "--iterations",
-            "100000",
-            "--flush-every",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .current_dir(root(""))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_mfgsim(&[
+        "learn",
+        "scenarios/gig.toml",
+        "--agents",
+        "2e5",
+        "--iterations",
+        "100000",
+        "--flush-every",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     // Wait until a few snapshot parts are on disk, then interrupt.
     let part = out.join("snapshots.parts").join("part-00002.parquet");
     let t0 = std::time::Instant::now();
@@ -255,11 +269,7 @@ fn learn_stopped_by_ctrl_c_leaves_valid_files() {
         assert!(t0.elapsed().as_secs() < 120, "no snapshot part appeared");
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    interrupt(&child);
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
     let summary: serde_json::Value =
@@ -415,22 +425,16 @@ fn finite_n_stopped_by_ctrl_c_keeps_the_finished_runs() {
     use std::io::BufRead;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("fn");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_mfgsim"))
-        .args([
-            "finite-n",
-            "scenarios/gig.toml",
-            "--agents",
-            "100,3e7",
-            "--seeds",
-            "2",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .current_dir(root(""))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_mfgsim(&[
+        "finite-n",
+        "scenarios/gig.toml",
+        "--agents",
+        "100,3e7",
+        "--seeds",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     // The first line is printed once z* is known; the N = 100 runs take milliseconds, the
     // N = 3·10⁷ ones about a minute.
     let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -438,11 +442,7 @@ fn finite_n_stopped_by_ctrl_c_keeps_the_finished_runs() {
     reader.read_line(&mut line).unwrap();
     assert!(line.contains("exact T-MFE"), "{line}");
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let status = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    interrupt(&child);
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut reader, &mut rest).unwrap();
     let o = child.wait_with_output().unwrap();
