@@ -1,6 +1,7 @@
 //! Pieces shared by the long-running commands (`learn`, `finite-n`): the worker pool, the
 //! Ctrl-C flag and the progress bar. Binary-only.
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -17,6 +18,16 @@ pub fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
         pool = pool.num_threads(t);
     }
     pool.build().context("starting the worker threads")
+}
+
+/// The output directory: `out` if given, else `out/<scenario>/<command>/`; created.
+pub fn output_dir(out: Option<&Path>, scenario: &str, command: &str) -> Result<PathBuf> {
+    let dir = out.map_or_else(
+        || Path::new("out").join(scenario).join(command),
+        Path::to_path_buf,
+    );
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    Ok(dir)
 }
 
 /// A flag set by Ctrl-C (SIGINT). A second handler cannot be installed (e.g. in tests

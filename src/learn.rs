@@ -2,7 +2,7 @@
 //! Binary-only (it prints, installs a Ctrl-C handler and reads /proc).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -77,11 +77,7 @@ fn run(
         exact.mean_state
     )?;
 
-    let dir = o
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("out").join(&sc.name).join("learn"));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = crate::cmd::output_dir(o.out.as_deref(), &sc.name, "learn")?;
     let parts_dir = dir.join("snapshots.parts");
     let trans_dir = dir.join("transitions");
     for stale in [&parts_dir, &trans_dir] {

@@ -2,7 +2,7 @@
 //! a log-log plot. Binary-only (it prints, installs a Ctrl-C handler and reads /proc).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -116,11 +116,7 @@ fn run(
         params.steps,
         params.burn_in,
     )?;
-    let dir = o
-        .out
-        .clone()
-        .unwrap_or_else(|| Path::new("out").join(&sc.name).join("finite-n"));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = crate::cmd::output_dir(o.out.as_deref(), &sc.name, "finite-n")?;
 
     let interrupted = crate::cmd::interrupt_flag();
     // Progress in units of work: agent-steps for the agent engine, runs for the count engine.
