@@ -54,6 +54,15 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// An engine or learner cannot do what was asked (e.g. per-agent actions on the count
+    /// engine, whose agents are exchangeable): `engine: reason`.
+    #[error("{engine}: {reason}")]
+    Unsupported {
+        /// The component that refused (e.g. `count engine`).
+        engine: &'static str,
+        /// What it cannot do, and what to use instead.
+        reason: String,
+    },
     /// Encoding an output (Parquet / Arrow / JSON) failed.
     #[error("{}: {reason}", path.display())]
     Output {

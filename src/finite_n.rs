@@ -66,11 +66,10 @@ use rand::RngExt;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::learner::online_tmfq::{OnlineParams, OnlineTmfq};
-use crate::learner::TqLearnerParams;
+use crate::learner::{Algorithm, Evaluator, OnlineDriver, OnlineTmfq, TqLearnerParams};
 use crate::model::{GameParams, Model};
 use crate::operator::Exploitability;
-use crate::population::{CountPopulation, Engine, Population};
+use crate::population::{Actions, CountPopulation, Engine, Population};
 use crate::rng::{stream, Purpose};
 use crate::space::{l1_distance, Policy};
 
@@ -442,26 +441,24 @@ fn simulate<M: Model + ?Sized, E: Engine>(
                 if cancel.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
-                engine.step(model, limit.policy, k, seed)?;
+                engine.step(model, Actions::Shared(limit.policy), k, seed)?;
                 acc.record(k + 1, engine.mean_field(), limit.z, None);
             }
         }
         PolicySource::Learned => {
-            let online = OnlineParams {
-                agents: 1,
-                seed,
-                init: None,
-                learner: params.learner,
-                eval_tol: 1e-10,
-            };
-            let mut run =
-                OnlineTmfq::with_engine(model, game, online, engine, Some(limit.z.to_vec()))?;
+            let (ns, na) = (model.num_states(), model.num_actions());
+            let learner = OnlineTmfq::try_new(ns, na, game, params.learner)?;
+            let mut run = OnlineDriver::new(model, engine, learner, seed)?;
+            let mut eval = Evaluator::new(model, game, None);
             for _ in 0..total {
                 if cancel.load(Ordering::Relaxed) {
                     return Ok(None);
                 }
-                let snap = run.iterate()?;
-                acc.record(snap.iteration, &snap.z, limit.z, Some(snap.exploitability));
+                let it = run.iterate()?;
+                // Exploitability only where it is recorded (after the burn-in).
+                let expl = (it.iteration > params.burn_in)
+                    .then(|| eval.exploitability(run.policy(), &it.z));
+                acc.record(it.iteration, &it.z, limit.z, expl);
             }
         }
     }

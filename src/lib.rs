@@ -14,6 +14,7 @@ pub mod rng;
 pub mod scenario;
 pub mod solver;
 pub mod space;
+pub mod state;
 pub mod transition;
 
 pub use error::{Error, Result};

@@ -41,7 +41,7 @@
 //! ```
 
 use crate::model::KernelTables;
-use crate::population::StateCode;
+use crate::state::StateCode;
 
 /// The transitions of one population step, all taken at one empirical mean field ẑ.
 ///

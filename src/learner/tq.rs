@@ -171,7 +171,7 @@ use crate::space::{Policy, QTable};
 use rand::RngExt;
 
 /// Knobs of [`TqLearner`] (see the module docs for the rule they enter).
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct TqLearnerParams {
     /// B: the most updates one call of [`TqLearner::learn`] makes; the buffer is subsampled
     /// when it holds more transitions. Default 2^20 = 1 048 576; range ≥ 1.

@@ -21,7 +21,7 @@ use crate::space::{Policy, QTable};
 pub const DIRECT_SOLVE_MAX_STATES: usize = 1024;
 
 /// Exploitability of a strategy μ at a mean field z.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Exploitability {
     /// max_s (V*_z(s) − V_{μ,z}(s)) ≥ 0 (up to solver tolerance).
     pub max: f64,

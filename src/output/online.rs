@@ -8,7 +8,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rand::Rng;
 
 use super::parquet::{numbered_fields, TableBuilder};
-use crate::learner::online_tmfq::OnlineSnapshot;
+use crate::learner::Snapshot;
 use crate::population::{StateCode, CHUNK};
 use crate::rng::{stream, Purpose};
 use crate::transition::TransitionBuffer;
@@ -23,9 +23,12 @@ use crate::transition::TransitionBuffer;
 /// | `l1_to_tmfe` | Float64, nullable | ‖z^N_k − z*‖₁ |
 /// | `exploitability` | Float64 | max_s V*_z(s) − V_{μ_k,z}(s) at z = z^N_k |
 /// | `exploitability_weighted` | Float64 | Σ_s z(s)(V*_z(s) − V_{μ_k,z}(s)) |
-/// | `regenerated` | Int64 | agents replaced during the step |
+/// | `regenerated` | Int64 | agents replaced during the population step (0 without one) |
 /// | `policy_changes` | Int64 | states whose greedy action changed |
-/// | `updates` | Int64 | TQ-learning updates made |
+/// | `simulator_transitions`, `real_transitions`, `generative_samples`, `tq_updates` | Int64 | the iteration's sample ledger ([`crate::learner::Ledger`]) |
+/// | `total_simulator_transitions`, …, `total_tq_updates` | Int64 | the ledger of iterations 1..=k |
+/// | `inner_steps` | Int64 | simulator steps (TMFQ), value-iteration sweeps (GMBL), 1 (online) |
+/// | `inner_converged` | Boolean | the inner loop met its tolerance before its cap |
 /// | `step_seconds`, `learn_seconds`, `eval_seconds` | Float64 | wall time of each phase |
 pub fn snapshot_schema(num_states: usize) -> SchemaRef {
     let mut fields = vec![Field::new("iteration", DataType::Int64, false)];
@@ -35,17 +38,36 @@ pub fn snapshot_schema(num_states: usize) -> SchemaRef {
     for name in ["exploitability", "exploitability_weighted"] {
         fields.push(Field::new(name, DataType::Float64, false));
     }
-    for name in ["regenerated", "policy_changes", "updates"] {
+    for name in ["regenerated", "policy_changes"] {
         fields.push(Field::new(name, DataType::Int64, false));
     }
+    for prefix in ["", "total_"] {
+        for name in LEDGER_COLUMNS {
+            fields.push(Field::new(
+                format!("{prefix}{name}"),
+                DataType::Int64,
+                false,
+            ));
+        }
+    }
+    fields.push(Field::new("inner_steps", DataType::Int64, false));
+    fields.push(Field::new("inner_converged", DataType::Boolean, false));
     for name in ["step_seconds", "learn_seconds", "eval_seconds"] {
         fields.push(Field::new(name, DataType::Float64, false));
     }
     Arc::new(Schema::new(fields))
 }
 
+/// The ledger's columns, in schema order.
+pub const LEDGER_COLUMNS: [&str; 4] = [
+    "simulator_transitions",
+    "real_transitions",
+    "generative_samples",
+    "tq_updates",
+];
+
 /// Appends one snapshot to `rows` (a [`TableBuilder`] of [`snapshot_schema`]).
-pub fn push_snapshot(rows: &mut TableBuilder, s: &OnlineSnapshot) {
+pub fn push_snapshot(rows: &mut TableBuilder, s: &Snapshot) {
     let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     rows.push_row(|r| {
         r.i64(int(s.iteration))
@@ -55,8 +77,15 @@ pub fn push_snapshot(rows: &mut TableBuilder, s: &OnlineSnapshot) {
             .f64(s.exploitability.max)
             .f64(s.exploitability.weighted)
             .i64(int(s.regenerated))
-            .i64(i64::from(s.policy_changes))
-            .i64(int(s.learn.updates as u64))
+            .i64(i64::from(s.policy_changes));
+        for l in [&s.ledger, &s.total] {
+            r.i64(int(l.simulator_transitions))
+                .i64(int(l.real_transitions))
+                .i64(int(l.generative_samples))
+                .i64(int(l.tq_updates));
+        }
+        r.i64(int(s.inner_steps))
+            .bool(s.inner_converged)
             .f64(s.step_seconds)
             .f64(s.learn_seconds)
             .f64(s.eval_seconds);

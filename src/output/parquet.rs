@@ -13,7 +13,9 @@ use ::parquet::arrow::ArrowWriter;
 use ::parquet::basic::{Compression, ZstdLevel};
 use ::parquet::file::metadata::KeyValue;
 use ::parquet::file::properties::WriterProperties;
-use arrow_array::builder::{Float64Builder, Int64Builder, UInt32Builder, UInt64Builder};
+use arrow_array::builder::{
+    BooleanBuilder, Float64Builder, Int64Builder, UInt32Builder, UInt64Builder,
+};
 use arrow_array::cast::AsArray;
 use arrow_array::types::{Float64Type, Int64Type};
 use arrow_array::{ArrayRef, RecordBatch};
@@ -133,6 +135,7 @@ pub fn numbered_fields(prefix: &str, n: usize, data_type: DataType) -> Vec<Field
 /// One typed column builder.
 #[derive(Debug)]
 enum ColumnBuilder {
+    Boolean(BooleanBuilder),
     Int64(Int64Builder),
     UInt32(UInt32Builder),
     UInt64(UInt64Builder),
@@ -142,6 +145,7 @@ enum ColumnBuilder {
 impl ColumnBuilder {
     fn new(data_type: &DataType, capacity: usize) -> Option<Self> {
         Some(match data_type {
+            DataType::Boolean => ColumnBuilder::Boolean(BooleanBuilder::with_capacity(capacity)),
             DataType::Int64 => ColumnBuilder::Int64(Int64Builder::with_capacity(capacity)),
             DataType::UInt32 => ColumnBuilder::UInt32(UInt32Builder::with_capacity(capacity)),
             DataType::UInt64 => ColumnBuilder::UInt64(UInt64Builder::with_capacity(capacity)),
@@ -159,6 +163,9 @@ impl ColumnBuilder {
             array
         }
         match self {
+            ColumnBuilder::Boolean(b) => take(b, BooleanBuilder::with_capacity(capacity), |b| {
+                Arc::new(b.finish())
+            }),
             ColumnBuilder::Int64(b) => take(b, Int64Builder::with_capacity(capacity), |b| {
                 Arc::new(b.finish())
             }),
@@ -210,7 +217,7 @@ impl TableBuilder {
     /// A builder for `schema`, reserving `capacity` rows per batch.
     ///
     /// # Panics
-    /// When a field's type is not `Int64`, `UInt32`, `UInt64` or `Float64` (a schema is
+    /// When a field's type is not `Boolean`, `Int64`, `UInt32`, `UInt64` or `Float64` (a schema is
     /// fixed by code, so this is a bug, not an input error).
     pub fn new(schema: SchemaRef, capacity: usize) -> Self {
         let columns = schema
@@ -310,6 +317,15 @@ impl RowAppender<'_> {
             field.name(),
             field.data_type()
         )
+    }
+
+    /// Appends a `Boolean` value.
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        match self.column("bool") {
+            (_, ColumnBuilder::Boolean(b)) => b.append_value(v),
+            (f, _) => Self::mismatch(f, "bool"),
+        }
+        self
     }
 
     /// Appends an `Int64` value.

@@ -50,7 +50,7 @@ use rand::RngExt;
 use rand_distr::{Binomial, Distribution};
 
 use super::step::{check_kernel_row, validate_inputs};
-use super::{Engine, StepStats};
+use super::{Actions, Engine, StepStats};
 use crate::error::{Error, Result};
 use crate::model::{check_pmf, KernelTables, Model};
 use crate::rng::{stream, Purpose, StreamRng};
@@ -207,6 +207,18 @@ impl CountPopulation {
         step: u64,
         seed: u64,
     ) -> Result<StepStats> {
+        self.step_inner(model, policy, None, step, seed)
+    }
+
+    /// A step at `at` (default: the empirical mean field).
+    fn step_inner(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        policy: &Policy,
+        at: Option<&[f64]>,
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
         let ns = self.num_states();
         if model.num_states() != ns {
             return Err(Error::param(
@@ -219,7 +231,7 @@ impl CountPopulation {
         validate_inputs::<u16>(ns, na, policy, zeta, &w)?;
         // Filled into scratch and swapped in on success: on error the last step's tables stay.
         let mut tables = std::mem::replace(&mut self.scratch_tables, KernelTables::new(0, 0));
-        model.fill_tables(&self.mean_field, &mut tables);
+        model.fill_tables(at.unwrap_or(&self.mean_field), &mut tables);
         for s in 0..ns {
             for a in 0..na {
                 if let Err(e) = check_kernel_row(s, a, tables.row(s, a), zeta, &w) {
@@ -392,17 +404,40 @@ impl Engine for CountPopulation {
     fn step(
         &mut self,
         model: &(impl Model + ?Sized),
-        policy: &Policy,
+        actions: Actions<'_>,
         step: u64,
         seed: u64,
     ) -> Result<StepStats> {
-        CountPopulation::step(self, model, policy, step, seed)
+        CountPopulation::step(self, model, shared_only(actions)?, step, seed)
+    }
+
+    fn step_at(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        actions: Actions<'_>,
+        z: &[f64],
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
+        check_pmf("z", z, Some(self.num_states()))?;
+        self.step_inner(model, shared_only(actions)?, Some(z), step, seed)
     }
 
     fn learner_source(&mut self, budget: usize, seed: u64) -> Result<&Self::Source> {
         let sample = self.transition_sample(budget, seed)?;
         Ok(self.sample.insert(sample))
     }
+}
+
+/// The count engine's agents are exchangeable: it takes one shared strategy only.
+fn shared_only(actions: Actions<'_>) -> Result<&Policy> {
+    actions.shared().ok_or_else(|| Error::Unsupported {
+        engine: "count engine",
+        reason:
+            "per-agent actions need agent identities, which the count engine does not \
+                 keep (its agents are exchangeable); use the agent engine (sim.engine = \"agents\")"
+                .into(),
+    })
 }
 
 /// A sample of one count-engine step's transitions, in random order: a

@@ -39,10 +39,13 @@
 //! # Ok::<(), mfgsim::Error>(())
 //! ```
 
+mod actions;
 mod alias;
 mod counts;
 mod step;
 
+pub use crate::state::StateCode;
+pub use actions::Actions;
 pub use alias::Outcome;
 pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM};
 pub use step::{step_chunk, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
@@ -62,83 +65,11 @@ use rayon::prelude::*;
 /// its histogram of u32 counts cannot overflow. Changing it changes every seeded result.
 pub const CHUNK: usize = 1 << 16;
 
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for u8 {}
-    impl Sealed for u16 {}
-}
-
-/// The integer type of a state column: `u8` (|S| ≤ 256) or `u16` (|S| ≤ 65 536).
-///
-/// Sealed: only `u8` and `u16` implement it.
-pub trait StateCode:
-    sealed::Sealed
-    + Copy
-    + Default
-    + Eq
-    + Ord
-    + std::hash::Hash
-    + std::fmt::Debug
-    + Send
-    + Sync
-    + 'static
-{
-    /// Number of states the type can hold (256 or 65 536).
-    const MAX_STATES: usize;
-
-    /// The code of state `i`.
-    ///
-    /// # Panics
-    /// In debug builds, when `i ≥ MAX_STATES`.
-    fn from_index(i: usize) -> Self;
-
-    /// The state index of this code.
-    fn index(self) -> usize;
-
-    /// Length of a chunk histogram for `num_states` states. `u8` pads to 256 so the hot loop
-    /// needs no bounds check; `u16` uses `num_states` to keep per-chunk memory small.
-    fn hist_len(num_states: usize) -> usize;
-}
-
-impl StateCode for u8 {
-    const MAX_STATES: usize = 1 << 8;
-    #[inline(always)]
-    fn from_index(i: usize) -> Self {
-        debug_assert!(i < Self::MAX_STATES);
-        i as u8
-    }
-    #[inline(always)]
-    fn index(self) -> usize {
-        self as usize
-    }
-    #[inline(always)]
-    fn hist_len(_num_states: usize) -> usize {
-        Self::MAX_STATES
-    }
-}
-
-impl StateCode for u16 {
-    const MAX_STATES: usize = 1 << 16;
-    #[inline(always)]
-    fn from_index(i: usize) -> Self {
-        debug_assert!(i < Self::MAX_STATES);
-        i as u16
-    }
-    #[inline(always)]
-    fn index(self) -> usize {
-        self as usize
-    }
-    #[inline(always)]
-    fn hist_len(num_states: usize) -> usize {
-        num_states
-    }
-}
-
 /// A simulator of N agents at the level a study or a learner needs: step everyone once under
 /// a strategy at the empirical mean field, read the histogram, and hand the last step's
 /// transitions to a learner. Implemented by the agent engine ([`Population`]) and the exact
 /// count engine ([`CountPopulation`]), which agree in distribution.
-pub trait Engine: Send {
+pub trait Engine: Send + std::fmt::Debug {
     /// What a learner reads of the last step's transitions.
     type Source: TransitionSource;
 
@@ -151,15 +82,33 @@ pub trait Engine: Send {
     /// The empirical mean field z^N = counts / N.
     fn mean_field(&self) -> &[f64];
 
-    /// Moves every agent once under `policy` at the current empirical mean field, with the
-    /// random streams of step `step` of run `seed`.
+    /// Moves every agent once under `actions` at the current empirical mean field z^N, with
+    /// the random streams of step `step` of run `seed`.
     ///
     /// # Errors
-    /// [`Error::Param`] for a model or policy the engine cannot sample; nothing changes.
+    /// [`Error::Param`] for a model or strategy the engine cannot sample,
+    /// [`Error::Unsupported`] for per-agent actions on an engine without agent identities;
+    /// nothing changes.
     fn step(
         &mut self,
         model: &(impl Model + ?Sized),
-        policy: &Policy,
+        actions: Actions<'_>,
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats>;
+
+    /// As [`Engine::step`], but rewards and transitions are taken at the given mean field `z`
+    /// instead of the empirical one: the engine is then a *simulator* of the model at a frozen
+    /// z (TMFQ's inner loop, Algorithm 2), and its own histogram feeds nothing back.
+    ///
+    /// # Errors
+    /// As [`Engine::step`], and [`Error::Param`] (key `z`) when `z` is not a pmf on the
+    /// states; nothing changes.
+    fn step_at(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        actions: Actions<'_>,
+        z: &[f64],
         step: u64,
         seed: u64,
     ) -> Result<StepStats>;
@@ -191,11 +140,34 @@ impl<T: StateCode> Engine for Population<T> {
     fn step(
         &mut self,
         model: &(impl Model + ?Sized),
-        policy: &Policy,
+        actions: Actions<'_>,
         step: u64,
         seed: u64,
     ) -> Result<StepStats> {
-        self.step_par(model, policy, step, seed)
+        match actions {
+            Actions::Shared(policy) => self.step_par(model, policy, step, seed),
+            Actions::PerAgent(_) => Err(Error::Unsupported {
+                engine: "agent engine",
+                reason: "per-agent actions are not implemented yet".into(),
+            }),
+        }
+    }
+
+    fn step_at(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        actions: Actions<'_>,
+        z: &[f64],
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
+        match actions {
+            Actions::Shared(policy) => self.step_par_at(model, policy, z, step, seed),
+            Actions::PerAgent(_) => Err(Error::Unsupported {
+                engine: "agent engine",
+                reason: "per-agent actions are not implemented yet".into(),
+            }),
+        }
     }
 
     fn learner_source(&mut self, _budget: usize, _seed: u64) -> Result<&Self::Source> {
@@ -406,7 +378,33 @@ impl<T: StateCode> Population<T> {
         step: u64,
         seed: u64,
     ) -> Result<StepStats> {
-        self.prepare(model, policy)?;
+        self.prepare(model, policy, None)?;
+        self.run_par(step, seed);
+        Ok(self.finish(step))
+    }
+
+    /// As [`Population::step_par`], but at the given mean field `z` (a simulator at a frozen
+    /// mean field, see [`Engine::step_at`]); the histogram is still the agents' own.
+    ///
+    /// # Errors
+    /// As [`Population::step_par`], and [`Error::Param`] (key `z`) when `z` is not a pmf of
+    /// length |S|. On error nothing changes.
+    pub fn step_par_at(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        policy: &Policy,
+        z: &[f64],
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
+        check_pmf("z", z, Some(self.num_states))?;
+        self.prepare(model, policy, Some(z))?;
+        self.run_par(step, seed);
+        Ok(self.finish(step))
+    }
+
+    /// The parallel chunk loop of a prepared step.
+    fn run_par(&mut self, step: u64, seed: u64) {
         let hist_len = T::hist_len(self.num_states);
         let sampler = &self.sampler;
         let b = &mut self.buffer;
@@ -421,7 +419,6 @@ impl<T: StateCode> Population<T> {
                 let mut rng = stream(seed, Purpose::Step, step, c as u64);
                 *regen = step_chunk(sampler, prev, next, actions, hist, &mut rng);
             });
-        Ok(self.finish(step))
     }
 
     /// [`Population::step_par`] on the calling thread only, chunk after chunk, with the
@@ -436,7 +433,7 @@ impl<T: StateCode> Population<T> {
         step: u64,
         seed: u64,
     ) -> Result<StepStats> {
-        self.prepare(model, policy)?;
+        self.prepare(model, policy, None)?;
         let hist_len = T::hist_len(self.num_states);
         let sampler = &self.sampler;
         let b = &mut self.buffer;
@@ -454,9 +451,15 @@ impl<T: StateCode> Population<T> {
         Ok(self.finish(step))
     }
 
-    /// Validates, fills the step's tables at z^N_k, builds the sampler, then swaps the state
-    /// columns (the current states become `buffer.prev`). Changes nothing on error.
-    fn prepare(&mut self, model: &(impl Model + ?Sized), policy: &Policy) -> Result<()> {
+    /// Validates, fills the step's tables at `at` (default: the empirical z^N_k), builds the
+    /// sampler, then swaps the state columns (the current states become `buffer.prev`).
+    /// Changes nothing on error.
+    fn prepare(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        policy: &Policy,
+        at: Option<&[f64]>,
+    ) -> Result<()> {
         if model.num_states() != self.num_states {
             return Err(Error::param(
                 "model",
@@ -467,7 +470,8 @@ impl<T: StateCode> Population<T> {
                 ),
             ));
         }
-        model.fill_tables(&self.mean_field, &mut self.scratch_tables);
+        let z = at.unwrap_or(&self.mean_field);
+        model.fill_tables(z, &mut self.scratch_tables);
         self.scratch_sampler.try_rebuild(
             &self.scratch_tables,
             policy,
@@ -476,7 +480,8 @@ impl<T: StateCode> Population<T> {
         )?;
         std::mem::swap(&mut self.scratch_sampler, &mut self.sampler);
         std::mem::swap(&mut self.scratch_tables, &mut self.buffer.tables);
-        self.buffer.mean_field.copy_from_slice(&self.mean_field);
+        let z = at.unwrap_or(&self.mean_field);
+        self.buffer.mean_field.copy_from_slice(z);
         std::mem::swap(&mut self.buffer.prev, &mut self.buffer.next);
         Ok(())
     }

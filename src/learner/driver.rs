@@ -1,0 +1,137 @@
+//! The generic online driver: any [`Engine`] with any [`Learner`], one population step and
+//! one update per iteration.
+//!
+//! # Loop
+//! ```text
+//! iteration k + 1:  actions = learner.actions()                 (μ_k, or per-agent actions)
+//!                   engine.step(model, actions, k, seed)         (at the empirical z^N_k)
+//!                   source = engine.learner_source(budget, seed) (the step's transitions)
+//!                   learner.update(step k, source, z^N_{k+1})
+//! ```
+//! The driver counts the ledger (N real transitions per step, the learner's TQ updates),
+//! times each half and reports the greedy actions that changed; it evaluates nothing.
+
+use std::time::Instant;
+
+use super::{greedy_changes, Algo, Algorithm, Iteration, Learner, Ledger, Observation};
+use crate::error::{Error, Result};
+use crate::model::Model;
+use crate::population::Engine;
+use crate::space::{Policy, QTable};
+
+/// A population-based learning run: [`Algorithm`] over an `(Engine, Learner)` pair.
+#[derive(Debug)]
+pub struct OnlineDriver<'m, M: Model + ?Sized, E: Engine, L: Learner> {
+    model: &'m M,
+    engine: E,
+    learner: L,
+    seed: u64,
+    k: u64,
+    prev_greedy: Vec<usize>,
+}
+
+impl<'m, M: Model + ?Sized, E: Engine, L: Learner> OnlineDriver<'m, M, E, L> {
+    /// A run of `learner` inside `engine` (already holding its initial agents); `seed` keys
+    /// the steps and the learner's streams.
+    ///
+    /// # Errors
+    /// [`Error::Param`] when the engine, the learner and the model disagree on |S| or |A|.
+    pub fn new(model: &'m M, engine: E, learner: L, seed: u64) -> Result<Self> {
+        let (ns, na) = (model.num_states(), model.num_actions());
+        if engine.counts().len() != ns {
+            return Err(Error::param(
+                "population",
+                format!("has {} states, the model {ns}", engine.counts().len()),
+            ));
+        }
+        let p = learner.policy();
+        if p.num_states() != ns || p.num_actions() != na {
+            return Err(Error::param(
+                "learner",
+                format!(
+                    "is {}×{}, the model {ns}×{na}",
+                    p.num_states(),
+                    p.num_actions()
+                ),
+            ));
+        }
+        Ok(OnlineDriver {
+            model,
+            prev_greedy: p.greedy.clone(),
+            engine,
+            learner,
+            seed,
+            k: 0,
+        })
+    }
+
+    /// The engine (states or histogram, last transitions).
+    pub fn engine(&self) -> &E {
+        &self.engine
+    }
+
+    /// The learner.
+    pub fn learner(&self) -> &L {
+        &self.learner
+    }
+}
+
+impl<'m, M: Model + ?Sized, E: Engine, L: Learner> Algorithm for OnlineDriver<'m, M, E, L> {
+    fn algo(&self) -> Algo {
+        self.learner.algo()
+    }
+
+    fn iterate(&mut self) -> Result<Iteration> {
+        let (k, seed) = (self.k, self.seed);
+        let t0 = Instant::now();
+        let stats = self
+            .engine
+            .step(self.model, self.learner.actions(), k, seed)?;
+        let t1 = Instant::now();
+        let budget = self.learner.sample_budget();
+        let agents = self.engine.num_agents();
+        // Split borrows: the source borrows the engine, the mean field is copied first.
+        let z = self.engine.mean_field().to_vec();
+        let source = self.engine.learner_source(budget, seed)?;
+        let update = self.learner.update(&Observation {
+            step: k,
+            seed,
+            agents,
+            source,
+            mean_field: &z,
+        })?;
+        let t2 = Instant::now();
+        let greedy = &self.learner.policy().greedy;
+        let policy_changes = greedy_changes(&self.prev_greedy, greedy);
+        self.prev_greedy.clone_from(greedy);
+        self.k += 1;
+        Ok(Iteration {
+            iteration: self.k,
+            z,
+            z_next: None,
+            regenerated: stats.regenerated,
+            policy_changes,
+            ledger: Ledger {
+                real_transitions: agents,
+                tq_updates: update.tq_updates,
+                ..Ledger::default()
+            },
+            inner_steps: 1,
+            inner_converged: true,
+            step_seconds: (t1 - t0).as_secs_f64(),
+            learn_seconds: (t2 - t1).as_secs_f64(),
+        })
+    }
+
+    fn policy(&self) -> &Policy {
+        self.learner.policy()
+    }
+
+    fn q(&self) -> Option<&QTable> {
+        self.learner.q()
+    }
+
+    fn iterations(&self) -> u64 {
+        self.k
+    }
+}

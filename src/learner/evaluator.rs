@@ -1,0 +1,143 @@
+//! The observer of a learning run: exact exploitability of the learned strategy and L1 to the
+//! exact T-MFE, computed from the model, outside every learner.
+
+use crate::model::{GameParams, KernelTables, Model};
+use crate::operator::tq_value::TqIteration;
+use crate::operator::{exploitability, Exploitability};
+use crate::space::{l1_distance, Policy, QTable};
+
+/// Sup-norm tolerance of the exact TQ-value iteration behind [`Evaluator::exploitability`].
+pub const EVAL_TOL: f64 = 1e-10;
+
+/// Cap on its sweeps (γ = 0.9 needs about 240 from cold, a few from warm).
+pub const EVAL_MAX_SWEEPS: usize = 100_000;
+
+/// Exact evaluation of strategies at mean fields, with warm-started scratch.
+///
+/// # Formula
+/// ```text
+/// exploitability(μ, z) = max_s (V*_z(s) − V_{μ,z}(s))      and   Σ_s z(s)(V*_z(s) − V_{μ,z}(s))
+/// V*_z(s) = G(Q*_z)(s),  Q*_z the fixed point of F_z (to EVAL_TOL),  V_{μ,z} exact policy value
+/// l1_to_tmfe(z) = ‖z − z*‖₁
+/// ```
+#[derive(Debug)]
+pub struct Evaluator<'m, M: Model + ?Sized> {
+    model: &'m M,
+    game: GameParams,
+    reference: Option<Vec<f64>>,
+    tables: KernelTables,
+    tq: TqIteration,
+    q_star: QTable,
+}
+
+impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
+    /// An evaluator of `model`; `reference` is the exact T-MFE z* (length |S|) for
+    /// [`Evaluator::l1_to_tmfe`].
+    ///
+    /// # Panics
+    /// When `reference` has another length than |S| (callers pass the solver's z*).
+    pub fn new(model: &'m M, game: GameParams, reference: Option<Vec<f64>>) -> Self {
+        let (ns, na) = (model.num_states(), model.num_actions());
+        if let Some(r) = &reference {
+            assert_eq!(r.len(), ns, "reference mean field has the wrong length");
+        }
+        Evaluator {
+            model,
+            game,
+            reference,
+            tables: KernelTables::new(ns, na),
+            tq: TqIteration::new(),
+            q_star: QTable::zeros(ns, na),
+        }
+    }
+
+    /// Exploitability of `policy` at mean field `z` (exact, from the model).
+    pub fn exploitability(&mut self, policy: &Policy, z: &[f64]) -> Exploitability {
+        self.model.fill_tables(z, &mut self.tables);
+        self.tq.run(
+            &self.tables,
+            self.game,
+            &mut self.q_star,
+            EVAL_TOL,
+            EVAL_MAX_SWEEPS,
+        );
+        exploitability(&self.tables, self.game, policy, z, &self.q_star)
+    }
+
+    /// ‖z − z*‖₁, NaN without a reference.
+    pub fn l1_to_tmfe(&self, z: &[f64]) -> f64 {
+        self.reference
+            .as_ref()
+            .map_or(f64::NAN, |r| l1_distance(z, r))
+    }
+
+    /// The reference z*, if any.
+    pub fn reference(&self) -> Option<&[f64]> {
+        self.reference.as_deref()
+    }
+}
+
+/// One evaluated iteration: what the algorithm did ([`super::Iteration`]) and how good its
+/// strategy is. A row of `snapshots.parquet`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Snapshot {
+    /// k (1-based).
+    pub iteration: u64,
+    /// The mean field μ_k faces (see [`super::Iteration::z`]).
+    pub z: Vec<f64>,
+    /// Σ_s s·z(s).
+    pub mean_state: f64,
+    /// ‖z − z*‖₁ (NaN without a reference).
+    pub l1_to_tmfe: f64,
+    /// Exploitability of μ_k at z.
+    pub exploitability: Exploitability,
+    /// Agents that regenerated during the population step.
+    pub regenerated: u64,
+    /// States whose greedy action changed from μ_{k−1} to μ_k.
+    pub policy_changes: u32,
+    /// Samples and updates of this iteration.
+    pub ledger: super::Ledger,
+    /// Samples and updates of iterations 1..=k.
+    pub total: super::Ledger,
+    /// See [`super::Iteration::inner_steps`].
+    pub inner_steps: u64,
+    /// See [`super::Iteration::inner_converged`].
+    pub inner_converged: bool,
+    /// Wall seconds moving agents or drawing samples.
+    pub step_seconds: f64,
+    /// Wall seconds learning.
+    pub learn_seconds: f64,
+    /// Wall seconds of the exact evaluation.
+    pub eval_seconds: f64,
+}
+
+impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
+    /// Evaluates `policy` (the algorithm's μ_k) at the iteration's mean field; `total` is the
+    /// ledger of iterations 1..k−1, to which this iteration's is added.
+    pub fn observe(
+        &mut self,
+        it: super::Iteration,
+        policy: &Policy,
+        total: &mut super::Ledger,
+    ) -> Snapshot {
+        let t0 = std::time::Instant::now();
+        let exploitability = self.exploitability(policy, &it.z);
+        *total += it.ledger;
+        Snapshot {
+            iteration: it.iteration,
+            mean_state: crate::model::mean_state(&it.z),
+            l1_to_tmfe: self.l1_to_tmfe(&it.z),
+            z: it.z,
+            exploitability,
+            regenerated: it.regenerated,
+            policy_changes: it.policy_changes,
+            ledger: it.ledger,
+            total: *total,
+            inner_steps: it.inner_steps,
+            inner_converged: it.inner_converged,
+            step_seconds: it.step_seconds,
+            learn_seconds: it.learn_seconds,
+            eval_seconds: t0.elapsed().as_secs_f64(),
+        }
+    }
+}

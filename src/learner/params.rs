@@ -1,0 +1,240 @@
+//! The `[learner]` table: which algorithm learns, and every knob of every algorithm.
+//!
+//! One flat table so that any knob can be set with `--set learner.<key>=<value>`; keys an
+//! algorithm does not use are accepted and ignored by it (a sweep can vary `algo` alone).
+//! [`LearnerParams::validate`] checks every key once, with its name.
+
+use serde::Serialize;
+
+use super::tq::TqLearnerParams;
+use crate::error::{Error, Result};
+
+/// A learning algorithm (`[learner] algo`, `mfgsim learn --algo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algo {
+    /// Online TMFQ (Algorithm 3): N real agents, their transitions feed TQ-learning.
+    Online,
+    /// TMFQ (Algorithm 2): TQ-learning on a simulator at a fixed z_k, then a simulated
+    /// Next-MF.
+    Tmfq,
+    /// GMBL: a generative model gives P̂_k, then exact TQ-value iteration and Φ̂ on it.
+    Gmbl,
+}
+
+impl Algo {
+    /// Every algorithm, in the order of the docs.
+    pub const ALL: [Algo; 3] = [Algo::Online, Algo::Tmfq, Algo::Gmbl];
+
+    /// The name used in scenario files and on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algo::Online => "online",
+            Algo::Tmfq => "tmfq",
+            Algo::Gmbl => "gmbl",
+        }
+    }
+
+    /// Parses a name of [`Algo::as_str`].
+    ///
+    /// # Errors
+    /// A message listing the accepted names.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        Algo::ALL
+            .into_iter()
+            .find(|a| a.as_str() == text)
+            .ok_or_else(|| {
+                let names: Vec<&str> = Algo::ALL.iter().map(|a| a.as_str()).collect();
+                format!(
+                    "unknown algorithm `{text}`; expected one of: {}",
+                    names.join(", ")
+                )
+            })
+    }
+
+    /// True for algorithms that learn from a real N-agent population (and so use `[sim]
+    /// agents`); false for the simulator-based ones.
+    pub fn uses_population(self) -> bool {
+        matches!(self, Algo::Online)
+    }
+}
+
+impl std::fmt::Display for Algo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Knobs of TMFQ (Algorithm 2) beyond the TQ-learning rule (which is
+/// [`LearnerParams::tq`], shared with online TMFQ).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TmfqParams {
+    /// M_sim (`sim_agents`): simulated agents stepped together at the frozen z_k; each
+    /// simulator step gives M_sim transitions for TQ-learning. Default 10 000; range ≥ 1.
+    pub sim_agents: usize,
+    /// ε1 (`inner_tol`): the inner loop stops when ‖Q_t − Q_{t−check}‖_∞ < ε1 between two
+    /// checks. Default 1e-3; range > 0.
+    pub inner_tol: f64,
+    /// `check_every`: simulator steps between two checks of the inner stopping rule.
+    /// Default 10; range ≥ 1.
+    pub check_every: u64,
+    /// `max_sim_transitions`: cap on simulator transitions per outer iteration (the inner
+    /// loop stops there even if ε1 is not met). Default 10⁷; range ≥ `sim_agents`.
+    pub max_sim_transitions: u64,
+    /// M_mf (`mf_agents`): states drawn i.i.d. from z_k and stepped once with μ_k at z_k to
+    /// estimate z_{k+1} = Next-MF(z_k, μ_k). Default 10⁶; range ≥ 1.
+    pub mf_agents: u64,
+}
+
+impl Default for TmfqParams {
+    fn default() -> Self {
+        TmfqParams {
+            sim_agents: 10_000,
+            inner_tol: 1e-3,
+            check_every: 10,
+            max_sim_transitions: 10_000_000,
+            mf_agents: 1_000_000,
+        }
+    }
+}
+
+/// Knobs of GMBL (the model-based twin of TMFQ).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct GmblParams {
+    /// M_gen (`gen_samples`): next states drawn from the generative model for every (s, a)
+    /// at every outer iteration; P̂_k(s′|s,a) = count/M_gen. Default 10 000; range ≥ 1.
+    pub gen_samples: u64,
+    /// `value_tol`: sup-norm tolerance of TQ-value iteration on (r, P̂_k). Default 1e-10;
+    /// range > 0.
+    pub value_tol: f64,
+}
+
+impl Default for GmblParams {
+    fn default() -> Self {
+        GmblParams {
+            gen_samples: 10_000,
+            value_tol: 1e-10,
+        }
+    }
+}
+
+/// The validated `[learner]` table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct LearnerParams {
+    /// `algo`: which algorithm learns. Default [`Algo::Online`].
+    pub algo: Algo,
+    /// `budget`, `step_exponent`, `memory`: the TQ-learning rule (eq. 6) of online TMFQ and
+    /// TMFQ; see [`TqLearnerParams`].
+    pub tq: TqLearnerParams,
+    /// TMFQ's simulator knobs.
+    pub tmfq: TmfqParams,
+    /// GMBL's generative-model knobs.
+    pub gmbl: GmblParams,
+}
+
+impl Default for LearnerParams {
+    fn default() -> Self {
+        LearnerParams {
+            algo: Algo::Online,
+            tq: TqLearnerParams::default(),
+            tmfq: TmfqParams::default(),
+            gmbl: GmblParams::default(),
+        }
+    }
+}
+
+impl LearnerParams {
+    /// Every key of the table, as written in scenario files.
+    pub const KEYS: [&'static str; 11] = [
+        "algo",
+        "budget",
+        "step_exponent",
+        "memory",
+        "sim_agents",
+        "inner_tol",
+        "check_every",
+        "max_sim_transitions",
+        "mf_agents",
+        "gen_samples",
+        "value_tol",
+    ];
+
+    /// Checks every knob, whatever the algorithm (a typo in an unused knob is still a typo).
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming the key (without the `learner.` prefix).
+    pub fn validate(&self) -> Result<()> {
+        self.tq.validate()?;
+        let t = &self.tmfq;
+        if t.sim_agents == 0 {
+            return Err(Error::param("sim_agents", "must be >= 1, got 0"));
+        }
+        if !(t.inner_tol > 0.0 && t.inner_tol.is_finite()) {
+            return Err(Error::param(
+                "inner_tol",
+                format!("must be a finite number > 0, got {}", t.inner_tol),
+            ));
+        }
+        if t.check_every == 0 {
+            return Err(Error::param("check_every", "must be >= 1, got 0"));
+        }
+        if t.max_sim_transitions < t.sim_agents as u64 {
+            return Err(Error::param(
+                "max_sim_transitions",
+                format!(
+                    "must be >= sim_agents ({}) so that one simulator step fits, got {}",
+                    t.sim_agents, t.max_sim_transitions
+                ),
+            ));
+        }
+        if t.mf_agents == 0 {
+            return Err(Error::param("mf_agents", "must be >= 1, got 0"));
+        }
+        let g = &self.gmbl;
+        if g.gen_samples == 0 {
+            return Err(Error::param("gen_samples", "must be >= 1, got 0"));
+        }
+        if !(g.value_tol > 0.0 && g.value_tol.is_finite()) {
+            return Err(Error::param(
+                "value_tol",
+                format!("must be a finite number > 0, got {}", g.value_tol),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_names_round_trip() {
+        LearnerParams::default().validate().unwrap();
+        for a in Algo::ALL {
+            assert_eq!(Algo::parse(a.as_str()), Ok(a));
+        }
+        let e = Algo::parse("sarsa").unwrap_err();
+        assert!(e.contains("online, tmfq, gmbl"), "{e}");
+    }
+
+    #[test]
+    fn each_bad_knob_is_named() {
+        let bad = |f: fn(&mut LearnerParams), key: &str| {
+            let mut p = LearnerParams::default();
+            f(&mut p);
+            match p.validate() {
+                Err(Error::Param { key: k, .. }) => assert_eq!(k, key),
+                other => panic!("{key}: {other:?}"),
+            }
+        };
+        bad(|p| p.tq.memory = 0.5, "memory");
+        bad(|p| p.tmfq.sim_agents = 0, "sim_agents");
+        bad(|p| p.tmfq.inner_tol = f64::NAN, "inner_tol");
+        bad(|p| p.tmfq.check_every = 0, "check_every");
+        bad(|p| p.tmfq.max_sim_transitions = 10, "max_sim_transitions");
+        bad(|p| p.tmfq.mf_agents = 0, "mf_agents");
+        bad(|p| p.gmbl.gen_samples = 0, "gen_samples");
+        bad(|p| p.gmbl.value_tol = 0.0, "value_tol");
+    }
+}
