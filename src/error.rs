@@ -63,6 +63,9 @@ pub enum Error {
         /// What it cannot do, and what to use instead.
         reason: String,
     },
+    /// The caller's stop flag ended a run before it produced anything.
+    #[error("interrupted before the first result")]
+    Interrupted,
     /// Encoding an output (Parquet / Arrow / JSON) failed.
     #[error("{}: {reason}", path.display())]
     Output {

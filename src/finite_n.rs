@@ -77,7 +77,8 @@ use crate::space::{l1_distance, Policy};
 pub const PAR_SEEDS_MAX_AGENTS: u64 = 1 << 18;
 
 /// Which simulator moves the agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// Every agent's state is stored and stepped ([`Population`]); 3 bytes per agent.
     Agents,
@@ -96,7 +97,8 @@ impl EngineKind {
 }
 
 /// Which strategy the agents play.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PolicySource {
     /// The exact T-MFE strategy μ*, fixed.
     Tmfe,
@@ -267,7 +269,7 @@ impl RunResult {
 }
 
 /// The replicates of one N, summarised.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct GroupSummary {
     /// N.
     pub agents: u64,
@@ -297,7 +299,7 @@ pub struct GroupSummary {
 }
 
 /// The fitted rate ln E_N = intercept + slope·ln N.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct RateFit {
     /// b.
     pub slope: f64,

@@ -11,6 +11,7 @@ pub mod operator;
 pub mod output;
 pub mod population;
 pub mod rng;
+pub mod run;
 pub mod scenario;
 pub mod solver;
 pub mod space;

@@ -20,6 +20,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::finite_n::EngineKind;
+use crate::learner::{Algo, GmblParams, LearnerParams, TmfqParams, TqLearnerParams};
 use crate::model::{BuiltinModel, GameParams, Gig, GigParams, Infection, InfectionParams};
 use crate::solver::{SolverParams, Start};
 
@@ -63,15 +65,19 @@ impl StartSpec {
     }
 }
 
-/// Agent-engine settings (table `[sim]`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Population and run-length settings (table `[sim]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SimParams {
-    /// Number of agents N ≥ 1. Default 1 000 000.
+    /// `agents`: number of agents N ≥ 1 of the real population (online algorithms).
+    /// Default 1 000 000.
     pub agents: u64,
-    /// Number of learning iterations K ≥ 1. Default 300.
+    /// `iterations`: number of learning iterations K ≥ 1. Default 300.
     pub iterations: u64,
-    /// Seed of every random stream. Default 0.
+    /// `seed`: seed of every random stream. Default 0.
     pub seed: u64,
+    /// `engine`: the simulator of the population, `"agents"` (every agent stored, 3 bytes
+    /// each) or `"counts"` (the exact count engine, any N). Default `"agents"`.
+    pub engine: EngineKind,
 }
 
 impl Default for SimParams {
@@ -80,6 +86,7 @@ impl Default for SimParams {
             agents: 1_000_000,
             iterations: 300,
             seed: 0,
+            engine: EngineKind::Agents,
         }
     }
 }
@@ -101,8 +108,10 @@ pub struct Scenario {
     pub solver: SolverParams,
     /// Default start of T-BR.
     pub start: StartSpec,
-    /// Agent-engine settings.
+    /// Population and run-length settings.
     pub sim: SimParams,
+    /// The learning algorithm and its knobs (table `[learner]`).
+    pub learner: LearnerParams,
 }
 
 impl Scenario {
@@ -151,11 +160,13 @@ impl Scenario {
             .ok_or_else(|| err("model", "missing table `[model]` (with `kind`)".into()))?;
         let solver_t = top.table("solver")?.unwrap_or_default();
         let sim_t = top.table("sim")?.unwrap_or_default();
-        top.finish(&["name", "model", "solver", "sim"])?;
+        let learner_t = top.table("learner")?.unwrap_or_default();
+        top.finish(&["name", "model", "solver", "sim", "learner"])?;
 
         let (model, game) = parse_model(path, model_t)?;
         let (solver, start) = parse_solver(path, solver_t)?;
         let sim = parse_sim(path, sim_t)?;
+        let learner = parse_learner(path, learner_t)?;
         if let StartSpec::Single(s) = &start {
             s.vector(model.as_model().num_states())
                 .map_err(|e| err("solver.start", e.to_string()))?;
@@ -169,6 +180,7 @@ impl Scenario {
             solver,
             start,
             sim,
+            learner,
         })
     }
 }
@@ -308,10 +320,22 @@ fn parse_solver(path: &Path, t: toml::Table) -> Result<(SolverParams, StartSpec)
 fn parse_sim(path: &Path, t: toml::Table) -> Result<SimParams> {
     let mut f = Fields::new(path, "sim", t);
     let d = SimParams::default();
+    let engine = match f.string("engine")?.as_deref() {
+        None => d.engine,
+        Some("agents") => EngineKind::Agents,
+        Some("counts") => EngineKind::Counts,
+        Some(other) => {
+            return Err(f.error(
+                "engine",
+                format!("unknown engine `{other}`; expected \"agents\" or \"counts\""),
+            ))
+        }
+    };
     let p = SimParams {
         agents: f.u64("agents")?.unwrap_or(d.agents),
         iterations: f.u64("iterations")?.unwrap_or(d.iterations),
         seed: f.u64("seed")?.unwrap_or(d.seed),
+        engine,
     };
     if p.agents == 0 {
         return Err(f.error("agents", "must be >= 1".into()));
@@ -319,7 +343,41 @@ fn parse_sim(path: &Path, t: toml::Table) -> Result<SimParams> {
     if p.iterations == 0 {
         return Err(f.error("iterations", "must be >= 1".into()));
     }
-    f.finish(&["agents", "iterations", "seed"])?;
+    f.finish(&["agents", "iterations", "seed", "engine"])?;
+    Ok(p)
+}
+
+fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
+    let mut f = Fields::new(path, "learner", t);
+    let d = LearnerParams::default();
+    let algo = match f.string("algo")? {
+        None => d.algo,
+        Some(name) => Algo::parse(&name).map_err(|r| f.error("algo", r))?,
+    };
+    // `memory = inf` is TOML for "no cap".
+    let p = LearnerParams {
+        algo,
+        tq: TqLearnerParams {
+            budget: f.usize("budget")?.unwrap_or(d.tq.budget),
+            step_exponent: f.f64("step_exponent")?.unwrap_or(d.tq.step_exponent),
+            memory: f.f64("memory")?.unwrap_or(d.tq.memory),
+        },
+        tmfq: TmfqParams {
+            sim_agents: f.usize("sim_agents")?.unwrap_or(d.tmfq.sim_agents),
+            inner_tol: f.f64("inner_tol")?.unwrap_or(d.tmfq.inner_tol),
+            check_every: f.u64("check_every")?.unwrap_or(d.tmfq.check_every),
+            max_sim_transitions: f
+                .u64("max_sim_transitions")?
+                .unwrap_or(d.tmfq.max_sim_transitions),
+            mf_agents: f.u64("mf_agents")?.unwrap_or(d.tmfq.mf_agents),
+        },
+        gmbl: GmblParams {
+            gen_samples: f.u64("gen_samples")?.unwrap_or(d.gmbl.gen_samples),
+            value_tol: f.f64("value_tol")?.unwrap_or(d.gmbl.value_tol),
+        },
+    };
+    f.finish(&LearnerParams::KEYS)?;
+    p.validate().map_err(|e| e.in_file(path, "learner"))?;
     Ok(p)
 }
 

@@ -190,6 +190,70 @@ pub struct Solution {
     pub mean_state: f64,
 }
 
+/// The scalar results of a [`Solution`] and its final mean field, as written to
+/// `summary.json` (the trace and tables go to Parquet files).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SolutionSummary {
+    /// True when the tolerance was met.
+    pub converged: bool,
+    /// Why T-BR stopped, in words.
+    pub termination: String,
+    /// `converged`, `iteration_cap` or `cycle`.
+    pub termination_kind: &'static str,
+    /// Period of the detected cycle, if any.
+    pub cycle_period: Option<usize>,
+    /// T-BR iterations made.
+    pub iterations: usize,
+    /// |S|.
+    pub num_states: usize,
+    /// |A|.
+    pub num_actions: usize,
+    /// The start z_0.
+    pub start: Vec<f64>,
+    /// The returned z.
+    pub z: Vec<f64>,
+    /// Σ_s s·z(s).
+    pub mean_state: f64,
+    /// Greedy action of μ per state.
+    pub greedy_action: Vec<usize>,
+    /// ||z_K − z_{K−1}||_1 of the last iteration.
+    pub last_delta_l1: Option<f64>,
+    /// ||Φ(z, μ) − z||_1.
+    pub consistency_l1: f64,
+    /// max_s exploitability of μ at z.
+    pub exploitability: f64,
+    /// z-weighted exploitability of μ at z.
+    pub exploitability_weighted: f64,
+}
+
+impl SolutionSummary {
+    /// The summary of `sol`.
+    pub fn of(sol: &Solution) -> Self {
+        let (kind, period) = match sol.termination {
+            Termination::Converged => ("converged", None),
+            Termination::IterationCap => ("iteration_cap", None),
+            Termination::Cycle { period } => ("cycle", Some(period)),
+        };
+        SolutionSummary {
+            converged: sol.converged(),
+            termination: sol.termination.describe(),
+            termination_kind: kind,
+            cycle_period: period,
+            iterations: sol.iterations(),
+            num_states: sol.q.num_states(),
+            num_actions: sol.q.num_actions(),
+            start: sol.start.clone(),
+            z: sol.z.clone(),
+            mean_state: sol.mean_state,
+            greedy_action: sol.policy.greedy.clone(),
+            last_delta_l1: sol.trace.last().map(|r| r.delta_l1),
+            consistency_l1: sol.consistency_l1,
+            exploitability: sol.exploitability.max,
+            exploitability_weighted: sol.exploitability.weighted,
+        }
+    }
+}
+
 impl Solution {
     /// True when the tolerance was met.
     pub fn converged(&self) -> bool {

@@ -1,50 +1,71 @@
-//! Bitwise determinism across thread counts, and seed sensitivity, for the agent engine and
-//! online TMFQ (golden values are re-minted only on purpose, with a note).
+//! Bitwise determinism across thread counts, and seed sensitivity, for every learning
+//! algorithm through the run layer (the same call the binary and the Python package make).
 
-use mfgsim::learner::online_tmfq::{OnlineParams, OnlineTmfq};
-use mfgsim::model::{Gig, Infection};
-use mfgsim::{GameParams, Model};
+use std::sync::atomic::AtomicBool;
 
-/// Runs `iters` online TMFQ iterations on `threads` threads; returns every snapshot's
-/// deterministic fields as bits, plus the final Q-table bits.
-fn run(model: &dyn Model, agents: usize, iters: usize, seed: u64, threads: usize) -> Vec<u64> {
+use mfgsim::run::{self, LearnOptions};
+use mfgsim::scenario::Scenario;
+
+use crate::util::root;
+
+/// Runs `learn` on `threads` threads; returns every snapshot's deterministic fields as bits,
+/// plus the final strategy.
+fn run(scenario: &str, overrides: &[&str], threads: usize) -> Vec<u64> {
+    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    let sc = Scenario::load(&root(scenario), &o).unwrap();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
         .unwrap();
     pool.install(|| {
-        let params = OnlineParams {
-            agents,
-            seed,
-            ..OnlineParams::default()
-        };
-        let mut run = OnlineTmfq::try_new(model, GameParams::default(), params, None).unwrap();
+        let report = run::learn(
+            &sc,
+            &LearnOptions::default(),
+            &AtomicBool::new(false),
+            &mut |_, _| Ok(()),
+        )
+        .unwrap();
         let mut bits = Vec::new();
-        for _ in 0..iters {
-            let s = run.iterate().unwrap();
+        for s in &report.snapshots {
             bits.extend(s.z.iter().map(|x| x.to_bits()));
             bits.push(s.regenerated);
             bits.push(u64::from(s.policy_changes));
             bits.push(s.exploitability.max.to_bits());
+            bits.push(s.total.samples());
+            bits.push(s.total.tq_updates);
         }
-        bits.extend(run.q().values.iter().map(|x| x.to_bits()));
-        bits.extend(run.population().states().iter().map(|s| u64::from(*s)));
+        bits.extend(report.policy.probs.iter().map(|x| x.to_bits()));
+        if let Some(q) = &report.q {
+            bits.extend(q.values.iter().map(|x| x.to_bits()));
+        }
         bits
     })
+}
+
+fn check(algo: &str, extra: &[&str]) {
+    for scenario in ["scenarios/infection.toml", "scenarios/gig.toml"] {
+        let algo_key = format!("learner.algo={algo}");
+        let mut o = vec![algo_key.as_str(), "sim.seed=7"];
+        o.extend_from_slice(extra);
+        let one = run(scenario, &o, 1);
+        let two = run(scenario, &o, 2);
+        assert!(one == two, "{algo} {scenario}: 1 and 2 threads differ");
+        o[1] = "sim.seed=8";
+        let other = run(scenario, &o, 2);
+        assert!(one != other, "{algo} {scenario}: the seed has no effect");
+    }
 }
 
 #[test]
 fn online_tmfq_is_bitwise_identical_for_1_and_2_threads() {
     // Several chunks (CHUNK = 2^16) so that the threads really split the work.
-    let n = 3 * (1 << 16) + 12_345;
-    for model in [
-        Box::new(Infection::default()) as Box<dyn Model>,
-        Box::new(Gig::default()),
-    ] {
-        let one = run(model.as_ref(), n, 5, 7, 1);
-        let two = run(model.as_ref(), n, 5, 7, 2);
-        assert!(one == two, "{}: 1 and 2 threads differ", model.name());
-        let other = run(model.as_ref(), n, 5, 8, 2);
-        assert!(one != other, "{}: the seed has no effect", model.name());
-    }
+    check("online", &["sim.agents=209000", "sim.iterations=5"]);
+}
+
+#[test]
+fn online_tmfq_on_the_count_engine_is_bitwise_identical() {
+    check(
+        "online",
+        &["sim.agents=1e9", "sim.engine=counts", "sim.iterations=5"],
+    );
 }

@@ -1,15 +1,30 @@
-//! The `mfgsim` command-line tool. All work happens in [`cli::run`]; this file only maps the
-//! outcome to an exit status.
+//! The `mfgsim` command-line tool: flags, progress bars, Ctrl-C and files around the
+//! library's run layer (`mfgsim::run`). `main` only maps the outcome to an exit status.
 
-mod cli;
+mod args;
 mod cmd;
 mod learn;
+mod solve;
 mod study;
 
 use std::process::ExitCode;
 
+use clap::Parser;
+
+/// Parses the command line and runs the chosen subcommand.
+fn run() -> anyhow::Result<ExitCode> {
+    use args::Command;
+    match args::Cli::parse().command {
+        Command::Solve(a) => solve::solve_cmd(a),
+        Command::Check(a) => solve::check_cmd(a),
+        Command::Learn(a) => learn::learn_cmd(a),
+        Command::FiniteN(a) => study::finite_n_cmd(a),
+        Command::Plot(a) => solve::plot_cmd(a),
+    }
+}
+
 fn main() -> ExitCode {
-    match cli::run() {
+    match run() {
         Ok(code) => code,
         Err(err) => {
             // A closed stdout (e.g. `mfgsim solve ... | head`) is not an error.

@@ -2,53 +2,50 @@
 //! a log-log plot. Binary-only (it prints, installs a Ctrl-C handler and reads /proc).
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use mfgsim::finite_n::{
-    run_study, EngineKind, FiniteNParams, FiniteNReport, Limit, PolicySource, RunResult,
-};
+use anyhow::{bail, Result};
+use mfgsim::finite_n::{EngineKind, FiniteNParams, FiniteNReport, PolicySource, RunResult};
 use mfgsim::output::plot::{write_loglog_png, LogLogPlot, LogLogSeries};
 use mfgsim::output::{self, RunMetadata};
+use mfgsim::run;
 use mfgsim::scenario::Scenario;
-use mfgsim::solver::{solve, Start};
+use serde::Serialize;
 
-/// Everything `finite-n` needs from the command line.
-#[derive(Debug)]
-pub struct FiniteNOptions {
-    pub scenario: PathBuf,
-    pub overrides: Vec<String>,
-    pub agents: Option<Vec<u64>>,
-    pub seeds: usize,
-    pub seed: Option<u64>,
-    pub steps: u64,
-    pub burn_in: u64,
-    pub policy: PolicySource,
-    pub engine: EngineKind,
-    pub threads: Option<usize>,
-    pub out: Option<PathBuf>,
-    pub keep_steps: bool,
-    pub quiet: bool,
+use crate::args::{EngineArg, FiniteNArgs, PolicyArg};
+
+/// What the binary adds to the library's report in `summary.json`.
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    #[serde(flatten)]
+    report: &'a run::FiniteNRun,
+    /// Peak resident set size of the process.
+    peak_rss_bytes: Option<u64>,
 }
 
 /// Runs `mfgsim finite-n`.
-pub fn finite_n_cmd(o: FiniteNOptions) -> Result<ExitCode> {
-    let sc = Scenario::load(&o.scenario, &o.overrides)?;
+pub fn finite_n_cmd(a: FiniteNArgs) -> Result<ExitCode> {
+    let sc = crate::solve::load(&a.scenario, &[])?;
     let params = FiniteNParams {
-        agents: o
+        agents: a
             .agents
             .clone()
             .unwrap_or_else(|| FiniteNParams::default().agents),
-        seeds: o.seeds,
-        base_seed: o.seed.unwrap_or(sc.sim.seed),
-        steps: o.steps,
-        burn_in: o.burn_in,
-        policy: o.policy,
-        engine: o.engine,
-        keep_steps: o.keep_steps,
+        seeds: a.seeds,
+        base_seed: a.seed.unwrap_or(sc.sim.seed),
+        steps: a.steps,
+        burn_in: a.burn_in,
+        policy: match a.policy {
+            PolicyArg::Tmfe => PolicySource::Tmfe,
+            PolicyArg::Learned => PolicySource::Learned,
+        },
+        engine: match a.engine {
+            EngineArg::Agents => EngineKind::Agents,
+            EngineArg::Counts => EngineKind::Counts,
+        },
+        keep_steps: !a.no_steps_file,
+        learner: sc.learner.tq,
         ..FiniteNParams::default()
     };
     params.validate().map_err(|e| match e {
@@ -61,9 +58,8 @@ pub fn finite_n_cmd(o: FiniteNOptions) -> Result<ExitCode> {
     if params.engine == EngineKind::Agents {
         check_memory(&params)?;
     }
-    let pool = crate::cmd::thread_pool(o.threads)?;
-    let threads = pool.current_num_threads();
-    pool.install(|| run(&sc, &o, &params, threads))
+    let pool = crate::cmd::thread_pool(a.threads)?;
+    pool.install(|| run_study(&sc, &a, &params))
 }
 
 /// Refuses an agent-engine grid whose largest population would not fit in memory.
@@ -85,29 +81,13 @@ fn check_memory(params: &FiniteNParams) -> Result<()> {
     Ok(())
 }
 
-fn run(
-    sc: &Scenario,
-    o: &FiniteNOptions,
-    params: &FiniteNParams,
-    threads: usize,
-) -> Result<ExitCode> {
-    let model = sc.model.as_model();
+fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<ExitCode> {
     let mut out = std::io::stdout().lock();
-    let t_solve = Instant::now();
-    let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
-    if !exact.converged() {
-        bail!(
-            "the exact T-MFE did not converge ({}); the study needs z*",
-            exact.termination.describe()
-        );
-    }
     writeln!(
         out,
-        "{}: exact T-MFE in {:.1} ms (mean state {:.4}); {} engine, {} policy, N in {:?}, \
-         {} seeds from {}, {} steps after {} burn-in, {threads} thread(s)",
+        "{}: {} engine, {} policy, N in {:?}, {} seeds from {}, {} steps after {} burn-in, \
+         {} thread(s)",
         sc.name,
-        t_solve.elapsed().as_secs_f64() * 1e3,
-        exact.mean_state,
         params.engine.as_str(),
         params.policy.as_str(),
         params.agents,
@@ -115,8 +95,9 @@ fn run(
         params.base_seed,
         params.steps,
         params.burn_in,
+        rayon::current_num_threads(),
     )?;
-    let dir = crate::cmd::output_dir(o.out.as_deref(), &sc.name, "finite-n")?;
+    let dir = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "finite-n")?;
 
     let interrupted = crate::cmd::interrupt_flag();
     // Progress in units of work: agent-steps for the agent engine, runs for the count engine.
@@ -130,7 +111,7 @@ fn run(
         .iter()
         .fold(0u64, |acc, &n| acc.saturating_add(weight(n)))
         .saturating_mul(params.seeds as u64);
-    let bar = crate::cmd::progress_bar(total, o.quiet, "{percent}%");
+    let bar = crate::cmd::progress_bar(total, a.quiet, "{percent}%");
     let done_runs = std::sync::atomic::AtomicUsize::new(0);
     let grid = params.agents.len() * params.seeds;
     let progress = |r: &RunResult| {
@@ -141,59 +122,49 @@ fn run(
         ));
         bar.inc(weight(r.agents));
     };
-    let limit = Limit {
-        z: &exact.z,
-        policy: &exact.policy,
-    };
-    let report = run_study(model, sc.game, limit, params, &interrupted, &progress)?;
+    let result = run::finite_n(sc, params, &interrupted, &progress);
     bar.finish_and_clear();
-    if report.runs.is_empty() {
-        bail!("interrupted before the first run finished; nothing written");
-    }
+    let study = match result {
+        Ok(s) => s,
+        Err(mfgsim::Error::Interrupted) => {
+            bail!("interrupted before the first run finished; nothing written")
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let report = &study.report;
 
-    let ns = model.num_states();
+    let ns = sc.model.as_model().num_states();
     let meta = RunMetadata::new(sc.text.clone(), params.base_seed)
         .with_extra("mfgsim.command", "finite-n")
         .with_extra("mfgsim.engine", params.engine.as_str())
         .with_extra("mfgsim.policy", params.policy.as_str());
     output::write_parquet(
         &dir.join("finite_n.parquet"),
-        &output::finite_n_runs_batch(&report, ns),
+        &output::finite_n_runs_batch(report, ns),
         &meta,
     )?;
     let steps_path = dir.join("finite_n_steps.parquet");
     if params.keep_steps {
         output::write_parquet(
             &steps_path,
-            &output::finite_n_steps_batch(&report, ns),
+            &output::finite_n_steps_batch(report, ns),
             &meta,
         )?;
     } else if steps_path.exists() {
         // A previous run's steps would not match this run's table.
-        std::fs::remove_file(&steps_path)
-            .with_context(|| format!("removing the previous run's {}", steps_path.display()))?;
+        std::fs::remove_file(&steps_path).map_err(|e| {
+            anyhow::anyhow!("removing the previous run's {}: {e}", steps_path.display())
+        })?;
     }
-    let mut summary = output::finite_n_json(&report, params);
-    if let Some(obj) = summary.as_object_mut() {
-        obj.insert("scenario".into(), sc.name.clone().into());
-        obj.insert("threads".into(), threads.into());
-        obj.insert("tmfe_z".into(), exact.z.clone().into());
-        let agent_steps: f64 = report
-            .runs
-            .iter()
-            .map(|r| r.agent_steps(params.burn_in))
-            .sum();
-        obj.insert(
-            "agent_steps_per_second".into(),
-            (agent_steps / report.seconds).into(),
-        );
-        obj.insert("peak_rss_bytes".into(), crate::cmd::peak_rss_bytes().into());
-    }
-    output::write_json(&dir.join("summary.json"), &summary)?;
+    let summary = Summary {
+        report: &study,
+        peak_rss_bytes: crate::cmd::peak_rss_bytes(),
+    };
+    output::write_json(&dir.join("summary.json"), &serde_json::to_value(&summary)?)?;
     let png = dir.join("finite_n.png");
-    write_loglog_png(&png, &plot_of(sc, params, &report), 1000, 700)?;
+    write_loglog_png(&png, &plot_of(sc, params, report), 1000, 700)?;
 
-    print_report(&mut out, &report, params)?;
+    print_report(&mut out, report, params)?;
     writeln!(out, "wrote {}", dir.display())?;
     Ok(if report.interrupted {
         writeln!(

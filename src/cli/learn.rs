@@ -1,0 +1,230 @@
+//! `mfgsim learn`: the library's `run::learn` with a progress bar, Ctrl-C, streamed snapshot
+//! parts, the transitions dataset and `summary.json`. Binary-only.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use mfgsim::output::{
+    self, push_snapshot, snapshot_schema, transitions_schema, PartWriter, RunMetadata,
+    StreamingParquet, TableBuilder,
+};
+use mfgsim::run::{self, LearnOptions, LearnReport};
+use serde::Serialize;
+
+use crate::args::{EngineArg, LearnArgs};
+
+/// What the binary adds to the library's report in `summary.json`.
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    #[serde(flatten)]
+    report: &'a LearnReport,
+    /// Peak resident set size of the process.
+    peak_rss_bytes: Option<u64>,
+    /// Peak RSS / N (online algorithms).
+    bytes_per_agent: Option<f64>,
+    /// Seconds closing the output files.
+    close_outputs_seconds: f64,
+}
+
+/// Runs `mfgsim learn`.
+pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
+    // Flags are shortcuts for scenario keys; explicit --set values given later win.
+    let mut shortcuts = Vec::new();
+    if let Some(algo) = a.algo {
+        shortcuts.push(format!("learner.algo=\"{}\"", algo.as_str()));
+    }
+    if let Some(e) = a.engine {
+        let name = match e {
+            EngineArg::Agents => "agents",
+            EngineArg::Counts => "counts",
+        };
+        shortcuts.push(format!("sim.engine=\"{name}\""));
+    }
+    for (key, v) in [
+        ("sim.agents", a.agents),
+        ("sim.iterations", a.iterations),
+        ("sim.seed", a.seed),
+    ] {
+        if let Some(v) = v {
+            shortcuts.push(format!("{key}={v}"));
+        }
+    }
+    let sc = crate::solve::load(&a.scenario, &shortcuts)?;
+    if a.flush_every == 0 {
+        bail!("--flush-every must be at least 1");
+    }
+    if a.export_transitions && !(a.export_fraction > 0.0 && a.export_fraction <= 1.0) {
+        bail!(
+            "--export-fraction must be in (0, 1], got {}",
+            a.export_fraction
+        );
+    }
+    let pool = crate::cmd::thread_pool(a.threads)?;
+    pool.install(|| run_learn(&sc, &a))
+}
+
+fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let algo = sc.learner.algo;
+    let population = if algo.uses_population() {
+        format!(
+            "N = {} agents ({} engine), ",
+            sc.sim.agents,
+            match sc.sim.engine {
+                mfgsim::finite_n::EngineKind::Agents => "agent",
+                mfgsim::finite_n::EngineKind::Counts => "count",
+            }
+        )
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "{}: learning with {algo}, {population}K = {}, seed {}, {} thread(s)",
+        sc.name,
+        sc.sim.iterations,
+        sc.sim.seed,
+        rayon::current_num_threads()
+    )?;
+
+    let dir = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "learn")?;
+    let parts_dir = dir.join("snapshots.parts");
+    let trans_dir = dir.join("transitions");
+    for stale in [&parts_dir, &trans_dir] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale)
+                .with_context(|| format!("removing the previous run's {}", stale.display()))?;
+        }
+    }
+    let mut meta = RunMetadata::new(sc.text.clone(), sc.sim.seed)
+        .with_extra("mfgsim.command", "learn")
+        .with_extra("mfgsim.algo", algo.as_str());
+    if algo.uses_population() {
+        meta = meta.with_extra("mfgsim.agents", sc.sim.agents.to_string());
+    }
+
+    let ns = sc.model.as_model().num_states();
+    let schema = snapshot_schema(ns);
+    let mut stream = StreamingParquet::spawn(
+        PartWriter::try_new(&parts_dir, schema.clone(), meta.clone(), a.flush_every)?,
+        64,
+    )?;
+    let mut exporter = if a.export_transitions {
+        Some(StreamingParquet::spawn(
+            PartWriter::try_new(&trans_dir, transitions_schema(), meta.clone(), 1 << 22)?,
+            2,
+        )?)
+    } else {
+        None
+    };
+    let mut row = TableBuilder::new(schema.clone(), 1);
+    let interrupted = crate::cmd::interrupt_flag();
+    let bar = crate::cmd::progress_bar(sc.sim.iterations, a.quiet, "{pos}/{len}");
+    let opts = LearnOptions {
+        export_fraction: a.export_transitions.then_some(a.export_fraction),
+    };
+    let t_loop = Instant::now();
+    let agents = sc.sim.agents as f64;
+    let result = run::learn(sc, &opts, &interrupted, &mut |snap, batch| {
+        push_snapshot(&mut row, snap);
+        stream.send(row.finish())?;
+        if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
+            exp.send(b)?;
+        }
+        let rate = if algo.uses_population() {
+            format!(
+                "  {:.1} M agent-steps/s",
+                snap.iteration as f64 * agents / t_loop.elapsed().as_secs_f64() / 1e6
+            )
+        } else {
+            String::new()
+        };
+        bar.set_message(format!(
+            "L1 {:.4}  expl {:.2e}{rate}",
+            snap.l1_to_tmfe, snap.exploitability.weighted
+        ));
+        bar.inc(1);
+        Ok(())
+    });
+    bar.finish_and_clear();
+    let report = match result {
+        Ok(r) => r,
+        Err(mfgsim::Error::Interrupted) => bail!("interrupted before the first iteration"),
+        Err(e) => return Err(e.into()),
+    };
+
+    // Close the streams, then write the single-file snapshots.parquet and drop the parts.
+    let t_close = Instant::now();
+    let parts = stream.finish()?;
+    if let Some(e) = exporter {
+        e.finish()?;
+    }
+    let mut all_rows = TableBuilder::new(schema, report.snapshots.len());
+    for s in &report.snapshots {
+        push_snapshot(&mut all_rows, s);
+    }
+    output::write_parquet(&dir.join("snapshots.parquet"), &all_rows.finish(), &meta)?;
+    std::fs::remove_dir_all(&parts.dir)
+        .with_context(|| format!("removing {}", parts.dir.display()))?;
+    let peak_rss = crate::cmd::peak_rss_bytes();
+    let summary = Summary {
+        report: &report,
+        peak_rss_bytes: peak_rss,
+        bytes_per_agent: report
+            .agents
+            .and_then(|n| peak_rss.map(|b| b as f64 / n as f64)),
+        close_outputs_seconds: t_close.elapsed().as_secs_f64(),
+    };
+    output::write_json(&dir.join("summary.json"), &serde_json::to_value(&summary)?)?;
+    print_report(&mut out, &report, peak_rss)?;
+    writeln!(out, "wrote {}", dir.display())?;
+    Ok(if report.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_report(out: &mut impl Write, r: &LearnReport, peak_rss: Option<u64>) -> Result<()> {
+    writeln!(
+        out,
+        "{} after {} of {} iterations: L1 to T-MFE {:.4}, exploitability {:.2e} (z-weighted {:.2e})",
+        if r.interrupted { "INTERRUPTED" } else { "done" },
+        r.iterations,
+        r.iterations_requested,
+        r.l1_to_tmfe,
+        r.exploitability,
+        r.exploitability_weighted
+    )?;
+    let l = &r.ledger;
+    writeln!(
+        out,
+        "samples: {} simulator transitions, {} real transitions, {} generative samples; {} TQ updates",
+        l.simulator_transitions, l.real_transitions, l.generative_samples, l.tq_updates
+    )?;
+    let t = &r.seconds;
+    let total = t.total_loop.max(f64::MIN_POSITIVE);
+    let rate = match (r.agent_steps_per_second, r.step_agent_steps_per_second) {
+        (Some(all), Some(step)) => format!(
+            "{:.1} M agent-steps/s overall ({:.1} M in the step); ",
+            all / 1e6,
+            step / 1e6
+        ),
+        _ => String::new(),
+    };
+    writeln!(
+        out,
+        "{rate}time {:.2} s: step {:.0}%, learn {:.0}%, eval {:.0}%, output {:.0}%; peak RSS {}",
+        t.total_loop,
+        100.0 * t.step / total,
+        100.0 * t.learn / total,
+        100.0 * t.eval / total,
+        100.0 * t.output / total,
+        peak_rss.map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / 1048576.0))
+    )?;
+    let greedy: Vec<String> = r.greedy_action.iter().map(|a| a.to_string()).collect();
+    writeln!(out, "learned greedy action per state: {}", greedy.join(" "))?;
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! `mfgsim solve`, `check` and `plot`: the short commands. Binary-only.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use mfgsim::check::CheckOptions;
+use mfgsim::output::{self, RunMetadata};
+use mfgsim::run::{self, SolveRun};
+use mfgsim::scenario::Scenario;
+
+use crate::args::{CheckArgs, PlotArgs, ScenarioArgs, SolveArgs};
+
+/// Reads the scenario of `a` with its `--set` overrides.
+pub fn load(a: &ScenarioArgs, extra: &[String]) -> Result<Scenario> {
+    let mut overrides = extra.to_vec();
+    overrides.extend(a.overrides.iter().cloned());
+    Ok(Scenario::load(&a.scenario, &overrides)?)
+}
+
+/// Runs `mfgsim solve`.
+pub fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
+    let sc = load(&a.scenario, &[])?;
+    let model = sc.model.as_model();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} ({}): {} states, {} actions, gamma {}, epsilon {}",
+        sc.name,
+        sc.path.display(),
+        model.num_states(),
+        model.num_actions(),
+        sc.game.gamma,
+        sc.game.epsilon
+    )?;
+    let report = run::solve(&sc, a.start.as_ref())
+        .with_context(|| format!("solving {}", sc.path.display()))?;
+    for (label, r) in report.runs() {
+        print_run(&mut out, label, r)?;
+    }
+    if !a.no_write {
+        let dir = a
+            .out
+            .clone()
+            .unwrap_or_else(|| Path::new("out").join(&sc.name));
+        let meta =
+            RunMetadata::new(sc.text.clone(), sc.sim.seed).with_extra("mfgsim.command", "solve");
+        for (label, r) in report.runs() {
+            let sub = if label.is_empty() {
+                dir.clone()
+            } else {
+                dir.join(label)
+            };
+            std::fs::create_dir_all(&sub)
+                .with_context(|| format!("creating output directory {}", sub.display()))?;
+            output::write_trajectory(&sub.join("trajectory.parquet"), &r.solution, &meta)?;
+            output::write_equilibrium(
+                &sub.join("equilibrium.parquet"),
+                &r.solution,
+                sc.game.epsilon,
+                &meta,
+            )?;
+        }
+        output::write_json(&dir.join("summary.json"), &serde_json::to_value(&report)?)?;
+        writeln!(out, "wrote {}", dir.display())?;
+    }
+    Ok(if report.all_converged {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn print_run(out: &mut impl Write, label: &str, r: &SolveRun) -> std::io::Result<()> {
+    let head = if label.is_empty() {
+        String::new()
+    } else {
+        format!("[{label}] ")
+    };
+    let s = &r.summary;
+    writeln!(
+        out,
+        "{head}start {}: {} ({}) after {} T-BR iterations in {:.2} ms",
+        r.start_label,
+        if s.converged {
+            "converged"
+        } else {
+            "NOT converged"
+        },
+        s.termination,
+        s.iterations,
+        r.seconds * 1e3
+    )?;
+    writeln!(
+        out,
+        "{head}mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   exploitability {:.2e}",
+        s.mean_state, s.consistency_l1, s.exploitability
+    )?;
+    let greedy: Vec<String> = s.greedy_action.iter().map(|a| a.to_string()).collect();
+    writeln!(out, "{head}greedy action per state: {}", greedy.join(" "))?;
+    let z: Vec<String> = s.z.iter().map(|p| format!("{p:.4}")).collect();
+    writeln!(out, "{head}z*: {}", z.join(" "))
+}
+
+/// Runs `mfgsim check`.
+pub fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
+    let sc = load(&a.scenario, &[])?;
+    let opts = CheckOptions {
+        random_pairs: a.random_pairs,
+        seed: a.seed.unwrap_or(sc.sim.seed),
+        ..Default::default()
+    };
+    let checked = run::check(&sc, &opts)?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&checked)?)?;
+    } else {
+        writeln!(
+            out,
+            "{} ({}): Definition 1 of Lee et al. (2021)",
+            sc.name,
+            sc.path.display()
+        )?;
+        write!(out, "{}", checked.report)?;
+    }
+    Ok(if checked.all_hold {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Runs `mfgsim plot`.
+pub fn plot_cmd(a: PlotArgs) -> Result<ExitCode> {
+    use mfgsim::output::plot::{write_loglog_png, LogLogPlot};
+    let series = a
+        .studies
+        .iter()
+        .map(|p| output::read_finite_n_series(p))
+        .collect::<mfgsim::Result<Vec<_>>>()?;
+    let plot = LogLogPlot {
+        title: a.title,
+        x_label: "N (agents)".into(),
+        y_label: "time-average ||z^N_t - z*||_1".into(),
+        series,
+        reference_slope: Some(-0.5),
+    };
+    write_loglog_png(&a.out, &plot, a.width, a.height)?;
+    writeln!(std::io::stdout(), "wrote {}", a.out.display())?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,347 @@
+//! `learn` as a library call: any algorithm of `[learner] algo`, evaluated every iteration by
+//! an [`Evaluator`] against the exact T-MFE.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use arrow_array::RecordBatch;
+use serde::Serialize;
+
+use super::RunInfo;
+use crate::error::{Error, Result};
+use crate::finite_n::EngineKind;
+use crate::learner::{
+    Algo, Algorithm, Evaluator, LearnerParams, Ledger, OnlineDriver, OnlineTmfq, Snapshot,
+};
+use crate::model::Model;
+use crate::output::transitions_batch;
+use crate::population::{CountPopulation, Population};
+use crate::scenario::Scenario;
+use crate::solver::{solve, Start};
+use crate::space::{uniform, Policy, QTable};
+use crate::state::StateCode;
+
+/// Options of [`learn`] that are not scenario keys (they change outputs, not results).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct LearnOptions {
+    /// Build the transitions (s, a, r, s′) of every population step as a batch for
+    /// `on_iteration`, keeping each agent with this probability (seeded, the same agents for
+    /// any thread count). `None` (default): no batches. Needs the agent engine and an
+    /// online algorithm.
+    pub export_fraction: Option<f64>,
+}
+
+/// The exact T-MFE the run is measured against (T-BR from uniform).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TmfeSummary {
+    /// z*.
+    pub z: Vec<f64>,
+    /// Greedy action of μ* per state.
+    pub greedy_action: Vec<usize>,
+    /// Σ_s s·z*(s).
+    pub mean_state: f64,
+    /// Whether T-BR met its tolerance.
+    pub converged: bool,
+}
+
+/// Wall seconds of each phase of a [`learn`] run.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct LearnTimings {
+    /// Solving the exact T-MFE.
+    pub solve: f64,
+    /// Building the algorithm (allocating the agents).
+    pub setup: f64,
+    /// The iteration loop, `on_iteration` included.
+    pub total_loop: f64,
+    /// Moving agents or drawing samples (sum over iterations).
+    pub step: f64,
+    /// Learning.
+    pub learn: f64,
+    /// Exact evaluation.
+    pub eval: f64,
+    /// Inside `on_iteration` (the caller's output) and building exported batches.
+    pub output: f64,
+}
+
+/// Quantiles of the per-iteration step time, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct StepLatency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile (nearest rank).
+    pub p99: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+impl StepLatency {
+    fn of(snapshots: &[Snapshot]) -> Self {
+        let mut ms: Vec<f64> = snapshots.iter().map(|s| s.step_seconds * 1e3).collect();
+        if ms.is_empty() {
+            return StepLatency::default();
+        }
+        ms.sort_by(f64::total_cmp);
+        let rank = |q: f64| ms[((q * ms.len() as f64).ceil() as usize).clamp(1, ms.len()) - 1];
+        StepLatency {
+            p50: rank(0.5),
+            p99: rank(0.99),
+            max: ms[ms.len() - 1],
+        }
+    }
+}
+
+/// What [`learn`] produced; `summary.json` is its serialization (the snapshots go to
+/// `snapshots.parquet`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LearnReport {
+    /// Common header.
+    #[serde(flatten)]
+    pub info: RunInfo,
+    /// The algorithm.
+    pub algo: Algo,
+    /// Every `[learner]` knob as used.
+    pub learner: LearnerParams,
+    /// The population engine (online algorithms), else `None`.
+    pub engine: Option<EngineKind>,
+    /// N, the real agents (online algorithms), else `None`.
+    pub agents: Option<u64>,
+    /// True when the stop flag ended the run early.
+    pub interrupted: bool,
+    /// Iterations done.
+    pub iterations: u64,
+    /// Iterations asked for (`sim.iterations`).
+    pub iterations_requested: u64,
+    /// The final mean field (see [`Snapshot::z`]).
+    pub z: Vec<f64>,
+    /// The learned strategy's greedy action per state.
+    pub greedy_action: Vec<usize>,
+    /// Σ_s s·z(s).
+    pub mean_state: f64,
+    /// ‖z − z*‖₁.
+    pub l1_to_tmfe: f64,
+    /// max_s exploitability of the final strategy at the final z.
+    pub exploitability: f64,
+    /// z-weighted exploitability of the final strategy at the final z.
+    pub exploitability_weighted: f64,
+    /// The sample ledger, summed over all iterations.
+    pub ledger: Ledger,
+    /// The exact T-MFE.
+    pub tmfe: TmfeSummary,
+    /// Wall seconds per phase.
+    pub seconds: LearnTimings,
+    /// Per-iteration step time.
+    pub step_latency_ms: StepLatency,
+    /// N·iterations / loop seconds (online algorithms).
+    pub agent_steps_per_second: Option<f64>,
+    /// N·iterations / step seconds (online algorithms).
+    pub step_agent_steps_per_second: Option<f64>,
+    /// Rows of transitions handed to `on_iteration`.
+    pub transitions_exported: Option<u64>,
+    /// Every iteration's snapshot.
+    #[serde(skip)]
+    pub snapshots: Vec<Snapshot>,
+    /// The final strategy.
+    #[serde(skip)]
+    pub policy: Policy,
+    /// The final Q-table, when there is one shared table.
+    #[serde(skip)]
+    pub q: Option<QTable>,
+}
+
+/// Runs `sc.learner.algo` for `sc.sim.iterations` iterations with seed `sc.sim.seed`
+/// (online algorithms: `sc.sim.agents` agents on `sc.sim.engine`, drawn i.i.d. uniform).
+/// After each iteration `on_iteration` receives the snapshot and, with
+/// [`LearnOptions::export_fraction`], the step's transitions; an error it returns stops the
+/// run. `stop` is polled before each iteration.
+///
+/// # Errors
+/// [`Error::Param`] for options that do not fit the scenario (export without a population,
+/// too many agents for this platform), [`Error::Unsupported`] for an engine that cannot run
+/// the algorithm, and errors of the algorithm or of `on_iteration`. Nothing is returned
+/// for a run stopped before its first iteration: [`Error::Interrupted`].
+pub fn learn(
+    sc: &Scenario,
+    opts: &LearnOptions,
+    stop: &AtomicBool,
+    on_iteration: &mut dyn FnMut(&Snapshot, Option<RecordBatch>) -> Result<()>,
+) -> Result<LearnReport> {
+    if let Some(f) = opts.export_fraction {
+        if !(f > 0.0 && f <= 1.0) {
+            return Err(Error::param(
+                "export_fraction",
+                format!("must be in (0, 1], got {f}"),
+            ));
+        }
+        if !sc.learner.algo.uses_population() || sc.sim.engine != EngineKind::Agents {
+            return Err(Error::param(
+                "export_fraction",
+                "exporting transitions needs a population of stored agents: an online \
+                 algorithm on the agent engine (sim.engine = \"agents\")",
+            ));
+        }
+    }
+    let model = sc.model.as_model();
+    let t0 = Instant::now();
+    let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
+    let solve_s = t0.elapsed().as_secs_f64();
+    let ns = model.num_states();
+    let na = model.num_actions();
+    let seed = sc.sim.seed;
+    let mut ctx = Ctx {
+        sc,
+        opts,
+        stop,
+        on_iteration,
+        eval: Evaluator::new(model, sc.game, Some(exact.z.clone())),
+        t_setup: Instant::now(),
+    };
+    let algo = sc.learner.algo;
+    let mut report = match algo {
+        Algo::Online => {
+            let agents = sc.sim.agents;
+            let learner = OnlineTmfq::try_new(ns, na, sc.game, sc.learner.tq)?;
+            match sc.sim.engine {
+                EngineKind::Counts => {
+                    let pop = CountPopulation::try_new(ns, agents, &uniform(ns), seed)?;
+                    let run = OnlineDriver::new(model, pop, learner, seed)?;
+                    ctx.drive(run, |_, _| None)?
+                }
+                EngineKind::Agents => {
+                    let n = usize::try_from(agents).map_err(|_| {
+                        Error::param(
+                            "agents",
+                            format!("{agents} agents do not fit this platform's memory"),
+                        )
+                    })?;
+                    if ns <= u8::MAX_STATES {
+                        ctx.drive_agents::<u8>(model, n, learner)?
+                    } else {
+                        ctx.drive_agents::<u16>(model, n, learner)?
+                    }
+                }
+            }
+        }
+        Algo::Tmfq | Algo::Gmbl => {
+            return Err(Error::Unsupported {
+                engine: "learn",
+                reason: format!("{algo} is not wired into the run layer yet"),
+            })
+        }
+    };
+    report.seconds.solve = solve_s;
+    report.tmfe = TmfeSummary {
+        z: exact.z.clone(),
+        greedy_action: exact.policy.greedy.clone(),
+        mean_state: exact.mean_state,
+        converged: exact.converged(),
+    };
+    if algo.uses_population() {
+        report.engine = Some(sc.sim.engine);
+        report.agents = Some(sc.sim.agents);
+        let agent_steps = report.iterations as f64 * sc.sim.agents as f64;
+        report.agent_steps_per_second = Some(agent_steps / report.seconds.total_loop);
+        report.step_agent_steps_per_second = Some(agent_steps / report.seconds.step);
+    }
+    Ok(report)
+}
+
+/// What every algorithm's loop shares.
+struct Ctx<'a, 'm> {
+    sc: &'a Scenario,
+    opts: &'a LearnOptions,
+    stop: &'a AtomicBool,
+    on_iteration: &'a mut dyn FnMut(&Snapshot, Option<RecordBatch>) -> Result<()>,
+    eval: Evaluator<'m, dyn Model + 'm>,
+    t_setup: Instant,
+}
+
+impl<'m> Ctx<'_, 'm> {
+    /// Online TMFQ on the agent engine with state type `T`; exports transitions if asked.
+    fn drive_agents<T: StateCode>(
+        &mut self,
+        model: &'m dyn Model,
+        n: usize,
+        learner: OnlineTmfq,
+    ) -> Result<LearnReport> {
+        let (ns, seed) = (model.num_states(), self.sc.sim.seed);
+        let pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), seed)?;
+        let run = OnlineDriver::new(model, pop, learner, seed)?;
+        let fraction = self.opts.export_fraction;
+        self.drive(run, move |run, k| {
+            let f = fraction?;
+            let buffer = run.engine().transitions()?;
+            Some(transitions_batch(buffer, k, f, seed))
+        })
+    }
+
+    /// The loop: iterate, export, evaluate, report.
+    fn drive<A: Algorithm>(
+        &mut self,
+        mut run: A,
+        export: impl Fn(&A, u64) -> Option<RecordBatch>,
+    ) -> Result<LearnReport> {
+        let setup = self.t_setup.elapsed().as_secs_f64();
+        let requested = self.sc.sim.iterations;
+        let mut snapshots: Vec<Snapshot> = Vec::with_capacity(requested.min(1 << 20) as usize);
+        let mut total = Ledger::default();
+        let mut t = LearnTimings {
+            setup,
+            ..LearnTimings::default()
+        };
+        let mut exported = self.opts.export_fraction.map(|_| 0u64);
+        let t_loop = Instant::now();
+        for _ in 0..requested {
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let it = run.iterate()?;
+            let snap = self.eval.observe(it, run.policy(), &mut total);
+            let t_out = Instant::now();
+            let batch = export(&run, snap.iteration);
+            if let (Some(rows), Some(b)) = (exported.as_mut(), &batch) {
+                *rows += b.num_rows() as u64;
+            }
+            (self.on_iteration)(&snap, batch)?;
+            t.output += t_out.elapsed().as_secs_f64();
+            t.step += snap.step_seconds;
+            t.learn += snap.learn_seconds;
+            t.eval += snap.eval_seconds;
+            snapshots.push(snap);
+        }
+        t.total_loop = t_loop.elapsed().as_secs_f64();
+        let Some(last) = snapshots.last() else {
+            return Err(Error::Interrupted);
+        };
+        Ok(LearnReport {
+            info: RunInfo::new("learn", self.sc, self.sc.sim.seed),
+            algo: run.algo(),
+            learner: self.sc.learner,
+            engine: None,
+            agents: None,
+            interrupted: self.stop.load(Ordering::SeqCst) && last.iteration < requested,
+            iterations: last.iteration,
+            iterations_requested: requested,
+            z: last.z.clone(),
+            greedy_action: run.policy().greedy.clone(),
+            mean_state: last.mean_state,
+            l1_to_tmfe: last.l1_to_tmfe,
+            exploitability: last.exploitability.max,
+            exploitability_weighted: last.exploitability.weighted,
+            ledger: total,
+            tmfe: TmfeSummary {
+                z: Vec::new(),
+                greedy_action: Vec::new(),
+                mean_state: f64::NAN,
+                converged: false,
+            },
+            seconds: t,
+            step_latency_ms: StepLatency::of(&snapshots),
+            agent_steps_per_second: None,
+            step_agent_steps_per_second: None,
+            transitions_exported: exported,
+            policy: run.policy().clone(),
+            q: run.q().cloned(),
+            snapshots,
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! The run layer: every command of the binary as a library call.
+//!
+//! Each function takes a validated [`Scenario`] plus its options, a stop flag (polled between
+//! units of work; a stopped run returns what it finished, marked `interrupted`) and, for long
+//! runs, a progress callback; it returns a report that derives `Serialize`. A command's
+//! `summary.json` is its serialized report, and every report starts with the same
+//! [`RunInfo`] keys (`command`, `scenario`, `scenario_file`, `mfgsim_version`, `seed`,
+//! `threads`). The binary only parses flags, draws progress bars, handles Ctrl-C and writes
+//! files; the Python package and the sweep command call exactly these functions.
+//!
+//! * [`solve`]: exact T-MFE by T-BR (one start, or the least and greatest T-MFE);
+//! * [`check`]: the strategic-complementarity checker (Definition 1);
+//! * [`learn`]: any learning algorithm of `[learner] algo`, evaluated every iteration;
+//! * [`finite_n`]: the finite-N study.
+//!
+//! Work runs on the current rayon pool (`pool.install(|| run::learn(…))` picks the thread
+//! count); results do not depend on it.
+//!
+//! # Example
+//! ```
+//! use std::sync::atomic::AtomicBool;
+//! use mfgsim::run;
+//! use mfgsim::scenario::Scenario;
+//!
+//! let overrides: Vec<String> = ["learner.algo=online", "sim.agents=1000", "sim.iterations=5"]
+//!     .map(String::from).to_vec();
+//! let sc = Scenario::load("scenarios/gig.toml".as_ref(), &overrides)?;
+//! let report = run::learn(&sc, &run::LearnOptions::default(), &AtomicBool::new(false), &mut |_, _| Ok(()))?;
+//! assert_eq!(report.iterations, 5);
+//! assert_eq!(report.info.command, "learn");
+//! let summary = serde_json::to_value(&report).unwrap();
+//! assert_eq!(summary["algo"], "online");
+//! # Ok::<(), mfgsim::Error>(())
+//! ```
+
+mod learn;
+mod solve;
+mod study;
+
+pub use learn::{learn, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary};
+pub use solve::{check, solve, CheckRun, SolveReport, SolveRun};
+pub use study::{finite_n, FiniteNRun};
+
+use serde::Serialize;
+
+use crate::scenario::Scenario;
+
+/// The keys every report starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunInfo {
+    /// `solve`, `check`, `learn` or `finite-n`.
+    pub command: &'static str,
+    /// The scenario's name.
+    pub scenario: String,
+    /// The file it was read from.
+    pub scenario_file: String,
+    /// The crate version that produced the report.
+    pub mfgsim_version: &'static str,
+    /// The seed of every random stream (the base seed of a study).
+    pub seed: u64,
+    /// Worker threads of the rayon pool the run used (results do not depend on it).
+    pub threads: usize,
+}
+
+impl RunInfo {
+    /// The header of a `command` run of `sc` with `seed`, on the current rayon pool.
+    pub fn new(command: &'static str, sc: &Scenario, seed: u64) -> Self {
+        RunInfo {
+            command,
+            scenario: sc.name.clone(),
+            scenario_file: sc.path.display().to_string(),
+            mfgsim_version: env!("CARGO_PKG_VERSION"),
+            seed,
+            threads: rayon::current_num_threads(),
+        }
+    }
+}

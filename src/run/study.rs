@@ -1,0 +1,116 @@
+//! `finite-n` as a library call.
+
+use std::sync::atomic::AtomicBool;
+
+use serde::Serialize;
+
+use super::RunInfo;
+use crate::error::{Error, Result};
+use crate::finite_n::{
+    run_study, EngineKind, FiniteNParams, FiniteNReport, GroupSummary, Limit, PolicySource,
+    RateFit, RunResult,
+};
+use crate::scenario::Scenario;
+use crate::solver::{solve, Start};
+
+/// What [`finite_n`] produced; `summary.json` is its serialization (the runs and steps go
+/// to `finite_n.parquet` and `finite_n_steps.parquet`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FiniteNRun {
+    /// Common header (`seed` is the base seed: replicate j uses seed + j).
+    #[serde(flatten)]
+    pub info: RunInfo,
+    /// The simulator.
+    pub engine: EngineKind,
+    /// The agents' strategy.
+    pub policy: PolicySource,
+    /// The N grid.
+    pub agents: Vec<u64>,
+    /// Replicates per N.
+    pub seeds: usize,
+    /// Steps recorded after the burn-in.
+    pub steps: u64,
+    /// Steps before recording.
+    pub burn_in: u64,
+    /// Confidence level of the intervals.
+    pub confidence: f64,
+    /// Bootstrap resamples.
+    pub bootstrap: usize,
+    /// The rate fit (None with fewer than two N).
+    pub fit: Option<RateFit>,
+    /// One summary per N.
+    pub per_n: Vec<GroupSummary>,
+    /// Runs that finished.
+    pub runs_completed: usize,
+    /// True when the stop flag ended the study early.
+    pub interrupted: bool,
+    /// Wall seconds of the study.
+    pub seconds: f64,
+    /// z*, the mean-field limit the runs are measured against.
+    pub tmfe_z: Vec<f64>,
+    /// Agent-steps simulated per wall second, over the whole study.
+    pub agent_steps_per_second: f64,
+    /// The full report (runs, steps) for the Parquet outputs.
+    #[serde(skip)]
+    pub report: FiniteNReport,
+}
+
+/// The finite-N study of `sc` with `params` (its `learner` is the scenario's TQ rule with
+/// the `learned` policy); `progress` is called after every finished run (from worker
+/// threads) and `stop` ends the study keeping the finished runs.
+///
+/// # Errors
+/// [`Error::Param`] for invalid settings, [`Error::Solver`] when T-BR does not converge
+/// (the study needs z*), [`Error::Interrupted`] when stopped before the first run finished.
+pub fn finite_n(
+    sc: &Scenario,
+    params: &FiniteNParams,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(&RunResult) + Sync),
+) -> Result<FiniteNRun> {
+    let params = &FiniteNParams {
+        learner: sc.learner.tq,
+        ..params.clone()
+    };
+    params.validate()?;
+    let model = sc.model.as_model();
+    let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
+    if !exact.converged() {
+        return Err(Error::Solver(format!(
+            "the exact T-MFE did not converge ({}); the study needs z*",
+            exact.termination.describe()
+        )));
+    }
+    let limit = Limit {
+        z: &exact.z,
+        policy: &exact.policy,
+    };
+    let report = run_study(model, sc.game, limit, params, stop, progress)?;
+    if report.runs.is_empty() {
+        return Err(Error::Interrupted);
+    }
+    let agent_steps: f64 = report
+        .runs
+        .iter()
+        .map(|r| r.agent_steps(params.burn_in))
+        .sum();
+    Ok(FiniteNRun {
+        info: RunInfo::new("finite-n", sc, params.base_seed),
+        engine: params.engine,
+        policy: params.policy,
+        agents: params.agents.clone(),
+        seeds: params.seeds,
+        steps: params.steps,
+        burn_in: params.burn_in,
+        confidence: params.confidence,
+        bootstrap: params.bootstrap,
+        fit: report.fit.clone(),
+        per_n: report.groups.clone(),
+        runs_completed: report.runs.len(),
+        interrupted: report.interrupted,
+        seconds: report.seconds,
+        tmfe_z: exact.z.clone(),
+        agent_steps_per_second: agent_steps / report.seconds,
+        report,
+    })
+}
