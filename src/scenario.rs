@@ -607,6 +607,47 @@ mod tests {
     }
 
     #[test]
+    fn learner_keys_are_read_and_each_bad_one_is_named() {
+        let base = "[model]\nkind = \"gig\"\n";
+        let s = parse(
+            base,
+            &[
+                "learner.algo=tmfq",
+                "learner.memory=inf",
+                "learner.sim_agents=500",
+                "learner.max_sim_transitions=1e6",
+                "learner.gen_samples=77",
+                "sim.engine=counts",
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.learner.algo, Algo::Tmfq);
+        assert_eq!(s.learner.tq.memory, f64::INFINITY);
+        assert_eq!(s.learner.tmfq.sim_agents, 500);
+        assert_eq!(s.learner.tmfq.max_sim_transitions, 1_000_000);
+        assert_eq!(s.learner.gmbl.gen_samples, 77);
+        assert_eq!(s.sim.engine, EngineKind::Counts);
+        for (set, want) in [
+            ("learner.algo=sarsa", "`learner.algo`: unknown algorithm `sarsa`"),
+            ("learner.memroy=3", "`learner.memroy`: unknown key; expected one of: algo"),
+            ("learner.memory=0.5", "`learner.memory`: must be >= 1"),
+            ("learner.budget=-3", "`learner.budget`: expected a non-negative integer"),
+            ("learner.step_exponent=2", "`learner.step_exponent`: must be in (0.5, 1]"),
+            ("learner.sim_agents=0", "`learner.sim_agents`: must be >= 1"),
+            ("learner.inner_tol=0", "`learner.inner_tol`: must be a finite number > 0"),
+            ("learner.check_every=0", "`learner.check_every`: must be >= 1"),
+            ("learner.max_sim_transitions=5", "`learner.max_sim_transitions`: must be >="),
+            ("learner.mf_agents=0", "`learner.mf_agents`: must be >= 1"),
+            ("learner.gen_samples=0", "`learner.gen_samples`: must be >= 1"),
+            ("learner.value_tol=-1", "`learner.value_tol`: must be a finite number > 0"),
+            ("sim.engine=gpu", "`sim.engine`: unknown engine `gpu`"),
+        ] {
+            let e = err(base, &[set]);
+            assert!(e.starts_with("x.toml: ") && e.contains(want), "{set}: {e}");
+        }
+    }
+
+    #[test]
     fn overrides_apply_and_are_validated() {
         let base = "[model]\nkind = \"gig\"\n";
         let s = parse(

@@ -25,7 +25,7 @@ pub enum Command {
     /// Learn an equilibrium with one of the paper's algorithms (`[learner] algo`: online
     /// TMFQ with N agents, TMFQ or GMBL with a simulator) and write snapshots.parquet and
     /// summary.json; every iteration is compared with the exact T-MFE.
-    #[command(after_long_help = LEARNER_KEYS_HELP)]
+    #[command(after_long_help = learner_keys_help())]
     Learn(LearnArgs),
     /// Measure how far N agents (playing the T-MFE strategy, or learning online) are from
     /// the mean-field limit z*, over a grid of N and several seeds, and fit the rate of
@@ -126,25 +126,117 @@ impl AlgoArg {
     }
 }
 
-/// The `[learner]` keys, shown under `mfgsim learn --help`.
-const LEARNER_KEYS_HELP: &str = "\
-Scenario keys of the learner (set them in the file or with --set learner.KEY=VALUE):
-  [sim]     agents = 1000000        N, real agents (online)
-            iterations = 300        K, outer iterations
-            seed = 0                seed of every random stream
-            engine = \"agents\"       population simulator: agents | counts
-  [learner] algo = \"online\"         online | tmfq | gmbl
-            budget = 1048576        online, tmfq: most TQ updates per population/simulator step
-            step_exponent = 1.0     online, tmfq: w in alpha = (1 + (1-gamma) n)^-w, in (0.5, 1]
-            memory = 300.0          online, tmfq: cap H on step-size counts, >= 1 or inf
-            sim_agents = 10000      tmfq: M_sim simulated agents at the frozen z_k
-            inner_tol = 1e-3        tmfq: eps1, stop when |Q_t - Q_t-check|_inf < eps1
-            check_every = 10        tmfq: simulator steps between two checks
-            max_sim_transitions = 1e7  tmfq: cap on simulator transitions per iteration
-            mf_agents = 1000000     tmfq: M_mf states drawn from z_k for Next-MF
-            gen_samples = 10000     gmbl: M_gen samples of s' per (s, a) per iteration
-            value_tol = 1e-10       gmbl: tolerance of TQ-value iteration on the estimate
-Flags --algo, --agents, --iterations, --seed and --engine are shortcuts for these keys.";
+/// The `[sim]` and `[learner]` keys with their defaults (read from the library, so the help
+/// cannot drift from the code), shown under `mfgsim learn --help`.
+fn learner_keys_help() -> String {
+    let sim = mfgsim::scenario::SimParams::default();
+    let l = mfgsim::learner::LearnerParams::default();
+    let rows: Vec<(&str, &str, String, &str)> = vec![
+        (
+            "[sim]",
+            "agents",
+            sim.agents.to_string(),
+            "N, real agents (online)",
+        ),
+        (
+            "",
+            "iterations",
+            sim.iterations.to_string(),
+            "K, outer iterations",
+        ),
+        (
+            "",
+            "seed",
+            sim.seed.to_string(),
+            "seed of every random stream",
+        ),
+        (
+            "",
+            "engine",
+            "\"agents\"".into(),
+            "population simulator: agents | counts",
+        ),
+        (
+            "[learner]",
+            "algo",
+            format!("\"{}\"", l.algo),
+            "online | tmfq | gmbl",
+        ),
+        (
+            "",
+            "budget",
+            l.tq.budget.to_string(),
+            "online, tmfq: most TQ updates per step",
+        ),
+        (
+            "",
+            "step_exponent",
+            format!("{:?}", l.tq.step_exponent),
+            "online, tmfq: w in alpha = (1 + (1-gamma) n)^-w, (0.5, 1]",
+        ),
+        (
+            "",
+            "memory",
+            format!("{:?}", l.tq.memory),
+            "online, tmfq: cap H on step-size counts, >= 1 or inf",
+        ),
+        (
+            "",
+            "sim_agents",
+            l.tmfq.sim_agents.to_string(),
+            "tmfq: M_sim simulated agents at the frozen z_k",
+        ),
+        (
+            "",
+            "inner_tol",
+            format!("{:e}", l.tmfq.inner_tol),
+            "tmfq: eps1, stop when |Q_t - Q_(t-check)|_inf < eps1",
+        ),
+        (
+            "",
+            "check_every",
+            l.tmfq.check_every.to_string(),
+            "tmfq: simulator steps between two checks",
+        ),
+        (
+            "",
+            "max_sim_transitions",
+            format!("{:e}", l.tmfq.max_sim_transitions as f64),
+            "tmfq: cap on simulator transitions per iteration",
+        ),
+        (
+            "",
+            "mf_agents",
+            format!("{:e}", l.tmfq.mf_agents as f64),
+            "tmfq: M_mf states drawn from z_k for Next-MF",
+        ),
+        (
+            "",
+            "gen_samples",
+            l.gmbl.gen_samples.to_string(),
+            "gmbl: M_gen samples of s' per (s, a) per iteration",
+        ),
+        (
+            "",
+            "value_tol",
+            format!("{:e}", l.gmbl.value_tol),
+            "gmbl: tolerance of TQ-value iteration on P-hat",
+        ),
+    ];
+    let mut text = String::from(
+        "Scenario keys (set them in the file or with --set TABLE.KEY=VALUE), with defaults:\n",
+    );
+    for (table, key, default, what) in rows {
+        text.push_str(&format!(
+            "  {table:<10}{:<30}{what}\n",
+            format!("{key} = {default}")
+        ));
+    }
+    text.push_str(
+        "Flags --algo, --engine, --agents, --iterations and --seed are shortcuts for these keys.",
+    );
+    text
+}
 
 #[derive(Debug, Args)]
 pub struct LearnArgs {
