@@ -628,18 +628,45 @@ mod tests {
         assert_eq!(s.learner.gmbl.gen_samples, 77);
         assert_eq!(s.sim.engine, EngineKind::Counts);
         for (set, want) in [
-            ("learner.algo=sarsa", "`learner.algo`: unknown algorithm `sarsa`"),
-            ("learner.memroy=3", "`learner.memroy`: unknown key; expected one of: algo"),
+            (
+                "learner.algo=sarsa",
+                "`learner.algo`: unknown algorithm `sarsa`",
+            ),
+            (
+                "learner.memroy=3",
+                "`learner.memroy`: unknown key; expected one of: algo",
+            ),
             ("learner.memory=0.5", "`learner.memory`: must be >= 1"),
-            ("learner.budget=-3", "`learner.budget`: expected a non-negative integer"),
-            ("learner.step_exponent=2", "`learner.step_exponent`: must be in (0.5, 1]"),
+            (
+                "learner.budget=-3",
+                "`learner.budget`: expected a non-negative integer",
+            ),
+            (
+                "learner.step_exponent=2",
+                "`learner.step_exponent`: must be in (0.5, 1]",
+            ),
             ("learner.sim_agents=0", "`learner.sim_agents`: must be >= 1"),
-            ("learner.inner_tol=0", "`learner.inner_tol`: must be a finite number > 0"),
-            ("learner.check_every=0", "`learner.check_every`: must be >= 1"),
-            ("learner.max_sim_transitions=5", "`learner.max_sim_transitions`: must be >="),
+            (
+                "learner.inner_tol=0",
+                "`learner.inner_tol`: must be a finite number > 0",
+            ),
+            (
+                "learner.check_every=0",
+                "`learner.check_every`: must be >= 1",
+            ),
+            (
+                "learner.max_sim_transitions=5",
+                "`learner.max_sim_transitions`: must be >=",
+            ),
             ("learner.mf_agents=0", "`learner.mf_agents`: must be >= 1"),
-            ("learner.gen_samples=0", "`learner.gen_samples`: must be >= 1"),
-            ("learner.value_tol=-1", "`learner.value_tol`: must be a finite number > 0"),
+            (
+                "learner.gen_samples=0",
+                "`learner.gen_samples`: must be >= 1",
+            ),
+            (
+                "learner.value_tol=-1",
+                "`learner.value_tol`: must be a finite number > 0",
+            ),
             ("sim.engine=gpu", "`sim.engine`: unknown engine `gpu`"),
         ] {
             let e = err(base, &[set]);

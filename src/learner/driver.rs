@@ -135,3 +135,57 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> Algorithm for OnlineDriver<'m
         self.k
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learner::{OnlineTmfq, TqLearnerParams};
+    use crate::model::{GameParams, Gig};
+    use crate::population::{CountPopulation, Population};
+    use crate::space::uniform;
+
+    #[test]
+    fn the_ledger_counts_real_transitions_and_updates() {
+        let model = Gig::default();
+        let params = TqLearnerParams {
+            budget: 3000,
+            ..TqLearnerParams::default()
+        };
+        let learner = OnlineTmfq::try_new(10, 4, GameParams::default(), params).unwrap();
+        // Fewer agents than the budget: every transition is one update.
+        let pop: Population = Population::try_new(10, 2000, &uniform(10), 1).unwrap();
+        let mut run = OnlineDriver::new(&model, pop, learner.clone(), 1).unwrap();
+        let it = run.iterate().unwrap();
+        assert_eq!(it.iteration, 1);
+        assert_eq!(it.ledger.real_transitions, 2000);
+        assert_eq!(it.ledger.tq_updates, 2000);
+        assert_eq!(
+            it.ledger.simulator_transitions + it.ledger.generative_samples,
+            0
+        );
+        // More agents than the budget (count engine, 10⁹ agents): `budget` updates.
+        let pop = CountPopulation::try_new(10, 1_000_000_000, &uniform(10), 1).unwrap();
+        let mut run = OnlineDriver::new(&model, pop, learner, 1).unwrap();
+        for k in 1..=3 {
+            let it = run.iterate().unwrap();
+            assert_eq!(it.iteration, k);
+            assert_eq!(it.ledger.real_transitions, 1_000_000_000);
+            assert_eq!(it.ledger.tq_updates, 3000);
+        }
+    }
+
+    #[test]
+    fn sizes_must_agree() {
+        let model = Gig::default();
+        let learner =
+            OnlineTmfq::try_new(10, 3, GameParams::default(), TqLearnerParams::default()).unwrap();
+        let pop: Population = Population::try_new(10, 100, &uniform(10), 1).unwrap();
+        let e = OnlineDriver::new(&model, pop, learner, 1).unwrap_err();
+        assert!(e.to_string().contains("learner"), "{e}");
+        let learner =
+            OnlineTmfq::try_new(10, 4, GameParams::default(), TqLearnerParams::default()).unwrap();
+        let pop: Population = Population::try_new(9, 100, &uniform(9), 1).unwrap();
+        let e = OnlineDriver::new(&model, pop, learner, 1).unwrap_err();
+        assert!(e.to_string().contains("population"), "{e}");
+    }
+}
