@@ -305,6 +305,8 @@ pub struct RateFit {
     pub slope: f64,
     /// a (natural logarithm): E_N ≈ e^a · N^b.
     pub intercept: f64,
+    /// e^a, the prefactor of the rate.
+    pub prefactor: f64,
     /// Bootstrap percentile interval of b (None with one replicate).
     pub slope_ci: Option<(f64, f64)>,
     /// Bootstrap percentile interval of a.
@@ -674,6 +676,7 @@ fn summarise(
     let fit = RateFit {
         slope,
         intercept,
+        prefactor: intercept.exp(),
         slope_ci,
         intercept_ci,
         slope_se,

@@ -6,13 +6,12 @@ use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::json::{num, nums};
 use super::parquet::{numbered_fields, TableBuilder};
 use super::plot::LogLogSeries;
 use crate::error::{Error, Result};
-use crate::finite_n::{FiniteNParams, FiniteNReport, GroupSummary, RateFit};
+use crate::finite_n::FiniteNReport;
 
 /// Integer columns are Int64: a u64 above i64::MAX keeps its bits (two's complement).
 fn int(v: u64) -> i64 {
@@ -110,67 +109,6 @@ pub fn finite_n_steps_batch(report: &FiniteNReport, num_states: usize) -> Record
     rows.finish()
 }
 
-fn interval(ci: Option<(f64, f64)>) -> Value {
-    ci.map_or(Value::Null, |(lo, hi)| json!([num(lo), num(hi)]))
-}
-
-fn group_json(g: &GroupSummary) -> Value {
-    json!({
-        "agents": g.agents,
-        "runs": g.runs,
-        "mean_l1": num(g.mean_l1),
-        "std_l1": num(g.std_l1),
-        "se_l1": num(g.se_l1),
-        "ci_l1": interval(g.ci_l1),
-        "mean_max_l1": num(g.mean_max_l1),
-        "n_times_variance": num(g.n_times_variance),
-        "mean_exploitability": g.mean_exploitability.map_or(Value::Null, |e| num(e.max)),
-        "mean_exploitability_weighted": g
-            .mean_exploitability
-            .map_or(Value::Null, |e| num(e.weighted)),
-        "bias": nums(&g.bias),
-        "variance": nums(&g.variance),
-        "seconds": num(g.seconds),
-    })
-}
-
-fn fit_json(f: &RateFit) -> Value {
-    json!({
-        "slope": num(f.slope),
-        "slope_ci": interval(f.slope_ci),
-        "slope_se": f.slope_se.map_or(Value::Null, num),
-        "intercept": num(f.intercept),
-        "intercept_ci": interval(f.intercept_ci),
-        "prefactor": num(f.intercept.exp()),
-        "r_squared": num(f.r_squared),
-        "points": f.points,
-        "model": "ln E||z^N - z*||_1 = intercept + slope * ln N (least squares over the N grid)",
-    })
-}
-
-/// The study's `summary.json` body: settings, the fit (`slope`, `slope_ci`, `intercept`, …)
-/// and one object per N (`mean_l1`, `std_l1`, `se_l1`, `ci_l1`, `bias`, `variance`, …).
-/// The caller adds run metadata (scenario, timings) to the returned object.
-pub fn finite_n_json(report: &FiniteNReport, params: &FiniteNParams) -> Value {
-    json!({
-        "engine": params.engine.as_str(),
-        "policy": params.policy.as_str(),
-        "agents": params.agents,
-        "seeds": params.seeds,
-        "base_seed": params.base_seed,
-        "steps": params.steps,
-        "burn_in": params.burn_in,
-        "confidence": params.confidence,
-        "bootstrap": params.bootstrap,
-        "fit": report.fit.as_ref().map_or(Value::Null, fit_json),
-        "per_n": report.groups.iter().map(group_json).collect::<Vec<_>>(),
-        "runs_completed": report.runs.len(),
-        "interrupted": report.interrupted,
-        "seconds": num(report.seconds),
-        "mfgsim_version": env!("CARGO_PKG_VERSION"),
-    })
-}
-
 /// One curve of a finite-N overlay plot, read back from a study's `summary.json` (`path` is
 /// the file or the study's output directory): the points (N, E_N) with their bootstrap
 /// interval, the fitted line, and the label `"<scenario> <engine> <policy>"`.
@@ -243,7 +181,7 @@ pub fn read_finite_n_series(path: &Path) -> Result<LogLogSeries> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finite_n::{FiniteNParams, FiniteNReport, GroupSummary, RateFit};
+    use crate::finite_n::{EngineKind, FiniteNReport, GroupSummary, PolicySource, RateFit};
     use crate::output::write_json;
 
     fn group(agents: u64, mean_l1: f64, ci: Option<(f64, f64)>) -> GroupSummary {
@@ -275,6 +213,7 @@ mod tests {
             fit: Some(RateFit {
                 slope: -0.5,
                 intercept: 0.25,
+                prefactor: 0.25f64.exp(),
                 slope_ci: None,
                 intercept_ci: None,
                 slope_se: None,
@@ -284,8 +223,14 @@ mod tests {
             interrupted: false,
             seconds: 1.0,
         };
-        let mut v = finite_n_json(&report, &FiniteNParams::default());
-        v["scenario"] = "gig".into();
+        // The keys `run::finite_n`'s report serializes to.
+        let mut v = serde_json::json!({
+            "scenario": "gig",
+            "engine": EngineKind::Agents,
+            "policy": PolicySource::Tmfe,
+            "per_n": report.groups,
+            "fit": report.fit,
+        });
         let dir = tempfile::tempdir().unwrap();
         write_json(&dir.path().join("summary.json"), &v).unwrap();
         let s = read_finite_n_series(dir.path()).unwrap();

@@ -5,20 +5,10 @@
 
 use super::{io_error, write_atomic};
 use crate::error::{Error, Result};
-use crate::solver::{Solution, Termination};
-use serde_json::{Map, Number, Value};
+use crate::solver::{Solution, SolutionSummary};
+use serde_json::Value;
 use std::io::Write;
 use std::path::Path;
-
-/// A finite number, or `null`.
-pub(crate) fn num(x: f64) -> Value {
-    Number::from_f64(x).map_or(Value::Null, Value::Number)
-}
-
-/// An array of [`num`]s.
-pub(crate) fn nums(xs: &[f64]) -> Value {
-    Value::Array(xs.iter().map(|x| num(*x)).collect())
-}
 
 /// The summary of `sol` as a JSON object.
 ///
@@ -52,35 +42,11 @@ pub(crate) fn nums(xs: &[f64]) -> Value {
 /// # Ok::<(), mfgsim::Error>(())
 /// ```
 pub fn solution_json(sol: &Solution) -> Value {
-    let (kind, period) = match sol.termination {
-        Termination::Converged => ("converged", Value::Null),
-        Termination::IterationCap => ("iteration_cap", Value::Null),
-        Termination::Cycle { period } => ("cycle", Value::from(period)),
-    };
-    let mut m = Map::new();
-    m.insert("converged".into(), Value::Bool(sol.converged()));
-    m.insert("termination".into(), sol.termination.describe().into());
-    m.insert("termination_kind".into(), kind.into());
-    m.insert("cycle_period".into(), period);
-    m.insert("iterations".into(), sol.iterations().into());
-    m.insert("num_states".into(), sol.q.num_states().into());
-    m.insert("num_actions".into(), sol.q.num_actions().into());
-    m.insert("start".into(), nums(&sol.start));
-    m.insert("z".into(), nums(&sol.z));
-    m.insert("mean_state".into(), num(sol.mean_state));
-    m.insert("greedy_action".into(), sol.policy.greedy.clone().into());
-    m.insert(
-        "last_delta_l1".into(),
-        sol.trace.last().map_or(Value::Null, |r| num(r.delta_l1)),
-    );
-    m.insert("consistency_l1".into(), num(sol.consistency_l1));
-    m.insert("exploitability".into(), num(sol.exploitability.max));
-    m.insert(
-        "exploitability_weighted".into(),
-        num(sol.exploitability.weighted),
-    );
-    m.insert("mfgsim_version".into(), env!("CARGO_PKG_VERSION").into());
-    Value::Object(m)
+    let mut v = serde_json::to_value(SolutionSummary::of(sol)).unwrap_or(Value::Null);
+    if let Some(m) = v.as_object_mut() {
+        m.insert("mfgsim_version".into(), env!("CARGO_PKG_VERSION").into());
+    }
+    v
 }
 
 /// Writes `value` to `path` as pretty-printed JSON with a final newline, atomically.
@@ -101,6 +67,7 @@ pub fn write_json(path: &Path, value: &Value) -> Result<()> {
 mod tests {
     use super::*;
     use crate::output::test_util::gig_solution;
+    use crate::solver::Termination;
 
     const KEYS: [&str; 16] = [
         "converged",

@@ -95,8 +95,8 @@ mod parquet;
 pub mod plot;
 
 pub use self::finite_n::{
-    finite_n_json, finite_n_runs_batch, finite_n_runs_schema, finite_n_steps_batch,
-    finite_n_steps_schema, read_finite_n_series,
+    finite_n_runs_batch, finite_n_runs_schema, finite_n_steps_batch, finite_n_steps_schema,
+    read_finite_n_series,
 };
 pub use self::json::{solution_json, write_json};
 pub use self::online::{push_snapshot, snapshot_schema, transitions_batch, transitions_schema};
