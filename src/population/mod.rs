@@ -528,8 +528,9 @@ impl<T: StateCode> Population<T> {
         Ok(self.finish(step))
     }
 
-    /// [`Population::step_given_par`] on the calling thread only, chunk after chunk, with
-    /// the same streams: bitwise identical results.
+    /// [`Population::step_given_par`] with the chunk loop on the calling thread only, chunk
+    /// after chunk, with the same streams: bitwise identical results. (The one-pass check of
+    /// the action column, [`check_actions`], still runs on the current rayon pool.)
     ///
     /// # Errors
     /// As [`Population::step_given_par`].
