@@ -6,6 +6,10 @@
 //! * `step/par_2threads`  `Population::step_par` inside a 2-thread rayon pool;
 //! * `step/kernel_only`   `step_chunk` over all chunks with prebuilt tables (no table build,
 //!   no reduction): the per-agent cost alone.
+//! * `step/per_agent_seq`, `step/per_agent_par_2threads`   `Population::step_given_seq` /
+//!   `step_given_par` with a per-agent action column (drawn once from the T-MFE policy at
+//!   the setup's states, as a learner would hand over), the IQL/MFQ path.
+//! * `step/per_agent_kernel_only`   `step_chunk_given` over all chunks with prebuilt tables.
 //!
 //! Setup (solve for the T-MFE policy, draw the population) is outside the timer. Each
 //! iteration steps the same population forward (step index k = 0, 1, …), which stays near
@@ -22,10 +26,13 @@
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mfgsim::model::Infection;
-use mfgsim::population::{step_chunk, Population, StepSampler, CHUNK};
+use mfgsim::population::{
+    step_chunk, step_chunk_given, ActionSampler, Population, StepSampler, CHUNK,
+};
 use mfgsim::rng::{stream, Purpose};
 use mfgsim::space::{uniform, Policy};
 use mfgsim::{solve, GameParams, SolverParams, Start};
+use rand::RngExt;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -36,6 +43,8 @@ struct Bench {
     model: Infection,
     policy: Policy,
     pop: Population,
+    /// One action per agent, for the per-agent variants.
+    given: Vec<u8>,
     step: u64,
 }
 
@@ -55,11 +64,16 @@ impl Bench {
         for k in 0..10 {
             pop.step_par(&model, &policy, k, SEED).expect("valid step");
         }
+        let given = draw_actions(&policy, pop.states());
+        // One per-agent step, so the per-agent tables exist for the kernel-only variant.
+        pop.step_given_par(&model, &given, None, 10, SEED)
+            .expect("valid step");
         Bench {
             model,
             policy,
             pop,
-            step: 10,
+            given,
+            step: 11,
         }
     }
 
@@ -80,11 +94,52 @@ impl Bench {
             .step_par(&self.model, &self.policy, self.step, SEED);
         stats.expect("valid step").regenerated
     }
+
+    #[inline(never)]
+    fn step_given_seq(&mut self) -> u64 {
+        self.step += 1;
+        let stats = self
+            .pop
+            .step_given_seq(&self.model, &self.given, None, self.step, SEED);
+        stats.expect("valid step").regenerated
+    }
+
+    #[inline(never)]
+    fn step_given_par(&mut self) -> u64 {
+        self.step += 1;
+        let stats = self
+            .pop
+            .step_given_par(&self.model, &self.given, None, self.step, SEED);
+        stats.expect("valid step").regenerated
+    }
+}
+
+/// a_i ~ μ(s_i, ·) for every agent, by inversion, from an `Eval` stream (outside the timer).
+fn draw_actions(policy: &Policy, states: &[u8]) -> Vec<u8> {
+    let mut rng = stream(SEED, Purpose::Eval, 0, 0);
+    states
+        .iter()
+        .map(|&s| {
+            let u: f64 = rng.random();
+            let row = policy.row(usize::from(s));
+            let mut acc = 0.0;
+            let a = row
+                .iter()
+                .position(|p| {
+                    acc += p;
+                    u < acc
+                })
+                .unwrap_or(row.len() - 1);
+            a as u8
+        })
+        .collect()
 }
 
 /// Columns and tables for timing the kernel alone.
 struct Kernel {
     sampler: StepSampler,
+    action_sampler: ActionSampler,
+    given: Vec<u8>,
     prev: Vec<u8>,
     next: Vec<u8>,
     actions: Vec<u8>,
@@ -96,6 +151,8 @@ impl Kernel {
     fn new(b: &Bench) -> Kernel {
         Kernel {
             sampler: b.pop.sampler().clone(),
+            action_sampler: b.pop.action_sampler().clone(),
+            given: b.given.clone(),
             prev: b.pop.states().to_vec(),
             next: vec![0; N],
             actions: vec![0; N],
@@ -117,6 +174,32 @@ impl Kernel {
         {
             let mut rng = stream(SEED, Purpose::Step, self.step, c as u64);
             regen += step_chunk(&self.sampler, prev, next, actions, &mut self.hist, &mut rng);
+        }
+        regen
+    }
+
+    #[inline(never)]
+    fn run_given(&mut self) -> u64 {
+        self.step += 1;
+        let mut regen = 0;
+        for (c, (((prev, given), next), actions)) in self
+            .prev
+            .chunks(CHUNK)
+            .zip(self.given.chunks(CHUNK))
+            .zip(self.next.chunks_mut(CHUNK))
+            .zip(self.actions.chunks_mut(CHUNK))
+            .enumerate()
+        {
+            let mut rng = stream(SEED, Purpose::Step, self.step, c as u64);
+            regen += step_chunk_given(
+                &self.action_sampler,
+                prev,
+                given,
+                next,
+                actions,
+                &mut self.hist,
+                &mut rng,
+            );
         }
         regen
     }
@@ -150,6 +233,15 @@ fn bench_step(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("kernel_only", N), |bn| {
         bn.iter(|| black_box(kernel.run()))
+    });
+    g.bench_function(BenchmarkId::new("per_agent_seq", N), |bn| {
+        bn.iter(|| black_box(b.step_given_seq()))
+    });
+    g.bench_function(BenchmarkId::new("per_agent_par_2threads", N), |bn| {
+        two.install(|| bn.iter(|| black_box(b.step_given_par())))
+    });
+    g.bench_function(BenchmarkId::new("per_agent_kernel_only", N), |bn| {
+        bn.iter(|| black_box(kernel.run_given()))
     });
     g.finish();
 }
@@ -200,6 +292,11 @@ fn cpu_report(
     measure("par_1thread", &mut || one.install(|| b.step_par()));
     measure("par_2threads", &mut || two.install(|| b.step_par()));
     measure("kernel_only", &mut || kernel.run());
+    measure("per_agent_seq", &mut || b.step_given_seq());
+    measure("per_agent_par_2t", &mut || {
+        two.install(|| b.step_given_par())
+    });
+    measure("per_agent_kernel", &mut || kernel.run_given());
 }
 
 criterion_group!(benches, bench_step);

@@ -77,10 +77,11 @@ fn threshold_of(q: f64) -> u32 {
 }
 
 impl<T: StateCode> AliasRows<T> {
-    /// Drops all rows (keeps the allocations).
+    /// Drops all rows and any weights pushed for an unfinished row (keeps the allocations).
     pub(crate) fn clear(&mut self) {
         self.spans.clear();
         self.entries.clear();
+        self.pending.clear();
     }
 
     /// Number of rows.

@@ -734,4 +734,28 @@ mod tests {
         assert!(pop.step(&model, &bad, 0, 0).is_err());
         assert_eq!(pop.last_step(), None);
     }
+
+    #[test]
+    fn refuses_per_agent_actions() {
+        let model = Infection::default();
+        let mut pop = CountPopulation::try_new(25, 1000, &uniform(25), 1).unwrap();
+        let given = vec![0u8; 1000];
+        let e = Engine::step(&mut pop, &model, Actions::PerAgent(&given), 0, 1).unwrap_err();
+        assert!(
+            matches!(&e, Error::Unsupported { engine, .. } if *engine == "count engine"),
+            "{e}"
+        );
+        let e = Engine::step_at(
+            &mut pop,
+            &model,
+            Actions::PerAgent(&given),
+            &uniform(25),
+            0,
+            1,
+        )
+        .unwrap_err();
+        assert!(matches!(e, Error::Unsupported { .. }), "{e}");
+        assert_eq!(pop.last_step(), None);
+        assert_eq!(Engine::counts(&pop).iter().sum::<u64>(), 1000);
+    }
 }

@@ -20,6 +20,35 @@
 //! [`Population::step_par`]. `README.md` in this folder explains the layout and why the
 //! sampling is exact.
 //!
+//! # Per-agent actions
+//! Learners that keep one table per agent (IQL, MFQ) choose every agent's action
+//! themselves and pass the column ([`Actions::PerAgent`], or
+//! [`Population::step_given_par`] / [`Population::step_given_seq`]): agent i plays
+//! `given[i]` and draws (s′_i, regen_i) from the law above conditioned on a_i, with one u64
+//! from the same streams, via per-(s, a) alias tables ([`ActionSampler`], kernel
+//! [`step_chunk_given`]). The column is checked once per step ([`check_actions`]) before
+//! anything changes. Every step, shared or per-agent, can also be taken at a frozen mean field
+//! z instead of z^N_k ([`Engine::step_at`]).
+//!
+//! ```
+//! use mfgsim::model::{Infection, Model};
+//! use mfgsim::population::Population;
+//! use mfgsim::space::uniform;
+//!
+//! let model = Infection::default();
+//! let mut pop: Population = Population::try_new(25, 10_000, &uniform(25), 1)?;
+//! // Agent i plays action i mod |A| (a learner would read its own Q-table).
+//! let given: Vec<u8> = (0..10_000).map(|i| (i % model.num_actions()) as u8).collect();
+//! pop.step_given_par(&model, &given, None, 0, 1)?;
+//! let buf = pop.transitions().expect("one step was taken");
+//! assert!(buf.iter().zip(&given).all(|(t, &a)| t.action == a as usize));
+//! // A frozen mean field: the buffer's rewards and kernel are taken there.
+//! let z = uniform(25);
+//! pop.step_given_seq(&model, &given, Some(&z), 1, 1)?;
+//! assert_eq!(pop.transitions().unwrap().mean_field(), &z[..]);
+//! # Ok::<(), mfgsim::Error>(())
+//! ```
+//!
 //! # Example
 //! ```
 //! use mfgsim::model::{Infection, Model};
@@ -42,12 +71,14 @@
 mod actions;
 mod alias;
 mod counts;
+mod given;
 mod step;
 
 pub use crate::state::StateCode;
 pub use actions::Actions;
 pub use alias::Outcome;
 pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM};
+pub use given::{check_actions, step_chunk_given, ActionSampler};
 pub use step::{step_chunk, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
 
 use crate::error::{Error, Result};
@@ -86,7 +117,8 @@ pub trait Engine: Send + std::fmt::Debug {
     /// the random streams of step `step` of run `seed`.
     ///
     /// # Errors
-    /// [`Error::Param`] for a model or strategy the engine cannot sample,
+    /// [`Error::Param`] for a model or strategy the engine cannot sample, or (key `actions`)
+    /// for a per-agent column whose length is not N or with an action ≥ |A|;
     /// [`Error::Unsupported`] for per-agent actions on an engine without agent identities;
     /// nothing changes.
     fn step(
@@ -146,10 +178,7 @@ impl<T: StateCode> Engine for Population<T> {
     ) -> Result<StepStats> {
         match actions {
             Actions::Shared(policy) => self.step_par(model, policy, step, seed),
-            Actions::PerAgent(_) => Err(Error::Unsupported {
-                engine: "agent engine",
-                reason: "per-agent actions are not implemented yet".into(),
-            }),
+            Actions::PerAgent(given) => self.step_given_par(model, given, None, step, seed),
         }
     }
 
@@ -163,10 +192,7 @@ impl<T: StateCode> Engine for Population<T> {
     ) -> Result<StepStats> {
         match actions {
             Actions::Shared(policy) => self.step_par_at(model, policy, z, step, seed),
-            Actions::PerAgent(_) => Err(Error::Unsupported {
-                engine: "agent engine",
-                reason: "per-agent actions are not implemented yet".into(),
-            }),
+            Actions::PerAgent(given) => self.step_given_par(model, given, Some(z), step, seed),
         }
     }
 
@@ -205,10 +231,14 @@ pub struct Population<T: StateCode = u8> {
     chunk_hist: Vec<u32>,
     /// Regenerations per chunk.
     chunk_regen: Vec<u64>,
+    /// Joint (a, s′, regenerated) tables of the last step under a shared strategy.
     sampler: StepSampler<T>,
-    /// Tables and sampler of the step being prepared; swapped in on success.
+    /// Per-(s, a) (s′, regenerated) tables of the last step with per-agent actions.
+    action_sampler: ActionSampler<T>,
+    /// Tables and samplers of the step being prepared; swapped in on success.
     scratch_tables: KernelTables,
     scratch_sampler: StepSampler<T>,
+    scratch_action_sampler: ActionSampler<T>,
 }
 
 impl<T: StateCode> std::fmt::Debug for Population<T> {
@@ -278,8 +308,10 @@ impl<T: StateCode> Population<T> {
             chunk_hist: vec![0; chunks * hist_len],
             chunk_regen: vec![0; chunks],
             sampler: StepSampler::new(),
+            action_sampler: ActionSampler::new(),
             scratch_tables: KernelTables::new(num_states, 1),
             scratch_sampler: StepSampler::new(),
+            scratch_action_sampler: ActionSampler::new(),
         };
         pop.reset(init, seed)?;
         Ok(pop)
@@ -357,10 +389,16 @@ impl<T: StateCode> Population<T> {
         self.stepped.then_some(&self.buffer)
     }
 
-    /// The joint alias tables of the last step (empty before the first step); for benches
-    /// that time [`step_chunk`] alone.
+    /// The joint alias tables of the last step under a shared strategy (empty before the
+    /// first such step); for benches that time [`step_chunk`] alone.
     pub fn sampler(&self) -> &StepSampler<T> {
         &self.sampler
+    }
+
+    /// The per-(s, a) alias tables of the last step with per-agent actions (empty before the
+    /// first such step); for benches that time [`step_chunk_given`] alone.
+    pub fn action_sampler(&self) -> &ActionSampler<T> {
+        &self.action_sampler
     }
 
     /// Moves every agent once under `policy` at the current empirical mean field (see the
@@ -378,7 +416,7 @@ impl<T: StateCode> Population<T> {
         step: u64,
         seed: u64,
     ) -> Result<StepStats> {
-        self.prepare(model, policy, None)?;
+        self.prepare(model, Actions::Shared(policy), None)?;
         self.run_par(step, seed);
         Ok(self.finish(step))
     }
@@ -397,8 +435,7 @@ impl<T: StateCode> Population<T> {
         step: u64,
         seed: u64,
     ) -> Result<StepStats> {
-        check_pmf("z", z, Some(self.num_states))?;
-        self.prepare(model, policy, Some(z))?;
+        self.prepare(model, Actions::Shared(policy), Some(z))?;
         self.run_par(step, seed);
         Ok(self.finish(step))
     }
@@ -433,7 +470,7 @@ impl<T: StateCode> Population<T> {
         step: u64,
         seed: u64,
     ) -> Result<StepStats> {
-        self.prepare(model, policy, None)?;
+        self.prepare(model, Actions::Shared(policy), None)?;
         let hist_len = T::hist_len(self.num_states);
         let sampler = &self.sampler;
         let b = &mut self.buffer;
@@ -451,15 +488,92 @@ impl<T: StateCode> Population<T> {
         Ok(self.finish(step))
     }
 
+    /// Moves every agent once, agent i playing `given[i]` (indexed like
+    /// [`Population::states`]): s′_i ~ P(·|s_i, given[i], z) with the regeneration split of
+    /// the shared step, at `at` if given (a frozen mean field, see [`Engine::step_at`]) or
+    /// else at the empirical z^N_k. The buffer records `pack_action(given[i], regenerated)`.
+    /// Chunk c draws from `rng::stream(seed, Step, step, c)`, one u64 per agent, chunks in
+    /// parallel on the current rayon pool; bitwise identical to
+    /// [`Population::step_given_seq`] for any pool size.
+    ///
+    /// # Errors
+    /// [`Error::Param`] when the model has another number of states than the population,
+    /// (key `z`) when `at` is not a pmf of length |S|, (key `actions`) as
+    /// [`check_actions`] against N and the model's |A|, or as [`ActionSampler::try_rebuild`].
+    /// On error nothing changes.
+    pub fn step_given_par(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        given: &[u8],
+        at: Option<&[f64]>,
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
+        self.prepare(model, Actions::PerAgent(given), at)?;
+        let hist_len = T::hist_len(self.num_states);
+        let sampler = &self.action_sampler;
+        let b = &mut self.buffer;
+        b.prev
+            .par_chunks(CHUNK)
+            .zip(given.par_chunks(CHUNK))
+            .zip(b.next.par_chunks_mut(CHUNK))
+            .zip(b.actions.par_chunks_mut(CHUNK))
+            .zip(self.chunk_hist.par_chunks_mut(hist_len))
+            .zip(self.chunk_regen.par_iter_mut())
+            .enumerate()
+            .for_each(|(c, (((((prev, given), next), actions), hist), regen))| {
+                let mut rng = stream(seed, Purpose::Step, step, c as u64);
+                *regen = step_chunk_given(sampler, prev, given, next, actions, hist, &mut rng);
+            });
+        Ok(self.finish(step))
+    }
+
+    /// [`Population::step_given_par`] with the chunk loop on the calling thread only, chunk
+    /// after chunk, with the same streams: bitwise identical results. (The one-pass check of
+    /// the action column, [`check_actions`], still runs on the current rayon pool.)
+    ///
+    /// # Errors
+    /// As [`Population::step_given_par`].
+    pub fn step_given_seq(
+        &mut self,
+        model: &(impl Model + ?Sized),
+        given: &[u8],
+        at: Option<&[f64]>,
+        step: u64,
+        seed: u64,
+    ) -> Result<StepStats> {
+        self.prepare(model, Actions::PerAgent(given), at)?;
+        let hist_len = T::hist_len(self.num_states);
+        let sampler = &self.action_sampler;
+        let b = &mut self.buffer;
+        b.prev
+            .chunks(CHUNK)
+            .zip(given.chunks(CHUNK))
+            .zip(b.next.chunks_mut(CHUNK))
+            .zip(b.actions.chunks_mut(CHUNK))
+            .zip(self.chunk_hist.chunks_mut(hist_len))
+            .zip(self.chunk_regen.iter_mut())
+            .enumerate()
+            .for_each(|(c, (((((prev, given), next), actions), hist), regen))| {
+                let mut rng = stream(seed, Purpose::Step, step, c as u64);
+                *regen = step_chunk_given(sampler, prev, given, next, actions, hist, &mut rng);
+            });
+        Ok(self.finish(step))
+    }
+
     /// Validates, fills the step's tables at `at` (default: the empirical z^N_k), builds the
-    /// sampler, then swaps the state columns (the current states become `buffer.prev`).
-    /// Changes nothing on error.
+    /// sampler `actions` needs (joint tables for a shared strategy, per-(s, a) tables for
+    /// per-agent actions, whose column is checked too), then swaps the state columns (the
+    /// current states become `buffer.prev`). Changes nothing on error.
     fn prepare(
         &mut self,
         model: &(impl Model + ?Sized),
-        policy: &Policy,
+        actions: Actions<'_>,
         at: Option<&[f64]>,
     ) -> Result<()> {
+        if let Some(z) = at {
+            check_pmf("z", z, Some(self.num_states))?;
+        }
         if model.num_states() != self.num_states {
             return Err(Error::param(
                 "model",
@@ -472,13 +586,21 @@ impl<T: StateCode> Population<T> {
         }
         let z = at.unwrap_or(&self.mean_field);
         model.fill_tables(z, &mut self.scratch_tables);
-        self.scratch_sampler.try_rebuild(
-            &self.scratch_tables,
-            policy,
-            model.regen_prob(),
-            &model.regen_pmf(),
-        )?;
-        std::mem::swap(&mut self.scratch_sampler, &mut self.sampler);
+        let (zeta, w) = (model.regen_prob(), model.regen_pmf());
+        match actions {
+            Actions::Shared(policy) => {
+                self.scratch_sampler
+                    .try_rebuild(&self.scratch_tables, policy, zeta, &w)?;
+                std::mem::swap(&mut self.scratch_sampler, &mut self.sampler);
+            }
+            Actions::PerAgent(given) => {
+                self.scratch_action_sampler
+                    .try_rebuild(&self.scratch_tables, zeta, &w)?;
+                // After the rebuild, so |A| is known to fit the action byte.
+                check_actions(given, self.buffer.len(), model.num_actions())?;
+                std::mem::swap(&mut self.scratch_action_sampler, &mut self.action_sampler);
+            }
+        }
         std::mem::swap(&mut self.scratch_tables, &mut self.buffer.tables);
         let z = at.unwrap_or(&self.mean_field);
         self.buffer.mean_field.copy_from_slice(z);
@@ -562,16 +684,38 @@ mod tests {
     }
 
     fn run(n: usize, steps: u64, seed: u64, par: bool) -> Run {
+        run_with(n, steps, seed, par, false)
+    }
+
+    /// Per-agent actions for step k that depend on the agent, its state and k (as a
+    /// learner's would), every one of the `na` actions used in every state.
+    fn given_actions(states: &[u8], k: u64, na: usize) -> Vec<u8> {
+        states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let h = (i as u64 ^ (k << 40) ^ (u64::from(*s) << 32))
+                    .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                ((h >> 32) % na as u64) as u8
+            })
+            .collect()
+    }
+
+    /// `run`, with per-agent actions ([`given_actions`]) when `given`.
+    fn run_with(n: usize, steps: u64, seed: u64, par: bool, given: bool) -> Run {
         let m = Infection::default();
         let policy = test_policy(25, 5);
         let mut pop = Population::try_new(25, n, &uniform(25), seed).unwrap();
         let stats = (0..steps)
             .map(|k| {
-                if par {
-                    pop.step_par(&m, &policy, k, seed).unwrap()
-                } else {
-                    pop.step_seq(&m, &policy, k, seed).unwrap()
+                let acts = given_actions(pop.states(), k, 5);
+                match (given, par) {
+                    (false, true) => pop.step_par(&m, &policy, k, seed),
+                    (false, false) => pop.step_seq(&m, &policy, k, seed),
+                    (true, true) => pop.step_given_par(&m, &acts, None, k, seed),
+                    (true, false) => pop.step_given_seq(&m, &acts, None, k, seed),
                 }
+                .unwrap()
             })
             .collect();
         let b = pop.transitions().unwrap();
@@ -603,6 +747,159 @@ mod tests {
         assert_eq!(one, two);
         assert_eq!(one, three);
         assert_eq!(one, seq);
+    }
+
+    #[test]
+    fn per_agent_bitwise_identical_across_thread_counts_and_seq() {
+        let n = 3 * CHUNK + 1234;
+        let one = in_pool(1, || run_with(n, 4, 99, true, true));
+        let two = in_pool(2, || run_with(n, 4, 99, true, true));
+        let seq = in_pool(2, || run_with(n, 4, 99, false, true));
+        assert_eq!(one, two);
+        assert_eq!(one, seq);
+        // And it is not the shared run.
+        assert_ne!(one.actions, in_pool(2, || run(n, 4, 99, true)).actions);
+    }
+
+    #[test]
+    fn per_agent_records_the_given_actions() {
+        let m = Infection::default();
+        let n = CHUNK + 321;
+        let mut pop = Population::try_new(25, n, &uniform(25), 5).unwrap();
+        for k in 0..3 {
+            let acts = given_actions(pop.states(), k, 5);
+            let stats = Engine::step(&mut pop, &m, Actions::PerAgent(&acts), k, 5).unwrap();
+            let b = pop.transitions().unwrap();
+            let flagged = b.actions().iter().filter(|a| is_regenerated(**a)).count();
+            assert_eq!(flagged as u64, stats.regenerated);
+            for (i, (&a, &byte)) in acts.iter().zip(b.actions()).enumerate() {
+                assert_eq!(unpack_action(byte), usize::from(a), "agent {i}");
+            }
+            let mut recount = [0u64; 25];
+            pop.states().iter().for_each(|s| recount[*s as usize] += 1);
+            assert_eq!(pop.counts(), &recount[..]);
+            assert_eq!(b.step(), k);
+        }
+    }
+
+    /// μ(s, ·) = 1 on a* in every state.
+    fn one_hot(ns: usize, na: usize, a_star: usize) -> Policy {
+        let mut p = Policy::uniform(ns, na);
+        for s in 0..ns {
+            for a in 0..na {
+                p.probs[s * na + a] = if a == a_star { 1.0 } else { 0.0 };
+            }
+        }
+        p
+    }
+
+    #[test]
+    fn per_agent_with_one_action_is_the_shared_one_hot_step() {
+        // Every agent playing a* is the shared step under the one-hot strategy on a*: the
+        // same law, and in fact the same tables (μ = 1 multiplies exactly), so the same run.
+        let m = Infection::default();
+        let n = 2 * CHUNK + 77;
+        for a_star in 0..5u8 {
+            let policy = one_hot(25, 5, usize::from(a_star));
+            let mut shared = Population::try_new(25, n, &uniform(25), 3).unwrap();
+            let mut given = shared.clone();
+            let acts = vec![a_star; n];
+            for k in 0..3 {
+                let z = (k == 2).then(|| point_heavy(25));
+                let (x, y) = match &z {
+                    None => (
+                        Engine::step(&mut shared, &m, Actions::Shared(&policy), k, 3),
+                        Engine::step(&mut given, &m, Actions::PerAgent(&acts), k, 3),
+                    ),
+                    Some(z) => (
+                        Engine::step_at(&mut shared, &m, Actions::Shared(&policy), z, k, 3),
+                        Engine::step_at(&mut given, &m, Actions::PerAgent(&acts), z, k, 3),
+                    ),
+                };
+                assert_eq!(x.unwrap(), y.unwrap(), "a* = {a_star}, step {k}");
+                assert_eq!(shared.states(), given.states());
+                assert_eq!(shared.counts(), given.counts());
+                assert_eq!(shared.transitions(), given.transitions());
+                for s in 0..25 {
+                    let law = given.action_sampler().implied_law(s, usize::from(a_star));
+                    assert_eq!(shared.sampler().implied_law(s), law, "state {s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn per_agent_bad_actions_are_param_errors_and_change_nothing() {
+        let m = Infection::default();
+        let n = 2 * CHUNK + 9;
+        let mut pop = Population::try_new(25, n, &uniform(25), 4).unwrap();
+        let mut fresh = pop.clone();
+        let acts = given_actions(pop.states(), 0, 5);
+        let mut bad_value = acts.clone();
+        bad_value[CHUNK + 5] = 5;
+        let mut huge = acts.clone();
+        huge[n - 1] = 200;
+        let cases: [(&str, &[u8]); 5] = [
+            ("short", &acts[..n - 1]),
+            ("long", &[acts.as_slice(), &[0]].concat()),
+            ("empty", &[]),
+            ("action = |A|", &bad_value),
+            ("action ≥ 128", &huge),
+        ];
+        // Before the first step: no transitions appear.
+        for (name, bad) in &cases {
+            let e = pop.step_given_par(&m, bad, None, 0, 4).unwrap_err();
+            assert!(
+                matches!(&e, Error::Param { key, .. } if key == "actions"),
+                "{name}: {e}"
+            );
+            assert!(pop.transitions().is_none(), "{name}");
+        }
+        assert_eq!(pop.states(), fresh.states());
+        // After steps of both kinds, through every entry point.
+        pop.step_par(&m, &test_policy(25, 5), 0, 4).unwrap();
+        pop.step_given_par(&m, &acts, None, 1, 4).unwrap();
+        fresh = pop.clone();
+        let z = point_heavy(25);
+        for (name, bad) in &cases {
+            for (entry, e) in [
+                ("par", pop.step_given_par(&m, bad, None, 2, 4)),
+                ("seq", pop.step_given_seq(&m, bad, Some(&z), 2, 4)),
+                (
+                    "step",
+                    Engine::step(&mut pop, &m, Actions::PerAgent(bad), 2, 4),
+                ),
+                (
+                    "step_at",
+                    Engine::step_at(&mut pop, &m, Actions::PerAgent(bad), &z, 2, 4),
+                ),
+            ] {
+                let e = e.unwrap_err();
+                assert!(
+                    matches!(&e, Error::Param { key, .. } if key == "actions"),
+                    "{name} via {entry}: {e}"
+                );
+            }
+            assert_eq!(pop.states(), fresh.states(), "{name}");
+            assert_eq!(pop.counts(), fresh.counts(), "{name}");
+            assert_eq!(pop.mean_field(), fresh.mean_field(), "{name}");
+            assert_eq!(pop.transitions(), fresh.transitions(), "{name}");
+            assert_eq!(
+                pop.action_sampler().implied_law(3, 1),
+                fresh.action_sampler().implied_law(3, 1)
+            );
+        }
+        // A bad z is named as such, before the actions are looked at.
+        let e = pop
+            .step_given_par(&m, &acts, Some(&uniform(24)), 2, 4)
+            .unwrap_err();
+        assert!(matches!(&e, Error::Param { key, .. } if key == "z"), "{e}");
+        assert_eq!(pop.transitions(), fresh.transitions());
+        // The good slice still steps, identically to a population that never saw an error.
+        let x = pop.step_given_par(&m, &acts, None, 2, 4).unwrap();
+        let y = fresh.step_given_par(&m, &acts, None, 2, 4).unwrap();
+        assert_eq!(x, y);
+        assert_eq!(pop.transitions(), fresh.transitions());
     }
 
     #[test]
@@ -764,14 +1061,25 @@ mod tests {
     /// One step of 2²¹ agents spread over all states; the (s → a, s', regenerated)
     /// frequencies must match μ(s,a)·ζ·w(s') and μ(s,a)·(P(s'|s,a,z) − ζ·w(s')), and the
     /// same test must reject slightly wrong laws (so it is not vacuous).
-    fn exactness_for<T: StateCode>() {
+    ///
+    /// With `at`, the step is [`Engine::step_at`] there: the buffer must hold `at` and the
+    /// tables at `at`, and the law at the empirical mean field must be rejected.
+    fn exactness_for<T: StateCode>(at: Option<&[f64]>) {
         let m = Infection::default();
         let (ns, na) = (25, 5);
         let policy = test_policy(ns, na);
         let n = 1 << 21;
         let mut pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), 2024).unwrap();
-        pop.step_par(&m, &policy, 0, 2024).unwrap();
+        let empirical = KernelTables::of(&m, pop.mean_field());
+        match at {
+            None => pop.step_par(&m, &policy, 0, 2024).unwrap(),
+            Some(z) => Engine::step_at(&mut pop, &m, Actions::Shared(&policy), z, 0, 2024).unwrap(),
+        };
         let b = pop.transitions().unwrap();
+        if let Some(z) = at {
+            assert_eq!(b.mean_field(), z);
+            assert_eq!(b.tables(), &KernelTables::of(&m, z));
+        }
         let mut obs = vec![0u64; ns * na * ns * 2];
         let mut n_start = vec![0u64; ns];
         for t in b.iter() {
@@ -783,32 +1091,126 @@ mod tests {
         let w = m.regen_pmf();
         // The law under test, and wrong variants: `flip` swaps the regeneration flag,
         // `shift` uses the row of another action, `tilt` mixes μ with the uniform policy.
-        let law = |zeta: f64, flip: bool, shift: usize, tilt: f64| {
-            let w = &w;
-            let policy = &policy;
+        let law = |tables: &KernelTables, zeta: f64, flip: bool, shift: usize, tilt: f64| {
+            let (w, policy) = (&w, &policy);
+            let tables = tables.clone();
             move |s: usize, a: usize, next: usize, g: bool| {
-                let row = tables.row(s, (a + shift) % na);
-                let regen = zeta * w[next];
-                let p = if g != flip {
-                    regen
-                } else {
-                    (row[next] - regen).max(0.0)
-                };
+                let p = split_prob(&tables, w, zeta, flip, s, (a + shift) % na, next, g);
                 ((1.0 - tilt) * policy.get(s, a) + tilt / na as f64) * p
             }
         };
         let zeta = m.regen_prob();
-        let (stat, df) = chi_square(&obs, &n_start, ns, na, law(zeta, false, 0, 0.0));
+        let (stat, df) = chi_square(&obs, &n_start, ns, na, law(tables, zeta, false, 0, 0.0));
         let limit = df as f64 + 5.0 * (2.0 * df as f64).sqrt();
         assert!(stat < limit, "χ² = {stat} with {df} dof (limit {limit})");
         // Negative controls on the same sample: each must be rejected.
-        for (name, flip, shift, zeta, tilt) in [
-            ("regen flag flipped", true, 0, zeta, 0.0),
-            ("row of another action", false, 1, zeta, 0.0),
-            ("ζ off by 10%", false, 0, zeta * 1.1, 0.0),
-            ("μ tilted 5% to uniform", false, 0, zeta, 0.05),
-        ] {
-            let (wrong, df) = chi_square(&obs, &n_start, ns, na, law(zeta, flip, shift, tilt));
+        let mut controls = vec![
+            ("regen flag flipped", tables, true, 0, zeta, 0.0),
+            ("row of another action", tables, false, 1, zeta, 0.0),
+            ("ζ off by 10%", tables, false, 0, zeta * 1.1, 0.0),
+            ("μ tilted 5% to uniform", tables, false, 0, zeta, 0.05),
+        ];
+        if at.is_some() {
+            controls.push(("kernel at the empirical z", &empirical, false, 0, zeta, 0.0));
+        }
+        for (name, tables, flip, shift, zeta, tilt) in controls {
+            let (wrong, df) =
+                chi_square(&obs, &n_start, ns, na, law(tables, zeta, flip, shift, tilt));
+            let lim = df as f64 + 5.0 * (2.0 * df as f64).sqrt();
+            assert!(
+                wrong > lim,
+                "{name}: χ² = {wrong} with {df} dof not rejected"
+            );
+        }
+    }
+
+    /// P(s′, regenerated = g | s, a) under `tables`: ζ·w(s′) or max(P(s′|s,a) − ζ·w(s′), 0),
+    /// the two swapped when `flip`.
+    #[expect(clippy::too_many_arguments, reason = "a test law with its knobs")]
+    fn split_prob(
+        tables: &KernelTables,
+        w: &[f64],
+        zeta: f64,
+        flip: bool,
+        s: usize,
+        a: usize,
+        next: usize,
+        g: bool,
+    ) -> f64 {
+        let regen = zeta * w[next];
+        if g != flip {
+            regen
+        } else {
+            (tables.row(s, a)[next] - regen).max(0.0)
+        }
+    }
+
+    /// A mean field far from uniform (half the mass on state 0), so the infection
+    /// probability, and with it the kernel, differs clearly from the empirical one.
+    fn point_heavy(ns: usize) -> Vec<f64> {
+        let mut z = vec![0.5 / (ns - 1) as f64; ns];
+        z[0] = 0.5;
+        z
+    }
+
+    /// One per-agent step of 2²¹ agents spread over all states, actions varying by agent;
+    /// the (s, a → s', regenerated) frequencies must match ζ·w(s') and
+    /// max(P(s'|s,a,z) − ζ·w(s'), 0) for each start pair (s, a), and wrong laws must be
+    /// rejected. With `at`, the step is taken at that frozen mean field (as in
+    /// [`exactness_for`]).
+    fn per_agent_exactness_for<T: StateCode>(at: Option<&[f64]>) {
+        let m = Infection::default();
+        let (ns, na) = (25, 5);
+        let n = 1 << 21;
+        let mut pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), 2025).unwrap();
+        let empirical = KernelTables::of(&m, pop.mean_field());
+        let codes: Vec<u8> = pop.states().iter().map(|s| s.index() as u8).collect();
+        let acts = given_actions(&codes, 0, na);
+        match at {
+            None => pop.step_given_par(&m, &acts, None, 0, 2025).unwrap(),
+            Some(z) => Engine::step_at(&mut pop, &m, Actions::PerAgent(&acts), z, 0, 2025).unwrap(),
+        };
+        let b = pop.transitions().unwrap();
+        if let Some(z) = at {
+            assert_eq!(b.mean_field(), z);
+            assert_eq!(b.tables(), &KernelTables::of(&m, z));
+        }
+        // Start "states" are the pairs (s, a), s·|A| + a, each with one action slot.
+        let mut obs = vec![0u64; ns * na * ns * 2];
+        let mut n_start = vec![0u64; ns * na];
+        for (t, &a) in b.iter().zip(&acts) {
+            assert_eq!(t.action, usize::from(a));
+            let sa = t.state * na + t.action;
+            n_start[sa] += 1;
+            obs[(sa * ns + t.next_state) * 2 + usize::from(t.regenerated)] += 1;
+        }
+        assert!(
+            n_start.iter().all(|c| *c > 10_000),
+            "every (s, a) is played"
+        );
+        let w = m.regen_pmf();
+        let zeta = m.regen_prob();
+        let law = |tables: &KernelTables, zeta: f64, flip: bool, shift: usize| {
+            let (w, tables) = (&w, tables.clone());
+            move |sa: usize, _: usize, next: usize, g: bool| {
+                let (s, a) = (sa / na, (sa % na + shift) % na);
+                split_prob(&tables, w, zeta, flip, s, a, next, g)
+            }
+        };
+        let tables = b.tables();
+        let (stat, df) = chi_square(&obs, &n_start, ns, 1, law(tables, zeta, false, 0));
+        let limit = df as f64 + 5.0 * (2.0 * df as f64).sqrt();
+        assert!(stat < limit, "χ² = {stat} with {df} dof (limit {limit})");
+        let mut controls = vec![
+            ("regen flag flipped", tables, true, 0, zeta),
+            ("row of another action", tables, false, 1, zeta),
+            ("ζ off by 10%", tables, false, 0, zeta * 1.1),
+        ];
+        if at.is_some() {
+            controls.push(("kernel at the empirical z", &empirical, false, 0, zeta));
+        }
+        for (name, tables, flip, shift, zeta) in controls {
+            let (wrong, df) = chi_square(&obs, &n_start, ns, 1, law(tables, zeta, flip, shift));
             let lim = df as f64 + 5.0 * (2.0 * df as f64).sqrt();
             assert!(
                 wrong > lim,
@@ -818,13 +1220,33 @@ mod tests {
     }
 
     #[test]
+    fn per_agent_step_is_exact_in_distribution_u8() {
+        per_agent_exactness_for::<u8>(None);
+    }
+
+    #[test]
+    fn per_agent_step_is_exact_in_distribution_u16() {
+        per_agent_exactness_for::<u16>(None);
+    }
+
+    #[test]
+    fn per_agent_step_at_uses_the_given_mean_field() {
+        per_agent_exactness_for::<u8>(Some(&point_heavy(25)));
+    }
+
+    #[test]
+    fn shared_step_at_uses_the_given_mean_field() {
+        exactness_for::<u8>(Some(&point_heavy(25)));
+    }
+
+    #[test]
     fn step_is_exact_in_distribution_u8() {
-        exactness_for::<u8>();
+        exactness_for::<u8>(None);
     }
 
     #[test]
     fn step_is_exact_in_distribution_u16() {
-        exactness_for::<u16>();
+        exactness_for::<u16>(None);
     }
 
     #[test]

@@ -88,6 +88,23 @@ impl<T: StateCode> StepSampler<T> {
     ) -> Result<()> {
         self.rows.clear();
         self.num_actions = 0;
+        let built = self.fill(tables, policy, regen_prob, regen_pmf);
+        match built {
+            Ok(()) => self.num_actions = tables.num_actions(),
+            // A failure mid-row leaves pushed weights and earlier rows behind.
+            Err(_) => self.rows.clear(),
+        }
+        built
+    }
+
+    /// The body of [`StepSampler::try_rebuild`], on cleared rows.
+    fn fill(
+        &mut self,
+        tables: &KernelTables,
+        policy: &Policy,
+        regen_prob: f64,
+        regen_pmf: &[f64],
+    ) -> Result<()> {
         let (ns, na) = (tables.num_states(), tables.num_actions());
         validate_inputs::<T>(ns, na, policy, regen_prob, regen_pmf)?;
         for s in 0..ns {
@@ -97,41 +114,12 @@ impl<T: StateCode> StepSampler<T> {
                 if mu == 0.0 {
                     continue;
                 }
-                for (next, (&p, &w)) in row.iter().zip(regen_pmf).enumerate() {
-                    let regen = regen_prob * w;
-                    let stay = (p - regen).max(0.0);
-                    let next = T::from_index(next);
-                    self.rows.push_weight(
-                        Outcome {
-                            next,
-                            action: pack_action(a, false),
-                        },
-                        mu * stay,
-                    );
-                    self.rows.push_weight(
-                        Outcome {
-                            next,
-                            action: pack_action(a, true),
-                        },
-                        mu * regen,
-                    );
-                }
+                push_split_row(&mut self.rows, a, row, mu, regen_prob, regen_pmf);
             }
-            if let Err(e) = self.rows.finish_row() {
-                self.rows.clear();
-                return Err(match e {
-                    RowError::BadTotal(t) => Error::param(
-                        "model",
-                        format!("state {s}: outcomes have total probability {t}"),
-                    ),
-                    RowError::TooLarge => Error::param(
-                        "model",
-                        "too many (state, action, next state) outcomes for the step tables",
-                    ),
-                });
-            }
+            self.rows
+                .finish_row()
+                .map_err(|e| row_error(&format!("state {s}"), e))?;
         }
-        self.num_actions = na;
         Ok(())
     }
 
@@ -151,6 +139,53 @@ impl<T: StateCode> StepSampler<T> {
     }
 }
 
+/// Pushes the split outcomes of one kernel row P(·|s,a,z) onto the row being built, each
+/// weighted by `mu`: (s′, stayed) with weight μ·max(P(s′) − ζ·w(s′), 0) and (s′, regenerated)
+/// with weight μ·ζ·w(s′). Zero weights are dropped by [`AliasRows::push_weight`].
+#[inline]
+pub(super) fn push_split_row<T: StateCode>(
+    rows: &mut AliasRows<T>,
+    a: usize,
+    row: &[f64],
+    mu: f64,
+    regen_prob: f64,
+    regen_pmf: &[f64],
+) {
+    for (next, (&p, &w)) in row.iter().zip(regen_pmf).enumerate() {
+        let regen = regen_prob * w;
+        let stay = (p - regen).max(0.0);
+        let next = T::from_index(next);
+        rows.push_weight(
+            Outcome {
+                next,
+                action: pack_action(a, false),
+            },
+            mu * stay,
+        );
+        rows.push_weight(
+            Outcome {
+                next,
+                action: pack_action(a, true),
+            },
+            mu * regen,
+        );
+    }
+}
+
+/// The error of a row that could not be built; `which` names the row (`state 3`).
+pub(super) fn row_error(which: &str, e: RowError) -> Error {
+    match e {
+        RowError::BadTotal(t) => Error::param(
+            "model",
+            format!("{which}: outcomes have total probability {t}"),
+        ),
+        RowError::TooLarge => Error::param(
+            "model",
+            "too many (state, action, next state) outcomes for the step tables",
+        ),
+    }
+}
+
 /// Size and law checks shared by every rebuild.
 pub(crate) fn validate_inputs<T: StateCode>(
     ns: usize,
@@ -159,6 +194,13 @@ pub(crate) fn validate_inputs<T: StateCode>(
     regen_prob: f64,
     regen_pmf: &[f64],
 ) -> Result<()> {
+    validate_sizes::<T>(ns, na)?;
+    validate_policy(ns, na, policy)?;
+    validate_regen(ns, regen_prob, regen_pmf)
+}
+
+/// |S| fits the state column and |A| the action byte.
+pub(super) fn validate_sizes<T: StateCode>(ns: usize, na: usize) -> Result<()> {
     if ns == 0 || ns > T::MAX_STATES {
         return Err(Error::param(
             "model",
@@ -175,6 +217,11 @@ pub(crate) fn validate_inputs<T: StateCode>(
             format!("{na} actions: the agent engine supports 1..={MAX_ACTIONS}"),
         ));
     }
+    Ok(())
+}
+
+/// The policy is |S|×|A| with rows on the simplex (within [`ROW_SUM_TOL`]).
+fn validate_policy(ns: usize, na: usize, policy: &Policy) -> Result<()> {
     if policy.num_states() != ns || policy.num_actions() != na {
         return Err(Error::param(
             "policy",
@@ -195,6 +242,11 @@ pub(crate) fn validate_inputs<T: StateCode>(
             ));
         }
     }
+    Ok(())
+}
+
+/// ζ ∈ [0, 1] and w is a pmf on the states.
+pub(super) fn validate_regen(ns: usize, regen_prob: f64, regen_pmf: &[f64]) -> Result<()> {
     if !(0.0..=1.0).contains(&regen_prob) {
         return Err(Error::param(
             "regen_prob",
@@ -365,6 +417,28 @@ mod tests {
             .try_rebuild(&t, &Policy::uniform(25, 5), 0.05, &w)
             .unwrap();
         assert_eq!(sampler.num_states(), 25);
+    }
+
+    #[test]
+    fn failed_rebuild_leaves_an_empty_sampler_and_no_residue() {
+        // A bad row for (state 3, action 2), reached after weights of (3, 0) and (3, 1) were
+        // pushed: the next rebuild must not inherit them.
+        let m = Infection::default();
+        let good = KernelTables::of(&m, &uniform(25));
+        let (zeta, w) = (m.regen_prob(), m.regen_pmf());
+        let policy = Policy::uniform(25, 5);
+        let mut fresh = StepSampler::<u8>::new();
+        fresh.try_rebuild(&good, &policy, zeta, &w).unwrap();
+        let mut bad = good.clone();
+        bad.row_mut(3, 2)[0] += 0.5;
+        let mut sampler = StepSampler::<u8>::new();
+        let e = sampler.try_rebuild(&bad, &policy, zeta, &w).unwrap_err();
+        assert!(e.to_string().contains("P(.|3,2)"), "{e}");
+        assert_eq!((sampler.num_states(), sampler.num_actions()), (0, 0));
+        sampler.try_rebuild(&good, &policy, zeta, &w).unwrap();
+        for s in 0..25 {
+            assert_eq!(sampler.implied_law(s), fresh.implied_law(s), "state {s}");
+        }
     }
 
     #[test]
