@@ -740,5 +740,9 @@ mod bundled {
             _ => panic!("gig.toml is not a gig scenario"),
         }
         assert_eq!(s.sim, SimParams::default());
+        assert_eq!(s.learner, LearnerParams::default());
+        let s = Scenario::load(&root.join("scenarios/infection.toml"), &[]).unwrap();
+        assert_eq!(s.sim, SimParams::default());
+        assert_eq!(s.learner, LearnerParams::default());
     }
 }
