@@ -114,7 +114,12 @@ impl Default for TmfqParams {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct GmblParams {
     /// M_gen (`gen_samples`): next states drawn from the generative model for every (s, a)
-    /// at every outer iteration; P̂_k(s′|s,a) = count/M_gen. Default 10 000; range ≥ 1.
+    /// at every outer iteration; P̂_k(s′|s,a) = count/M_gen. Default 10⁵; range ≥ 1.
+    ///
+    /// Trade-off: the sd of P̂_k(s′|s,a) is √(P(1 − P)/M_gen); the draw costs O(|S|) per
+    /// (s, a) whatever M_gen is (a multinomial as a chain of binomials), so only the ledger
+    /// grows with it. On the default infection model 10⁴ leaves final max exploitability up to
+    /// 0.0076, 3·10⁴ up to 0.0037, 10⁵ at most 0.0010 ([`super::gmbl`]'s `# Experiments`).
     pub gen_samples: u64,
     /// `value_tol`: sup-norm tolerance of TQ-value iteration on (r, P̂_k). Default 1e-10;
     /// range > 0.
@@ -124,7 +129,7 @@ pub struct GmblParams {
 impl Default for GmblParams {
     fn default() -> Self {
         GmblParams {
-            gen_samples: 10_000,
+            gen_samples: 100_000,
             value_tol: 1e-10,
         }
     }

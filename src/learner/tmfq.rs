@@ -65,7 +65,54 @@
 //! O(M_sim + |S|²·|A|). See `# Experiments` for wall times.
 //!
 //! # Experiments
-//! EXPERIMENTS_PLACEHOLDER
+//! The ignored test `experiment_tmfq` reproduces these numbers: `cargo test --release --lib
+//! experiment_tmfq -- --ignored --nocapture` (knobs from the environment: SIM, TOL, CHECK,
+//! MAXT, MF, B, H, W, K, SEEDS, MODEL, COLD = 1 for a cold learner per k, VERBOSE = 1 for a
+//! trace). Default models, γ 0.9, ε 0.1, z0 = uniform, K = 100 iterations, all defaults
+//! (M_sim = 10⁶, ε1 = 3·10⁻³, C = 2, T_max = 10⁷, M_mf = 10⁶, H = 300, B = 2^20);
+//! exploitability of μ_K at z_K (exact, [`super::Evaluator`]), L1 = ‖z_K − z*‖₁ to the T-BR
+//! solution from uniform, |Φ − z| = ‖Φ(z_K, μ_K) − z_K‖₁ (exact Φ), ledger totals over the
+//! run, wall seconds (release, 2 shared cores):
+//!
+//! ```text
+//! model      seed  max expl  weighted  L1      |Φ − z|  simulator   tq_updates  seconds
+//! infection  0     .0002     .0001     .6026   .0061    6.300e8     5.300e8     3.7
+//! infection  1     .0009     .0002     .5453   .0049    6.380e8     5.380e8     3.7
+//! infection  2     .0002     .0001     .5263   .0094    6.520e8     5.520e8     3.8
+//! infection  3     .0000     .0000     .0046   .0026    6.520e8     5.520e8     3.9
+//! infection  4     .0001     .0000     .0288   .0245    7.020e8     6.020e8     4.2
+//! gig        0     .0000     .0000     .0019   .0020    6.460e8     5.460e8     4.3
+//! gig        1     .0000     .0000     .0029   .0028    6.820e8     5.820e8     4.6
+//! gig        2     .0000     .0000     .0033   .0021    6.540e8     5.540e8     4.4
+//! gig        3     .0000     .0000     .0029   .0035    6.680e8     5.680e8     4.4
+//! gig        4     .0000     .0000     .0025   .0024    6.500e8     5.500e8     4.3
+//! ```
+//! (simulator = inner transitions + 100·M_mf; the inner loop meets ε1 after 4–8 steps in
+//! most iterations.) The infection model's equilibrium is nearly indifferent between actions
+//! in its middle states and its T-BR path from uniform is slow (171 iterations), so sampled
+//! paths settle near other approximate fixed points (|Φ − z| small) far from T-BR's z*; the
+//! strategy is still a near-best response at z_K.
+//!
+//! Infection, seeds 0/1, other choices (everything else at the defaults):
+//!
+//! ```text
+//! choice                                   max expl      weighted      simulator  seconds
+//! defaults                                 .0002 .0009   .0001 .0002   6.3e8      3.7
+//! counts reset per k (cold learner per k)  .0162 .0488   .0030 .0112   1.1e9      6.5
+//! counts carried without cap (H = ∞)       .0318 .0331   .0093 .0121   5.2e8      3.1
+//! ε1 = 10⁻³ (never met: T_max every k)     .0011 .0001   .0003 .0000   1.1e9      7.2
+//! M_sim = 10⁴, C = 10 (H = 300)            .0366 –       .0060 –       1.1e9      11.0
+//! M_sim = 10⁵, C = 5 (H = 300)             .0078 .0185   .0023 .0028   1.1e9      7.4
+//! M_sim = 10⁵, C = 5, H = 3000             .0008 .0001   .0001 .0000   1.1e9      7.9
+//! ```
+//! (The three M_sim ≠ 10⁶ rows were run with ε1 = 10⁻³, which they never meet either.)
+//! A cold learner per k has only one iteration's 10⁷ transitions for Q, and never meets ε1.
+//! With H = ∞ the counts of pairs visited heavily while z_k was far from its limit make α so
+//! small that ‖Q − Q*_{z_k}‖_∞ stays at 0.11–0.25 (stale levels, as in [`super::tq`]), and
+//! ε1 is met trivially. What matters is the memory H·M_sim in transitions: H = 300 calls of
+//! 10⁶ (the same as online TMFQ's N = 10⁶) or 3000 of 10⁵; 300 calls of 10⁴ or 10⁵ forget
+//! too fast for the rarely visited pairs (α ≥ 1/(1 + 0.1·H) for a pair seen about once per
+//! call).
 //!
 //! # Example
 //! ```
@@ -231,7 +278,7 @@ impl<'m, M: Model + ?Sized> Tmfq<'m, M> {
             st.steps += 1;
             st.transitions += m;
             st.tq_updates += ls.updates as u64;
-            if st.steps % self.params.check_every == 0 {
+            if st.steps.is_multiple_of(self.params.check_every) {
                 st.last_change = sup_distance(&self.learner.q().values, &self.q_check.values);
                 self.q_check.clone_from(self.learner.q());
                 if st.last_change < self.params.inner_tol {
@@ -418,15 +465,18 @@ mod tests {
         assert_eq!(it.z, z0);
     }
 
-    // Measured (seeds 1/2/3, infection at z = uniform, 10⁴ agents, 2·10⁷ transitions):
-    // ‖Q − Q*‖_∞ = SUP_MEASURED; no greedy action differs where Q*'s gap exceeds 0.02.
+    // One inner loop of 2·10⁷ transitions (10⁵ agents) from Q = 0 at z = uniform, measured
+    // with seeds 1/2/3: ‖Q − Q*‖_∞ after 2·10⁵ transitions 0.157/0.198/0.166 (infection),
+    // 0.191/0.138/– (gig); after 2·10⁷ 0.032/0.046/0.027 (infection), 0.014/0.008/– (gig);
+    // the worst Q*-gap of a greedy action picked by Q: 0.0018/0.0045/0.021 (infection),
+    // 0.0003/0.0013/– (gig). Bounds leave ~1.7–2× room over the worst measured value.
     #[test]
     fn inner_loop_approaches_q_star_at_a_fixed_mean_field() {
         for (model, bound) in [
-            (Box::new(Infection::default()) as Box<dyn Model>, 0.05),
-            (Box::new(Gig::default()), 0.05),
+            (Box::new(Infection::default()) as Box<dyn Model>, 0.08),
+            (Box::new(Gig::default()), 0.08),
         ] {
-            let (ns, na) = (model.num_states(), model.num_actions());
+            let ns = model.num_states();
             let z = uniform(ns);
             let star = q_star(model.as_ref(), &z);
             let mut p = LearnerParams::default();
@@ -447,7 +497,7 @@ mod tests {
             let q = t.tq().q();
             let err = sup_distance(&q.values, &star.values);
             assert!(err < bound, "{}: ‖Q − Q*‖ = {err}", model.name());
-            assert!(err < 0.5 * first, "{}: {first} → {err}", model.name());
+            assert!(err < 0.4 * first, "{}: {first} → {err}", model.name());
             for s in 0..ns {
                 let best = greedy_action(star.row(s));
                 let got = greedy_action(q.row(s));
@@ -458,7 +508,6 @@ mod tests {
                     model.name()
                 );
             }
-            let _ = na;
         }
     }
 
@@ -606,12 +655,21 @@ mod tests {
                 let secs = start.elapsed().as_secs_f64();
                 let it = last.unwrap();
                 let e = eval.exploitability(t.policy(), &it.z);
+                let mut fz = vec![0.0; ns];
+                crate::operator::phi(
+                    &KernelTables::of(model.as_ref(), &it.z),
+                    &it.z,
+                    t.policy(),
+                    &mut fz,
+                );
+                let consistency = crate::space::l1_distance(&fz, &it.z);
                 eprintln!(
-                    "tmfq {:9} seed {seed}: max {:.4} weighted {:.4} L1 {:.4} | sim {:.3e} updates {:.3e} | {:.1} s",
+                    "tmfq {:9} seed {seed}: max {:.4} weighted {:.4} L1 {:.4} |Φ(z,μ)−z| {:.4} | sim {:.3e} updates {:.3e} | {:.1} s",
                     model.name(),
                     e.max,
                     e.weighted,
                     eval.l1_to_tmfe(&it.z),
+                    consistency,
                     total.simulator_transitions as f64,
                     total.tq_updates as f64,
                     secs
