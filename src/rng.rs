@@ -61,18 +61,23 @@ pub enum Purpose {
     Eval,
     /// Random test inputs of the strategic-complementarity checker (mean-field pairs).
     Check,
+    /// Draws of a simulator or generative model at a *given* mean field, outside any
+    /// population step: TMFQ's Next-MF sample (step k, chunk 0) and GMBL's P̂_k (step k,
+    /// chunk s).
+    Simulate,
 }
 
 impl Purpose {
     /// The fixed 64-bit tag mixed into the key.
     pub const fn tag(self) -> u64 {
         match self {
-            Purpose::Init => 0x494e_4954,   // "INIT"
-            Purpose::Step => 0x5354_4550,   // "STEP"
-            Purpose::Learn => 0x4c45_524e,  // "LERN"
-            Purpose::Export => 0x4558_5054, // "EXPT"
-            Purpose::Eval => 0x4556_414c,   // "EVAL"
-            Purpose::Check => 0x4348_454b,  // "CHEK"
+            Purpose::Init => 0x494e_4954,     // "INIT"
+            Purpose::Step => 0x5354_4550,     // "STEP"
+            Purpose::Learn => 0x4c45_524e,    // "LERN"
+            Purpose::Export => 0x4558_5054,   // "EXPT"
+            Purpose::Eval => 0x4556_414c,     // "EVAL"
+            Purpose::Check => 0x4348_454b,    // "CHEK"
+            Purpose::Simulate => 0x5349_4d55, // "SIMU"
         }
     }
 }
@@ -201,7 +206,12 @@ mod tests {
     fn distinct_keys_distinct_states_on_a_grid() {
         let mut seen = std::collections::BTreeSet::new();
         for seed in 0..4 {
-            for purpose in [Purpose::Init, Purpose::Step, Purpose::Learn] {
+            for purpose in [
+                Purpose::Init,
+                Purpose::Step,
+                Purpose::Learn,
+                Purpose::Simulate,
+            ] {
                 for step in 0..16 {
                     for chunk in 0..16 {
                         assert!(seen.insert(stream_state(seed, purpose, step, chunk)));

@@ -17,21 +17,29 @@
 //!
 //! * [`tq`]: TQ-learning (eq. 6 of Lee et al. 2021);
 //! * [`online_tmfq`]: online TMFQ (Algorithm 3) as a [`Learner`];
+//! * [`tmfq`]: TMFQ (Algorithm 2), TQ-learning on a simulator at a frozen z_k, as an
+//!   [`Algorithm`];
+//! * [`gmbl`]: GMBL, a generative model's P̂_k and exact TQ-value iteration on it, as an
+//!   [`Algorithm`];
 //! * [`params`]: the `[learner]` table ([`LearnerParams`], [`Algo`]);
 //! * [`ledger`]: the sample ledger.
 
 pub mod driver;
 pub mod evaluator;
+pub mod gmbl;
 pub mod ledger;
 pub mod online_tmfq;
 pub mod params;
+pub mod tmfq;
 pub mod tq;
 
 pub use driver::OnlineDriver;
 pub use evaluator::{Evaluator, Snapshot};
+pub use gmbl::Gmbl;
 pub use ledger::Ledger;
 pub use online_tmfq::OnlineTmfq;
 pub use params::{Algo, GmblParams, LearnerParams, TmfqParams};
+pub use tmfq::Tmfq;
 pub use tq::{LearnStats, TqLearner, TqLearnerParams};
 
 pub use crate::population::{Actions, Engine};

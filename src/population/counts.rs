@@ -476,7 +476,13 @@ impl TransitionSource for CountTransitions {
 /// cost O(#outcomes) whatever n is. Small n (at most [`PER_UNIT_FACTOR`] × #outcomes): each of
 /// the n units draws its outcome by inversion, u ~ U[0, Σq), i = the first index whose prefix
 /// sum exceeds u (a binary search), which is cheaper than setting up one binomial per outcome.
-fn multinomial(n: u64, q: &[f64], suffix: &mut Vec<f64>, out: &mut [u64], rng: &mut StreamRng) {
+pub(crate) fn multinomial(
+    n: u64,
+    q: &[f64],
+    suffix: &mut Vec<f64>,
+    out: &mut [u64],
+    rng: &mut StreamRng,
+) {
     // Suffix sums Σ_{j≥i} q_j, computed from the end so that every ratio is ≤ 1.
     suffix.clear();
     suffix.resize(q.len() + 1, 0.0);

@@ -77,6 +77,7 @@ mod step;
 pub use crate::state::StateCode;
 pub use actions::Actions;
 pub use alias::Outcome;
+pub(crate) use counts::multinomial;
 pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM};
 pub use given::{check_actions, step_chunk_given, ActionSampler};
 pub use step::{step_chunk, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};

@@ -1,0 +1,557 @@
+//! GMBL: generative-model-based learning, the model-based twin of TMFQ. Each outer iteration
+//! estimates the kernel at z_k from a generative model, then plans on the estimate exactly.
+//!
+//! # Algorithm
+//! ```text
+//! Q̂ ← 0;  z_1 = z0
+//! for k = 1, 2, …:
+//!     for every (s, a):  c_k(s,a,·) ~ Multinomial(M_gen, P(·|s,a,z_k))      (M_gen draws s′)
+//!                        P̂_k(s′|s,a) = c_k(s,a,s′) / M_gen
+//!     Q̂ ← TQ-value iteration on (r(·,·,z_k), P̂_k), warm-started from the last Q̂,
+//!          until ‖F̂(Q̂) − Q̂‖_∞ < tol_v           F̂(Q)(s,a) = r(s,a,z_k) + γ Σ_s′ P̂_k(s′|s,a) G(Q)(s′)
+//!     μ_k = π^ε(Q̂)
+//!     z_{k+1} = Φ̂(z_k, μ_k),   Φ̂(z, μ)(s′) = Σ_s Σ_a z(s) μ(s,a) P̂_k(s′|s,a)
+//! ```
+//! * M_gen = [`GmblParams::gen_samples`], tol_v = [`GmblParams::value_tol`]; γ, ε from
+//!   [`GameParams`]; G(Q)(s) = Σ_a π^ε_Q(s,a) Q(s,a) ([`crate::operator::trembling`]);
+//! * the rewards r(s, a, z_k) are the model's (a generative model returns the reward with
+//!   the sample, and it is deterministic here);
+//! * the M_gen draws for (s, a) are i.i.d. s′ ~ P(·|s,a,z_k); their counts are exactly
+//!   Multinomial(M_gen, P(·|s,a,z_k)), drawn as a chain of binomials (O(|S|) per row whatever
+//!   M_gen is), so E[P̂_k] = P(·|·,·,z_k) and Var P̂_k(s′|s,a) = P(1 − P)/M_gen;
+//! * F̂ is a γ-contraction like F_z (P̂_k rows are pmfs), so Q̂ is within γ·tol_v/(1 − γ) of
+//!   the fixed point on P̂_k; the exact operators are [`crate::operator`]'s (`TqIteration::run`,
+//!   `phi`) with P̂_k in the tables.
+//!
+//! With [`Gmbl::with_exact_kernel`], P̂_k = P(·|·,·,z_k) and nothing is drawn: the iteration is
+//! then T-BR ([`crate::solver`]), and its mean-field path equals the solver's bitwise as long
+//! as the greedy actions agree (μ_k depends on Q̂ only through them; the solver stops its
+//! intermediate value iterations once they are certain, GMBL at tol_v).
+//!
+//! # Errors
+//! [`Gmbl::try_new`] returns [`crate::Error::Param`] naming the key: an invalid `[learner]`
+//! knob ([`LearnerParams::validate`]), `gamma`/`epsilon`, or `z0` (not a pmf on the model's
+//! states). [`Algorithm::iterate`] never fails.
+//!
+//! # Determinism
+//! The draws for state s at iteration k (all its actions, in action order) come from the
+//! stream `(seed, Simulate, k, s)`, so the states are sampled in parallel on the rayon pool
+//! and P̂_k is bitwise identical for any thread count; everything else is sequential with sums
+//! in a fixed order.
+//!
+//! # Cost
+//! Per iteration: |S|·|A| multinomials (O(|S|²·|A|) binomial draws, independent of M_gen),
+//! sweeps × O(|S|²·|A|) for the value iteration (the sampled rows have no common part to
+//! factor out, [`crate::operator::tq_value::BandedKernel`]), and O(|S|²·|A|) for Φ̂.
+//! `cargo bench --bench learners`: one warm iteration on the default infection model takes
+//! 316 µs on 2 shared cores. See `# Experiments` for whole runs.
+//!
+//! # Experiments
+//! The ignored test `experiment_gmbl` reproduces these numbers: `cargo test --release --lib
+//! experiment_gmbl -- --ignored --nocapture` (knobs from the environment: MGEN, VTOL, K,
+//! SEEDS, MODEL). Default models, γ 0.9, ε 0.1, z0 = uniform, K = 100 iterations, defaults
+//! (M_gen = 10⁵, tol_v = 10⁻¹⁰); exploitability of μ_K at z_K (exact, [`super::Evaluator`]),
+//! L1 = ‖z_K − z*‖₁ to the T-BR solution from uniform, |Φ − z| = ‖Φ(z_K, μ_K) − z_K‖₁ (exact
+//! Φ), ledger totals over the run, wall seconds (release, one run at a time on a shared
+//! 2-core machine):
+//!
+//! ```text
+//! model      seed  max expl  weighted  L1      |Φ − z|  generative    tq_updates  seconds
+//! infection  0     .0010     .0002     .4870   .1221    1.250e9       1.798e6     0.03
+//! infection  1     .0000     .0000     .5277   .0868    1.250e9       1.795e6     0.03
+//! infection  2     .0000     .0000     .5517   .1080    1.250e9       1.758e6     0.04
+//! infection  3     .0000     .0000     .5530   .1262    1.250e9       1.775e6     0.04
+//! infection  4     .0000     .0000     .5578   .1123    1.250e9       1.778e6     0.03
+//! gig        0     .0000     .0000     .0018   .0015    4.000e8       6.154e5     0.01
+//! gig        1     .0000     .0000     .0022   .0022    4.000e8       6.161e5     0.01
+//! gig        2     .0000     .0000     .0017   .0017    4.000e8       6.184e5     0.01
+//! gig        3     .0000     .0000     .0021   .0022    4.000e8       6.138e5     0.01
+//! gig        4     .0000     .0000     .0032   .0014    4.000e8       6.220e5     0.01
+//! ```
+//! Worst final max exploitability on the infection model (seeds 0–4) by M_gen: 10⁴ .0076
+//! (weighted .0032), 3·10⁴ .0037, 10⁵ .0010, 10⁶ .0002; gig L1 to z*: .0115, .0061, .0032,
+//! .0009. The infection model's T-BR path from uniform is slow (171 iterations to 10⁻¹¹, still
+//! 0.014 from z* after 30) and its equilibrium is nearly indifferent between actions in the
+//! middle states, so the sampled paths drift away from T-BR's and are still moving at K = 100
+//! (|Φ − z| ≈ 0.1): the strategy is a near-best response to wherever z_K is, which is what
+//! exploitability measures, but z_K is no approximation of z* there. (With the exact kernel
+//! the path is T-BR's to the bit, see the tests.)
+//!
+//! # Example
+//! ```
+//! use mfgsim::learner::{Algorithm, Gmbl, LearnerParams};
+//! use mfgsim::model::{Infection, Model};
+//! use mfgsim::space::uniform;
+//! use mfgsim::GameParams;
+//!
+//! let model = Infection::default();
+//! let params = LearnerParams::default();
+//! let mut gmbl = Gmbl::try_new(&model, GameParams::default(), &params, &uniform(25), 7)?;
+//! let it = gmbl.iterate()?;
+//! let per_pair = params.gmbl.gen_samples;
+//! assert_eq!(it.ledger.generative_samples, per_pair * 25 * 5);
+//! assert_eq!(it.ledger.tq_updates, it.inner_steps * 25 * 5);
+//! let z_next = it.z_next.expect("GMBL reports z_{k+1}");
+//! assert!((z_next.iter().sum::<f64>() - 1.0).abs() < 1e-9);
+//! # Ok::<(), mfgsim::Error>(())
+//! ```
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use super::{greedy_changes, Algo, Algorithm, GmblParams, Iteration, LearnerParams, Ledger};
+use crate::error::Result;
+use crate::model::{check_pmf, GameParams, KernelTables, Model};
+use crate::operator::phi;
+use crate::operator::tq_value::TqIteration;
+use crate::operator::trembling::write_trembling_policy;
+use crate::population::multinomial;
+use crate::rng::{stream, Purpose};
+use crate::space::{Policy, QTable};
+
+/// Cap on the sweeps of one value iteration (the solver's default cap; warm-started runs
+/// need a few hundred at tol_v = 1e-10).
+pub const MAX_SWEEPS: usize = 100_000;
+
+/// GMBL (see the module docs).
+#[derive(Debug)]
+pub struct Gmbl<'m, M: Model + ?Sized> {
+    model: &'m M,
+    game: GameParams,
+    params: GmblParams,
+    seed: u64,
+    exact: bool,
+    /// r and P at z_k (the generative model's truth).
+    tables: KernelTables,
+    /// r and P̂_k.
+    hat: KernelTables,
+    tq: TqIteration,
+    q: QTable,
+    policy: Policy,
+    z: Vec<f64>,
+    k: u64,
+    prev_greedy: Vec<usize>,
+}
+
+impl<'m, M: Model + ?Sized> Gmbl<'m, M> {
+    /// GMBL on `model` from the mean field `z0`, Q̂ = 0, with the `[learner]` knobs `params`
+    /// (its `gmbl` part) and the run's `seed`.
+    ///
+    /// # Errors
+    /// [`crate::Error::Param`] naming the key: an invalid knob of `params`,
+    /// `gamma`/`epsilon`, or `z0` (not a pmf of length |S|).
+    pub fn try_new(
+        model: &'m M,
+        game: GameParams,
+        params: &LearnerParams,
+        z0: &[f64],
+        seed: u64,
+    ) -> Result<Self> {
+        params.validate()?;
+        GameParams::try_new(game.gamma, game.epsilon)?;
+        let (ns, na) = (model.num_states(), model.num_actions());
+        check_pmf("z0", z0, Some(ns))?;
+        let q = QTable::zeros(ns, na);
+        let mut policy = Policy::uniform(ns, na);
+        write_trembling_policy(&q, game.epsilon, &mut policy);
+        Ok(Gmbl {
+            model,
+            game,
+            params: params.gmbl,
+            seed,
+            exact: false,
+            tables: KernelTables::new(ns, na),
+            hat: KernelTables::new(ns, na),
+            tq: TqIteration::new(),
+            q,
+            prev_greedy: policy.greedy.clone(),
+            policy,
+            z: z0.to_vec(),
+            k: 0,
+        })
+    }
+
+    /// As [`Gmbl::try_new`], but P̂_k is the exact P(·|·,·,z_k) and nothing is drawn: T-BR
+    /// with GMBL's value tolerance (see the module docs).
+    ///
+    /// # Errors
+    /// As [`Gmbl::try_new`].
+    pub fn with_exact_kernel(
+        model: &'m M,
+        game: GameParams,
+        params: &LearnerParams,
+        z0: &[f64],
+        seed: u64,
+    ) -> Result<Self> {
+        let mut g = Self::try_new(model, game, params, z0, seed)?;
+        g.exact = true;
+        Ok(g)
+    }
+
+    /// The mean field the next iteration learns at (z0 before the first iteration).
+    pub fn z(&self) -> &[f64] {
+        &self.z
+    }
+
+    /// r(·,·,z_k) and P̂_k of the last iteration (zeros before the first).
+    pub fn p_hat(&self) -> &KernelTables {
+        &self.hat
+    }
+
+    /// Draws P̂_k into `self.hat` from `self.tables` (see the module docs).
+    fn sample_kernel(&mut self, k: u64) {
+        let (ns, na) = (self.tables.num_states(), self.tables.num_actions());
+        let m = self.params.gen_samples;
+        let inv = 1.0 / m as f64;
+        let (seed, truth) = (self.seed, &self.tables);
+        self.hat
+            .kernel
+            .par_chunks_mut(na * ns)
+            .enumerate()
+            .for_each_init(
+                // Scratch only: every value is overwritten, so which job made it is irrelevant.
+                || (Vec::new(), vec![0u64; ns]),
+                |(suffix, counts), (s, rows)| {
+                    let mut rng = stream(seed, Purpose::Simulate, k, s as u64);
+                    for (a, row) in rows.chunks_exact_mut(ns).enumerate() {
+                        counts.fill(0);
+                        multinomial(m, truth.row(s, a), suffix, counts, &mut rng);
+                        for (p, c) in row.iter_mut().zip(counts.iter()) {
+                            *p = *c as f64 * inv;
+                        }
+                    }
+                },
+            );
+    }
+}
+
+impl<'m, M: Model + ?Sized> Algorithm for Gmbl<'m, M> {
+    fn algo(&self) -> Algo {
+        Algo::Gmbl
+    }
+
+    fn iterate(&mut self) -> Result<Iteration> {
+        let k = self.k;
+        let (ns, na) = (self.model.num_states(), self.model.num_actions());
+        let t0 = Instant::now();
+        self.model.fill_tables(&self.z, &mut self.tables);
+        let drawn = if self.exact {
+            self.hat.clone_from(&self.tables);
+            0
+        } else {
+            self.hat.reward.clone_from(&self.tables.reward);
+            self.sample_kernel(k);
+            self.params.gen_samples * (ns * na) as u64
+        };
+        let t1 = Instant::now();
+        let out = self.tq.run(
+            &self.hat,
+            self.game,
+            &mut self.q,
+            self.params.value_tol,
+            MAX_SWEEPS,
+        );
+        write_trembling_policy(&self.q, self.game.epsilon, &mut self.policy);
+        let mut z_next = vec![0.0; ns];
+        phi(&self.hat, &self.z, &self.policy, &mut z_next);
+        let t2 = Instant::now();
+        let policy_changes = greedy_changes(&self.prev_greedy, &self.policy.greedy);
+        self.prev_greedy.clone_from(&self.policy.greedy);
+        let z = std::mem::replace(&mut self.z, z_next.clone());
+        self.k += 1;
+        Ok(Iteration {
+            iteration: self.k,
+            z,
+            z_next: Some(z_next),
+            regenerated: 0,
+            policy_changes,
+            ledger: Ledger {
+                generative_samples: drawn,
+                tq_updates: (out.sweeps * ns * na) as u64,
+                ..Ledger::default()
+            },
+            inner_steps: out.sweeps as u64,
+            inner_converged: out.converged,
+            step_seconds: (t1 - t0).as_secs_f64(),
+            learn_seconds: (t2 - t1).as_secs_f64(),
+        })
+    }
+
+    fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    fn q(&self) -> Option<&QTable> {
+        Some(&self.q)
+    }
+
+    fn iterations(&self) -> u64 {
+        self.k
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::learner::Evaluator;
+    use crate::model::{Gig, Infection};
+    use crate::solver::{solve, SolverParams, Start};
+    use crate::space::{l1_distance, uniform};
+    use crate::Error;
+
+    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
+    #[test]
+    fn exact_kernel_gives_the_tbr_mean_field_path() {
+        for model in [
+            Box::new(Infection::default()) as Box<dyn Model>,
+            Box::new(Gig::default()),
+        ] {
+            let game = GameParams::default();
+            let ns = model.num_states();
+            let sol = solve(
+                model.as_ref(),
+                game,
+                &SolverParams::default(),
+                &Start::Uniform,
+            )
+            .unwrap();
+            assert!(sol.iterations() > 20, "{}", sol.iterations());
+            let p = LearnerParams::default();
+            let mut g = Gmbl::with_exact_kernel(model.as_ref(), game, &p, &uniform(ns), 0).unwrap();
+            for rec in &sol.trace {
+                let it = g.iterate().unwrap();
+                assert_eq!(it.ledger.generative_samples, 0);
+                assert_eq!(
+                    it.z_next.as_deref(),
+                    Some(&rec.z[..]),
+                    "{}: iteration {}",
+                    model.name(),
+                    rec.iteration
+                );
+            }
+            assert!(l1_distance(g.z(), &sol.z) < 1e-10);
+        }
+    }
+
+    #[test]
+    fn p_hat_is_unbiased() {
+        // Mean over R seeds of P̂(s′|s,a) vs P: each within 5 standard errors
+        // √(P(1−P)/(M_gen·R)); entries with P = 0 are never drawn.
+        let model = Infection::default();
+        let game = GameParams::default();
+        let mut p = LearnerParams::default();
+        p.gmbl.gen_samples = 50;
+        let z = uniform(25);
+        let truth = KernelTables::of(&model, &z);
+        let reps = 400;
+        let mut mean = vec![0.0; truth.kernel.len()];
+        for seed in 0..reps {
+            let mut g = Gmbl::try_new(&model, game, &p, &z, seed).unwrap();
+            g.iterate().unwrap();
+            assert_eq!(g.p_hat().reward, truth.reward);
+            for (m, x) in mean.iter_mut().zip(&g.p_hat().kernel) {
+                *m += x / reps as f64;
+            }
+        }
+        let n = (p.gmbl.gen_samples * reps) as f64;
+        let mut worst: f64 = 0.0;
+        for (i, (m, t)) in mean.iter().zip(&truth.kernel).enumerate() {
+            if *t == 0.0 {
+                assert_eq!(*m, 0.0, "entry {i}");
+                continue;
+            }
+            let z = (m - t) / (t * (1.0 - t) / n).sqrt();
+            worst = worst.max(z.abs());
+            assert!(z.abs() < 5.0, "entry {i}: {m} vs {t} (z = {z})");
+        }
+        // The test has power: 3125 entries make a max |z| well above 2 (a biased
+        // P̂ = P·(1 + 5%) on the larger entries would exceed 5).
+        assert!(worst > 2.0, "{worst}");
+    }
+
+    #[test]
+    fn ledger_counts_what_was_drawn() {
+        let model = Gig::default();
+        let mut p = LearnerParams::default();
+        p.gmbl.gen_samples = 777;
+        let mut g = Gmbl::try_new(&model, GameParams::default(), &p, &uniform(10), 3).unwrap();
+        let mut tq = TqIteration::new();
+        let mut q = QTable::zeros(10, 4);
+        for k in 1..=4 {
+            let it = g.iterate().unwrap();
+            assert_eq!(it.iteration, k);
+            assert_eq!(it.ledger.generative_samples, 777 * 10 * 4);
+            assert_eq!(it.ledger.tq_updates, it.inner_steps * 40);
+            assert_eq!(
+                it.ledger.simulator_transitions + it.ledger.real_transitions,
+                0
+            );
+            assert!(it.inner_converged);
+            // Every row of P̂ is a count vector of exactly M_gen draws.
+            for row in g.p_hat().kernel.chunks_exact(10) {
+                let total: f64 = row.iter().map(|x| (x * 777.0).round()).sum();
+                assert_eq!(total, 777.0);
+            }
+            // The sweeps are those of the same warm-started value iteration on P̂.
+            let out = tq.run(
+                g.p_hat(),
+                GameParams::default(),
+                &mut q,
+                p.gmbl.value_tol,
+                MAX_SWEEPS,
+            );
+            assert_eq!(out.sweeps as u64, it.inner_steps);
+            assert_eq!(&q, g.q().unwrap());
+        }
+    }
+
+    fn run_bits(seed: u64) -> (Vec<Vec<u64>>, Vec<u64>) {
+        let model = Infection::default();
+        let p = LearnerParams::default();
+        let mut g = Gmbl::try_new(&model, GameParams::default(), &p, &uniform(25), seed).unwrap();
+        let zs = (0..4)
+            .map(|_| {
+                g.iterate()
+                    .unwrap()
+                    .z_next
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect()
+            })
+            .collect();
+        let kernel = g.p_hat().kernel.iter().map(|x| x.to_bits()).collect();
+        (zs, kernel)
+    }
+
+    #[test]
+    fn bitwise_identical_for_one_and_two_threads_and_the_seed_matters() {
+        let one = in_pool(1, || run_bits(9));
+        let two = in_pool(2, || run_bits(9));
+        assert_eq!(one, two);
+        let other = in_pool(2, || run_bits(10));
+        assert_ne!(one.0, other.0);
+        assert_ne!(one.1, other.1);
+    }
+
+    #[test]
+    fn bad_params_and_z0_are_named() {
+        let model = Gig::default();
+        let game = GameParams::default();
+        let key_of = |r: Result<Gmbl<'_, Gig>>| match r {
+            Err(Error::Param { key, .. }) => key,
+            other => panic!("{other:?}"),
+        };
+        let mut p = LearnerParams::default();
+        p.gmbl.gen_samples = 0;
+        assert_eq!(
+            key_of(Gmbl::try_new(&model, game, &p, &uniform(10), 0)),
+            "gen_samples"
+        );
+        let mut p = LearnerParams::default();
+        p.gmbl.value_tol = f64::NAN;
+        assert_eq!(
+            key_of(Gmbl::with_exact_kernel(&model, game, &p, &uniform(10), 0)),
+            "value_tol"
+        );
+        let p = LearnerParams::default();
+        assert_eq!(
+            key_of(Gmbl::try_new(&model, game, &p, &uniform(11), 0)),
+            "z0"
+        );
+        assert_eq!(
+            key_of(Gmbl::try_new(&model, game, &p, &[-0.1; 10], 0)),
+            "z0"
+        );
+        let bad = GameParams {
+            gamma: 0.9,
+            epsilon: 1.0,
+        };
+        assert_eq!(
+            key_of(Gmbl::try_new(&model, bad, &p, &uniform(10), 0)),
+            "epsilon"
+        );
+    }
+
+    // ---- The experiments behind the defaults (run with `-- --ignored`). ----
+
+    fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
+        std::env::var(key)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    }
+
+    /// GMBL on the default infection and gig models from z0 = uniform, K iterations, seeds
+    /// 0..SEEDS, M_gen = MGEN, tol_v = VTOL; MODEL = infection | gig | both.
+    #[test]
+    #[ignore = "experiment: about a second per run with --release"]
+    #[expect(clippy::print_stderr, reason = "experiment report")]
+    fn experiment_gmbl() {
+        let mut params = LearnerParams::default();
+        params.gmbl.gen_samples = env("MGEN", params.gmbl.gen_samples);
+        params.gmbl.value_tol = env("VTOL", params.gmbl.value_tol);
+        let (iters, seeds, only) = (
+            env("K", 100u64),
+            env("SEEDS", 5u64),
+            env("MODEL", String::from("both")),
+        );
+        eprintln!("{:?} K {iters}", params.gmbl);
+        let models: Vec<Box<dyn Model>> =
+            vec![Box::new(Infection::default()), Box::new(Gig::default())];
+        for model in models.iter().filter(|m| only == "both" || only == m.name()) {
+            let game = GameParams::default();
+            let ns = model.num_states();
+            let sol = solve(
+                model.as_ref(),
+                game,
+                &SolverParams::default(),
+                &Start::Uniform,
+            )
+            .unwrap();
+            let mut eval = Evaluator::new(model.as_ref(), game, Some(sol.z.clone()));
+            for seed in 0..seeds {
+                let start = Instant::now();
+                let mut g =
+                    Gmbl::try_new(model.as_ref(), game, &params, &uniform(ns), seed).unwrap();
+                let mut total = Ledger::default();
+                let mut last = None;
+                for _ in 0..iters {
+                    let it = g.iterate().unwrap();
+                    total += it.ledger;
+                    last = Some(it);
+                }
+                let secs = start.elapsed().as_secs_f64();
+                let it = last.unwrap();
+                let e = eval.exploitability(g.policy(), &it.z);
+                let mut fz = vec![0.0; ns];
+                crate::operator::phi(
+                    &KernelTables::of(model.as_ref(), &it.z),
+                    &it.z,
+                    g.policy(),
+                    &mut fz,
+                );
+                let consistency = crate::space::l1_distance(&fz, &it.z);
+                eprintln!(
+                    "gmbl {:9} seed {seed}: max {:.4} weighted {:.4} L1 {:.4} |Φ(z,μ)−z| {:.4} | gen {:.3e} updates {:.3e} | {:.2} s",
+                    model.name(),
+                    e.max,
+                    e.weighted,
+                    eval.l1_to_tmfe(&it.z),
+                    consistency,
+                    total.generative_samples as f64,
+                    total.tq_updates as f64,
+                    secs
+                );
+            }
+        }
+    }
+}
