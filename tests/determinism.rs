@@ -69,3 +69,22 @@ fn online_tmfq_on_the_count_engine_is_bitwise_identical() {
         &["sim.agents=1e9", "sim.engine=counts", "sim.iterations=5"],
     );
 }
+
+#[test]
+fn tmfq_is_bitwise_identical_for_1_and_2_threads() {
+    // A simulator of several chunks, a short inner loop.
+    check(
+        "tmfq",
+        &[
+            "learner.sim_agents=150000",
+            "learner.max_sim_transitions=600000",
+            "learner.mf_agents=100000",
+            "sim.iterations=3",
+        ],
+    );
+}
+
+#[test]
+fn gmbl_is_bitwise_identical_for_1_and_2_threads() {
+    check("gmbl", &["sim.iterations=5"]);
+}

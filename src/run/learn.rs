@@ -11,7 +11,8 @@ use super::RunInfo;
 use crate::error::{Error, Result};
 use crate::finite_n::EngineKind;
 use crate::learner::{
-    Algo, Algorithm, Evaluator, LearnerParams, Ledger, OnlineDriver, OnlineTmfq, Snapshot,
+    Algo, Algorithm, Evaluator, Gmbl, LearnerParams, Ledger, OnlineDriver, OnlineTmfq, Snapshot,
+    Tmfq,
 };
 use crate::model::Model;
 use crate::output::transitions_batch;
@@ -149,7 +150,8 @@ pub struct LearnReport {
 }
 
 /// Runs `sc.learner.algo` for `sc.sim.iterations` iterations with seed `sc.sim.seed`
-/// (online algorithms: `sc.sim.agents` agents on `sc.sim.engine`, drawn i.i.d. uniform).
+/// (online algorithms: `sc.sim.agents` agents on `sc.sim.engine`, drawn i.i.d. uniform;
+/// TMFQ and GMBL: z_0 uniform).
 /// After each iteration `on_iteration` receives the snapshot and, with
 /// [`LearnOptions::export_fraction`], the step's transitions; an error it returns stops the
 /// run. `stop` is polled before each iteration.
@@ -221,11 +223,13 @@ pub fn learn(
                 }
             }
         }
-        Algo::Tmfq | Algo::Gmbl => {
-            return Err(Error::Unsupported {
-                engine: "learn",
-                reason: format!("{algo} is not wired into the run layer yet"),
-            })
+        Algo::Tmfq => {
+            let run = Tmfq::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
+            ctx.drive(run, |_, _| None)?
+        }
+        Algo::Gmbl => {
+            let run = Gmbl::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
+            ctx.drive(run, |_, _| None)?
         }
     };
     report.seconds.solve = solve_s;

@@ -22,14 +22,14 @@
 //! use mfgsim::run;
 //! use mfgsim::scenario::Scenario;
 //!
-//! let overrides: Vec<String> = ["learner.algo=online", "sim.agents=1000", "sim.iterations=5"]
-//!     .map(String::from).to_vec();
+//! let overrides = ["learner.algo=gmbl".to_string(), "sim.iterations=5".to_string()];
 //! let sc = Scenario::load("scenarios/gig.toml".as_ref(), &overrides)?;
 //! let report = run::learn(&sc, &run::LearnOptions::default(), &AtomicBool::new(false), &mut |_, _| Ok(()))?;
 //! assert_eq!(report.iterations, 5);
 //! assert_eq!(report.info.command, "learn");
 //! let summary = serde_json::to_value(&report).unwrap();
-//! assert_eq!(summary["algo"], "online");
+//! assert_eq!(summary["algo"], "gmbl");
+//! assert_eq!(summary["ledger"]["generative_samples"], 5 * 100_000 * 10 * 4);
 //! # Ok::<(), mfgsim::Error>(())
 //! ```
 
