@@ -247,6 +247,103 @@ fn learn_writes_snapshots_summary_and_transitions() {
 }
 
 #[test]
+fn learn_runs_every_algorithm_with_the_same_outputs_and_ledger() {
+    let dir = tempfile::tempdir().unwrap();
+    for (algo, extra, kind) in [
+        (
+            "tmfq",
+            &[
+                "--set",
+                "learner.sim_agents=1e5",
+                "--set",
+                "learner.max_sim_transitions=4e5",
+            ][..],
+            "simulator_transitions",
+        ),
+        ("gmbl", &[][..], "generative_samples"),
+        ("online", &["--agents", "5000"][..], "real_transitions"),
+    ] {
+        let out = dir.path().join(algo);
+        let mut args = vec![
+            "learn",
+            "scenarios/gig.toml",
+            "--algo",
+            algo,
+            "--iterations",
+            "4",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = mfgsim(&args);
+        assert!(o.status.success(), "{algo}: {}", stderr(&o));
+        assert!(stdout(&o).contains(&format!("learning with {algo}")));
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        // The keys every command's summary starts with.
+        assert_eq!(summary["command"], "learn");
+        assert_eq!(summary["scenario"], "gig");
+        assert_eq!(summary["mfgsim_version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(summary["algo"], algo);
+        assert_eq!(summary["iterations"], 4);
+        let total = summary["ledger"][kind].as_u64().unwrap();
+        assert!(total > 0, "{algo}: no {kind} in the ledger");
+        let snaps = mfgsim::output::read_parquet(&out.join("snapshots.parquet")).unwrap();
+        assert_eq!(snaps.num_rows(), 4);
+        let cumulative = snaps.i64_column(&format!("total_{kind}")).unwrap();
+        assert_eq!(cumulative[3] as u64, total, "{algo}: cumulative ledger");
+        let per_iteration: i64 = snaps.i64_column(kind).unwrap().iter().sum();
+        assert_eq!(per_iteration as u64, total, "{algo}: per-iteration ledger");
+    }
+    // The solve summary starts with the same keys.
+    let out = dir.path().join("solve");
+    let o = mfgsim(&[
+        "solve",
+        "scenarios/gig.toml",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["command"], "solve");
+    assert_eq!(summary["mfgsim_version"], env!("CARGO_PKG_VERSION"));
+}
+
+#[test]
+fn learn_rejects_bad_learner_keys_and_impossible_exports() {
+    let o = mfgsim(&["learn", "scenarios/gig.toml", "--set", "learner.memroy=3"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("`learner.memroy`: unknown key"),
+        "{}",
+        stderr(&o)
+    );
+    let o = mfgsim(&[
+        "learn",
+        "scenarios/gig.toml",
+        "--set",
+        "learner.inner_tol=-1",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`learner.inner_tol`"), "{}", stderr(&o));
+    let o = mfgsim(&[
+        "learn",
+        "scenarios/gig.toml",
+        "--algo",
+        "gmbl",
+        "--export-transitions",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--export-transitions needs a population"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
 fn learn_stopped_by_ctrl_c_leaves_valid_files() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("learn");

@@ -61,6 +61,17 @@ pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
             a.export_fraction
         );
     }
+    if a.export_transitions
+        && !(sc.learner.algo.uses_population()
+            && sc.sim.engine == mfgsim::finite_n::EngineKind::Agents)
+    {
+        bail!(
+            "--export-transitions needs a population of stored agents: an online algorithm \
+             on the agent engine (got algo {} on the {} engine)",
+            sc.learner.algo,
+            sc.sim.engine.as_str()
+        );
+    }
     let pool = crate::cmd::thread_pool(a.threads)?;
     pool.install(|| run_learn(&sc, &a))
 }
