@@ -193,7 +193,7 @@ impl<'m, M: Model + ?Sized> Tmfq<'m, M> {
     /// (its `tq` and `tmfq` parts) and the run's `seed`.
     ///
     /// # Errors
-    /// [`Error::Param`] naming the key: an invalid knob of `params`, `gamma`/`epsilon`, `z0`
+    /// [`crate::Error::Param`] naming the key: an invalid knob of `params`, `gamma`/`epsilon`, `z0`
     /// (not a pmf of length |S|) or `num_states` (above 65 536).
     pub fn try_new(
         model: &'m M,
@@ -244,7 +244,7 @@ impl<'m, M: Model + ?Sized> Tmfq<'m, M> {
     /// tests and benches (Q and the counts carry over as in a run).
     ///
     /// # Errors
-    /// [`Error::Param`] (key `z`) when `z` is not a pmf on the states, or for a model the
+    /// [`crate::Error::Param`] (key `z`) when `z` is not a pmf on the states, or for a model the
     /// engine cannot sample.
     pub fn learn_at(&mut self, z: &[f64]) -> Result<InnerStats> {
         let m = self.params.sim_agents as u64;

@@ -490,7 +490,7 @@ impl<T: StateCode> Population<T> {
     }
 
     /// Moves every agent once, agent i playing `given[i]` (indexed like
-    /// [`Population::states`]): s′_i ~ P(·|s_i, given[i], z) with the regeneration split of
+    /// [`Population::states`]): s′_i ~ P(·|s_i, given\[i\], z) with the regeneration split of
     /// the shared step, at `at` if given (a frozen mean field, see [`Engine::step_at`]) or
     /// else at the empirical z^N_k. The buffer records `pack_action(given[i], regenerated)`.
     /// Chunk c draws from `rng::stream(seed, Step, step, c)`, one u64 per agent, chunks in
