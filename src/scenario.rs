@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::finite_n::EngineKind;
-use crate::learner::{Algo, GmblParams, LearnerParams, TmfqParams, TqLearnerParams};
+use crate::learner::{Algo, GmblParams, LearnerParams, MfqParams, TmfqParams, TqLearnerParams};
 use crate::model::{BuiltinModel, GameParams, Gig, GigParams, Infection, InfectionParams};
 use crate::solver::{SolverParams, Start};
 
@@ -375,6 +375,10 @@ fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
             gen_samples: f.u64("gen_samples")?.unwrap_or(d.gmbl.gen_samples),
             value_tol: f.f64("value_tol")?.unwrap_or(d.gmbl.value_tol),
         },
+        mfq: MfqParams {
+            neighbours: f.usize("mfq_neighbours")?.unwrap_or(d.mfq.neighbours),
+            bins: f.usize("mfq_bins")?.unwrap_or(d.mfq.bins),
+        },
     };
     f.finish(&LearnerParams::KEYS)?;
     p.validate().map_err(|e| e.in_file(path, "learner"))?;
@@ -668,6 +672,8 @@ mod tests {
                 "`learner.value_tol`: must be a finite number > 0",
             ),
             ("sim.engine=gpu", "`sim.engine`: unknown engine `gpu`"),
+            ("learner.mfq_neighbours=0", "`learner.mfq_neighbours`: must be >= 1"),
+            ("learner.mfq_bins=300", "`learner.mfq_bins`: must be in 1..=255"),
         ] {
             let e = err(base, &[set]);
             assert!(e.starts_with("x.toml: ") && e.contains(want), "{set}: {e}");

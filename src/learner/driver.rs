@@ -134,6 +134,14 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> Algorithm for OnlineDriver<'m
     fn iterations(&self) -> u64 {
         self.k
     }
+
+    fn num_agents(&self) -> Option<usize> {
+        self.learner.num_agents()
+    }
+
+    fn agent_policy(&self, agent: usize) -> Option<Policy> {
+        self.learner.agent_policy(agent)
+    }
 }
 
 #[cfg(test)]

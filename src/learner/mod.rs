@@ -38,7 +38,7 @@ pub use evaluator::{Evaluator, Snapshot};
 pub use gmbl::Gmbl;
 pub use ledger::Ledger;
 pub use online_tmfq::OnlineTmfq;
-pub use params::{Algo, GmblParams, LearnerParams, TmfqParams};
+pub use params::{Algo, GmblParams, LearnerParams, MfqParams, TmfqParams};
 pub use tmfq::Tmfq;
 pub use tq::{LearnStats, TqLearner, TqLearnerParams};
 
@@ -98,6 +98,17 @@ pub trait Learner: Send + std::fmt::Debug {
 
     /// The learned Q-table, when there is one shared table.
     fn q(&self) -> Option<&QTable>;
+
+    /// Agents with their own tables (IQL, MFQ); `None` for a shared-table learner.
+    fn num_agents(&self) -> Option<usize> {
+        None
+    }
+
+    /// Agent i's own strategy π^ε_{Q_i} over all states (for MFQ, at the agent's current
+    /// bin), for the observer's per-agent exploitability; `None` for a shared-table learner.
+    fn agent_policy(&self, _agent: usize) -> Option<Policy> {
+        None
+    }
 }
 
 /// One outer iteration of a learning algorithm, before evaluation.
@@ -148,6 +159,16 @@ pub trait Algorithm: Send + std::fmt::Debug {
 
     /// Iterations done so far.
     fn iterations(&self) -> u64;
+
+    /// See [`Learner::num_agents`].
+    fn num_agents(&self) -> Option<usize> {
+        None
+    }
+
+    /// See [`Learner::agent_policy`].
+    fn agent_policy(&self, _agent: usize) -> Option<Policy> {
+        None
+    }
 }
 
 /// States whose greedy action differs between two strategies of the same size.

@@ -20,11 +20,17 @@ pub enum Algo {
     Tmfq,
     /// GMBL: a generative model gives P̂_k, then exact TQ-value iteration and Φ̂ on it.
     Gmbl,
+    /// IQL (baseline): every one of the N real agents learns its own TQ-table Q_i(s, a) from
+    /// its own transitions, ignoring the mean field.
+    Iql,
+    /// MFQ (baseline, the paper's variant of Yang et al. 2018): as IQL with tables
+    /// Q_i(s, a, b), b the bin of the mean state of K randomly drawn agents.
+    Mfq,
 }
 
 impl Algo {
     /// Every algorithm, in the order of the docs.
-    pub const ALL: [Algo; 3] = [Algo::Online, Algo::Tmfq, Algo::Gmbl];
+    pub const ALL: [Algo; 5] = [Algo::Online, Algo::Tmfq, Algo::Gmbl, Algo::Iql, Algo::Mfq];
 
     /// The name used in scenario files and on the command line.
     pub fn as_str(self) -> &'static str {
@@ -32,6 +38,8 @@ impl Algo {
             Algo::Online => "online",
             Algo::Tmfq => "tmfq",
             Algo::Gmbl => "gmbl",
+            Algo::Iql => "iql",
+            Algo::Mfq => "mfq",
         }
     }
 
@@ -55,7 +63,13 @@ impl Algo {
     /// True for algorithms that learn from a real N-agent population (and so use `[sim]
     /// agents`); false for the simulator-based ones.
     pub fn uses_population(self) -> bool {
-        matches!(self, Algo::Online)
+        matches!(self, Algo::Online | Algo::Iql | Algo::Mfq)
+    }
+
+    /// True for algorithms where every agent has its own table (per-agent actions: the
+    /// agent engine only).
+    pub fn per_agent(self) -> bool {
+        matches!(self, Algo::Iql | Algo::Mfq)
     }
 }
 
@@ -135,6 +149,27 @@ impl Default for GmblParams {
     }
 }
 
+/// Knobs of MFQ's mean-field bins (IQL uses none of them).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MfqParams {
+    /// K (`mfq_neighbours`): agents drawn at random (distinct, not the agent itself) each
+    /// step; the mean of their states is the agent's view of the mean field. Default 10;
+    /// range 1..=N − 1.
+    pub neighbours: usize,
+    /// `mfq_bins`: equal-width bins of that mean over [0, |S| − 1]; the agent's table has one
+    /// row per (state, bin). Default 5; range 1..=255.
+    pub bins: usize,
+}
+
+impl Default for MfqParams {
+    fn default() -> Self {
+        MfqParams {
+            neighbours: 10,
+            bins: 5,
+        }
+    }
+}
+
 /// The validated `[learner]` table.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct LearnerParams {
@@ -147,6 +182,8 @@ pub struct LearnerParams {
     pub tmfq: TmfqParams,
     /// GMBL's generative-model knobs.
     pub gmbl: GmblParams,
+    /// MFQ's bins (IQL and MFQ also use `step_exponent` for each agent's own step size).
+    pub mfq: MfqParams,
 }
 
 impl Default for LearnerParams {
@@ -156,13 +193,14 @@ impl Default for LearnerParams {
             tq: TqLearnerParams::default(),
             tmfq: TmfqParams::default(),
             gmbl: GmblParams::default(),
+            mfq: MfqParams::default(),
         }
     }
 }
 
 impl LearnerParams {
     /// Every key of the table, as written in scenario files.
-    pub const KEYS: [&'static str; 11] = [
+    pub const KEYS: [&'static str; 13] = [
         "algo",
         "budget",
         "step_exponent",
@@ -174,6 +212,8 @@ impl LearnerParams {
         "mf_agents",
         "gen_samples",
         "value_tol",
+        "mfq_neighbours",
+        "mfq_bins",
     ];
 
     /// Checks every knob, whatever the algorithm (a typo in an unused knob is still a typo).
@@ -217,6 +257,16 @@ impl LearnerParams {
                 format!("must be a finite number > 0, got {}", g.value_tol),
             ));
         }
+        let m = &self.mfq;
+        if m.neighbours == 0 {
+            return Err(Error::param("mfq_neighbours", "must be >= 1, got 0"));
+        }
+        if !(1..=255).contains(&m.bins) {
+            return Err(Error::param(
+                "mfq_bins",
+                format!("must be in 1..=255, got {}", m.bins),
+            ));
+        }
         Ok(())
     }
 }
@@ -232,7 +282,7 @@ mod tests {
             assert_eq!(Algo::parse(a.as_str()), Ok(a));
         }
         let e = Algo::parse("sarsa").unwrap_err();
-        assert!(e.contains("online, tmfq, gmbl"), "{e}");
+        assert!(e.contains("online, tmfq, gmbl, iql, mfq"), "{e}");
     }
 
     #[test]
@@ -253,5 +303,7 @@ mod tests {
         bad(|p| p.tmfq.mf_agents = 0, "mf_agents");
         bad(|p| p.gmbl.gen_samples = 0, "gen_samples");
         bad(|p| p.gmbl.value_tol = 0.0, "value_tol");
+        bad(|p| p.mfq.neighbours = 0, "mfq_neighbours");
+        bad(|p| p.mfq.bins = 256, "mfq_bins");
     }
 }

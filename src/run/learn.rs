@@ -231,6 +231,12 @@ pub fn learn(
             let run = Gmbl::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
             ctx.drive(run, |_, _| None)?
         }
+        Algo::Iql | Algo::Mfq => {
+            return Err(Error::Unsupported {
+                engine: "learn",
+                reason: format!("{algo} is being wired in (issue 9)"),
+            })
+        }
     };
     report.seconds.solve = solve_s;
     report.tmfe = TmfeSummary {
