@@ -63,6 +63,23 @@ pub enum Error {
         /// What it cannot do, and what to use instead.
         reason: String,
     },
+    /// A run would need more memory than the machine has available; refused before
+    /// allocating anything.
+    #[error(
+        "{what} needs about {:.2} GiB but only {:.2} GiB is available{hint}",
+        *needed as f64 / 1073741824.0,
+        *available as f64 / 1073741824.0
+    )]
+    Memory {
+        /// What was asked for (e.g. `iql with 10000000 agents`).
+        what: String,
+        /// Estimated bytes.
+        needed: u64,
+        /// Bytes available (MemAvailable).
+        available: u64,
+        /// What to do instead (empty, or starting with `; `).
+        hint: String,
+    },
     /// The caller's stop flag ended a run before it produced anything.
     #[error("interrupted before the first result")]
     Interrupted,

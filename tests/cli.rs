@@ -341,6 +341,15 @@ fn learn_rejects_bad_learner_keys_and_impossible_exports() {
         "{}",
         stderr(&o)
     );
+    // Refused before allocating: the memory needed and available are named.
+    let o = mfgsim(&["learn", "scenarios/gig.toml", "--agents", "1e13"]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("online with 10000000000000 agents needs about")
+            && e.contains("GiB is available"),
+        "{e}"
+    );
 }
 
 #[test]

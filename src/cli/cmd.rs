@@ -66,8 +66,5 @@ pub fn peak_rss_bytes() -> Option<u64> {
 
 /// MemAvailable from /proc/meminfo (Linux only).
 pub fn mem_available_bytes() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    mfgsim::run::memory_available()
 }

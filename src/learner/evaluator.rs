@@ -6,6 +6,33 @@ use crate::operator::tq_value::TqIteration;
 use crate::operator::{exploitability, Exploitability};
 use crate::space::{l1_distance, Policy, QTable};
 
+/// Agents whose own strategies are evaluated each iteration for learners with per-agent
+/// tables ([`Snapshot::agent_exploitability`]).
+pub const AGENT_SAMPLE: usize = 256;
+
+/// The fixed sample of agents of [`Snapshot::agent_exploitability`]: `min(AGENT_SAMPLE, n)`
+/// distinct agents of `0..n` in increasing order, drawn by a partial Fisher–Yates shuffle
+/// from the stream `(seed, Eval, 0, 0)`, the same for the whole run.
+pub fn agent_sample(n: usize, seed: u64) -> Vec<usize> {
+    use rand::RngExt;
+    if n <= AGENT_SAMPLE {
+        return (0..n).collect();
+    }
+    let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Eval, 0, 0);
+    // Floyd's algorithm: AGENT_SAMPLE distinct draws without an O(n) array.
+    let mut chosen: Vec<usize> = Vec::with_capacity(AGENT_SAMPLE);
+    for j in (n - AGENT_SAMPLE)..n {
+        let t = rng.random_range(0..=j);
+        if chosen.contains(&t) {
+            chosen.push(j);
+        } else {
+            chosen.push(t);
+        }
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
 /// Sup-norm tolerance of the exact TQ-value iteration behind [`Evaluator::exploitability`].
 pub const EVAL_TOL: f64 = 1e-10;
 
@@ -53,6 +80,34 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
 
     /// Exploitability of `policy` at mean field `z` (exact, from the model).
     pub fn exploitability(&mut self, policy: &Policy, z: &[f64]) -> Exploitability {
+        self.prepare(z);
+        exploitability(&self.tables, self.game, policy, z, &self.q_star)
+    }
+
+    /// The mean exploitability of several strategies at one mean field `z` (Q*_z solved
+    /// once): per-agent strategies of learners with one table per agent. `None` for an empty
+    /// list.
+    pub fn mean_exploitability(
+        &mut self,
+        policies: impl IntoIterator<Item = Policy>,
+        z: &[f64],
+    ) -> Option<Exploitability> {
+        self.prepare(z);
+        let (mut n, mut max, mut weighted) = (0usize, 0.0, 0.0);
+        for p in policies {
+            let e = exploitability(&self.tables, self.game, &p, z, &self.q_star);
+            n += 1;
+            max += e.max;
+            weighted += e.weighted;
+        }
+        (n > 0).then(|| Exploitability {
+            max: max / n as f64,
+            weighted: weighted / n as f64,
+        })
+    }
+
+    /// Fills the tables at `z` and solves Q*_z (warm-started from the last z).
+    fn prepare(&mut self, z: &[f64]) {
         self.model.fill_tables(z, &mut self.tables);
         self.tq.run(
             &self.tables,
@@ -61,7 +116,6 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
             EVAL_TOL,
             EVAL_MAX_SWEEPS,
         );
-        exploitability(&self.tables, self.game, policy, z, &self.q_star)
     }
 
     /// ‖z − z*‖₁, NaN without a reference.
@@ -91,6 +145,10 @@ pub struct Snapshot {
     pub l1_to_tmfe: f64,
     /// Exploitability of μ_k at z.
     pub exploitability: Exploitability,
+    /// Learners with one table per agent (IQL, MFQ): the mean exploitability of the
+    /// individual agents' own strategies π^ε_{Q_i} at z, over a fixed seeded sample of
+    /// [`AGENT_SAMPLE`] agents (all agents when there are fewer); `None` otherwise.
+    pub agent_exploitability: Option<Exploitability>,
     /// Agents that regenerated during the population step.
     pub regenerated: u64,
     /// States whose greedy action changed from μ_{k−1} to μ_k.
@@ -129,6 +187,7 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
             l1_to_tmfe: self.l1_to_tmfe(&it.z),
             z: it.z,
             exploitability,
+            agent_exploitability: None,
             regenerated: it.regenerated,
             policy_changes: it.policy_changes,
             ledger: it.ledger,
@@ -139,5 +198,42 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
             learn_seconds: it.learn_seconds,
             eval_seconds: t0.elapsed().as_secs_f64(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_agent_sample_is_distinct_sorted_seeded_and_covers_small_populations() {
+        assert_eq!(agent_sample(5, 1), vec![0, 1, 2, 3, 4]);
+        let s = agent_sample(1_000_000, 3);
+        assert_eq!(s.len(), AGENT_SAMPLE);
+        assert!(s.windows(2).all(|w| w[0] < w[1]), "sorted and distinct");
+        assert!(*s.last().unwrap() < 1_000_000);
+        assert_eq!(s, agent_sample(1_000_000, 3));
+        assert_ne!(s, agent_sample(1_000_000, 4));
+        // Spread over the range: the sample's mean is near n/2 (sd ≈ n/√(12·256) ≈ 0.018 n).
+        let mean = s.iter().sum::<usize>() as f64 / s.len() as f64;
+        assert!((mean / 1e6 - 0.5).abs() < 0.08, "{mean}");
+    }
+
+    #[test]
+    fn mean_exploitability_averages_and_matches_single_evaluations() {
+        let model = crate::model::Gig::default();
+        let game = GameParams::default();
+        let z = crate::space::uniform(10);
+        let mut eval = Evaluator::new(&model, game, None);
+        let a = Policy::uniform(10, 4);
+        let mut q = QTable::zeros(10, 4);
+        q.values[3] = 1.0;
+        let b = crate::operator::trembling_policy(&q, game.epsilon);
+        let ea = eval.exploitability(&a, &z);
+        let eb = eval.exploitability(&b, &z);
+        let m = eval.mean_exploitability([a, b], &z).unwrap();
+        assert!((m.max - (ea.max + eb.max) / 2.0).abs() < 1e-9);
+        assert!((m.weighted - (ea.weighted + eb.weighted) / 2.0).abs() < 1e-9);
+        assert!(eval.mean_exploitability(Vec::new(), &z).is_none());
     }
 }

@@ -23,6 +23,7 @@ use crate::transition::TransitionBuffer;
 /// | `l1_to_tmfe` | Float64, nullable | ‖z^N_k − z*‖₁ |
 /// | `exploitability` | Float64 | max_s V*_z(s) − V_{μ_k,z}(s) at z = z^N_k |
 /// | `exploitability_weighted` | Float64 | Σ_s z(s)(V*_z(s) − V_{μ_k,z}(s)) |
+/// | `agent_exploitability`, `agent_exploitability_weighted` | Float64, nullable | per-agent learners: mean over a fixed sample of 256 agents of their own strategies' exploitability at z |
 /// | `regenerated` | Int64 | agents replaced during the population step (0 without one) |
 /// | `policy_changes` | Int64 | states whose greedy action changed |
 /// | `simulator_transitions`, `real_transitions`, `generative_samples`, `tq_updates` | Int64 | the iteration's sample ledger ([`crate::learner::Ledger`]) |
@@ -37,6 +38,9 @@ pub fn snapshot_schema(num_states: usize) -> SchemaRef {
     fields.push(Field::new("l1_to_tmfe", DataType::Float64, true));
     for name in ["exploitability", "exploitability_weighted"] {
         fields.push(Field::new(name, DataType::Float64, false));
+    }
+    for name in ["agent_exploitability", "agent_exploitability_weighted"] {
+        fields.push(Field::new(name, DataType::Float64, true));
     }
     for name in ["regenerated", "policy_changes"] {
         fields.push(Field::new(name, DataType::Int64, false));
@@ -76,6 +80,8 @@ pub fn push_snapshot(rows: &mut TableBuilder, s: &Snapshot) {
             .opt_f64(s.l1_to_tmfe.is_finite().then_some(s.l1_to_tmfe))
             .f64(s.exploitability.max)
             .f64(s.exploitability.weighted)
+            .opt_f64(s.agent_exploitability.map(|e| e.max))
+            .opt_f64(s.agent_exploitability.map(|e| e.weighted))
             .i64(int(s.regenerated))
             .i64(i64::from(s.policy_changes));
         for l in [&s.ledger, &s.total] {

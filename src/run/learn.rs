@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::RunInfo;
 use crate::error::{Error, Result};
 use crate::finite_n::EngineKind;
+use crate::learner::evaluator::agent_sample;
 use crate::learner::{
     Algo, Algorithm, Evaluator, Gmbl, LearnerParams, Ledger, OnlineDriver, OnlineTmfq, Snapshot,
     Tmfq,
@@ -21,6 +22,7 @@ use crate::scenario::Scenario;
 use crate::solver::{solve, Start};
 use crate::space::{uniform, Policy, QTable};
 use crate::state::StateCode;
+use crate::transition::TransitionBuffer;
 
 /// Options of [`learn`] that are not scenario keys (they change outputs, not results).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -124,6 +126,11 @@ pub struct LearnReport {
     pub exploitability: f64,
     /// z-weighted exploitability of the final strategy at the final z.
     pub exploitability_weighted: f64,
+    /// Per-agent learners: the final mean exploitability of the sampled agents' own
+    /// strategies (see [`Snapshot::agent_exploitability`]).
+    pub agent_exploitability: Option<f64>,
+    /// The same, z-weighted.
+    pub agent_exploitability_weighted: Option<f64>,
     /// The sample ledger, summed over all iterations.
     pub ledger: Ledger,
     /// The exact T-MFE.
@@ -198,6 +205,23 @@ pub fn learn(
         t_setup: Instant::now(),
     };
     let algo = sc.learner.algo;
+    if algo.uses_population() && sc.sim.engine == EngineKind::Agents {
+        let per_agent = if ns <= u8::MAX_STATES {
+            TransitionBuffer::<u8>::bytes_per_agent()
+        } else {
+            TransitionBuffer::<u16>::bytes_per_agent()
+        } as u64
+            + learner_bytes_per_agent(algo, ns, na, &sc.learner);
+        super::check_memory(
+            || format!("{algo} with {} agents", sc.sim.agents),
+            per_agent.saturating_mul(sc.sim.agents),
+            if algo.per_agent() {
+                ""
+            } else {
+                "; use the count engine (--engine counts: exact in distribution, any N)"
+            },
+        )?;
+    }
     let mut report = match algo {
         Algo::Online => {
             let agents = sc.sim.agents;
@@ -255,6 +279,14 @@ pub fn learn(
     Ok(report)
 }
 
+/// Bytes per agent of a population learner's own columns (0 for a shared table).
+fn learner_bytes_per_agent(algo: Algo, _ns: usize, _na: usize, _params: &LearnerParams) -> u64 {
+    match algo {
+        Algo::Online | Algo::Tmfq | Algo::Gmbl => 0,
+        Algo::Iql | Algo::Mfq => 0,
+    }
+}
+
 /// What every algorithm's loop shares.
 struct Ctx<'a, 'm> {
     sc: &'a Scenario,
@@ -299,13 +331,25 @@ impl<'m> Ctx<'_, 'm> {
             ..LearnTimings::default()
         };
         let mut exported = self.opts.export_fraction.map(|_| 0u64);
+        let sample = run
+            .num_agents()
+            .map(|n| agent_sample(n, self.sc.sim.seed))
+            .unwrap_or_default();
         let t_loop = Instant::now();
         for _ in 0..requested {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
             let it = run.iterate()?;
-            let snap = self.eval.observe(it, run.policy(), &mut total);
+            let mut snap = self.eval.observe(it, run.policy(), &mut total);
+            if !sample.is_empty() {
+                let t_eval = Instant::now();
+                snap.agent_exploitability = self.eval.mean_exploitability(
+                    sample.iter().filter_map(|&i| run.agent_policy(i)),
+                    &snap.z,
+                );
+                snap.eval_seconds += t_eval.elapsed().as_secs_f64();
+            }
             let t_out = Instant::now();
             let batch = export(&run, snap.iteration);
             if let (Some(rows), Some(b)) = (exported.as_mut(), &batch) {
@@ -337,6 +381,8 @@ impl<'m> Ctx<'_, 'm> {
             l1_to_tmfe: last.l1_to_tmfe,
             exploitability: last.exploitability.max,
             exploitability_weighted: last.exploitability.weighted,
+            agent_exploitability: last.agent_exploitability.map(|e| e.max),
+            agent_exploitability_weighted: last.agent_exploitability.map(|e| e.weighted),
             ledger: total,
             tmfe: TmfeSummary {
                 z: Vec::new(),

@@ -45,6 +45,34 @@ use serde::Serialize;
 
 use crate::scenario::Scenario;
 
+/// MemAvailable from /proc/meminfo, in bytes (Linux; `None` elsewhere or when unreadable).
+pub fn memory_available() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// Refuses a run whose estimate `needed` exceeds 90% of the available memory.
+///
+/// # Errors
+/// [`crate::Error::Memory`] naming `what`, the bytes needed and available.
+pub(crate) fn check_memory(
+    what: impl FnOnce() -> String,
+    needed: u64,
+    hint: &str,
+) -> crate::Result<()> {
+    match memory_available() {
+        Some(available) if needed > available / 10 * 9 => Err(crate::Error::Memory {
+            what: what(),
+            needed,
+            available,
+            hint: hint.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The keys every report starts with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RunInfo {
