@@ -23,8 +23,8 @@ pub enum Command {
     /// 0 when all hold, 1 when any is violated.
     Check(CheckArgs),
     /// Learn an equilibrium with one of the paper's algorithms (`[learner] algo`: online
-    /// TMFQ with N agents, TMFQ or GMBL with a simulator) and write snapshots.parquet and
-    /// summary.json; every iteration is compared with the exact T-MFE.
+    /// TMFQ, IQL or MFQ with N agents, TMFQ or GMBL with a simulator) and write
+    /// snapshots.parquet and summary.json; every iteration is compared with the exact T-MFE.
     #[command(after_long_help = learner_keys_help())]
     Learn(LearnArgs),
     /// Measure how far N agents (playing the T-MFE strategy, or learning online) are from
@@ -113,6 +113,11 @@ pub enum AlgoArg {
     Tmfq,
     /// GMBL: a generative model gives an estimated kernel; exact TQ-value iteration on it.
     Gmbl,
+    /// IQL (baseline): every agent learns its own TQ-table from its own transitions.
+    Iql,
+    /// MFQ (baseline): as IQL, with the table also indexed by the binned mean state of K
+    /// random agents.
+    Mfq,
 }
 
 impl AlgoArg {
@@ -122,6 +127,8 @@ impl AlgoArg {
             AlgoArg::Online => "online",
             AlgoArg::Tmfq => "tmfq",
             AlgoArg::Gmbl => "gmbl",
+            AlgoArg::Iql => "iql",
+            AlgoArg::Mfq => "mfq",
         }
     }
 }
