@@ -672,8 +672,14 @@ mod tests {
                 "`learner.value_tol`: must be a finite number > 0",
             ),
             ("sim.engine=gpu", "`sim.engine`: unknown engine `gpu`"),
-            ("learner.mfq_neighbours=0", "`learner.mfq_neighbours`: must be >= 1"),
-            ("learner.mfq_bins=300", "`learner.mfq_bins`: must be in 1..=255"),
+            (
+                "learner.mfq_neighbours=0",
+                "`learner.mfq_neighbours`: must be >= 1",
+            ),
+            (
+                "learner.mfq_bins=300",
+                "`learner.mfq_bins`: must be in 1..=255",
+            ),
         ] {
             let e = err(base, &[set]);
             assert!(e.starts_with("x.toml: ") && e.contains(want), "{set}: {e}");
