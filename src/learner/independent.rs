@@ -916,8 +916,10 @@ mod tests {
     use std::hash::{Hash, Hasher};
 
     fn params_with(bins: usize, neighbours: usize, w: f64) -> LearnerParams {
-        let mut p = LearnerParams::default();
-        p.mfq = MfqParams { neighbours, bins };
+        let mut p = LearnerParams {
+            mfq: MfqParams { neighbours, bins },
+            ..LearnerParams::default()
+        };
         p.tq.step_exponent = w;
         p
     }
