@@ -1430,6 +1430,61 @@ mod tests {
         }
     }
 
+    /// ns per agent of `update` alone at several N (IQL, infection, one warm step's
+    /// transitions), to separate arithmetic (tables in cache) from memory latency:
+    /// `cargo test --release --lib independent::tests::throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "timing"]
+    #[expect(clippy::print_stderr, reason = "timing report")]
+    fn throughput() {
+        let model = Infection::default();
+        for (log_n, algo) in [
+            (12, Algo::Iql),
+            (15, Algo::Iql),
+            (17, Algo::Iql),
+            (20, Algo::Iql),
+            (20, Algo::Mfq),
+        ] {
+            let n = 1usize << log_n;
+            let pop: Population = Population::try_new(25, n, &uniform(25), 1).unwrap();
+            let l = Independent::try_new(
+                25,
+                5,
+                GameParams::default(),
+                &LearnerParams::default(),
+                algo,
+                pop.states(),
+                1,
+            )
+            .unwrap();
+            let mut run = OnlineDriver::new(&model, pop, l, 1).unwrap();
+            for _ in 0..10 {
+                run.iterate().unwrap();
+            }
+            let (mut learner, mut pop) = (run.learner().clone(), run.engine().clone());
+            drop(run);
+            use crate::population::Engine;
+            pop.step(&model, learner.actions(), 10, 1).unwrap();
+            let z = pop.mean_field().to_vec();
+            let src = pop.learner_source(usize::MAX, 1).unwrap();
+            let reps = (1usize << 24) / n;
+            let start = std::time::Instant::now();
+            for _ in 0..reps {
+                let obs = Observation {
+                    step: 10,
+                    seed: 1,
+                    agents: n as u64,
+                    source: src,
+                    mean_field: &z,
+                };
+                learner.update(&obs).unwrap();
+            }
+            let ns = start.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64;
+            eprintln!("{algo} N = 2^{log_n} ({} MB of columns): {ns:.1} ns per agent, {:.1} M agent-updates/s",
+                n as u64 * Independent::bytes_per_agent(25, 5, algo, &LearnerParams::default()) >> 20, 1e3 / ns);
+        }
+    }
+
     fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
         std::env::var(key)
             .ok()
