@@ -120,11 +120,28 @@
 //! Per agent and step: one transition read, two rows of |A| f32 (s and s′), one count, two
 //! cache bytes, one u64 draw, a rescan of |A| entries only when the greedy entry decreased;
 //! MFQ adds K uniform draws (Floyd's algorithm, O(K²) comparisons) and K reads of other
-//! agents' states. The rows of 10⁶ agents (776 MB for IQL on infection) are far larger than
-//! any cache, so the update is bound by memory latency: each agent's rows sit at
-//! increasing but irregular addresses (its state picks the row), about four cache misses per
-//! agent that the out-of-order core overlaps across consecutive agents. Measured in
-//! `benches/agents.rs` (see its docs and the experiments below).
+//! agents' transitions. O(N) work and no allocation per agent; μ̄ adds O(chunks·|S|·|A|),
+//! and O(N·#empty states) when some state has no agent.
+//!
+//! Measured (release build, 2 cores of a shared VM; `benches/agents.rs` and the ignored test
+//! `throughput`), IQL on infection:
+//! ```text
+//!                                      1 thread (per CPU-s)   2 threads
+//! one iteration (step + update), 10⁶    12.1 M agent-steps/s   23.2 M agent-steps/s
+//! update alone, 10⁶                     13.0 M/s               25.4 M/s
+//! population step alone, 10⁶            2.2 ms (450 M/s)       1.2 ms
+//! update, N = 2^12 (3 MB, in cache)     –                      9.7 ns/agent (103 M/s)
+//! update, N = 2^15 / 2^17 / 2^20        –                      13.3 / 21.7 / 39.9 ns/agent
+//! MFQ update, N = 2^20 (3.9 GB)         –                      130 ns/agent (7.7 M/s)
+//! ```
+//! The step is 3 % of an iteration. The update's arithmetic, the RNG and the rescans cost
+//! ≈ 20 ns per agent per core (tables in cache); at 10⁶ agents (776 MB) the time
+//! quadruples: it is the memory latency of the per-agent rows — each agent touches about
+//! four cache lines at irregular addresses of its 776-byte block (two q rows, a count, the
+//! cache bytes) and writes two back, ≈ 400 B of traffic per agent, 10 GB/s at 2 threads.
+//! MFQ's rows are 5× larger and its K = 10 neighbour reads land anywhere in the transition
+//! buffer. (The VM exposes no hardware counters, so the split is by timing the phases and
+//! the working-set size.)
 //!
 //! # Experiments
 //! `ALGO=iql N=1000 SEEDS=0,1,2,3,4 cargo test --release --lib experiment_independent --
@@ -1529,7 +1546,7 @@ mod tests {
             let z = run.engine().mean_field().to_vec();
             let e = eval.exploitability(run.policy(), &z);
             println!(
-                "{algo:4}  {n:7}  {seed:4}  {:.4}    {:.3}      {:.4}     {:.4}          {wall:.1} (step {step_s:.1}, learn {learn_s:.1})",
+                "{algo:4}  {n:7}  {seed:4}  {:.4}    {:.3}      {:.4}     {:.4}          {wall:.2} (step {step_s:.2}, learn {learn_s:.2})",
                 eval.l1_to_tmfe(&z),
                 mean_state(&z),
                 e.max,
