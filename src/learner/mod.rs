@@ -19,6 +19,8 @@
 //! * [`online_tmfq`]: online TMFQ (Algorithm 3) as a [`Learner`];
 //! * [`tmfq`]: TMFQ (Algorithm 2), TQ-learning on a simulator at a frozen z_k, as an
 //!   [`Algorithm`];
+//! * [`independent`]: IQL and MFQ, N agents each learning its own TQ-table (per-agent
+//!   actions), as a [`Learner`];
 //! * [`gmbl`]: GMBL, a generative model's P̂_k and exact TQ-value iteration on it, as an
 //!   [`Algorithm`];
 //! * [`params`]: the `[learner]` table ([`LearnerParams`], [`Algo`]);
@@ -27,6 +29,7 @@
 pub mod driver;
 pub mod evaluator;
 pub mod gmbl;
+pub mod independent;
 pub mod ledger;
 pub mod online_tmfq;
 pub mod params;
@@ -36,6 +39,7 @@ pub mod tq;
 pub use driver::OnlineDriver;
 pub use evaluator::{Evaluator, Snapshot};
 pub use gmbl::Gmbl;
+pub use independent::Independent;
 pub use ledger::Ledger;
 pub use online_tmfq::OnlineTmfq;
 pub use params::{Algo, GmblParams, LearnerParams, MfqParams, TmfqParams};
