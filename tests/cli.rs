@@ -262,6 +262,8 @@ fn learn_runs_every_algorithm_with_the_same_outputs_and_ledger() {
         ),
         ("gmbl", &[][..], "generative_samples"),
         ("online", &["--agents", "5000"][..], "real_transitions"),
+        ("iql", &["--agents", "3000"][..], "real_transitions"),
+        ("mfq", &["--agents", "3000"][..], "real_transitions"),
     ] {
         let out = dir.path().join(algo);
         let mut args = vec![
@@ -295,6 +297,13 @@ fn learn_runs_every_algorithm_with_the_same_outputs_and_ledger() {
         assert_eq!(cumulative[3] as u64, total, "{algo}: cumulative ledger");
         let per_iteration: i64 = snaps.i64_column(kind).unwrap().iter().sum();
         assert_eq!(per_iteration as u64, total, "{algo}: per-iteration ledger");
+        // Per-agent learners also report their agents' own strategies.
+        let own = snaps.opt_f64_column("agent_exploitability").unwrap();
+        assert_eq!(
+            own.iter().all(Option::is_some),
+            algo == "iql" || algo == "mfq",
+            "{algo}: agent_exploitability {own:?}"
+        );
     }
     // The solve summary starts with the same keys.
     let out = dir.path().join("solve");
@@ -338,6 +347,31 @@ fn learn_rejects_bad_learner_keys_and_impossible_exports() {
     assert_eq!(o.status.code(), Some(2));
     assert!(
         stderr(&o).contains("--export-transitions needs a population"),
+        "{}",
+        stderr(&o)
+    );
+    // Per-agent learners need agent identities.
+    let o = mfgsim(&[
+        "learn",
+        "scenarios/gig.toml",
+        "--algo",
+        "iql",
+        "--engine",
+        "counts",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("count engine: iql"), "{}", stderr(&o));
+    let o = mfgsim(&[
+        "learn",
+        "scenarios/infection.toml",
+        "--algo",
+        "mfq",
+        "--agents",
+        "1e9",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("mfq with 1000000000 agents needs about"),
         "{}",
         stderr(&o)
     );

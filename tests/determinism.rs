@@ -88,3 +88,11 @@ fn tmfq_is_bitwise_identical_for_1_and_2_threads() {
 fn gmbl_is_bitwise_identical_for_1_and_2_threads() {
     check("gmbl", &["sim.iterations=5"]);
 }
+
+#[test]
+fn iql_and_mfq_are_bitwise_identical_for_1_and_2_threads() {
+    // Several chunks of agents, each with its own table.
+    for algo in ["iql", "mfq"] {
+        check(algo, &["sim.agents=140000", "sim.iterations=4"]);
+    }
+}

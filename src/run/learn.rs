@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::finite_n::EngineKind;
 use crate::learner::evaluator::agent_sample;
 use crate::learner::{
-    Algo, Algorithm, Evaluator, Gmbl, LearnerParams, Ledger, OnlineDriver, OnlineTmfq, Snapshot,
-    Tmfq,
+    Algo, Algorithm, Evaluator, Gmbl, Independent, LearnerParams, Ledger, OnlineDriver, OnlineTmfq,
+    Snapshot, Tmfq,
 };
 use crate::model::Model;
 use crate::output::transitions_batch;
@@ -214,7 +214,14 @@ pub fn learn(
             + learner_bytes_per_agent(algo, ns, na, &sc.learner);
         super::check_memory(
             || format!("{algo} with {} agents", sc.sim.agents),
-            per_agent.saturating_mul(sc.sim.agents),
+            per_agent
+                .saturating_mul(sc.sim.agents)
+                .saturating_add(if algo.per_agent() {
+                    let n = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
+                    Independent::bytes_fixed(ns, na, n, algo, &sc.learner)
+                } else {
+                    0
+                }),
             if algo.per_agent() {
                 ""
             } else {
@@ -256,10 +263,26 @@ pub fn learn(
             ctx.drive(run, |_, _| None)?
         }
         Algo::Iql | Algo::Mfq => {
-            return Err(Error::Unsupported {
-                engine: "learn",
-                reason: format!("{algo} is being wired in (issue 9)"),
-            })
+            if sc.sim.engine == EngineKind::Counts {
+                return Err(Error::Unsupported {
+                    engine: "count engine",
+                    reason: format!(
+                        "{algo} gives every agent its own table and its own actions, which \
+                         needs agent identities; use the agent engine (sim.engine = \"agents\")"
+                    ),
+                });
+            }
+            let n = usize::try_from(sc.sim.agents).map_err(|_| {
+                Error::param(
+                    "agents",
+                    format!("{} agents do not fit this platform's memory", sc.sim.agents),
+                )
+            })?;
+            if ns <= u8::MAX_STATES {
+                ctx.drive_independent::<u8>(model, n)?
+            } else {
+                ctx.drive_independent::<u16>(model, n)?
+            }
         }
     };
     report.seconds.solve = solve_s;
@@ -280,10 +303,10 @@ pub fn learn(
 }
 
 /// Bytes per agent of a population learner's own columns (0 for a shared table).
-fn learner_bytes_per_agent(algo: Algo, _ns: usize, _na: usize, _params: &LearnerParams) -> u64 {
+fn learner_bytes_per_agent(algo: Algo, ns: usize, na: usize, params: &LearnerParams) -> u64 {
     match algo {
         Algo::Online | Algo::Tmfq | Algo::Gmbl => 0,
-        Algo::Iql | Algo::Mfq => 0,
+        Algo::Iql | Algo::Mfq => Independent::bytes_per_agent(ns, na, algo, params),
     }
 }
 
@@ -307,6 +330,32 @@ impl<'m> Ctx<'_, 'm> {
     ) -> Result<LearnReport> {
         let (ns, seed) = (model.num_states(), self.sc.sim.seed);
         let pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), seed)?;
+        let run = OnlineDriver::new(model, pop, learner, seed)?;
+        let fraction = self.opts.export_fraction;
+        self.drive(run, move |run, k| {
+            let f = fraction?;
+            let buffer = run.engine().transitions()?;
+            Some(transitions_batch(buffer, k, f, seed))
+        })
+    }
+
+    /// IQL or MFQ on the agent engine with state type `T`; exports transitions if asked.
+    fn drive_independent<T: StateCode>(
+        &mut self,
+        model: &'m dyn Model,
+        n: usize,
+    ) -> Result<LearnReport> {
+        let (ns, na, seed) = (model.num_states(), model.num_actions(), self.sc.sim.seed);
+        let pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), seed)?;
+        let learner = Independent::try_new(
+            ns,
+            na,
+            self.sc.game,
+            &self.sc.learner,
+            self.sc.learner.algo,
+            pop.states(),
+            seed,
+        )?;
         let run = OnlineDriver::new(model, pop, learner, seed)?;
         let fraction = self.opts.export_fraction;
         self.drive(run, move |run, k| {
