@@ -240,12 +240,7 @@ pub fn learn(
                     ctx.drive(run, |_, _| None)?
                 }
                 EngineKind::Agents => {
-                    let n = usize::try_from(agents).map_err(|_| {
-                        Error::param(
-                            "agents",
-                            format!("{agents} agents do not fit this platform's memory"),
-                        )
-                    })?;
+                    let n = stored_agents(agents)?;
                     if ns <= u8::MAX_STATES {
                         ctx.drive_agents::<u8>(model, n, learner)?
                     } else {
@@ -272,12 +267,7 @@ pub fn learn(
                     ),
                 });
             }
-            let n = usize::try_from(sc.sim.agents).map_err(|_| {
-                Error::param(
-                    "agents",
-                    format!("{} agents do not fit this platform's memory", sc.sim.agents),
-                )
-            })?;
+            let n = stored_agents(sc.sim.agents)?;
             if ns <= u8::MAX_STATES {
                 ctx.drive_independent::<u8>(model, n)?
             } else {
@@ -300,6 +290,16 @@ pub fn learn(
         report.step_agent_steps_per_second = Some(agent_steps / report.seconds.step);
     }
     Ok(report)
+}
+
+/// N as an index of stored agents.
+fn stored_agents(agents: u64) -> Result<usize> {
+    usize::try_from(agents).map_err(|_| {
+        Error::param(
+            "agents",
+            format!("{agents} agents do not fit this platform's memory"),
+        )
+    })
 }
 
 /// Bytes per agent of a population learner's own columns (0 for a shared table).
