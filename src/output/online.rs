@@ -11,7 +11,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rand::Rng;
 use rayon::prelude::*;
 
-use super::parquet::{numbered_fields, TableBuilder};
+use super::parquet::{numbered_fields, Codec, TableBuilder, TableEncoding};
 use crate::learner::Snapshot;
 use crate::population::{StateCode, CHUNK};
 use crate::rng::{stream, Purpose};
@@ -137,6 +137,19 @@ pub fn transitions_schema(num_states: usize, num_agents: usize) -> SchemaRef {
         Field::new("s_next", state, false),
         Field::new("regenerated", DataType::Boolean, false),
     ]))
+}
+
+/// How [`transitions_schema`] tables are encoded: `codec`, with the integer columns
+/// delta-encoded (`iteration` and `agent` are constant and sequential within a part; the small
+/// state and action codes bit-pack as well as with a dictionary, at a fraction of the cost),
+/// `r` and `regenerated` as parquet's default (a dictionary, RLE).
+pub fn transitions_encoding(codec: Codec) -> TableEncoding {
+    TableEncoding {
+        codec,
+        delta_columns: ["iteration", "agent", "s", "a", "s_next"]
+            .map(String::from)
+            .to_vec(),
+    }
 }
 
 /// The transitions of `buffer` (the step of learning iteration `iteration`) as one batch of
