@@ -290,3 +290,88 @@ fn columns<'b, T: StateCode, Ag: FromIndex, St: FromIndex>(
     ];
     RecordBatch::try_new(schema.clone(), columns).expect("columns match the schema")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Infection, Model};
+    use crate::population::Population;
+    use crate::space::{uniform, Policy};
+
+    /// One stepped population of `n` agents (several chunks, the last one short).
+    fn stepped(n: usize) -> Population {
+        let m = Infection::default();
+        let (ns, na) = (m.num_states(), m.num_actions());
+        let mut pop = Population::try_new(ns, n, &uniform(ns), 11).unwrap();
+        pop.step_par(&m, &Policy::uniform(ns, na), 0, 11).unwrap();
+        pop
+    }
+
+    fn on_threads(threads: usize, f: impl FnOnce() -> RecordBatch + Send) -> RecordBatch {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
+    #[test]
+    fn selection_is_the_same_for_any_thread_count() {
+        let n = 3 * CHUNK + 1234;
+        let pop = stepped(n);
+        let buffer = pop.transitions().unwrap();
+        for fraction in [1.0, 0.3] {
+            let one = on_threads(1, || transitions_batch(buffer, 5, fraction, 42));
+            let two = on_threads(2, || transitions_batch(buffer, 5, fraction, 42));
+            let four = on_threads(4, || transitions_batch(buffer, 5, fraction, 42));
+            assert_eq!(one, two, "fraction {fraction}");
+            assert_eq!(one, four, "fraction {fraction}");
+            let rows = one.num_rows() as f64;
+            assert!((rows / n as f64 - fraction).abs() < 0.02, "{rows} rows");
+        }
+    }
+
+    #[test]
+    fn batch_holds_each_kept_transition_in_narrow_types() {
+        let n = CHUNK + 77;
+        let pop = stepped(n);
+        let buffer = pop.transitions().unwrap();
+        let b = transitions_batch(buffer, 9, 0.5, 3);
+        assert_eq!(
+            b.schema(),
+            transitions_schema(buffer.tables().num_states(), n)
+        );
+        let col = |i: usize| b.column(i);
+        let iteration = col(0).as_any().downcast_ref::<UInt32Array>().unwrap();
+        let agent = col(1).as_any().downcast_ref::<UInt32Array>().unwrap();
+        let s = col(2).as_any().downcast_ref::<UInt8Array>().unwrap();
+        let a = col(3).as_any().downcast_ref::<UInt8Array>().unwrap();
+        let r = col(4).as_any().downcast_ref::<Float64Array>().unwrap();
+        let s_next = col(5).as_any().downcast_ref::<UInt8Array>().unwrap();
+        let regen = col(6).as_any().downcast_ref::<BooleanArray>().unwrap();
+        let mut last = None;
+        for j in 0..b.num_rows() {
+            let i = agent.value(j) as usize;
+            assert!(last.is_none_or(|l| l < i), "agents in order");
+            last = Some(i);
+            let t = buffer.get(i);
+            assert_eq!(iteration.value(j), 9);
+            assert_eq!(usize::from(s.value(j)), t.state);
+            assert_eq!(usize::from(a.value(j)), t.action);
+            assert_eq!(r.value(j), buffer.reward(i));
+            assert_eq!(usize::from(s_next.value(j)), t.next_state);
+            assert_eq!(regen.value(j), t.regenerated);
+        }
+    }
+
+    #[test]
+    fn schema_widens_for_many_states_and_agents() {
+        let narrow = transitions_schema(256, 1 << 20);
+        assert_eq!(narrow.field(1).data_type(), &DataType::UInt32);
+        assert_eq!(narrow.field(2).data_type(), &DataType::UInt8);
+        let wide = transitions_schema(257, usize::MAX);
+        assert_eq!(wide.field(1).data_type(), &DataType::UInt64);
+        assert_eq!(wide.field(2).data_type(), &DataType::UInt16);
+        assert_eq!(wide.field(5).data_type(), &DataType::UInt16);
+    }
+}

@@ -1510,6 +1510,42 @@ mod tests {
     }
 
     #[test]
+    fn pooled_parts_are_byte_identical_to_serial_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rows = TableBuilder::new(tiny_schema(), 8);
+        let batches: Vec<RecordBatch> = (0..9).map(|k| tiny_batch(&mut rows, 7 * k, 7)).collect();
+        let write = |name: &str, workers: usize| {
+            let w = PartWriter::try_new(&dir.path().join(name), tiny_schema(), meta(), 10)
+                .unwrap()
+                .with_encoding(TableEncoding {
+                    codec: Codec::Snappy,
+                    delta_columns: vec!["step".into()],
+                });
+            let mut stream = StreamingParquet::spawn_pool(w, 2, workers).unwrap();
+            for b in &batches {
+                stream.send(b.clone()).unwrap();
+            }
+            let summary = stream.finish().unwrap();
+            assert_eq!((summary.parts.len(), summary.rows), (7, 63));
+            let names: Vec<_> = std::fs::read_dir(&summary.dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            assert!(names.iter().all(|n| n.starts_with("part-")), "{names:?}");
+            summary
+                .parts
+                .iter()
+                .map(|p| std::fs::read(p).unwrap())
+                .collect::<Vec<_>>()
+        };
+        let serial = write("one", 1);
+        assert_eq!(write("three", 3), serial);
+        assert_eq!(write("two", 2), serial);
+        let t = read_parquet(&PartWriter::part_path(&dir.path().join("two"), 6)).unwrap();
+        assert_eq!(t.i64_column("step").unwrap(), vec![60, 61, 62]);
+    }
+
+    #[test]
     fn parts_survive_an_interrupted_run() {
         let dir = tempfile::tempdir().unwrap();
         let parts_dir = dir.path().join("snapshots");
