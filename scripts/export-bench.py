@@ -51,7 +51,9 @@ def main():
 
     pa.set_cpu_count(1)
     pa.set_io_thread_count(1)
-    target = out / "pyarrow.parquet"
+    # Outside DIR, so scripts/check_parquet.py DIR sees mfgsim's files only.
+    scratch = pathlib.Path(tempfile.mkdtemp(prefix="export-bench-pyarrow-"))
+    target = scratch / "pyarrow.parquet"
     best_pa = float("inf")
     for _ in range(a.repeat):
         t0 = time.perf_counter()
@@ -61,6 +63,7 @@ def main():
           f"{rows / best_pa / 1e6:.1f} M rows/s ({target.stat().st_size / 2**20:.1f} MiB)")
     print(f"schema   {', '.join(f'{f.name}:{f.type}' for f in table.schema)}")
     print(f"ratio    mfgsim / pyarrow = {best_pa / best:.2f}")
+    shutil.rmtree(scratch)
     if a.out is None:
         shutil.rmtree(out)
 
