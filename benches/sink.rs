@@ -3,10 +3,15 @@
 //!
 //! Run: `cargo bench --bench sink`. The data, batch, schema and metadata are built outside
 //! the timer; `build_rows` times pushing the rows through a reused [`TableBuilder`] on its
-//! own (Throughput = rows).
+//! own (Throughput = rows). `transitions/*` encodes 10^6 rows of the transitions dataset
+//! (the schema and encoding of `mfgsim learn --export-transitions`) with each codec, on one
+//! thread (Throughput = rows).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mfgsim::output::{trajectory_schema, ParquetTableWriter, RunMetadata, TableBuilder};
+use mfgsim::output::{
+    trajectory_schema, transitions_encoding, transitions_schema, Codec, ParquetTableWriter,
+    RunMetadata, TableBuilder,
+};
 use std::hint::black_box;
 
 const ROWS: usize = 10_000;
@@ -71,5 +76,63 @@ fn sink(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sink);
+/// 10^6 transition rows of one iteration on 8 states and 2 actions: agent i in order, states
+/// and actions from a fixed hash, the reward a function of (s, a), ~1% regenerated.
+fn transitions_data(rows: usize) -> arrow_array::RecordBatch {
+    use arrow_array::{BooleanArray, Float64Array, UInt32Array, UInt8Array};
+    use std::sync::Arc;
+    let mix = |i: usize, k: u64| {
+        let mut x = (i as u64 ^ k).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        x ^= x >> 31;
+        x.wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 40
+    };
+    let s: Vec<u8> = (0..rows).map(|i| (mix(i, 1) % 8) as u8).collect();
+    let a: Vec<u8> = (0..rows).map(|i| (mix(i, 2) % 2) as u8).collect();
+    let r: Vec<f64> = s
+        .iter()
+        .zip(&a)
+        .map(|(&s, &a)| -0.37 * f64::from(s) - 0.11 * f64::from(a))
+        .collect();
+    let s_next: Vec<u8> = (0..rows).map(|i| (mix(i, 3) % 8) as u8).collect();
+    let regen: Vec<bool> = (0..rows).map(|i| mix(i, 4) % 100 == 0).collect();
+    let columns: Vec<arrow_array::ArrayRef> = vec![
+        Arc::new(UInt32Array::from(vec![7; rows])),
+        Arc::new(UInt32Array::from_iter_values(0..rows as u32)),
+        Arc::new(UInt8Array::from(s)),
+        Arc::new(UInt8Array::from(a)),
+        Arc::new(Float64Array::from(r)),
+        Arc::new(UInt8Array::from(s_next)),
+        Arc::new(BooleanArray::from(regen)),
+    ];
+    arrow_array::RecordBatch::try_new(transitions_schema(8, rows), columns).unwrap()
+}
+
+fn transitions(c: &mut Criterion) {
+    const ROWS: usize = 1 << 20;
+    let batch = transitions_data(ROWS);
+    let meta = RunMetadata::new("[model]\nkind = \"infection\"\n", 1);
+    let mut g = c.benchmark_group("transitions");
+    g.throughput(Throughput::Elements(ROWS as u64));
+    g.sample_size(20);
+    for codec in [Codec::Zstd, Codec::Snappy, Codec::None] {
+        let encoding = transitions_encoding(codec);
+        g.bench_function(format!("{}/1M_rows", codec.as_str()), |b| {
+            b.iter(|| {
+                let mut w = ParquetTableWriter::try_new_encoded(
+                    "<sink>",
+                    std::io::sink(),
+                    batch.schema(),
+                    &meta,
+                    &encoding,
+                )
+                .unwrap();
+                w.write_batch(black_box(&batch)).unwrap();
+                w.finish().unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, sink, transitions);
 criterion_main!(benches);

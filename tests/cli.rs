@@ -399,6 +399,9 @@ fn learn_stopped_by_ctrl_c_leaves_valid_files() {
         "100000",
         "--flush-every",
         "1",
+        "--export-transitions",
+        "--export-fraction",
+        "0.05",
         "--out",
         out.to_str().unwrap(),
     ]);
@@ -419,6 +422,17 @@ fn learn_stopped_by_ctrl_c_leaves_valid_files() {
     assert!((3..100_000).contains(&done), "{done}");
     let snaps = mfgsim::output::read_parquet(&out.join("snapshots.parquet")).unwrap();
     assert_eq!(snaps.num_rows() as u64, done);
+    // The transitions directory holds closed, readable parts only (no temporary files),
+    // about 5% of done × 2·10^5 rows.
+    let mut rows = 0;
+    for e in std::fs::read_dir(out.join("transitions")).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.starts_with("part-") && name.ends_with(".parquet"), "{name}");
+        rows += mfgsim::output::read_parquet(&path).unwrap().num_rows() as u64;
+    }
+    let expected = done * 10_000;
+    assert!(rows.abs_diff(expected) * 20 < expected, "{rows} rows, {done} iterations");
 }
 
 #[test]

@@ -289,6 +289,15 @@ pub struct LearnArgs {
         requires = "export_transitions"
     )]
     pub export_fraction: f64,
+    /// Compression of the exported transitions.
+    #[arg(
+        long,
+        value_enum,
+        default_value_t = CodecArg::Zstd,
+        value_name = "CODEC",
+        requires = "export_transitions"
+    )]
+    pub export_codec: CodecArg,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short)]
     pub quiet: bool,
@@ -301,6 +310,28 @@ pub enum PolicyArg {
     Tmfe,
     /// Online TMFQ (Algorithm 3): the agents learn from their own transitions, from Q = 0.
     Learned,
+}
+
+/// Compression codec of a Parquet dataset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CodecArg {
+    /// zstd: the smallest files.
+    Zstd,
+    /// Snappy: faster to write, larger files.
+    Snappy,
+    /// No compression: the fastest, the largest files.
+    None,
+}
+
+impl CodecArg {
+    /// The library's codec.
+    pub fn codec(self) -> mfgsim::output::Codec {
+        match self {
+            CodecArg::Zstd => mfgsim::output::Codec::Zstd,
+            CodecArg::Snappy => mfgsim::output::Codec::Snappy,
+            CodecArg::None => mfgsim::output::Codec::None,
+        }
+    }
 }
 
 /// Population simulator.

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use mfgsim::output::{
-    self, push_snapshot, snapshot_schema, transitions_schema, PartWriter, RunMetadata,
-    StreamingParquet, TableBuilder,
+    self, push_snapshot, snapshot_schema, transitions_encoding, transitions_schema, PartWriter,
+    RunMetadata, StreamingParquet, TableBuilder,
 };
 use mfgsim::run::{self, LearnOptions, LearnReport};
 use serde::Serialize;
@@ -123,9 +123,13 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
         64,
     )?;
     let mut exporter = if a.export_transitions {
-        Some(StreamingParquet::spawn(
-            PartWriter::try_new(&trans_dir, transitions_schema(), meta.clone(), 1 << 22)?,
-            2,
+        // Parts of 2^20 rows, each encoded whole by one of `threads` encoder threads.
+        let schema = transitions_schema(ns, usize::try_from(sc.sim.agents).unwrap_or(usize::MAX));
+        let encoding = transitions_encoding(a.export_codec.codec());
+        Some(StreamingParquet::spawn_pool(
+            PartWriter::try_new(&trans_dir, schema, meta.clone(), 1 << 20)?.with_encoding(encoding),
+            4,
+            rayon::current_num_threads(),
         )?)
     } else {
         None

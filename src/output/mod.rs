@@ -99,12 +99,14 @@ pub use self::finite_n::{
     read_finite_n_series,
 };
 pub use self::json::{solution_json, write_json};
-pub use self::online::{push_snapshot, snapshot_schema, transitions_batch, transitions_schema};
+pub use self::online::{
+    push_snapshot, snapshot_schema, transitions_batch, transitions_encoding, transitions_schema,
+};
 pub use self::parquet::{
     equilibrium_batch, equilibrium_schema, numbered_fields, read_parquet, trajectory_batch,
-    trajectory_schema, write_equilibrium, write_parquet, write_trajectory, ParquetTable,
+    trajectory_schema, write_equilibrium, write_parquet, write_trajectory, Codec, ParquetTable,
     ParquetTableWriter, PartSummary, PartWriter, RowAppender, RunMetadata, StreamingParquet,
-    TableBuilder, DEFAULT_ROW_GROUP_BYTES, KEY_SCENARIO, KEY_SEED, KEY_VERSION,
+    TableBuilder, TableEncoding, DEFAULT_ROW_GROUP_BYTES, KEY_SCENARIO, KEY_SEED, KEY_VERSION,
 };
 
 use crate::error::{Error, Result};

@@ -3,15 +3,19 @@
 
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, Float64Array, Int32Array, Int64Array, RecordBatch};
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, RecordBatch, UInt16Array, UInt32Array, UInt64Array,
+    UInt8Array,
+};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rand::Rng;
+use rayon::prelude::*;
 
-use super::parquet::{numbered_fields, TableBuilder};
+use super::parquet::{numbered_fields, Codec, TableBuilder, TableEncoding};
 use crate::learner::Snapshot;
 use crate::population::{StateCode, CHUNK};
 use crate::rng::{stream, Purpose};
-use crate::transition::TransitionBuffer;
+use crate::transition::{is_regenerated, unpack_action, TransitionBuffer};
 
 /// Schema of `snapshots.parquet` for |S| = `num_states`:
 ///
@@ -98,25 +102,65 @@ pub fn push_snapshot(rows: &mut TableBuilder, s: &Snapshot) {
     });
 }
 
-/// Schema of the transitions dataset: `iteration` Int64, `agent` Int64, `s` Int32,
-/// `a` Int32, `r` Float64 (r(s, a, z^N) at the step's empirical mean field), `s_next` Int32,
-/// `regenerated` Boolean.
-pub fn transitions_schema() -> SchemaRef {
+/// Schema of the transitions dataset of a population of `num_agents` agents on
+/// `num_states` states, with the narrowest integer types that hold every value:
+///
+/// | column | type | meaning |
+/// | --- | --- | --- |
+/// | `iteration` | UInt32 | k (1-based), the learning iteration whose step this is |
+/// | `agent` | UInt32 (UInt64 when N > 2^32) | agent index i in 0..N |
+/// | `s` | UInt8 (UInt16 when \|S\| > 256) | state before the step |
+/// | `a` | UInt8 | action taken (at most 128 actions) |
+/// | `r` | Float64 | r(s, a, z^N) at the step's empirical mean field |
+/// | `s_next` | as `s` | state after the step (the new agent's state if regenerated) |
+/// | `regenerated` | Boolean | the agent left and was replaced during the step |
+///
+/// Every column is non-nullable; pandas, pyarrow, polars and DuckDB read the integer
+/// columns as unsigned integers (`uint8`, `UInt32`, `UTINYINT`, …).
+pub fn transitions_schema(num_states: usize, num_agents: usize) -> SchemaRef {
+    let state = if num_states <= 1 << 8 {
+        DataType::UInt8
+    } else {
+        DataType::UInt16
+    };
+    let agent = if u32::try_from(num_agents).is_ok() {
+        DataType::UInt32
+    } else {
+        DataType::UInt64
+    };
     Arc::new(Schema::new(vec![
-        Field::new("iteration", DataType::Int64, false),
-        Field::new("agent", DataType::Int64, false),
-        Field::new("s", DataType::Int32, false),
-        Field::new("a", DataType::Int32, false),
+        Field::new("iteration", DataType::UInt32, false),
+        Field::new("agent", agent, false),
+        Field::new("s", state.clone(), false),
+        Field::new("a", DataType::UInt8, false),
         Field::new("r", DataType::Float64, false),
-        Field::new("s_next", DataType::Int32, false),
+        Field::new("s_next", state, false),
         Field::new("regenerated", DataType::Boolean, false),
     ]))
 }
 
+/// How [`transitions_schema`] tables are encoded: `codec`, with the integer columns
+/// delta-encoded (`iteration` and `agent` are constant and sequential within a part; the small
+/// state and action codes bit-pack as well as with a dictionary, at a fraction of the cost),
+/// `r` and `regenerated` as parquet's default (a dictionary, RLE).
+pub fn transitions_encoding(codec: Codec) -> TableEncoding {
+    TableEncoding {
+        codec,
+        delta_columns: ["iteration", "agent", "s", "a", "s_next"]
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
 /// The transitions of `buffer` (the step of learning iteration `iteration`) as one batch of
-/// [`transitions_schema`]. With `fraction` < 1 each agent is kept independently with that
-/// probability, decided by the stream `(seed, Export, iteration, chunk)`: the same agents
-/// for any thread count.
+/// [`transitions_schema`], in agent order. With `fraction` < 1 each agent is kept
+/// independently with that probability, decided by the stream
+/// `(seed, Export, iteration, chunk)` for each chunk of [`CHUNK`] agents. The chunks are
+/// selected and copied in parallel on the rayon pool; the rows are the same for any thread
+/// count.
+///
+/// # Panics
+/// When `iteration` exceeds `u32::MAX`.
 pub fn transitions_batch<T: StateCode>(
     buffer: &TransitionBuffer<T>,
     iteration: u64,
@@ -124,52 +168,210 @@ pub fn transitions_batch<T: StateCode>(
     seed: u64,
 ) -> RecordBatch {
     let n = buffer.len();
-    let keep_all = fraction >= 1.0;
-    // Keep agent i when its u64 draw is below fraction·2^64.
-    let threshold = (fraction.clamp(0.0, 1.0) * 2f64.powi(64)) as u64;
-    let mut agents: Vec<i64> = Vec::with_capacity(if keep_all {
-        n
+    let schema = transitions_schema(buffer.tables().num_states(), n);
+    let iteration = u32::try_from(iteration).expect("iteration exceeds u32::MAX");
+    let chunks = n.div_ceil(CHUNK);
+    let range = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(n);
+    // The kept agents of each chunk (`None`: all of them).
+    let kept: Vec<Option<Vec<usize>>> = if fraction >= 1.0 {
+        vec![None; chunks]
     } else {
-        (n as f64 * fraction * 1.1) as usize + 16
-    });
-    for (c, start) in (0..n).step_by(CHUNK).enumerate() {
-        let end = (start + CHUNK).min(n);
-        if keep_all {
-            agents.extend((start..end).map(|i| i as i64));
-        } else {
-            let mut rng = stream(seed, Purpose::Export, iteration, c as u64);
-            agents.extend(
-                (start..end)
-                    .filter(|_| rng.next_u64() < threshold)
-                    .map(|i| i as i64),
-            );
-        }
-    }
-    let (s, a, r, s_next, regen) = {
-        let mut s = Vec::with_capacity(agents.len());
-        let mut a = Vec::with_capacity(agents.len());
-        let mut r = Vec::with_capacity(agents.len());
-        let mut s_next = Vec::with_capacity(agents.len());
-        let mut regen = Vec::with_capacity(agents.len());
-        for &i in &agents {
-            let t = buffer.get(i as usize);
-            s.push(t.state as i32);
-            a.push(t.action as i32);
-            r.push(buffer.tables().r(t.state, t.action));
-            s_next.push(t.next_state as i32);
-            regen.push(t.regenerated);
-        }
-        (s, a, r, s_next, regen)
+        // Keep agent i when its u64 draw is below fraction·2^64.
+        let threshold = (fraction.clamp(0.0, 1.0) * 2f64.powi(64)) as u64;
+        (0..chunks)
+            .into_par_iter()
+            .map(|c| {
+                let mut rng = stream(seed, Purpose::Export, u64::from(iteration), c as u64);
+                Some(range(c).filter(|_| rng.next_u64() < threshold).collect())
+            })
+            .collect()
     };
-    let iteration = vec![i64::try_from(iteration).unwrap_or(i64::MAX); agents.len()];
+    let lens: Vec<usize> = (0..chunks)
+        .map(|c| kept[c].as_ref().map_or(range(c).len(), Vec::len))
+        .collect();
+    let agents = |c: usize| -> Box<dyn Iterator<Item = usize> + '_> {
+        match &kept[c] {
+            Some(v) => Box::new(v.iter().copied()),
+            None => Box::new(range(c)),
+        }
+    };
+    let wide_agents = schema.field(1).data_type() == &DataType::UInt64;
+    let wide_states = schema.field(2).data_type() == &DataType::UInt16;
+    match (wide_agents, wide_states) {
+        (false, false) => columns::<T, u32, u8>(buffer, &schema, iteration, &lens, agents),
+        (false, true) => columns::<T, u32, u16>(buffer, &schema, iteration, &lens, agents),
+        (true, false) => columns::<T, u64, u8>(buffer, &schema, iteration, &lens, agents),
+        (true, true) => columns::<T, u64, u16>(buffer, &schema, iteration, &lens, agents),
+    }
+}
+
+/// An Arrow native integer type made from an index known to fit.
+trait FromIndex: Copy + Default + Send + Sync {
+    type Array: From<Vec<Self>> + arrow_array::Array + 'static;
+    fn from_index(i: usize) -> Self;
+}
+
+macro_rules! from_index {
+    ($($t:ty => $a:ty),*) => {$(
+        impl FromIndex for $t {
+            type Array = $a;
+            #[inline]
+            fn from_index(i: usize) -> Self {
+                i as $t
+            }
+        }
+    )*};
+}
+from_index!(u8 => UInt8Array, u16 => UInt16Array, u32 => UInt32Array, u64 => UInt64Array);
+
+/// Splits `out` into consecutive pieces of `lens`.
+fn pieces<'a, X>(mut out: &'a mut [X], lens: &[usize]) -> Vec<&'a mut [X]> {
+    lens.iter()
+        .map(|&l| {
+            let (head, tail) = std::mem::take(&mut out).split_at_mut(l);
+            out = tail;
+            head
+        })
+        .collect()
+}
+
+/// Fills the columns of [`transitions_batch`], chunk `c` (rows `agents(c)`) on its own task.
+fn columns<'b, T: StateCode, Ag: FromIndex, St: FromIndex>(
+    buffer: &TransitionBuffer<T>,
+    schema: &SchemaRef,
+    iteration: u32,
+    lens: &[usize],
+    agents: impl Fn(usize) -> Box<dyn Iterator<Item = usize> + 'b> + Sync,
+) -> RecordBatch {
+    let rows: usize = lens.iter().sum();
+    let (mut agent, mut s, mut a) = (
+        vec![Ag::default(); rows],
+        vec![St::default(); rows],
+        vec![0u8; rows],
+    );
+    let (mut r, mut s_next, mut regen) = (
+        vec![0.0; rows],
+        vec![St::default(); rows],
+        vec![false; rows],
+    );
+    let (prev, packed, next, tables) = (
+        buffer.states(),
+        buffer.actions(),
+        buffer.next_states(),
+        buffer.tables(),
+    );
+    pieces(&mut agent, lens)
+        .into_par_iter()
+        .zip(pieces(&mut s, lens))
+        .zip(pieces(&mut a, lens))
+        .zip(pieces(&mut r, lens))
+        .zip(pieces(&mut s_next, lens))
+        .zip(pieces(&mut regen, lens))
+        .enumerate()
+        .for_each(|(c, (((((agent, s), a), r), s_next), regen))| {
+            for (j, i) in agents(c).enumerate() {
+                let (si, ai) = (prev[i].index(), unpack_action(packed[i]));
+                agent[j] = Ag::from_index(i);
+                s[j] = St::from_index(si);
+                a[j] = ai as u8;
+                r[j] = tables.r(si, ai);
+                s_next[j] = St::from_index(next[i].index());
+                regen[j] = is_regenerated(packed[i]);
+            }
+        });
     let columns: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from(iteration)),
-        Arc::new(Int64Array::from(agents)),
-        Arc::new(Int32Array::from(s)),
-        Arc::new(Int32Array::from(a)),
+        Arc::new(UInt32Array::from(vec![iteration; rows])),
+        Arc::new(Ag::Array::from(agent)),
+        Arc::new(St::Array::from(s)),
+        Arc::new(UInt8Array::from(a)),
         Arc::new(Float64Array::from(r)),
-        Arc::new(Int32Array::from(s_next)),
+        Arc::new(St::Array::from(s_next)),
         Arc::new(BooleanArray::from(regen)),
     ];
-    RecordBatch::try_new(transitions_schema(), columns).expect("columns match the schema")
+    RecordBatch::try_new(schema.clone(), columns).expect("columns match the schema")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Infection, Model};
+    use crate::population::Population;
+    use crate::space::{uniform, Policy};
+
+    /// One stepped population of `n` agents (several chunks, the last one short).
+    fn stepped(n: usize) -> Population {
+        let m = Infection::default();
+        let (ns, na) = (m.num_states(), m.num_actions());
+        let mut pop = Population::try_new(ns, n, &uniform(ns), 11).unwrap();
+        pop.step_par(&m, &Policy::uniform(ns, na), 0, 11).unwrap();
+        pop
+    }
+
+    fn on_threads(threads: usize, f: impl FnOnce() -> RecordBatch + Send) -> RecordBatch {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(f)
+    }
+
+    #[test]
+    fn selection_is_the_same_for_any_thread_count() {
+        let n = 3 * CHUNK + 1234;
+        let pop = stepped(n);
+        let buffer = pop.transitions().unwrap();
+        for fraction in [1.0, 0.3] {
+            let one = on_threads(1, || transitions_batch(buffer, 5, fraction, 42));
+            let two = on_threads(2, || transitions_batch(buffer, 5, fraction, 42));
+            let four = on_threads(4, || transitions_batch(buffer, 5, fraction, 42));
+            assert_eq!(one, two, "fraction {fraction}");
+            assert_eq!(one, four, "fraction {fraction}");
+            let rows = one.num_rows() as f64;
+            assert!((rows / n as f64 - fraction).abs() < 0.02, "{rows} rows");
+        }
+    }
+
+    #[test]
+    fn batch_holds_each_kept_transition_in_narrow_types() {
+        let n = CHUNK + 77;
+        let pop = stepped(n);
+        let buffer = pop.transitions().unwrap();
+        let b = transitions_batch(buffer, 9, 0.5, 3);
+        assert_eq!(
+            b.schema(),
+            transitions_schema(buffer.tables().num_states(), n)
+        );
+        let col = |i: usize| b.column(i);
+        let iteration = col(0).as_any().downcast_ref::<UInt32Array>().unwrap();
+        let agent = col(1).as_any().downcast_ref::<UInt32Array>().unwrap();
+        let s = col(2).as_any().downcast_ref::<UInt8Array>().unwrap();
+        let a = col(3).as_any().downcast_ref::<UInt8Array>().unwrap();
+        let r = col(4).as_any().downcast_ref::<Float64Array>().unwrap();
+        let s_next = col(5).as_any().downcast_ref::<UInt8Array>().unwrap();
+        let regen = col(6).as_any().downcast_ref::<BooleanArray>().unwrap();
+        let mut last = None;
+        for j in 0..b.num_rows() {
+            let i = agent.value(j) as usize;
+            assert!(last.is_none_or(|l| l < i), "agents in order");
+            last = Some(i);
+            let t = buffer.get(i);
+            assert_eq!(iteration.value(j), 9);
+            assert_eq!(usize::from(s.value(j)), t.state);
+            assert_eq!(usize::from(a.value(j)), t.action);
+            assert_eq!(r.value(j), buffer.reward(i));
+            assert_eq!(usize::from(s_next.value(j)), t.next_state);
+            assert_eq!(regen.value(j), t.regenerated);
+        }
+    }
+
+    #[test]
+    fn schema_widens_for_many_states_and_agents() {
+        let narrow = transitions_schema(256, 1 << 20);
+        assert_eq!(narrow.field(1).data_type(), &DataType::UInt32);
+        assert_eq!(narrow.field(2).data_type(), &DataType::UInt8);
+        let wide = transitions_schema(257, usize::MAX);
+        assert_eq!(wide.field(1).data_type(), &DataType::UInt64);
+        assert_eq!(wide.field(2).data_type(), &DataType::UInt16);
+        assert_eq!(wide.field(5).data_type(), &DataType::UInt16);
+    }
 }
