@@ -427,6 +427,15 @@ impl Engine for CountPopulation {
         let sample = self.transition_sample(budget, seed)?;
         Ok(self.sample.insert(sample))
     }
+
+    /// A no-op: the count engine always has its transitions as counts (its flows).
+    fn set_count_transitions(&mut self, _on: bool) -> Result<()> {
+        Ok(())
+    }
+
+    fn transition_counts(&self) -> Option<&[u64]> {
+        self.last_step.map(|_| &self.flows[..])
+    }
 }
 
 /// The count engine's agents are exchangeable: it takes one shared strategy only.
