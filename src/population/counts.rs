@@ -732,6 +732,19 @@ mod tests {
     }
 
     #[test]
+    fn transition_counts_are_the_flows() {
+        let m = Infection::default();
+        let policy = Policy::uniform(25, 5);
+        let mut pop = CountPopulation::try_new(25, 1_000_000_007, &uniform(25), 2).unwrap();
+        assert!(Engine::transition_counts(&pop).is_none());
+        Engine::set_count_transitions(&mut pop, true).unwrap();
+        pop.step(&m, &policy, 0, 2).unwrap();
+        let c = Engine::transition_counts(&pop).unwrap();
+        assert_eq!(c, pop.flows());
+        assert_eq!(c.iter().sum::<u64>(), 1_000_000_007);
+    }
+
+    #[test]
     fn bad_inputs_are_errors_not_panics() {
         let model = Infection::default();
         assert!(CountPopulation::try_new(0, 10, &[], 0).is_err());

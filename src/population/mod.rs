@@ -1069,6 +1069,80 @@ mod tests {
         assert_eq!(pop.transitions(), fresh.transitions());
     }
 
+    /// c(s, a, s′) recounted from the buffer columns.
+    fn recount<T: StateCode>(pop: &Population<T>, na: usize) -> Vec<u64> {
+        let ns = pop.num_states();
+        let b = pop.transitions().unwrap();
+        let mut c = vec![0u64; ns * na * ns];
+        for i in 0..b.len() {
+            let t = b.get(i);
+            c[(t.state * na + t.action) * ns + t.next_state] += 1;
+        }
+        c
+    }
+
+    #[test]
+    fn counted_transitions_equal_a_recount_of_the_buffer_for_any_thread_count() {
+        let m = Infection::default();
+        let policy = test_policy(25, 5);
+        let n = 3 * CHUNK + 1234;
+        let mut results = Vec::new();
+        for (threads, par) in [(1, true), (2, true), (2, false)] {
+            let counts = in_pool(threads, || {
+                let mut pop = Population::try_new(25, n, &uniform(25), 5).unwrap();
+                assert!(pop.transition_counts().is_none());
+                pop.set_count_transitions(true).unwrap();
+                let mut all = Vec::new();
+                for k in 0..3 {
+                    if par {
+                        pop.step_par(&m, &policy, k, 5).unwrap();
+                    } else {
+                        pop.step_seq(&m, &policy, k, 5).unwrap();
+                    }
+                    let c = pop.transition_counts().unwrap().to_vec();
+                    assert_eq!(c, recount(&pop, 5), "step {k}");
+                    assert_eq!(c.iter().sum::<u64>(), n as u64);
+                    all.push(c);
+                }
+                all
+            });
+            results.push(counts);
+        }
+        assert_eq!(results[0], results[1]);
+        assert_eq!(results[0], results[2]);
+    }
+
+    #[test]
+    fn counting_changes_no_draw_and_turns_off() {
+        let m = Infection::default();
+        let policy = test_policy(25, 5);
+        let mut a = Population::try_new(25, CHUNK + 7, &uniform(25), 9).unwrap();
+        let mut b = a.clone();
+        b.set_count_transitions(true).unwrap();
+        a.step_par(&m, &policy, 0, 9).unwrap();
+        b.step_par(&m, &policy, 0, 9).unwrap();
+        assert_eq!(a.states(), b.states());
+        assert_eq!(a.counts(), b.counts());
+        assert!(a.transition_counts().is_none());
+        b.set_count_transitions(false).unwrap();
+        assert!(b.transition_counts().is_none());
+    }
+
+    #[test]
+    fn dense_counts_above_the_limit_are_refused_by_name() {
+        // 300 states: 300²·1 = 90 000 > 2^16.
+        let mut pop = Population::<u16>::try_new_typed(300, 10, &uniform(300), 1).unwrap();
+        let e = pop.set_count_transitions(true).unwrap_err().to_string();
+        assert!(
+            e.contains("learner.rule") && e.contains("65536") && e.contains("sampled"),
+            "{e}"
+        );
+        // 120 states, 5 actions: 72 000 > 2^16.
+        let e = check_dense_counts(120, 5).unwrap_err().to_string();
+        assert!(e.contains("120²·5 = 72000"), "{e}");
+        check_dense_counts(25, 5).unwrap();
+    }
+
     #[test]
     fn seed_changes_the_run() {
         let n = CHUNK + 17;
