@@ -131,6 +131,7 @@ fn agents(c: &mut Criterion) {
                             agents: N as u64,
                             source: src,
                             mean_field: &z,
+                            counts: None,
                         };
                         black_box(learner.update(&obs).expect("sizes agree").tq_updates)
                     })

@@ -4,6 +4,8 @@
 //! * `step/seq`           `Population::step_seq` on the bench thread;
 //! * `step/par_1thread`   `Population::step_par` inside a 1-thread rayon pool;
 //! * `step/par_2threads`  `Population::step_par` inside a 2-thread rayon pool;
+//! * `step/par_2threads_counting`  the same with transition counting on
+//!   (`Population::set_count_transitions`, what the batch learning rule reads);
 //! * `step/kernel_only`   `step_chunk` over all chunks with prebuilt tables (no table build,
 //!   no reduction): the per-agent cost alone.
 //! * `step/per_agent_seq`, `step/per_agent_par_2threads`   `Population::step_given_seq` /
@@ -230,6 +232,13 @@ fn bench_step(c: &mut Criterion) {
     });
     g.bench_function(BenchmarkId::new("par_2threads", N), |bn| {
         two.install(|| bn.iter(|| black_box(b.step_par())))
+    });
+    g.bench_function(BenchmarkId::new("par_2threads_counting", N), |bn| {
+        b.pop.set_count_transitions(true).expect("25²·5 counts fit");
+        two.install(|| bn.iter(|| black_box(b.step_par())));
+        b.pop
+            .set_count_transitions(false)
+            .expect("turning off never fails");
     });
     g.bench_function(BenchmarkId::new("kernel_only", N), |bn| {
         bn.iter(|| black_box(kernel.run()))

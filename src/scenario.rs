@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::finite_n::EngineKind;
-use crate::learner::{Algo, GmblParams, LearnerParams, MfqParams, TmfqParams, TqLearnerParams};
+use crate::learner::{
+    Algo, BatchTqParams, GmblParams, LearnerParams, MfqParams, Rule, TmfqParams, TqLearnerParams,
+};
 use crate::model::{BuiltinModel, GameParams, Gig, GigParams, Infection, InfectionParams};
 use crate::solver::{SolverParams, Start};
 
@@ -354,9 +356,19 @@ fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
         None => d.algo,
         Some(name) => Algo::parse(&name).map_err(|r| f.error("algo", r))?,
     };
+    let rule = match f.string("rule")? {
+        None => d.rule,
+        Some(name) => Rule::parse(&name).map_err(|r| f.error("rule", r))?,
+    };
     // `memory = inf` is TOML for "no cap".
     let p = LearnerParams {
         algo,
+        rule,
+        batch: BatchTqParams {
+            samples: f.f64("batch_samples")?.unwrap_or(d.batch.samples),
+            memory: f.f64("batch_memory")?.unwrap_or(d.batch.memory),
+            sweeps: f.usize("batch_sweeps")?.unwrap_or(d.batch.sweeps),
+        },
         tq: TqLearnerParams {
             budget: f.usize("budget")?.unwrap_or(d.tq.budget),
             step_exponent: f.f64("step_exponent")?.unwrap_or(d.tq.step_exponent),
@@ -621,6 +633,10 @@ mod tests {
                 "learner.sim_agents=500",
                 "learner.max_sim_transitions=1e6",
                 "learner.gen_samples=77",
+                "learner.rule=sampled",
+                "learner.batch_samples=1e6",
+                "learner.batch_memory=30",
+                "learner.batch_sweeps=7",
                 "sim.engine=counts",
             ],
         )
@@ -630,6 +646,10 @@ mod tests {
         assert_eq!(s.learner.tmfq.sim_agents, 500);
         assert_eq!(s.learner.tmfq.max_sim_transitions, 1_000_000);
         assert_eq!(s.learner.gmbl.gen_samples, 77);
+        assert_eq!(s.learner.rule, Rule::Sampled);
+        assert_eq!(s.learner.batch.samples, 1e6);
+        assert_eq!(s.learner.batch.memory, 30.0);
+        assert_eq!(s.learner.batch.sweeps, 7);
         assert_eq!(s.sim.engine, EngineKind::Counts);
         for (set, want) in [
             (
@@ -641,6 +661,22 @@ mod tests {
                 "`learner.memroy`: unknown key; expected one of: algo",
             ),
             ("learner.memory=0.5", "`learner.memory`: must be >= 1"),
+            (
+                "learner.rule=exact",
+                "`learner.rule`: unknown rule `exact`; expected one of: sampled, batch",
+            ),
+            (
+                "learner.batch_samples=0.5",
+                "`learner.batch_samples`: must be a finite number >= 1",
+            ),
+            (
+                "learner.batch_memory=inf",
+                "`learner.batch_memory`: must be a finite number >= 1",
+            ),
+            (
+                "learner.batch_sweeps=0",
+                "`learner.batch_sweeps`: must be >= 1",
+            ),
             (
                 "learner.budget=-3",
                 "`learner.budget`: expected a non-negative integer",

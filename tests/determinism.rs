@@ -71,6 +71,44 @@ fn online_tmfq_on_the_count_engine_is_bitwise_identical() {
 }
 
 #[test]
+fn online_tmfq_batch_rule_is_bitwise_identical_for_1_and_2_threads() {
+    // The counts are summed per fold of chunks; the split must not matter.
+    check(
+        "online",
+        &[
+            "learner.rule=batch",
+            "sim.agents=209000",
+            "sim.iterations=5",
+        ],
+    );
+}
+
+#[test]
+fn online_tmfq_batch_rule_on_the_count_engine_is_bitwise_identical() {
+    check(
+        "online",
+        &[
+            "learner.rule=batch",
+            "sim.agents=1e9",
+            "sim.engine=counts",
+            "sim.iterations=5",
+        ],
+    );
+}
+
+#[test]
+fn online_tmfq_sampled_rule_is_bitwise_identical_for_1_and_2_threads() {
+    check(
+        "online",
+        &[
+            "learner.rule=sampled",
+            "sim.agents=209000",
+            "sim.iterations=5",
+        ],
+    );
+}
+
+#[test]
 fn tmfq_is_bitwise_identical_for_1_and_2_threads() {
     // A simulator of several chunks, a short inner loop.
     check(

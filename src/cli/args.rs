@@ -171,6 +171,30 @@ fn learner_keys_help() -> String {
         ),
         (
             "",
+            "rule",
+            format!("\"{}\"", l.rule),
+            "online: batch (all N as counts) | sampled (budget)",
+        ),
+        (
+            "",
+            "batch_samples",
+            format!("{:?}", l.batch.samples),
+            "online batch: S, effective samples per (s, a) row",
+        ),
+        (
+            "",
+            "batch_memory",
+            format!("{:?}", l.batch.memory),
+            "online batch: H, longest memory of a row in steps",
+        ),
+        (
+            "",
+            "batch_sweeps",
+            l.batch.sweeps.to_string(),
+            "online batch: K, most sweeps of eq. 6 per step",
+        ),
+        (
+            "",
             "budget",
             l.tq.budget.to_string(),
             "online, tmfq: most TQ updates per step",

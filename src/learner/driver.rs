@@ -6,6 +6,7 @@
 //! iteration k + 1:  actions = learner.actions()                 (μ_k, or per-agent actions)
 //!                   engine.step(model, actions, k, seed)         (at the empirical z^N_k)
 //!                   source = engine.learner_source(budget, seed) (the step's transitions)
+//!                   counts = engine.transition_counts()          (if learner.wants_counts())
 //!                   learner.update(step k, source, z^N_{k+1})
 //! ```
 //! The driver counts the ledger (N real transitions per step, the learner's TQ updates),
@@ -55,6 +56,11 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> OnlineDriver<'m, M, E, L> {
                 ),
             ));
         }
+        let mut engine = engine;
+        if learner.wants_counts() {
+            crate::population::check_dense_counts(ns, na)
+                .and_then(|()| engine.set_count_transitions(true))?;
+        }
         Ok(OnlineDriver {
             model,
             prev_greedy: p.greedy.clone(),
@@ -92,6 +98,12 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> Algorithm for OnlineDriver<'m
         let agents = self.engine.num_agents();
         // Split borrows: the source borrows the engine, the mean field is copied first.
         let z = self.engine.mean_field().to_vec();
+        // Copied for the same reason (|S|²|A| integers, a few KiB).
+        let counts = if self.learner.wants_counts() {
+            self.engine.transition_counts().map(<[u64]>::to_vec)
+        } else {
+            None
+        };
         let source = self.engine.learner_source(budget, seed)?;
         let update = self.learner.update(&Observation {
             step: k,
@@ -99,6 +111,7 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> Algorithm for OnlineDriver<'m
             agents,
             source,
             mean_field: &z,
+            counts: counts.as_deref(),
         })?;
         let t2 = Instant::now();
         let greedy = &self.learner.policy().greedy;

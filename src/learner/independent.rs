@@ -979,6 +979,7 @@ mod tests {
             agents: buf.len() as u64,
             source: buf,
             mean_field: z,
+            counts: None,
         }
     }
 
@@ -1520,6 +1521,7 @@ mod tests {
                     agents: n as u64,
                     source: src,
                     mean_field: &z,
+                    counts: None,
                 };
                 learner.update(&obs).unwrap();
             }

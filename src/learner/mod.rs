@@ -15,7 +15,8 @@
 //! A learner never sees the model's kernel: it reads transitions (s, a, s′) through a
 //! [`TransitionSource`] and rewards r(s, a, ẑ) from the step's [`KernelTables`].
 //!
-//! * [`tq`]: TQ-learning (eq. 6 of Lee et al. 2021);
+//! * [`tq`]: TQ-learning (eq. 6 of Lee et al. 2021), the sampled rule;
+//! * [`batch`]: batch TQ-learning from transition counts (synchronous eq. 6), the batch rule;
 //! * [`online_tmfq`]: online TMFQ (Algorithm 3) as a [`Learner`];
 //! * [`tmfq`]: TMFQ (Algorithm 2), TQ-learning on a simulator at a frozen z_k, as an
 //!   [`Algorithm`];
@@ -26,6 +27,7 @@
 //! * [`params`]: the `[learner]` table ([`LearnerParams`], [`Algo`]);
 //! * [`ledger`]: the sample ledger.
 
+pub mod batch;
 pub mod driver;
 pub mod evaluator;
 pub mod gmbl;
@@ -36,13 +38,14 @@ pub mod params;
 pub mod tmfq;
 pub mod tq;
 
+pub use batch::{BatchStats, BatchTqLearner, BatchTqParams};
 pub use driver::OnlineDriver;
 pub use evaluator::{Evaluator, Snapshot};
 pub use gmbl::Gmbl;
 pub use independent::Independent;
 pub use ledger::Ledger;
 pub use online_tmfq::OnlineTmfq;
-pub use params::{Algo, GmblParams, LearnerParams, MfqParams, TmfqParams};
+pub use params::{Algo, GmblParams, LearnerParams, MfqParams, Rule, TmfqParams};
 pub use tmfq::Tmfq;
 pub use tq::{LearnStats, TqLearner, TqLearnerParams};
 
@@ -67,6 +70,10 @@ pub struct Observation<'a, S: TransitionSource + ?Sized> {
     pub source: &'a S,
     /// The empirical mean field after the step, z^N_{k+1}.
     pub mean_field: &'a [f64],
+    /// The step's transition counts c(s, a, s′) at (s·|A| + a)·|S| + s′ (all N
+    /// transitions), when the learner asked for them ([`Learner::wants_counts`]) and the
+    /// engine has them ([`Engine::transition_counts`]).
+    pub counts: Option<&'a [u64]>,
 }
 
 /// What one [`Learner::update`] did.
@@ -89,6 +96,12 @@ pub trait Learner: Send + std::fmt::Debug {
     /// How many of a step's transitions the learner reads at most (the count engine draws
     /// an exchangeable sample of this size instead of materialising all N).
     fn sample_budget(&self) -> usize;
+
+    /// Whether the learner reads the step's transition counts ([`Observation::counts`]);
+    /// the driver then asks the engine to count them ([`Engine::set_count_transitions`]).
+    fn wants_counts(&self) -> bool {
+        false
+    }
 
     /// Learns from the step the engine just took.
     ///

@@ -37,22 +37,31 @@
 //! # Ok::<(), mfgsim::Error>(())
 //! ```
 
+use super::batch::{count_source, BatchTqLearner, BatchTqParams};
 use super::tq::{TqLearner, TqLearnerParams};
-use super::{Actions, Algo, Learner, Observation, TransitionSource, Update};
+use super::{Actions, Algo, Learner, LearnerParams, Observation, Rule, TransitionSource, Update};
 use crate::error::Result;
 use crate::model::GameParams;
 use crate::space::{Policy, QTable};
 
-/// The learning half of online TMFQ: one TQ-table shared by all agents.
+/// The learning rule inside [`OnlineTmfq`].
+#[derive(Debug, Clone)]
+enum Inner {
+    Sampled(TqLearner),
+    Batch(BatchTqLearner),
+}
+
+/// The learning half of online TMFQ: one TQ-table shared by all agents, learned by the
+/// sampled rule ([`super::tq`]) or the batch rule ([`super::batch`]).
 #[derive(Debug, Clone)]
 pub struct OnlineTmfq {
-    learner: TqLearner,
+    inner: Inner,
     policy: Policy,
 }
 
 impl OnlineTmfq {
-    /// A learner for `num_states` × `num_actions` with Q = 0 (μ_0 = π^ε(0): the tremble
-    /// around action 0).
+    /// A learner with the sampled rule for `num_states` × `num_actions` with Q = 0 (μ_0 =
+    /// π^ε(0): the tremble around action 0).
     ///
     /// # Errors
     /// [`crate::Error::Param`] for invalid `params`, `game` or sizes (see
@@ -65,12 +74,68 @@ impl OnlineTmfq {
     ) -> Result<Self> {
         let learner = TqLearner::try_new(num_states, num_actions, game, params)?;
         let policy = learner.policy();
-        Ok(OnlineTmfq { learner, policy })
+        Ok(OnlineTmfq {
+            inner: Inner::Sampled(learner),
+            policy,
+        })
     }
 
-    /// The TQ-learner (Q, step-size counts).
-    pub fn tq(&self) -> &TqLearner {
-        &self.learner
+    /// A learner with the batch rule (transition counts; see [`BatchTqLearner::try_new`]).
+    ///
+    /// # Errors
+    /// As [`BatchTqLearner::try_new`].
+    pub fn try_new_batch(
+        num_states: usize,
+        num_actions: usize,
+        game: GameParams,
+        params: BatchTqParams,
+    ) -> Result<Self> {
+        let learner = BatchTqLearner::try_new(num_states, num_actions, game, params)?;
+        let policy = learner.policy();
+        Ok(OnlineTmfq {
+            inner: Inner::Batch(learner),
+            policy,
+        })
+    }
+
+    /// The learner `[learner] rule` selects, with its knobs.
+    ///
+    /// # Errors
+    /// As [`OnlineTmfq::try_new`] or [`OnlineTmfq::try_new_batch`].
+    pub fn from_params(
+        num_states: usize,
+        num_actions: usize,
+        game: GameParams,
+        params: &LearnerParams,
+    ) -> Result<Self> {
+        match params.rule {
+            Rule::Sampled => Self::try_new(num_states, num_actions, game, params.tq),
+            Rule::Batch => Self::try_new_batch(num_states, num_actions, game, params.batch),
+        }
+    }
+
+    /// The rule.
+    pub fn rule(&self) -> Rule {
+        match self.inner {
+            Inner::Sampled(_) => Rule::Sampled,
+            Inner::Batch(_) => Rule::Batch,
+        }
+    }
+
+    /// The sampled rule's TQ-learner (Q, step-size counts), `None` with the batch rule.
+    pub fn tq(&self) -> Option<&TqLearner> {
+        match &self.inner {
+            Inner::Sampled(l) => Some(l),
+            Inner::Batch(_) => None,
+        }
+    }
+
+    /// The batch rule's learner, `None` with the sampled rule.
+    pub fn batch(&self) -> Option<&BatchTqLearner> {
+        match &self.inner {
+            Inner::Batch(l) => Some(l),
+            Inner::Sampled(_) => None,
+        }
     }
 }
 
@@ -83,17 +148,42 @@ impl Learner for OnlineTmfq {
         Actions::Shared(&self.policy)
     }
 
+    /// The sampled rule's `budget`; 0 for the batch rule, which reads counts, so the count
+    /// engine draws no sample.
     fn sample_budget(&self) -> usize {
-        self.learner.params().budget
+        match &self.inner {
+            Inner::Sampled(l) => l.params().budget,
+            Inner::Batch(_) => 0,
+        }
+    }
+
+    fn wants_counts(&self) -> bool {
+        matches!(self.inner, Inner::Batch(_))
     }
 
     fn update<S: TransitionSource + ?Sized>(&mut self, obs: &Observation<'_, S>) -> Result<Update> {
-        let stats = self.learner.learn(obs.source, obs.step, obs.seed);
-        self.learner.write_policy(&mut self.policy);
-        Ok(Update {
-            tq_updates: stats.updates as u64,
-            mean_abs_td_error: stats.mean_abs_td_error,
-        })
+        match &mut self.inner {
+            Inner::Sampled(l) => {
+                let stats = l.learn(obs.source, obs.step, obs.seed);
+                l.write_policy(&mut self.policy);
+                Ok(Update {
+                    tq_updates: stats.updates as u64,
+                    mean_abs_td_error: stats.mean_abs_td_error,
+                })
+            }
+            Inner::Batch(l) => {
+                let tables = obs.source.tables();
+                let stats = match obs.counts {
+                    Some(c) => l.learn_counts(c, tables),
+                    None => l.learn_counts(&count_source(obs.source), tables),
+                };
+                l.write_policy(&mut self.policy);
+                Ok(Update {
+                    tq_updates: (stats.rows * stats.sweeps) as u64,
+                    mean_abs_td_error: stats.mean_abs_td_error,
+                })
+            }
+        }
     }
 
     fn policy(&self) -> &Policy {
@@ -101,6 +191,9 @@ impl Learner for OnlineTmfq {
     }
 
     fn q(&self) -> Option<&QTable> {
-        Some(self.learner.q())
+        Some(match &self.inner {
+            Inner::Sampled(l) => l.q(),
+            Inner::Batch(l) => l.q(),
+        })
     }
 }

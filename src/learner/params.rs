@@ -6,6 +6,7 @@
 
 use serde::Serialize;
 
+use super::batch::BatchTqParams;
 use super::tq::TqLearnerParams;
 use crate::error::{Error, Result};
 
@@ -74,6 +75,48 @@ impl Algo {
 }
 
 impl std::fmt::Display for Algo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The learning rule of online TMFQ (`[learner] rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rule {
+    /// TQ-learning (eq. 6) on a subsample of at most `budget` transitions, one update at a
+    /// time ([`super::tq`]).
+    Sampled,
+    /// Synchronous eq. 6 on a count-weighted kernel estimate from all N transitions
+    /// ([`super::batch`]).
+    Batch,
+}
+
+impl Rule {
+    /// Every rule.
+    pub const ALL: [Rule; 2] = [Rule::Sampled, Rule::Batch];
+
+    /// The name used in scenario files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Sampled => "sampled",
+            Rule::Batch => "batch",
+        }
+    }
+
+    /// Parses a name of [`Rule::as_str`].
+    ///
+    /// # Errors
+    /// A message listing the accepted names.
+    pub fn parse(text: &str) -> std::result::Result<Self, String> {
+        Rule::ALL
+            .into_iter()
+            .find(|r| r.as_str() == text)
+            .ok_or_else(|| format!("unknown rule `{text}`; expected one of: sampled, batch"))
+    }
+}
+
+impl std::fmt::Display for Rule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -175,6 +218,12 @@ impl Default for MfqParams {
 pub struct LearnerParams {
     /// `algo`: which algorithm learns. Default [`Algo::Online`].
     pub algo: Algo,
+    /// `rule`: online TMFQ's learning rule. Default [`Rule::Batch`] (see [`super::batch`]'s
+    /// experiments).
+    pub rule: Rule,
+    /// `batch_samples`, `batch_memory`, `batch_sweeps`: the batch rule; see
+    /// [`BatchTqParams`].
+    pub batch: BatchTqParams,
     /// `budget`, `step_exponent`, `memory`: the TQ-learning rule (eq. 6) of online TMFQ and
     /// TMFQ; see [`TqLearnerParams`].
     pub tq: TqLearnerParams,
@@ -190,6 +239,8 @@ impl Default for LearnerParams {
     fn default() -> Self {
         LearnerParams {
             algo: Algo::Online,
+            rule: Rule::Batch,
+            batch: BatchTqParams::default(),
             tq: TqLearnerParams::default(),
             tmfq: TmfqParams::default(),
             gmbl: GmblParams::default(),
@@ -200,8 +251,12 @@ impl Default for LearnerParams {
 
 impl LearnerParams {
     /// Every key of the table, as written in scenario files.
-    pub const KEYS: [&'static str; 13] = [
+    pub const KEYS: [&'static str; 17] = [
         "algo",
+        "rule",
+        "batch_samples",
+        "batch_memory",
+        "batch_sweeps",
         "budget",
         "step_exponent",
         "memory",
@@ -222,6 +277,7 @@ impl LearnerParams {
     /// [`Error::Param`] naming the key (without the `learner.` prefix).
     pub fn validate(&self) -> Result<()> {
         self.tq.validate()?;
+        self.batch.validate()?;
         let t = &self.tmfq;
         if t.sim_agents == 0 {
             return Err(Error::param("sim_agents", "must be >= 1, got 0"));
@@ -296,6 +352,9 @@ mod tests {
             }
         };
         bad(|p| p.tq.memory = 0.5, "memory");
+        bad(|p| p.batch.samples = 0.0, "batch_samples");
+        bad(|p| p.batch.memory = 0.0, "batch_memory");
+        bad(|p| p.batch.sweeps = 0, "batch_sweeps");
         bad(|p| p.tmfq.sim_agents = 0, "sim_agents");
         bad(|p| p.tmfq.inner_tol = f64::NAN, "inner_tol");
         bad(|p| p.tmfq.check_every = 0, "check_every");

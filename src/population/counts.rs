@@ -427,6 +427,15 @@ impl Engine for CountPopulation {
         let sample = self.transition_sample(budget, seed)?;
         Ok(self.sample.insert(sample))
     }
+
+    /// A no-op: the count engine always has its transitions as counts (its flows).
+    fn set_count_transitions(&mut self, _on: bool) -> Result<()> {
+        Ok(())
+    }
+
+    fn transition_counts(&self) -> Option<&[u64]> {
+        self.last_step.map(|_| &self.flows[..])
+    }
 }
 
 /// The count engine's agents are exchangeable: it takes one shared strategy only.
@@ -720,6 +729,19 @@ mod tests {
             let z = (got as f64 - 10_000.0 * p) / sd;
             assert!(z.abs() < 5.0, "state {s}: z = {z}");
         }
+    }
+
+    #[test]
+    fn transition_counts_are_the_flows() {
+        let m = Infection::default();
+        let policy = Policy::uniform(25, 5);
+        let mut pop = CountPopulation::try_new(25, 1_000_000_007, &uniform(25), 2).unwrap();
+        assert!(Engine::transition_counts(&pop).is_none());
+        Engine::set_count_transitions(&mut pop, true).unwrap();
+        pop.step(&m, &policy, 0, 2).unwrap();
+        let c = Engine::transition_counts(&pop).unwrap();
+        assert_eq!(c, pop.flows());
+        assert_eq!(c.iter().sum::<u64>(), 1_000_000_007);
     }
 
     #[test]

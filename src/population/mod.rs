@@ -80,7 +80,7 @@ pub use alias::Outcome;
 pub(crate) use counts::multinomial;
 pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM};
 pub use given::{check_actions, step_chunk_given, ActionSampler};
-pub use step::{step_chunk, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
+pub use step::{step_chunk, step_chunk_counting, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
 
 use crate::error::{Error, Result};
 use crate::model::{check_pmf, KernelTables, Model};
@@ -96,6 +96,12 @@ use rayon::prelude::*;
 /// A chunk's three columns (3 × 64 KiB with `u8` states) stay in L2 while it is stepped;
 /// its histogram of u32 counts cannot overflow. Changing it changes every seeded result.
 pub const CHUNK: usize = 1 << 16;
+
+/// The most entries |S|²·|A| of the dense transition counts c(s, a, s′) the agent engine
+/// keeps per worker ([`Engine::set_count_transitions`]): 2^16 entries, 256 KiB of u32 per
+/// chunk being stepped, so the extra increment per agent stays in L2. Larger models are
+/// refused by name rather than allocating per-worker arrays that would not fit any cache.
+pub const MAX_DENSE_COUNTS: usize = 1 << 16;
 
 /// A simulator of N agents at the level a study or a learner needs: step everyone once under
 /// a strategy at the empirical mean field, read the histogram, and hand the last step's
@@ -153,6 +159,19 @@ pub trait Engine: Send + std::fmt::Debug {
     /// # Errors
     /// [`Error::Param`] before the first step.
     fn learner_source(&mut self, budget: usize, seed: u64) -> Result<&Self::Source>;
+
+    /// Asks the engine to count each step's transitions c(s, a, s′) (for learners that use
+    /// counts, [`crate::learner::Learner::wants_counts`]); off by default on the agent engine,
+    /// so the bare step keeps its speed. The count engine always has them (its flows).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] when the dense counts would have more than
+    /// [`MAX_DENSE_COUNTS`] entries (|S|²·|A|); nothing changes.
+    fn set_count_transitions(&mut self, on: bool) -> Result<()>;
+
+    /// The last step's transition counts c(s, a, s′) at index (s·|A| + a)·|S| + s′ (they sum
+    /// to N), or `None` before the first step or when the step did not count them.
+    fn transition_counts(&self) -> Option<&[u64]>;
 }
 
 impl<T: StateCode> Engine for Population<T> {
@@ -201,6 +220,14 @@ impl<T: StateCode> Engine for Population<T> {
         self.transitions()
             .ok_or_else(|| Error::param("step", "no transitions before the first step"))
     }
+
+    fn set_count_transitions(&mut self, on: bool) -> Result<()> {
+        Population::set_count_transitions(self, on)
+    }
+
+    fn transition_counts(&self) -> Option<&[u64]> {
+        Population::transition_counts(self)
+    }
 }
 
 /// What one step did.
@@ -232,6 +259,12 @@ pub struct Population<T: StateCode = u8> {
     chunk_hist: Vec<u32>,
     /// Regenerations per chunk.
     chunk_regen: Vec<u64>,
+    /// Whether shared steps count their transitions c(s, a, s′).
+    count_transitions: bool,
+    /// c(s, a, s′) of the last step, when it counted them.
+    transition_counts: Vec<u64>,
+    /// True when the last step filled `transition_counts`.
+    counted: bool,
     /// Joint (a, s′, regenerated) tables of the last step under a shared strategy.
     sampler: StepSampler<T>,
     /// Per-(s, a) (s′, regenerated) tables of the last step with per-agent actions.
@@ -308,6 +341,9 @@ impl<T: StateCode> Population<T> {
             mean_field: vec![0.0; num_states],
             chunk_hist: vec![0; chunks * hist_len],
             chunk_regen: vec![0; chunks],
+            count_transitions: false,
+            transition_counts: Vec::new(),
+            counted: false,
             sampler: StepSampler::new(),
             action_sampler: ActionSampler::new(),
             scratch_tables: KernelTables::new(num_states, 1),
@@ -350,8 +386,34 @@ impl<T: StateCode> Population<T> {
                 step::init_chunk(&table, states, hist, &mut rng);
             });
         self.stepped = false;
+        self.counted = false;
         self.reduce();
         Ok(())
+    }
+
+    /// Turns counting of the transitions c(s, a, s′) on or off. While on, every step under a
+    /// shared strategy ([`Population::step_par`], [`Population::step_seq`], their `_at`
+    /// twin) also counts its transitions, chunk by chunk into a dense u32 array of |S|²·|A|
+    /// entries, summed into u64 totals ([`Population::transition_counts`]). Integer sums are
+    /// exact, so the totals are the same for any number of threads. Steps with per-agent
+    /// actions do not count. Cost: one increment per agent (`cargo bench --bench step`).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] when |S|² alone exceeds [`MAX_DENSE_COUNTS`]; a step whose
+    /// |S|²·|A| exceeds it fails the same way ([`check_dense_counts`]) and changes nothing.
+    pub fn set_count_transitions(&mut self, on: bool) -> Result<()> {
+        if on {
+            check_dense_counts(self.num_states, 1)?;
+        }
+        self.count_transitions = on;
+        self.counted = false;
+        Ok(())
+    }
+
+    /// The last step's transition counts c(s, a, s′) at (s·|A| + a)·|S| + s′, or `None` when
+    /// counting is off, before the first step, or after a step with per-agent actions.
+    pub fn transition_counts(&self) -> Option<&[u64]> {
+        self.counted.then_some(&self.transition_counts[..])
     }
 
     /// N, the number of agents.
@@ -443,6 +505,9 @@ impl<T: StateCode> Population<T> {
 
     /// The parallel chunk loop of a prepared step.
     fn run_par(&mut self, step: u64, seed: u64) {
+        if self.count_transitions {
+            return self.run_counting(step, seed, true);
+        }
         let hist_len = T::hist_len(self.num_states);
         let sampler = &self.sampler;
         let b = &mut self.buffer;
@@ -472,6 +537,10 @@ impl<T: StateCode> Population<T> {
         seed: u64,
     ) -> Result<StepStats> {
         self.prepare(model, Actions::Shared(policy), None)?;
+        if self.count_transitions {
+            self.run_counting(step, seed, false);
+            return Ok(self.finish(step));
+        }
         let hist_len = T::hist_len(self.num_states);
         let sampler = &self.sampler;
         let b = &mut self.buffer;
@@ -487,6 +556,74 @@ impl<T: StateCode> Population<T> {
                 *regen = step_chunk(sampler, prev, next, actions, hist, &mut rng);
             });
         Ok(self.finish(step))
+    }
+
+    /// The chunk loop of a prepared shared step that also counts transitions
+    /// ([`step_chunk_counting`]), in parallel or on the calling thread. Each fold of chunks
+    /// owns one u32 scratch array (zeroed per chunk) and one u64 total; the totals are summed
+    /// exactly, so the result does not depend on how rayon splits the chunks.
+    fn run_counting(&mut self, step: u64, seed: u64, par: bool) {
+        let hist_len = T::hist_len(self.num_states);
+        let ns = self.num_states;
+        let na = self.sampler.num_actions();
+        let len = ns * na * ns;
+        let sampler = &self.sampler;
+        let b = &mut self.buffer;
+        let work = |c: usize,
+                    prev: &[T],
+                    next: &mut [T],
+                    actions: &mut [u8],
+                    hist: &mut [u32],
+                    regen: &mut u64,
+                    (scratch, total): &mut (Vec<u32>, Vec<u64>)| {
+            let mut rng = stream(seed, Purpose::Step, step, c as u64);
+            *regen = step_chunk_counting(sampler, prev, next, actions, hist, scratch, &mut rng);
+            for (t, x) in total.iter_mut().zip(scratch.iter()) {
+                *t += u64::from(*x);
+            }
+        };
+        let init = || (vec![0u32; len], vec![0u64; len]);
+        let totals = if par {
+            b.prev
+                .par_chunks(CHUNK)
+                .zip(b.next.par_chunks_mut(CHUNK))
+                .zip(b.actions.par_chunks_mut(CHUNK))
+                .zip(self.chunk_hist.par_chunks_mut(hist_len))
+                .zip(self.chunk_regen.par_iter_mut())
+                .enumerate()
+                .fold(
+                    init,
+                    |mut acc, (c, ((((prev, next), actions), hist), regen))| {
+                        work(c, prev, next, actions, hist, regen, &mut acc);
+                        acc
+                    },
+                )
+                .map(|(_, total)| total)
+                .reduce(
+                    || vec![0u64; len],
+                    |mut a, b| {
+                        for (x, y) in a.iter_mut().zip(&b) {
+                            *x += y;
+                        }
+                        a
+                    },
+                )
+        } else {
+            let mut acc = init();
+            b.prev
+                .chunks(CHUNK)
+                .zip(b.next.chunks_mut(CHUNK))
+                .zip(b.actions.chunks_mut(CHUNK))
+                .zip(self.chunk_hist.chunks_mut(hist_len))
+                .zip(self.chunk_regen.iter_mut())
+                .enumerate()
+                .for_each(|(c, ((((prev, next), actions), hist), regen))| {
+                    work(c, prev, next, actions, hist, regen, &mut acc);
+                });
+            acc.1
+        };
+        self.transition_counts = totals;
+        self.counted = true;
     }
 
     /// Moves every agent once, agent i playing `given[i]` (indexed like
@@ -585,6 +722,9 @@ impl<T: StateCode> Population<T> {
                 ),
             ));
         }
+        if self.count_transitions && matches!(actions, Actions::Shared(_)) {
+            check_dense_counts(self.num_states, model.num_actions())?;
+        }
         let z = at.unwrap_or(&self.mean_field);
         model.fill_tables(z, &mut self.scratch_tables);
         let (zeta, w) = (model.regen_prob(), model.regen_pmf());
@@ -606,6 +746,7 @@ impl<T: StateCode> Population<T> {
         let z = at.unwrap_or(&self.mean_field);
         self.buffer.mean_field.copy_from_slice(z);
         std::mem::swap(&mut self.buffer.prev, &mut self.buffer.next);
+        self.counted = false;
         Ok(())
     }
 
@@ -642,6 +783,31 @@ impl<T: StateCode> Population<T> {
         for (z, c) in self.mean_field.iter_mut().zip(&self.counts) {
             *z = *c as f64 / n;
         }
+    }
+}
+
+/// Whether dense transition counts of |S|²·|A| entries are within [`MAX_DENSE_COUNTS`].
+///
+/// # Errors
+/// [`Error::Unsupported`] naming `learner.rule` when they are not (or |A| = 0).
+pub fn check_dense_counts(ns: usize, na: usize) -> Result<()> {
+    let entries = ns.saturating_mul(ns).saturating_mul(na);
+    if na == 0 || entries > MAX_DENSE_COUNTS {
+        return Err(dense_refusal(ns, na));
+    }
+    Ok(())
+}
+
+/// The refusal of dense transition counts for |S|²·|A| > [`MAX_DENSE_COUNTS`].
+fn dense_refusal(ns: usize, na: usize) -> Error {
+    Error::Unsupported {
+        engine: "agent engine",
+        reason: format!(
+            "learner.rule = \"batch\" needs dense transition counts with |S|²|A| ≤ {MAX_DENSE_COUNTS} \
+             entries, this model has {ns}²·{na} = {}; use learner.rule = \"sampled\" (or the count \
+             engine, sim.engine = \"counts\")",
+            ns.saturating_mul(ns).saturating_mul(na)
+        ),
     }
 }
 
@@ -901,6 +1067,80 @@ mod tests {
         let y = fresh.step_given_par(&m, &acts, None, 2, 4).unwrap();
         assert_eq!(x, y);
         assert_eq!(pop.transitions(), fresh.transitions());
+    }
+
+    /// c(s, a, s′) recounted from the buffer columns.
+    fn recount<T: StateCode>(pop: &Population<T>, na: usize) -> Vec<u64> {
+        let ns = pop.num_states();
+        let b = pop.transitions().unwrap();
+        let mut c = vec![0u64; ns * na * ns];
+        for i in 0..b.len() {
+            let t = b.get(i);
+            c[(t.state * na + t.action) * ns + t.next_state] += 1;
+        }
+        c
+    }
+
+    #[test]
+    fn counted_transitions_equal_a_recount_of_the_buffer_for_any_thread_count() {
+        let m = Infection::default();
+        let policy = test_policy(25, 5);
+        let n = 3 * CHUNK + 1234;
+        let mut results = Vec::new();
+        for (threads, par) in [(1, true), (2, true), (2, false)] {
+            let counts = in_pool(threads, || {
+                let mut pop = Population::try_new(25, n, &uniform(25), 5).unwrap();
+                assert!(pop.transition_counts().is_none());
+                pop.set_count_transitions(true).unwrap();
+                let mut all = Vec::new();
+                for k in 0..3 {
+                    if par {
+                        pop.step_par(&m, &policy, k, 5).unwrap();
+                    } else {
+                        pop.step_seq(&m, &policy, k, 5).unwrap();
+                    }
+                    let c = pop.transition_counts().unwrap().to_vec();
+                    assert_eq!(c, recount(&pop, 5), "step {k}");
+                    assert_eq!(c.iter().sum::<u64>(), n as u64);
+                    all.push(c);
+                }
+                all
+            });
+            results.push(counts);
+        }
+        assert_eq!(results[0], results[1]);
+        assert_eq!(results[0], results[2]);
+    }
+
+    #[test]
+    fn counting_changes_no_draw_and_turns_off() {
+        let m = Infection::default();
+        let policy = test_policy(25, 5);
+        let mut a = Population::try_new(25, CHUNK + 7, &uniform(25), 9).unwrap();
+        let mut b = a.clone();
+        b.set_count_transitions(true).unwrap();
+        a.step_par(&m, &policy, 0, 9).unwrap();
+        b.step_par(&m, &policy, 0, 9).unwrap();
+        assert_eq!(a.states(), b.states());
+        assert_eq!(a.counts(), b.counts());
+        assert!(a.transition_counts().is_none());
+        b.set_count_transitions(false).unwrap();
+        assert!(b.transition_counts().is_none());
+    }
+
+    #[test]
+    fn dense_counts_above_the_limit_are_refused_by_name() {
+        // 300 states: 300²·1 = 90 000 > 2^16.
+        let mut pop = Population::<u16>::try_new_typed(300, 10, &uniform(300), 1).unwrap();
+        let e = pop.set_count_transitions(true).unwrap_err().to_string();
+        assert!(
+            e.contains("learner.rule") && e.contains("65536") && e.contains("sampled"),
+            "{e}"
+        );
+        // 120 states, 5 actions: 72 000 > 2^16.
+        let e = check_dense_counts(120, 5).unwrap_err().to_string();
+        assert!(e.contains("120²·5 = 72000"), "{e}");
+        check_dense_counts(25, 5).unwrap();
     }
 
     #[test]

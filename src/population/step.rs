@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::model::{check_pmf, KernelTables};
 use crate::rng::StreamRng;
 use crate::space::Policy;
-use crate::transition::{pack_action, MAX_ACTIONS};
+use crate::transition::{pack_action, ACTION_MASK, MAX_ACTIONS};
 use rand::Rng;
 
 /// How far below ζ·w(s′) an entry P(s′|s,a,z) may be before the model is rejected: the
@@ -324,6 +324,52 @@ pub fn step_chunk<T: StateCode>(
         *s_next = o.next;
         *act = o.action;
         hist[o.next.index()] += 1;
+        regenerated += u64::from(o.action >> 7);
+    }
+    *rng = r;
+    regenerated
+}
+
+/// [`step_chunk`] that also counts the chunk's transitions: `counts[(s·|A| + a)·|S| + s′]`
+/// (zeroed first) is the number of agents that went from s with action a to s′ (regenerated
+/// or not), for `na` = |A| actions. One extra increment per agent into a dense array of
+/// |S|²·|A| u32 (at most [`super::MAX_DENSE_COUNTS`] entries, so it stays in L1/L2); a chunk
+/// has at most 2^32 − 1 agents, so no count overflows. The draws and the columns are those
+/// of [`step_chunk`], bit for bit.
+///
+/// # Panics
+/// As [`step_chunk`], and when `counts` is shorter than |S|²·`na`.
+pub fn step_chunk_counting<T: StateCode>(
+    sampler: &StepSampler<T>,
+    prev: &[T],
+    next: &mut [T],
+    actions: &mut [u8],
+    hist: &mut [u32],
+    counts: &mut [u32],
+    rng: &mut StreamRng,
+) -> u64 {
+    assert_eq!(prev.len(), next.len(), "state columns differ in length");
+    assert_eq!(prev.len(), actions.len(), "action column length");
+    assert!(
+        prev.len() <= u32::MAX as usize,
+        "chunk too long for u32 counts"
+    );
+    let ns = sampler.num_states();
+    let na = sampler.num_actions();
+    let hist = &mut hist[..T::hist_len(ns)];
+    hist.fill(0);
+    let counts = &mut counts[..ns * na * ns];
+    counts.fill(0);
+    let mut r = rng.clone();
+    let mut regenerated = 0u64;
+    for ((s, s_next), act) in prev.iter().zip(next.iter_mut()).zip(actions.iter_mut()) {
+        let o = sampler.sample(*s, r.next_u64());
+        *s_next = o.next;
+        *act = o.action;
+        let j = o.next.index();
+        hist[j] += 1;
+        let a = usize::from(o.action & ACTION_MASK);
+        counts[(s.index() * na + a) * ns + j] += 1;
         regenerated += u64::from(o.action >> 7);
     }
     *rng = r;

@@ -232,7 +232,7 @@ pub fn learn(
     let mut report = match algo {
         Algo::Online => {
             let agents = sc.sim.agents;
-            let learner = OnlineTmfq::try_new(ns, na, sc.game, sc.learner.tq)?;
+            let learner = OnlineTmfq::from_params(ns, na, sc.game, &sc.learner)?;
             match sc.sim.engine {
                 EngineKind::Counts => {
                     let pop = CountPopulation::try_new(ns, agents, &uniform(ns), seed)?;
