@@ -66,7 +66,7 @@ use rand::RngExt;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::learner::{Algorithm, Evaluator, OnlineDriver, OnlineTmfq, TqLearnerParams};
+use crate::learner::{Algorithm, Evaluator, LearnerParams, OnlineDriver, OnlineTmfq};
 use crate::model::{GameParams, Model};
 use crate::operator::Exploitability;
 use crate::population::{Actions, CountPopulation, Engine, Population};
@@ -134,7 +134,7 @@ pub struct FiniteNParams {
     /// The simulator. Default [`EngineKind::Agents`].
     pub engine: EngineKind,
     /// The learning rule with [`PolicySource::Learned`].
-    pub learner: TqLearnerParams,
+    pub learner: LearnerParams,
     /// Bootstrap resamples for the confidence intervals. Default 2000.
     pub bootstrap: usize,
     /// Two-sided confidence level of the intervals. Default 0.95.
@@ -154,7 +154,7 @@ impl Default for FiniteNParams {
             burn_in: 50,
             policy: PolicySource::Tmfe,
             engine: EngineKind::Agents,
-            learner: TqLearnerParams::default(),
+            learner: LearnerParams::default(),
             bootstrap: 2000,
             confidence: 0.95,
             keep_steps: true,
@@ -451,7 +451,7 @@ fn simulate<M: Model + ?Sized, E: Engine>(
         }
         PolicySource::Learned => {
             let (ns, na) = (model.num_states(), model.num_actions());
-            let learner = OnlineTmfq::try_new(ns, na, game, params.learner)?;
+            let learner = OnlineTmfq::from_params(ns, na, game, &params.learner)?;
             let mut run = OnlineDriver::new(model, engine, learner, seed)?;
             let mut eval = Evaluator::new(model, game, None);
             for _ in 0..total {

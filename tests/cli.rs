@@ -428,11 +428,17 @@ fn learn_stopped_by_ctrl_c_leaves_valid_files() {
     for e in std::fs::read_dir(out.join("transitions")).unwrap() {
         let path = e.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.starts_with("part-") && name.ends_with(".parquet"), "{name}");
+        assert!(
+            name.starts_with("part-") && name.ends_with(".parquet"),
+            "{name}"
+        );
         rows += mfgsim::output::read_parquet(&path).unwrap().num_rows() as u64;
     }
     let expected = done * 10_000;
-    assert!(rows.abs_diff(expected) * 20 < expected, "{rows} rows, {done} iterations");
+    assert!(
+        rows.abs_diff(expected) * 20 < expected,
+        "{rows} rows, {done} iterations"
+    );
 }
 
 #[test]

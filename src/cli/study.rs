@@ -45,7 +45,7 @@ pub fn finite_n_cmd(a: FiniteNArgs) -> Result<ExitCode> {
             EngineArg::Counts => EngineKind::Counts,
         },
         keep_steps: !a.no_steps_file,
-        learner: sc.learner.tq,
+        learner: sc.learner,
         ..FiniteNParams::default()
     };
     params.validate().map_err(|e| match e {

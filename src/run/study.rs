@@ -55,8 +55,8 @@ pub struct FiniteNRun {
     pub report: FiniteNReport,
 }
 
-/// The finite-N study of `sc` with `params` (its `learner` is the scenario's TQ rule with
-/// the `learned` policy); `progress` is called after every finished run (from worker
+/// The finite-N study of `sc` with `params` (its `learner` is the scenario's `[learner]` table:
+/// online TMFQ's rule with the `learned` policy); `progress` is called after every finished run (from worker
 /// threads) and `stop` ends the study keeping the finished runs.
 ///
 /// # Errors
@@ -69,7 +69,7 @@ pub fn finite_n(
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Result<FiniteNRun> {
     let params = &FiniteNParams {
-        learner: sc.learner.tq,
+        learner: sc.learner,
         ..params.clone()
     };
     params.validate()?;
