@@ -16,6 +16,8 @@ pub mod scenario;
 pub mod solver;
 pub mod space;
 pub mod state;
+#[cfg(test)]
+mod test_util;
 pub mod transition;
 
 pub use error::{Error, Result};

@@ -298,15 +298,9 @@ mod tests {
     use crate::model::{Gig, Infection};
     use crate::solver::{solve, SolverParams, Start};
     use crate::space::{l1_distance, uniform};
+    use crate::test_util::env;
+    use crate::test_util::in_pool;
     use crate::Error;
-
-    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(f)
-    }
 
     #[test]
     fn exact_kernel_gives_the_tbr_mean_field_path() {
@@ -482,13 +476,6 @@ mod tests {
     }
 
     // ---- The experiments behind the defaults (run with `-- --ignored`). ----
-
-    fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
-        std::env::var(key)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    }
 
     /// GMBL on the default infection and gig models from z0 = uniform, K iterations, seeds
     /// 0..SEEDS, M_gen = MGEN, tol_v = VTOL; MODEL = infection | gig | both.

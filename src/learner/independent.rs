@@ -956,6 +956,8 @@ mod tests {
     use crate::model::{mean_state, Infection, KernelTables};
     use crate::population::Population;
     use crate::space::uniform;
+    use crate::test_util::env;
+    use crate::test_util::in_pool;
     use proptest::prelude::*;
     use std::hash::{Hash, Hasher};
 
@@ -1421,14 +1423,6 @@ mod tests {
         let _ = l.update(&observe(0, &buf, &[1.0, 0.0, 0.0]));
     }
 
-    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(f)
-    }
-
     /// A hash of every column of the learner and the engine after `iters` iterations.
     fn fingerprint(algo: Algo, n: usize, iters: usize, seed: u64) -> u64 {
         let model = Infection::default();
@@ -1529,13 +1523,6 @@ mod tests {
             eprintln!("{algo} N = 2^{log_n} ({} MB of columns): {ns:.1} ns per agent, {:.1} M agent-updates/s",
                 (n as u64 * Independent::bytes_per_agent(25, 5, algo, &LearnerParams::default())) >> 20, 1e3 / ns);
         }
-    }
-
-    fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
-        std::env::var(key)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
     }
 
     /// The module docs' `# Experiments`. Env: ALGO (iql | mfq), N, ITERS, SEEDS (comma list).

@@ -360,6 +360,8 @@ mod tests {
     use crate::operator::{greedy_action, phi, TqIteration};
     use crate::solver::{solve, SolverParams, Start};
     use crate::space::l1_distance;
+    use crate::test_util::env;
+    use crate::test_util::in_pool;
     use crate::Error;
 
     fn small_params() -> LearnerParams {
@@ -395,14 +397,6 @@ mod tests {
         }
         let q = t.q().unwrap().values.iter().map(|x| x.to_bits()).collect();
         (zs, q, ledgers)
-    }
-
-    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(f)
     }
 
     #[test]
@@ -562,13 +556,6 @@ mod tests {
     }
 
     // ---- The experiments behind the defaults (run with `-- --ignored`). ----
-
-    fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
-        std::env::var(key)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    }
 
     /// Params from the environment: SIM, TOL, CHECK, MAXT, MF, B, H, W (defaults otherwise).
     fn env_params() -> LearnerParams {

@@ -475,6 +475,7 @@ mod tests {
     use crate::operator::{exploitability, g_value, greedy_action, Exploitability, TqIteration};
     use crate::rng::StreamRng;
     use crate::space::{sup_distance, uniform};
+    use crate::test_util::env;
     use proptest::prelude::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -886,13 +887,6 @@ mod tests {
     }
 
     // ---- Timing and the experiments behind the defaults (run with `-- --ignored`). ----
-
-    fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
-        std::env::var(key)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    }
 
     /// Learner parameters from the environment: B, W, H (defaults otherwise).
     fn env_params() -> TqLearnerParams {

@@ -297,6 +297,7 @@ mod tests {
     use crate::model::{Infection, Model};
     use crate::population::Population;
     use crate::space::{uniform, Policy};
+    use crate::test_util::in_pool;
 
     /// One stepped population of `n` agents (several chunks, the last one short).
     fn stepped(n: usize) -> Population {
@@ -307,23 +308,15 @@ mod tests {
         pop
     }
 
-    fn on_threads(threads: usize, f: impl FnOnce() -> RecordBatch + Send) -> RecordBatch {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(f)
-    }
-
     #[test]
     fn selection_is_the_same_for_any_thread_count() {
         let n = 3 * CHUNK + 1234;
         let pop = stepped(n);
         let buffer = pop.transitions().unwrap();
         for fraction in [1.0, 0.3] {
-            let one = on_threads(1, || transitions_batch(buffer, 5, fraction, 42));
-            let two = on_threads(2, || transitions_batch(buffer, 5, fraction, 42));
-            let four = on_threads(4, || transitions_batch(buffer, 5, fraction, 42));
+            let one = in_pool(1, || transitions_batch(buffer, 5, fraction, 42));
+            let two = in_pool(2, || transitions_batch(buffer, 5, fraction, 42));
+            let four = in_pool(4, || transitions_batch(buffer, 5, fraction, 42));
             assert_eq!(one, two, "fraction {fraction}");
             assert_eq!(one, four, "fraction {fraction}");
             let rows = one.num_rows() as f64;

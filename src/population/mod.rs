@@ -817,6 +817,7 @@ mod tests {
     use crate::model::{Infection, InfectionParams};
     use crate::rng::StreamRng;
     use crate::space::uniform;
+    use crate::test_util::in_pool;
     use crate::transition::{is_regenerated, unpack_action};
     use proptest::prelude::*;
     use rand::Rng;
@@ -894,14 +895,6 @@ mod tests {
             mean_field_bits: pop.mean_field().iter().map(|z| z.to_bits()).collect(),
             stats,
         }
-    }
-
-    fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .unwrap()
-            .install(f)
     }
 
     #[test]
