@@ -63,8 +63,3 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
-
-/// MemAvailable from /proc/meminfo (Linux only).
-pub fn mem_available_bytes() -> Option<u64> {
-    mfgsim::run::memory_available()
-}

@@ -55,30 +55,8 @@ pub fn finite_n_cmd(a: FiniteNArgs) -> Result<ExitCode> {
         }
         e => e.into(),
     })?;
-    if params.engine == EngineKind::Agents {
-        check_memory(&params)?;
-    }
     let pool = crate::cmd::thread_pool(a.threads)?;
     pool.install(|| run_study(&sc, &a, &params))
-}
-
-/// Refuses an agent-engine grid whose largest population would not fit in memory.
-fn check_memory(params: &FiniteNParams) -> Result<()> {
-    let largest = params.agents.iter().copied().max().unwrap_or(0);
-    // 3 bytes per agent (state, next state, action byte), one population at a time; the
-    // replicates run in parallel only below 2^18 agents.
-    let need = largest.saturating_mul(3);
-    if let Some(avail) = crate::cmd::mem_available_bytes() {
-        if need > avail / 10 * 9 {
-            bail!(
-                "--agents {largest} needs about {:.1} GiB with the agent engine but only {:.1} GiB \
-                 is available; use --engine counts (exact in distribution, any N)",
-                need as f64 / f64::from(1u32 << 30),
-                avail as f64 / f64::from(1u32 << 30)
-            );
-        }
-    }
-    Ok(())
 }
 
 fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<ExitCode> {

@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::finite_n::EngineKind;
 use crate::learner::evaluator::agent_sample;
 use crate::learner::{
-    Algo, Algorithm, Evaluator, Gmbl, Independent, LearnerParams, Ledger, OnlineDriver, OnlineTmfq,
-    Snapshot, Tmfq,
+    Algo, Algorithm, Evaluator, Gmbl, Independent, Learner, LearnerParams, Ledger, OnlineDriver,
+    OnlineTmfq, Snapshot, Tmfq,
 };
 use crate::model::Model;
 use crate::output::transitions_batch;
@@ -22,7 +22,6 @@ use crate::scenario::Scenario;
 use crate::solver::{solve, Start};
 use crate::space::{uniform, Policy, QTable};
 use crate::state::StateCode;
-use crate::transition::TransitionBuffer;
 
 /// Options of [`learn`] that are not scenario keys (they change outputs, not results).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
@@ -206,12 +205,8 @@ pub fn learn(
     };
     let algo = sc.learner.algo;
     if algo.uses_population() && sc.sim.engine == EngineKind::Agents {
-        let per_agent = if ns <= u8::MAX_STATES {
-            TransitionBuffer::<u8>::bytes_per_agent()
-        } else {
-            TransitionBuffer::<u16>::bytes_per_agent()
-        } as u64
-            + learner_bytes_per_agent(algo, ns, na, &sc.learner);
+        let per_agent =
+            super::engine_bytes_per_agent(ns) + learner_bytes_per_agent(algo, ns, na, &sc.learner);
         super::check_memory(
             || format!("{algo} with {} agents", sc.sim.agents),
             per_agent
@@ -229,49 +224,36 @@ pub fn learn(
             },
         )?;
     }
-    let mut report = match algo {
-        Algo::Online => {
-            let agents = sc.sim.agents;
-            let learner = OnlineTmfq::from_params(ns, na, sc.game, &sc.learner)?;
-            match sc.sim.engine {
-                EngineKind::Counts => {
-                    let pop = CountPopulation::try_new(ns, agents, &uniform(ns), seed)?;
-                    let run = OnlineDriver::new(model, pop, learner, seed)?;
-                    ctx.drive(run, |_, _| None)?
-                }
-                EngineKind::Agents => {
-                    let n = stored_agents(agents)?;
-                    if ns <= u8::MAX_STATES {
-                        ctx.drive_agents::<u8>(model, n, learner)?
-                    } else {
-                        ctx.drive_agents::<u16>(model, n, learner)?
-                    }
-                }
-            }
-        }
-        Algo::Tmfq => {
+    let mut report = match (algo, sc.sim.engine) {
+        (Algo::Tmfq, _) => {
             let run = Tmfq::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
             ctx.drive(run, |_, _| None)?
         }
-        Algo::Gmbl => {
+        (Algo::Gmbl, _) => {
             let run = Gmbl::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
             ctx.drive(run, |_, _| None)?
         }
-        Algo::Iql | Algo::Mfq => {
-            if sc.sim.engine == EngineKind::Counts {
-                return Err(Error::Unsupported {
-                    engine: "count engine",
-                    reason: format!(
-                        "{algo} gives every agent its own table and its own actions, which \
-                         needs agent identities; use the agent engine (sim.engine = \"agents\")"
-                    ),
-                });
-            }
+        (Algo::Online, EngineKind::Counts) => {
+            let learner = OnlineTmfq::from_params(ns, na, sc.game, &sc.learner)?;
+            let pop = CountPopulation::try_new(ns, sc.sim.agents, &uniform(ns), seed)?;
+            let run = OnlineDriver::new(model, pop, learner, seed)?;
+            ctx.drive(run, |_, _| None)?
+        }
+        (Algo::Iql | Algo::Mfq, EngineKind::Counts) => {
+            return Err(Error::Unsupported {
+                engine: "count engine",
+                reason: format!(
+                    "{algo} gives every agent its own table and its own actions, which \
+                     needs agent identities; use the agent engine (sim.engine = \"agents\")"
+                ),
+            })
+        }
+        (Algo::Online | Algo::Iql | Algo::Mfq, EngineKind::Agents) => {
             let n = stored_agents(sc.sim.agents)?;
             if ns <= u8::MAX_STATES {
-                ctx.drive_independent::<u8>(model, n)?
+                ctx.drive_agents::<u8>(model, n)?
             } else {
-                ctx.drive_independent::<u16>(model, n)?
+                ctx.drive_agents::<u16>(model, n)?
             }
         }
     };
@@ -321,41 +303,34 @@ struct Ctx<'a, 'm> {
 }
 
 impl<'m> Ctx<'_, 'm> {
-    /// Online TMFQ on the agent engine with state type `T`; exports transitions if asked.
+    /// A population algorithm (online TMFQ, IQL, MFQ) on the agent engine with state type
+    /// `T`: N agents drawn i.i.d. uniform, the learner of `[learner]`.
     fn drive_agents<T: StateCode>(
-        &mut self,
-        model: &'m dyn Model,
-        n: usize,
-        learner: OnlineTmfq,
-    ) -> Result<LearnReport> {
-        let (ns, seed) = (model.num_states(), self.sc.sim.seed);
-        let pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), seed)?;
-        let run = OnlineDriver::new(model, pop, learner, seed)?;
-        let fraction = self.opts.export_fraction;
-        self.drive(run, move |run, k| {
-            let f = fraction?;
-            let buffer = run.engine().transitions()?;
-            Some(transitions_batch(buffer, k, f, seed))
-        })
-    }
-
-    /// IQL or MFQ on the agent engine with state type `T`; exports transitions if asked.
-    fn drive_independent<T: StateCode>(
         &mut self,
         model: &'m dyn Model,
         n: usize,
     ) -> Result<LearnReport> {
         let (ns, na, seed) = (model.num_states(), model.num_actions(), self.sc.sim.seed);
+        let (game, params) = (self.sc.game, &self.sc.learner);
         let pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), seed)?;
-        let learner = Independent::try_new(
-            ns,
-            na,
-            self.sc.game,
-            &self.sc.learner,
-            self.sc.learner.algo,
-            pop.states(),
-            seed,
-        )?;
+        if params.algo.per_agent() {
+            let states = pop.states();
+            let learner = Independent::try_new(ns, na, game, params, params.algo, states, seed)?;
+            self.drive_stored(model, pop, learner)
+        } else {
+            let learner = OnlineTmfq::from_params(ns, na, game, params)?;
+            self.drive_stored(model, pop, learner)
+        }
+    }
+
+    /// `learner` inside the stored agents `pop`; exports their transitions if asked.
+    fn drive_stored<T: StateCode, L: Learner>(
+        &mut self,
+        model: &'m dyn Model,
+        pop: Population<T>,
+        learner: L,
+    ) -> Result<LearnReport> {
+        let seed = self.sc.sim.seed;
         let run = OnlineDriver::new(model, pop, learner, seed)?;
         let fraction = self.opts.export_fraction;
         self.drive(run, move |run, k| {

@@ -53,6 +53,17 @@ pub fn memory_available() -> Option<u64> {
     Some(kib * 1024)
 }
 
+/// Bytes per agent of the agent engine's columns for `num_states` states (u8 or u16 states).
+pub(crate) fn engine_bytes_per_agent(num_states: usize) -> u64 {
+    use crate::state::StateCode;
+    use crate::transition::TransitionBuffer;
+    (if num_states <= u8::MAX_STATES {
+        TransitionBuffer::<u8>::bytes_per_agent()
+    } else {
+        TransitionBuffer::<u16>::bytes_per_agent()
+    }) as u64
+}
+
 /// Refuses a run whose estimate `needed` exceeds 90% of the available memory.
 ///
 /// # Errors

@@ -60,7 +60,8 @@ pub struct FiniteNRun {
 /// threads) and `stop` ends the study keeping the finished runs.
 ///
 /// # Errors
-/// [`Error::Param`] for invalid settings, [`Error::Solver`] when T-BR does not converge
+/// [`Error::Param`] for invalid settings, [`Error::Memory`] when the largest agent-engine
+/// population would not fit in the available memory, [`Error::Solver`] when T-BR does not converge
 /// (the study needs z*), [`Error::Interrupted`] when stopped before the first run finished.
 pub fn finite_n(
     sc: &Scenario,
@@ -74,6 +75,15 @@ pub fn finite_n(
     };
     params.validate()?;
     let model = sc.model.as_model();
+    if params.engine == EngineKind::Agents {
+        // One population at a time (replicates run in parallel only below 2^18 agents).
+        let largest = params.agents.iter().copied().max().unwrap_or(0);
+        super::check_memory(
+            || format!("finite-n with {largest} agents on the agent engine"),
+            largest.saturating_mul(super::engine_bytes_per_agent(model.num_states())),
+            "; use the count engine (--engine counts: exact in distribution, any N)",
+        )?;
+    }
     let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
     if !exact.converged() {
         return Err(Error::Solver(format!(
