@@ -201,6 +201,13 @@ pub fn learn(
         stop,
         on_iteration,
         eval: Evaluator::new(model, sc.game, Some(exact.z.clone())),
+        tmfe: TmfeSummary {
+            z: exact.z.clone(),
+            greedy_action: exact.policy.greedy.clone(),
+            mean_state: exact.mean_state,
+            converged: exact.converged(),
+        },
+        solve_seconds: solve_s,
         t_setup: Instant::now(),
     };
     let algo = sc.learner.algo;
@@ -224,7 +231,7 @@ pub fn learn(
             },
         )?;
     }
-    let mut report = match (algo, sc.sim.engine) {
+    let report = match (algo, sc.sim.engine) {
         (Algo::Tmfq, _) => {
             let run = Tmfq::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
             ctx.drive(run, |_, _| None)?
@@ -257,20 +264,6 @@ pub fn learn(
             }
         }
     };
-    report.seconds.solve = solve_s;
-    report.tmfe = TmfeSummary {
-        z: exact.z.clone(),
-        greedy_action: exact.policy.greedy.clone(),
-        mean_state: exact.mean_state,
-        converged: exact.converged(),
-    };
-    if algo.uses_population() {
-        report.engine = Some(sc.sim.engine);
-        report.agents = Some(sc.sim.agents);
-        let agent_steps = report.iterations as f64 * sc.sim.agents as f64;
-        report.agent_steps_per_second = Some(agent_steps / report.seconds.total_loop);
-        report.step_agent_steps_per_second = Some(agent_steps / report.seconds.step);
-    }
     Ok(report)
 }
 
@@ -299,6 +292,9 @@ struct Ctx<'a, 'm> {
     stop: &'a AtomicBool,
     on_iteration: &'a mut dyn FnMut(&Snapshot, Option<RecordBatch>) -> Result<()>,
     eval: Evaluator<'m, dyn Model + 'm>,
+    /// The exact T-MFE the run is measured against, and the seconds it took.
+    tmfe: TmfeSummary,
+    solve_seconds: f64,
     t_setup: Instant,
 }
 
@@ -351,6 +347,7 @@ impl<'m> Ctx<'_, 'm> {
         let mut snapshots: Vec<Snapshot> = Vec::with_capacity(requested.min(1 << 20) as usize);
         let mut total = Ledger::default();
         let mut t = LearnTimings {
+            solve: self.solve_seconds,
             setup,
             ..LearnTimings::default()
         };
@@ -390,12 +387,16 @@ impl<'m> Ctx<'_, 'm> {
         let Some(last) = snapshots.last() else {
             return Err(Error::Interrupted);
         };
+        let sim = &self.sc.sim;
+        // Population algorithms: N and its engine, and agent-steps per second.
+        let population = run.algo().uses_population();
+        let agent_steps = last.iteration as f64 * sim.agents as f64;
         Ok(LearnReport {
-            info: RunInfo::new("learn", self.sc, self.sc.sim.seed),
+            info: RunInfo::new("learn", self.sc, sim.seed),
             algo: run.algo(),
             learner: self.sc.learner,
-            engine: None,
-            agents: None,
+            engine: population.then_some(sim.engine),
+            agents: population.then_some(sim.agents),
             interrupted: self.stop.load(Ordering::SeqCst) && last.iteration < requested,
             iterations: last.iteration,
             iterations_requested: requested,
@@ -408,16 +409,11 @@ impl<'m> Ctx<'_, 'm> {
             agent_exploitability: last.agent_exploitability.map(|e| e.max),
             agent_exploitability_weighted: last.agent_exploitability.map(|e| e.weighted),
             ledger: total,
-            tmfe: TmfeSummary {
-                z: Vec::new(),
-                greedy_action: Vec::new(),
-                mean_state: f64::NAN,
-                converged: false,
-            },
+            tmfe: self.tmfe.clone(),
             seconds: t,
             step_latency_ms: StepLatency::of(&snapshots),
-            agent_steps_per_second: None,
-            step_agent_steps_per_second: None,
+            agent_steps_per_second: population.then(|| agent_steps / t.total_loop),
+            step_agent_steps_per_second: population.then(|| agent_steps / t.step),
             transitions_exported: exported,
             policy: run.policy().clone(),
             q: run.q().cloned(),
