@@ -16,6 +16,7 @@ pub mod scenario;
 pub mod solver;
 pub mod space;
 pub mod state;
+pub mod sweep;
 #[cfg(test)]
 mod test_util;
 pub mod transition;

@@ -114,6 +114,8 @@ pub struct Scenario {
     pub sim: SimParams,
     /// The learning algorithm and its knobs (table `[learner]`).
     pub learner: LearnerParams,
+    /// The `[sweep]` table as written (read by [`crate::sweep::SweepSpec::from_table`]).
+    pub sweep: Option<toml::Table>,
 }
 
 impl Scenario {
@@ -163,7 +165,8 @@ impl Scenario {
         let solver_t = top.table("solver")?.unwrap_or_default();
         let sim_t = top.table("sim")?.unwrap_or_default();
         let learner_t = top.table("learner")?.unwrap_or_default();
-        top.finish(&["name", "model", "solver", "sim", "learner"])?;
+        let sweep = top.table("sweep")?;
+        top.finish(&["name", "model", "solver", "sim", "learner", "sweep"])?;
 
         let (model, game) = parse_model(path, model_t)?;
         let (solver, start) = parse_solver(path, solver_t)?;
@@ -183,6 +186,7 @@ impl Scenario {
             start,
             sim,
             learner,
+            sweep,
         })
     }
 }

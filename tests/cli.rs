@@ -628,6 +628,7 @@ fn help_snapshots() {
         (&["learn", "--help"][..], "learn.txt"),
         (&["finite-n", "--help"][..], "finite-n.txt"),
         (&["plot", "--help"][..], "plot.txt"),
+        (&["sweep", "--help"][..], "sweep.txt"),
     ] {
         let o = mfgsim(args);
         assert!(o.status.success());

@@ -5,4 +5,5 @@ mod determinism;
 mod finite_n;
 mod invariants;
 mod reference;
+mod sweep;
 mod util;

@@ -33,6 +33,11 @@ pub enum Command {
     /// and finite_n.png.
     #[command(name = "finite-n")]
     FiniteN(FiniteNArgs),
+    /// Run a grid of scenario-key values × seeds (solve, learn or finite-n on each point,
+    /// several runs at a time) and write one sweep.parquet row per run plus each run's own
+    /// outputs under DIR/runs/<id>/; rerunning the same command resumes a stopped sweep.
+    #[command(after_long_help = SWEEP_HELP)]
+    Sweep(SweepArgs),
     /// Overlay the log-log curves of several finite-n studies (their summary.json) in one
     /// PNG, e.g. the agent and the count engine, or two scenarios.
     Plot(PlotArgs),
@@ -56,6 +61,77 @@ pub struct PlotArgs {
     /// Height in pixels (120 to 8192).
     #[arg(long, default_value_t = 700, value_name = "PX")]
     pub height: u32,
+}
+
+const SWEEP_HELP: &str = "\
+Examples:
+  mfgsim sweep scenarios/infection.toml --command solve --start extremal \\
+      --grid model.infection_constant=0.05:1:20
+  mfgsim sweep scenarios/infection.toml --grid learner.algo=online,iql,mfq --seeds 20 \\
+      --set sim.agents=1000
+
+The same can be written in the scenario as a [sweep] table (flags override it):
+  [sweep]
+  command = \"learn\"          # solve | learn | finite-n
+  seeds = 20
+  [[sweep.grid]]
+  key = \"learner.algo\"
+  values = [\"online\", \"iql\", \"mfq\"]
+  [sweep.finite_n]             # finite-n runs: agents, seeds, steps, burn_in
+  agents = [1000, 100000]
+
+Outputs: DIR/sweep.json (the plan), DIR/runs/<id>/ (each run's files; summary.json is
+written last and marks the run finished), DIR/sweep.parquet (one row per finished run: run,
+one column per grid key, seed, the run's final metrics). Results are bitwise identical for
+any --jobs and --threads.";
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// What each run does: solve (T-BR), learn (`[learner] algo`) or finite-n. Default: the
+    /// `[sweep]` table's `command`, else learn.
+    #[arg(long, value_name = "CMD", value_parser = ["solve", "learn", "finite-n"])]
+    pub command: Option<String>,
+    /// A grid axis: a scenario key and its values, `KEY=V1,V2,...` (TOML values; bare words
+    /// are strings) or `KEY=LO:HI:COUNT` (COUNT evenly spaced numbers). Repeatable; the
+    /// runs are the Cartesian product (first axis slowest). Replaces the `[sweep]` table's
+    /// grid.
+    #[arg(long, value_name = "KEY=VALUES")]
+    pub grid: Vec<String>,
+    /// Seeds per grid point: sim.seed + j for j < K. Default: the `[sweep]` table's, else 1.
+    #[arg(long, value_name = "K", value_parser = parse_count)]
+    pub seeds: Option<u64>,
+    /// solve: where T-BR starts (uniform, lowest, highest, extremal for the least and
+    /// greatest T-MFE, or a distribution). Default: the scenario's solver.start.
+    #[arg(long, value_name = "START", value_parser = StartSpec::parse)]
+    pub start: Option<StartSpec>,
+    /// finite-n: comma-separated population sizes of each study. Default: 1e2,...,1e7.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_count)]
+    pub study_agents: Option<Vec<u64>>,
+    /// finite-n: replicates per N of each study. Default: 10.
+    #[arg(long, value_name = "K")]
+    pub study_seeds: Option<usize>,
+    /// finite-n: recorded steps of each run. Default: 200.
+    #[arg(long, value_name = "T", value_parser = parse_count)]
+    pub steps: Option<u64>,
+    /// finite-n: steps before recording. Default: 50.
+    #[arg(long, value_name = "B", value_parser = parse_count)]
+    pub burn_in: Option<u64>,
+    /// Runs at a time. Default (0): one per thread for small runs, one at a time with all
+    /// threads for large ones (more than 2^17 agents, or more than 500 states for solve).
+    #[arg(long, default_value_t = 0, value_name = "J")]
+    pub jobs: usize,
+    /// Worker threads in all, shared by the jobs (results do not depend on it). Default:
+    /// all cores.
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// Output directory. Default: out/<scenario name>/sweep/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// Options shared by every subcommand that reads a scenario.

@@ -6,6 +6,7 @@ mod cmd;
 mod learn;
 mod solve;
 mod study;
+mod sweep;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Check(a) => solve::check_cmd(a),
         Command::Learn(a) => learn::learn_cmd(a),
         Command::FiniteN(a) => study::finite_n_cmd(a),
+        Command::Sweep(a) => sweep::sweep_cmd(a),
         Command::Plot(a) => solve::plot_cmd(a),
     }
 }

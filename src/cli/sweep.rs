@@ -1,0 +1,129 @@
+//! `mfgsim sweep`: the library's `sweep::run_sweep` with a progress bar over runs and Ctrl-C.
+//! Binary-only.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context, Result};
+use mfgsim::scenario::Scenario;
+use mfgsim::sweep::{self, GridAxis, Sweep, SweepCommand, SweepOptions, SweepSpec};
+
+use crate::args::SweepArgs;
+
+/// The sweep of `a`: the scenario's `[sweep]` table, then the flags over it.
+fn spec_of(a: &SweepArgs) -> Result<(Scenario, SweepSpec)> {
+    let sc = Scenario::load(&a.scenario.scenario, &a.scenario.overrides)?;
+    let mut spec = match &sc.sweep {
+        Some(t) => SweepSpec::from_table(&sc.path, t)?,
+        None => SweepSpec::default(),
+    };
+    if let Some(c) = &a.command {
+        spec.command = SweepCommand::parse(c)?;
+    }
+    if !a.grid.is_empty() {
+        spec.grid = a
+            .grid
+            .iter()
+            .map(|g| GridAxis::parse(g))
+            .collect::<mfgsim::Result<_>>()?;
+    }
+    if let Some(k) = a.seeds {
+        anyhow::ensure!(k >= 1, "--seeds must be at least 1");
+        spec.seeds = k;
+    }
+    if a.start.is_some() {
+        anyhow::ensure!(
+            spec.command == SweepCommand::Solve,
+            "--start applies to --command solve only"
+        );
+        spec.start = a.start.clone();
+    }
+    let f = &mut spec.finite_n;
+    if let Some(v) = &a.study_agents {
+        f.agents = v.clone();
+    }
+    if let Some(k) = a.study_seeds {
+        f.seeds = k;
+    }
+    if let Some(t) = a.steps {
+        f.steps = t;
+    }
+    if let Some(b) = a.burn_in {
+        f.burn_in = b;
+    }
+    f.engine = sc.sim.engine;
+    if spec.command == SweepCommand::FiniteN {
+        spec.finite_n.validate()?;
+    }
+    Ok((sc, spec))
+}
+
+/// Runs `mfgsim sweep`.
+pub fn sweep_cmd(a: SweepArgs) -> Result<ExitCode> {
+    let (sc, spec) = spec_of(&a)?;
+    let plan = Sweep::plan(&a.scenario.scenario, &a.scenario.overrides, spec)
+        .with_context(|| format!("planning the sweep of {}", sc.path.display()))?;
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(&sc.name).join("sweep"));
+    let pool = crate::cmd::thread_pool(a.threads)?;
+    pool.install(|| run(&plan, &dir, &a))
+}
+
+fn run(plan: &Sweep, dir: &Path, a: &SweepArgs) -> Result<ExitCode> {
+    let mut out = std::io::stdout().lock();
+    let axes: Vec<String> = plan
+        .spec
+        .grid
+        .iter()
+        .map(|g| format!("{} ({} values)", g.key, g.values.len()))
+        .collect();
+    writeln!(
+        out,
+        "sweep of {} ({}): {} {} runs over [{}] x {} seed(s) on {} threads",
+        plan.base.name,
+        plan.base.path.display(),
+        plan.runs.len(),
+        plan.spec.command.as_str(),
+        axes.join(", "),
+        plan.spec.seeds,
+        rayon::current_num_threads(),
+    )?;
+    let interrupted = crate::cmd::interrupt_flag();
+    let bar = crate::cmd::progress_bar(plan.runs.len() as u64, a.quiet, "{pos}/{len} runs");
+    // Runs finished by an earlier invocation count as done from the start.
+    let done_before = plan
+        .runs
+        .iter()
+        .filter(|r| dir.join("runs").join(&r.id).join("summary.json").is_file())
+        .count();
+    bar.set_position(done_before as u64);
+    let opts = SweepOptions {
+        jobs: a.jobs,
+        threads: 0,
+    };
+    let result = sweep::run_sweep(plan, dir, &opts, &interrupted, &|done| {
+        bar.set_message(format!("{} in {:.2} s", done.id, done.seconds));
+        bar.inc(1);
+    });
+    bar.finish_and_clear();
+    let o = result?;
+    writeln!(
+        out,
+        "{} runs: {} ran now ({} at a time, {} thread(s) each), {} already finished, {} missing; {:.1} s",
+        o.total, o.ran, o.jobs, o.threads_per_run, o.skipped, o.missing, o.seconds
+    )?;
+    writeln!(out, "wrote {}", o.table.display())?;
+    if o.missing > 0 || interrupted.load(Ordering::SeqCst) {
+        writeln!(
+            out,
+            "interrupted: run the same command again to finish the {} missing runs",
+            o.missing
+        )?;
+        return Ok(ExitCode::from(130));
+    }
+    Ok(ExitCode::SUCCESS)
+}

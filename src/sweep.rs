@@ -1,0 +1,1120 @@
+//! Parameter sweeps and ensembles: a grid of scenario-key values × seeds, every run through
+//! the run layer ([`crate::run`]), its outputs under `DIR/runs/<id>/` and one row per run in
+//! `DIR/sweep.parquet`.
+//!
+//! * **Plan** ([`Sweep::plan`]): the Cartesian product of the grid axes (first axis slowest)
+//!   × the seeds `sim.seed + j`, j < `seeds` (fastest). Each run is the base scenario with
+//!   `KEY=VALUE` overrides and `sim.seed`; every run's scenario is validated here, before
+//!   anything runs, and a bad grid value is reported with its key.
+//! * **Run** ([`run_sweep`]): `jobs` runs at a time, each on its own rayon pool of
+//!   `threads / jobs` workers (results do not depend on either). A run is finished when its
+//!   `summary.json` exists (written last, atomically); a rerun of the same sweep into the same
+//!   directory skips finished runs, so a stopped or killed sweep resumes where it was.
+//! * **Table**: `sweep.parquet` is rebuilt from the finished runs' `summary.json` files in
+//!   run-id order, so a resumed sweep's table equals an uninterrupted one's (apart from the
+//!   `seconds` column, which is wall time).
+//!
+//! The directory layout and the table's columns are documented in the README ("Sweeps").
+//! This module composes [`crate::run`] and [`crate::output`]; it writes files (only under
+//! the sweep directory, and only files it names) and never prints.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::finite_n::FiniteNParams;
+use crate::output::{self, push_snapshot, snapshot_schema, RunMetadata, TableBuilder};
+use crate::run::{self, LearnOptions};
+use crate::scenario::{Scenario, StartSpec};
+
+/// Which run-layer command every run of a sweep executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SweepCommand {
+    /// [`run::solve`] (T-BR; with `start = "extremal"` the least and greatest T-MFE).
+    Solve,
+    /// [`run::learn`] (`[learner] algo`).
+    Learn,
+    /// [`run::finite_n`] (the finite-N study).
+    FiniteN,
+}
+
+impl SweepCommand {
+    /// `solve`, `learn` or `finite-n`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepCommand::Solve => "solve",
+            SweepCommand::Learn => "learn",
+            SweepCommand::FiniteN => "finite-n",
+        }
+    }
+
+    /// Parses `solve`, `learn` or `finite-n`.
+    ///
+    /// # Errors
+    /// [`Error::Param`] (key `sweep.command`) for anything else.
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "solve" => Ok(SweepCommand::Solve),
+            "learn" => Ok(SweepCommand::Learn),
+            "finite-n" | "finite_n" => Ok(SweepCommand::FiniteN),
+            other => Err(Error::param(
+                "sweep.command",
+                format!("expected \"solve\", \"learn\" or \"finite-n\", got {other:?}"),
+            )),
+        }
+    }
+}
+
+/// One grid axis: a dotted scenario key and its values (TOML values, as `--set` takes them).
+#[derive(Debug, Clone, PartialEq)]
+pub struct GridAxis {
+    /// Dotted scenario key, e.g. `model.infection_constant`.
+    pub key: String,
+    /// The values, in order.
+    pub values: Vec<toml::Value>,
+}
+
+impl GridAxis {
+    /// Parses `KEY=V1,V2,...` (each value a TOML value; bare words are strings; commas inside
+    /// `[...]` or quotes do not split) or `KEY=LO:HI:COUNT` (COUNT evenly spaced numbers
+    /// from LO to HI inclusive).
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming the flag text for a missing `=`, an empty key or value list, or
+    /// a malformed range.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |reason: String| Error::param(format!("--grid {text}"), reason);
+        let (key, list) = text
+            .split_once('=')
+            .ok_or_else(|| bad("expected KEY=V1,V2,... or KEY=LO:HI:COUNT".into()))?;
+        let key = key.trim();
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(bad("empty key segment".into()));
+        }
+        let pieces = split_top_level(list.trim());
+        if pieces.iter().all(|p| p.trim().is_empty()) {
+            return Err(bad("no values".into()));
+        }
+        let values = match pieces.as_slice() {
+            [one] if is_range(one) => linspace(one).map_err(bad)?,
+            _ => pieces.iter().map(|p| toml_value(p.trim())).collect(),
+        };
+        Self::new(key, values)
+    }
+
+    /// An axis from a key and values.
+    ///
+    /// # Errors
+    /// [`Error::Param`] for an empty list or a repeated value.
+    pub fn new(key: &str, values: Vec<toml::Value>) -> Result<Self> {
+        if values.is_empty() {
+            return Err(Error::param(format!("sweep.grid.{key}"), "no values"));
+        }
+        for (i, v) in values.iter().enumerate() {
+            if values[..i].contains(v) {
+                return Err(Error::param(
+                    format!("sweep.grid.{key}"),
+                    format!("the value {v} appears twice"),
+                ));
+            }
+        }
+        Ok(GridAxis {
+            key: key.to_string(),
+            values,
+        })
+    }
+
+    /// The Arrow type of this axis's column: Int64 when every value is an integer, Float64
+    /// when every value is a number, Boolean when every value is a boolean, else Utf8.
+    pub fn data_type(&self) -> DataType {
+        use toml::Value as V;
+        if self.values.iter().all(|v| matches!(v, V::Integer(_))) {
+            DataType::Int64
+        } else if self
+            .values
+            .iter()
+            .all(|v| matches!(v, V::Integer(_) | V::Float(_)))
+        {
+            DataType::Float64
+        } else if self.values.iter().all(|v| matches!(v, V::Boolean(_))) {
+            DataType::Boolean
+        } else {
+            DataType::Utf8
+        }
+    }
+}
+
+/// Splits on commas that are not inside brackets, braces or quotes.
+fn split_top_level(text: &str) -> Vec<String> {
+    let (mut out, mut cur, mut depth, mut quote) = (Vec::new(), String::new(), 0i32, None);
+    for c in text.chars() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '"' | '\'') => quote = Some(c),
+            (None, '[' | '{') => depth += 1,
+            (None, ']' | '}') => depth -= 1,
+            (None, ',') if depth == 0 => {
+                out.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    out.push(cur);
+    out
+}
+
+fn is_range(text: &str) -> bool {
+    let parts: Vec<&str> = text.split(':').collect();
+    parts.len() == 3 && parts.iter().all(|p| p.trim().parse::<f64>().is_ok())
+}
+
+/// `LO:HI:COUNT` → COUNT values; integers when LO, HI and the step are integers.
+fn linspace(text: &str) -> std::result::Result<Vec<toml::Value>, String> {
+    let p: Vec<&str> = text.split(':').map(str::trim).collect();
+    let (lo, hi): (f64, f64) = (
+        p[0].parse().unwrap_or(f64::NAN),
+        p[1].parse().unwrap_or(0.0),
+    );
+    let n: usize = p[2]
+        .parse()
+        .map_err(|_| format!("COUNT must be an integer ≥ 1, got {:?}", p[2]))?;
+    if !(lo.is_finite() && hi.is_finite()) || n == 0 || n > 100_000 {
+        return Err(format!(
+            "expected finite LO:HI and 1 ≤ COUNT ≤ 100000, got {text:?}"
+        ));
+    }
+    if n == 1 {
+        return Ok(vec![toml_value(p[0])]);
+    }
+    let step = (hi - lo) / (n - 1) as f64;
+    let ints = [p[0], p[1]].iter().all(|s| s.parse::<i64>().is_ok()) && step.fract() == 0.0;
+    Ok((0..n)
+        .map(|i| {
+            let x = if i + 1 == n { hi } else { lo + step * i as f64 };
+            if ints {
+                toml::Value::Integer(x as i64)
+            } else {
+                // Round away the last-digit noise of lo + i·step (keeps 0.1 as 0.1).
+                toml::Value::Float(format!("{x:.12e}").parse().unwrap_or(x))
+            }
+        })
+        .collect())
+}
+
+/// A TOML value from flag text; bare words become strings (as `--set` does).
+fn toml_value(text: &str) -> toml::Value {
+    format!("v = {text}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(text.to_string()))
+}
+
+/// What to sweep: the `[sweep]` table of a scenario, or the flags of `mfgsim sweep`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepSpec {
+    /// The command every run executes (default `learn`).
+    pub command: SweepCommand,
+    /// The grid axes (may be empty: an ensemble over seeds only).
+    pub grid: Vec<GridAxis>,
+    /// Seeds per grid point: `sim.seed + j` for j < `seeds` (default 1).
+    pub seeds: u64,
+    /// For `solve`: the T-BR start (default: the scenario's `solver.start`).
+    pub start: Option<StartSpec>,
+    /// For `finite-n`: the study's settings (`base_seed` and `learner` are set per run).
+    pub finite_n: FiniteNParams,
+}
+
+impl Default for SweepSpec {
+    fn default() -> Self {
+        SweepSpec {
+            command: SweepCommand::Learn,
+            grid: Vec::new(),
+            seeds: 1,
+            start: None,
+            finite_n: FiniteNParams::default(),
+        }
+    }
+}
+
+/// Largest number of runs a sweep may plan.
+pub const MAX_RUNS: usize = 1_000_000;
+
+impl SweepSpec {
+    /// Reads a scenario's `[sweep]` table: `command` (string), `seeds` (integer ≥ 1),
+    /// `start` (solve: `"extremal"`, `"uniform"`, …), `[[sweep.grid]]` entries with `key`
+    /// and `values`, and `[sweep.finite_n]` with `agents`, `seeds`, `steps`, `burn_in`.
+    ///
+    /// # Errors
+    /// [`Error::Scenario`] naming `file` and the `sweep.*` key.
+    pub fn from_table(file: &Path, table: &toml::Table) -> Result<Self> {
+        let err = |key: &str, reason: String| Error::Scenario {
+            file: file.to_path_buf(),
+            key: format!("sweep.{key}"),
+            reason,
+        };
+        let mut spec = SweepSpec::default();
+        for (k, v) in table {
+            match (k.as_str(), v) {
+                ("command", toml::Value::String(s)) => {
+                    spec.command = SweepCommand::parse(s).map_err(|e| err(k, e.to_string()))?;
+                }
+                ("seeds", toml::Value::Integer(n)) if *n >= 1 => spec.seeds = *n as u64,
+                ("start", toml::Value::String(s)) => {
+                    spec.start = Some(StartSpec::parse(s).map_err(|e| err(k, e))?);
+                }
+                ("grid", toml::Value::Array(axes)) => {
+                    for (i, axis) in axes.iter().enumerate() {
+                        let t = axis.as_table().ok_or_else(|| {
+                            err(
+                                &format!("grid[{i}]"),
+                                "expected a table {key, values}".into(),
+                            )
+                        })?;
+                        let key = t.get("key").and_then(toml::Value::as_str).ok_or_else(|| {
+                            err(&format!("grid[{i}].key"), "expected a string".into())
+                        })?;
+                        let values =
+                            t.get("values")
+                                .and_then(toml::Value::as_array)
+                                .ok_or_else(|| {
+                                    err(&format!("grid[{i}].values"), "expected an array".into())
+                                })?;
+                        if let Some(extra) = t.keys().find(|k| *k != "key" && *k != "values") {
+                            return Err(err(&format!("grid[{i}].{extra}"), "unknown key".into()));
+                        }
+                        spec.grid.push(
+                            GridAxis::new(key, values.clone())
+                                .map_err(|e| err(&format!("grid[{i}]"), e.to_string()))?,
+                        );
+                    }
+                }
+                ("finite_n", toml::Value::Table(t)) => {
+                    for (fk, fv) in t {
+                        let key = format!("finite_n.{fk}");
+                        let int = |v: &toml::Value| {
+                            v.as_integer()
+                                .filter(|n| *n >= 1)
+                                .map(|n| n as u64)
+                                .ok_or_else(|| {
+                                    err(&key, format!("expected an integer ≥ 1, got {v}"))
+                                })
+                        };
+                        match fk.as_str() {
+                            "agents" => {
+                                let list = fv.as_array().ok_or_else(|| {
+                                    err(&key, "expected an array of integers".into())
+                                })?;
+                                spec.finite_n.agents =
+                                    list.iter().map(int).collect::<Result<_>>()?;
+                            }
+                            "seeds" => spec.finite_n.seeds = int(fv)? as usize,
+                            "steps" => spec.finite_n.steps = int(fv)?,
+                            "burn_in" => {
+                                spec.finite_n.burn_in =
+                                    fv.as_integer().filter(|n| *n >= 0).ok_or_else(|| {
+                                        err(&key, format!("expected an integer ≥ 0, got {fv}"))
+                                    })? as u64;
+                            }
+                            _ => {
+                                return Err(err(
+                                    &key,
+                                    "unknown key (agents, seeds, steps, burn_in)".into(),
+                                ))
+                            }
+                        }
+                    }
+                }
+                ("command" | "seeds" | "start" | "grid" | "finite_n", v) => {
+                    return Err(err(k, format!("wrong type or value: {v}")));
+                }
+                _ => {
+                    return Err(err(
+                        k,
+                        "unknown key (command, seeds, start, grid, finite_n)".into(),
+                    ))
+                }
+            }
+        }
+        Ok(spec)
+    }
+}
+
+/// One planned run.
+#[derive(Debug, Clone)]
+pub struct PlannedRun {
+    /// `r0000`, `r0001`, … in Cartesian order.
+    pub id: String,
+    /// One value per grid axis.
+    pub values: Vec<toml::Value>,
+    /// `sim.seed` of the run.
+    pub seed: u64,
+    /// The validated scenario of the run.
+    pub scenario: Scenario,
+}
+
+/// A planned sweep: every run's scenario validated.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// What is swept.
+    pub spec: SweepSpec,
+    /// The base scenario (its `--set` overrides applied, no grid value).
+    pub base: Scenario,
+    /// The runs in run-id order.
+    pub runs: Vec<PlannedRun>,
+}
+
+impl Sweep {
+    /// Plans the sweep of `spec` over the scenario file at `path` with `overrides`.
+    ///
+    /// # Errors
+    /// The base scenario's own errors; for a grid value that does not validate,
+    /// [`Error::Param`] with key `sweep.grid.KEY` quoting the value and the reason;
+    /// [`Error::Param`] for more than [`MAX_RUNS`] runs or a seed axis given twice.
+    pub fn plan(path: &Path, overrides: &[String], spec: SweepSpec) -> Result<Self> {
+        let base = Scenario::load(path, overrides)?;
+        let seeded_by_grid = spec.grid.iter().any(|a| a.key == "sim.seed");
+        if seeded_by_grid && spec.seeds > 1 {
+            return Err(Error::param(
+                "sweep.seeds",
+                "`sim.seed` is a grid axis; use seeds = 1 (or drop the axis)",
+            ));
+        }
+        for (i, a) in spec.grid.iter().enumerate() {
+            if spec.grid[..i].iter().any(|b| b.key == a.key) {
+                return Err(Error::param(
+                    format!("sweep.grid.{}", a.key),
+                    "the key has two axes",
+                ));
+            }
+        }
+        let points: usize = spec
+            .grid
+            .iter()
+            .map(|a| a.values.len())
+            .try_fold(1usize, usize::checked_mul)
+            .unwrap_or(usize::MAX);
+        let total = points.saturating_mul(usize::try_from(spec.seeds).unwrap_or(usize::MAX));
+        if total > MAX_RUNS || total == 0 {
+            return Err(Error::param(
+                "sweep",
+                format!("{total} runs planned; a sweep has 1 to {MAX_RUNS} runs"),
+            ));
+        }
+        // Each value is checked alone first, so the message names the axis that is wrong.
+        for a in &spec.grid {
+            for v in &a.values {
+                let mut o = overrides.to_vec();
+                o.push(format!("{}={v}", a.key));
+                Scenario::load(path, &o).map_err(|e| {
+                    Error::param(
+                        format!("sweep.grid.{}", a.key),
+                        format!("the value {v} does not validate: {e}"),
+                    )
+                })?;
+            }
+        }
+        let width = (total.saturating_sub(1)).to_string().len().max(4);
+        let mut runs = Vec::with_capacity(total);
+        for p in 0..points {
+            let mut rest = p;
+            let mut values = vec![toml::Value::Boolean(false); spec.grid.len()];
+            for (i, a) in spec.grid.iter().enumerate().rev() {
+                values[i] = a.values[rest % a.values.len()].clone();
+                rest /= a.values.len();
+            }
+            for j in 0..spec.seeds {
+                let mut o = overrides.to_vec();
+                for (a, v) in spec.grid.iter().zip(&values) {
+                    o.push(format!("{}={v}", a.key));
+                }
+                if !seeded_by_grid {
+                    o.push(format!("sim.seed={}", base.sim.seed.wrapping_add(j)));
+                }
+                let scenario = Scenario::load(path, &o).map_err(|e| {
+                    Error::param(
+                        "sweep.grid",
+                        format!("the combination {} does not validate: {e}", o.join(" ")),
+                    )
+                })?;
+                runs.push(PlannedRun {
+                    id: format!("r{:0width$}", runs.len()),
+                    values: values.clone(),
+                    seed: scenario.sim.seed,
+                    scenario,
+                });
+            }
+        }
+        Ok(Sweep { spec, base, runs })
+    }
+
+    /// The manifest `sweep.json`: command, base scenario text, grid, seeds and the runs.
+    pub fn manifest(&self) -> Value {
+        let spec = &self.spec;
+        let fin = &spec.finite_n;
+        let runs: Vec<Value> = self
+            .runs
+            .iter()
+            .map(|r| {
+                let values: serde_json::Map<String, Value> = spec
+                    .grid
+                    .iter()
+                    .zip(&r.values)
+                    .map(|(a, v)| {
+                        (
+                            a.key.clone(),
+                            serde_json::to_value(v).unwrap_or(Value::Null),
+                        )
+                    })
+                    .collect();
+                json!({"id": r.id, "values": values, "seed": r.seed})
+            })
+            .collect();
+        let mut m = json!({
+            "command": spec.command.as_str(),
+            "scenario_file": self.base.path.display().to_string(),
+            "scenario": self.base.text,
+            "mfgsim_version": env!("CARGO_PKG_VERSION"),
+            "start": spec.start.as_ref().map(start_json),
+            "grid": spec.grid.iter().map(|a| json!({"key": a.key, "values": a.values})).collect::<Vec<_>>(),
+            "seeds": self.runs.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>(),
+            "runs": runs,
+        });
+        if spec.command == SweepCommand::FiniteN {
+            m["finite_n"] = json!({
+                "agents": fin.agents, "seeds": fin.seeds, "steps": fin.steps,
+                "burn_in": fin.burn_in, "engine": fin.engine.as_str(),
+                "policy": fin.policy.as_str(),
+            });
+        }
+        m
+    }
+
+    /// True when a run is big enough to use every core by itself (then runs go one at a
+    /// time): more than 2^17 agents on the agent engine, or TMFQ's simulator above 2^17
+    /// agents.
+    pub fn is_large(&self) -> bool {
+        use crate::finite_n::EngineKind;
+        use crate::learner::Algo;
+        const BIG: u64 = 1 << 17;
+        self.runs.iter().any(|r| {
+            let sc = &r.scenario;
+            match self.spec.command {
+                SweepCommand::Solve => sc.model.as_model().num_states() > 500,
+                SweepCommand::Learn => match sc.learner.algo {
+                    Algo::Tmfq => sc.learner.tmfq.sim_agents as u64 > BIG,
+                    Algo::Gmbl => false,
+                    _ => sc.sim.engine == EngineKind::Agents && sc.sim.agents > BIG,
+                },
+                SweepCommand::FiniteN => {
+                    self.spec.finite_n.engine == EngineKind::Agents
+                        && self.spec.finite_n.agents.iter().any(|&n| n > BIG)
+                }
+            }
+        })
+    }
+}
+
+/// How [`run_sweep`] schedules runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SweepOptions {
+    /// Runs at a time; 0 (default): all threads for small runs, 1 for large ones
+    /// ([`Sweep::is_large`]).
+    pub jobs: usize,
+    /// Worker threads in all; 0 (default): the current rayon pool's.
+    pub threads: usize,
+}
+
+/// A finished run, as reported to the progress callback.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunDone {
+    /// The run id.
+    pub id: String,
+    /// Wall seconds of the run.
+    pub seconds: f64,
+}
+
+/// What [`run_sweep`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SweepOutcome {
+    /// Runs planned.
+    pub total: usize,
+    /// Runs found finished from an earlier invocation (skipped).
+    pub skipped: usize,
+    /// Runs finished by this invocation.
+    pub ran: usize,
+    /// Runs still missing (interrupted); rerun the same sweep to finish them.
+    pub missing: usize,
+    /// Runs at a time.
+    pub jobs: usize,
+    /// Threads per run.
+    pub threads_per_run: usize,
+    /// `DIR/sweep.parquet` (rows of the finished runs).
+    pub table: PathBuf,
+    /// Wall seconds.
+    pub seconds: f64,
+}
+
+/// Runs the missing runs of `sweep` into `dir`, then writes `dir/sweep.parquet`.
+///
+/// `progress` is called after each finished run (from worker threads); `stop` ends the
+/// sweep after the runs in progress (a stopped learn run is not finished and reruns).
+///
+/// # Errors
+/// [`Error::Input`] when `dir/sweep.json` belongs to another sweep (naming the key that
+/// differs) or `dir` holds files of something else; the first failing run's error, with its
+/// id and grid values; I/O errors.
+pub fn run_sweep(
+    sweep: &Sweep,
+    dir: &Path,
+    opts: &SweepOptions,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(&RunDone) + Sync),
+) -> Result<SweepOutcome> {
+    let t0 = Instant::now();
+    let manifest_path = dir.join("sweep.json");
+    let manifest = reparse(&sweep.manifest());
+    claim_dir(dir, &manifest_path, &manifest)?;
+    let runs_dir = dir.join("runs");
+    mkdir(&runs_dir)?;
+    let pending: Vec<&PlannedRun> = sweep
+        .runs
+        .iter()
+        .filter(|r| !runs_dir.join(&r.id).join("summary.json").is_file())
+        .collect();
+    let skipped = sweep.runs.len() - pending.len();
+    let threads = if opts.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        opts.threads
+    };
+    let jobs = match opts.jobs {
+        0 if sweep.is_large() => 1,
+        0 => threads,
+        j => j,
+    }
+    .clamp(1, pending.len().max(1));
+    let per_run = (threads / jobs).max(1);
+
+    let next = AtomicUsize::new(0);
+    let ran = AtomicUsize::new(0);
+    let failure: Mutex<Option<(usize, Error)>> = Mutex::new(None);
+    let halt = AtomicBool::new(false);
+    let worker = || -> Result<()> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(per_run)
+            .build()
+            .map_err(|e| Error::param("threads", format!("cannot start {per_run} threads: {e}")))?;
+        loop {
+            if stop.load(Ordering::Relaxed) || halt.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(run) = pending.get(i) else {
+                return Ok(());
+            };
+            let t = Instant::now();
+            match pool.install(|| execute(sweep, run, &runs_dir.join(&run.id), stop)) {
+                Ok(true) => {
+                    ran.fetch_add(1, Ordering::Relaxed);
+                    progress(&RunDone {
+                        id: run.id.clone(),
+                        seconds: t.elapsed().as_secs_f64(),
+                    });
+                }
+                Ok(false) => return Ok(()),
+                Err(e) => {
+                    halt.store(true, Ordering::Relaxed);
+                    let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
+                    // Keep the first failure in run order, whatever thread saw it first.
+                    if f.as_ref().is_none_or(|(j, _)| i < *j) {
+                        *f = Some((i, describe(sweep, run, e)));
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    };
+    let started: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Solver("a sweep worker panicked".into())))
+            })
+            .collect()
+    });
+    for r in started {
+        r?;
+    }
+    let failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
+    let table = dir.join("sweep.parquet");
+    let finished = write_table(sweep, &runs_dir, &table)?;
+    if let Some((_, e)) = failure {
+        return Err(e);
+    }
+    Ok(SweepOutcome {
+        total: sweep.runs.len(),
+        skipped,
+        ran: ran.into_inner(),
+        missing: sweep.runs.len() - finished,
+        jobs,
+        threads_per_run: per_run,
+        table,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+fn start_json(s: &StartSpec) -> Value {
+    use crate::solver::Start;
+    match s {
+        StartSpec::Extremal => json!("extremal"),
+        StartSpec::Single(Start::Given(v)) => json!(v),
+        StartSpec::Single(s) => json!(s.label()),
+    }
+}
+
+fn describe(sweep: &Sweep, run: &PlannedRun, e: Error) -> Error {
+    let values: Vec<String> = sweep
+        .spec
+        .grid
+        .iter()
+        .zip(&run.values)
+        .map(|(a, v)| format!("{}={v}", a.key))
+        .chain(std::iter::once(format!("sim.seed={}", run.seed)))
+        .collect();
+    Error::Solver(format!("sweep run {} ({}): {e}", run.id, values.join(" ")))
+}
+
+fn mkdir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// A JSON value as it reads back from its own text (so fresh and resumed values compare
+/// and tabulate identically).
+fn reparse(v: &Value) -> Value {
+    serde_json::from_str(&v.to_string()).unwrap_or(Value::Null)
+}
+
+/// Makes `dir` this sweep's directory: a new or empty directory gets the manifest; one
+/// with the same manifest is resumed; anything else is refused.
+fn claim_dir(dir: &Path, manifest_path: &Path, manifest: &Value) -> Result<()> {
+    let refuse = |key: &str, reason: String| Error::Input {
+        path: manifest_path.to_path_buf(),
+        key: key.to_string(),
+        reason,
+    };
+    if manifest_path.is_file() {
+        let text = std::fs::read_to_string(manifest_path).map_err(|source| Error::Io {
+            path: manifest_path.to_path_buf(),
+            source,
+        })?;
+        let stored: Value = serde_json::from_str(&text).map_err(|e| {
+            refuse(
+                "<json>",
+                format!("unreadable manifest ({e}); delete the directory or pick another --out"),
+            )
+        })?;
+        for key in [
+            "mfgsim_version",
+            "command",
+            "scenario",
+            "start",
+            "grid",
+            "seeds",
+            "finite_n",
+            "runs",
+        ] {
+            if stored.get(key) != manifest.get(key) {
+                return Err(refuse(
+                    key,
+                    format!(
+                        "this directory holds a different sweep (`{key}` differs: stored {}, now {}); \
+                         rerun the same sweep to resume it, or pick another --out",
+                        short(stored.get(key)),
+                        short(manifest.get(key))
+                    ),
+                ));
+            }
+        }
+        return Ok(());
+    }
+    if dir.exists() {
+        let foreign: Vec<String> = std::fs::read_dir(dir)
+            .map_err(|source| Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        if !foreign.is_empty() {
+            return Err(Error::Input {
+                path: dir.to_path_buf(),
+                key: "--out".into(),
+                reason: format!(
+                    "the directory is not empty and has no sweep.json (found {}); a sweep writes \
+                     only into a new or empty directory or its own earlier sweep",
+                    foreign.join(", ")
+                ),
+            });
+        }
+    }
+    mkdir(dir)?;
+    output::write_json(manifest_path, manifest)
+}
+
+fn short(v: Option<&Value>) -> String {
+    let s = v.map_or_else(|| "nothing".to_string(), Value::to_string);
+    if s.chars().count() > 120 {
+        format!("{}…", s.chars().take(120).collect::<String>())
+    } else {
+        s
+    }
+}
+
+/// Runs one planned run into `dir`; `Ok(false)` when it was stopped before finishing.
+fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Result<bool> {
+    let sc = &run.scenario;
+    mkdir(dir)?;
+    let done = dir.join("summary.json");
+    let command = sweep.spec.command.as_str();
+    let meta = RunMetadata::new(sc.text.clone(), run.seed)
+        .with_extra("mfgsim.command", command)
+        .with_extra("mfgsim.sweep_run", run.id.clone());
+    let summary = match sweep.spec.command {
+        SweepCommand::Solve => {
+            let report = run::solve(sc, sweep.spec.start.as_ref())?;
+            for (label, r) in report.runs() {
+                let sub = if label.is_empty() {
+                    dir.to_path_buf()
+                } else {
+                    dir.join(label)
+                };
+                mkdir(&sub)?;
+                output::write_trajectory(&sub.join("trajectory.parquet"), &r.solution, &meta)?;
+                output::write_equilibrium(
+                    &sub.join("equilibrium.parquet"),
+                    &r.solution,
+                    sc.game.epsilon,
+                    &meta,
+                )?;
+            }
+            to_json(&report)?
+        }
+        SweepCommand::Learn => {
+            let report = match run::learn(sc, &LearnOptions::default(), stop, &mut |_, _| Ok(())) {
+                Ok(r) if !r.interrupted => r,
+                Ok(_) | Err(Error::Interrupted) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let ns = sc.model.as_model().num_states();
+            let mut rows = TableBuilder::new(snapshot_schema(ns), report.snapshots.len());
+            for s in &report.snapshots {
+                push_snapshot(&mut rows, s);
+            }
+            output::write_parquet(&dir.join("snapshots.parquet"), &rows.finish(), &meta)?;
+            to_json(&report)?
+        }
+        SweepCommand::FiniteN => {
+            let params = FiniteNParams {
+                base_seed: run.seed,
+                ..sweep.spec.finite_n.clone()
+            };
+            let study = match run::finite_n(sc, &params, stop, &|_| {}) {
+                Ok(s) if !s.interrupted => s,
+                Ok(_) | Err(Error::Interrupted) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            let ns = sc.model.as_model().num_states();
+            output::write_parquet(
+                &dir.join("finite_n.parquet"),
+                &output::finite_n_runs_batch(&study.report, ns),
+                &meta,
+            )?;
+            output::write_parquet(
+                &dir.join("finite_n_steps.parquet"),
+                &output::finite_n_steps_batch(&study.report, ns),
+                &meta,
+            )?;
+            to_json(&study)?
+        }
+    };
+    // Written last: its presence marks the run finished.
+    output::write_json(&done, &summary)?;
+    Ok(true)
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Solver(format!("serializing a report: {e}")))
+}
+
+/// A metric column: name, type and where its value sits in `summary.json`.
+struct Metric {
+    name: &'static str,
+    ty: DataType,
+    pointer: &'static str,
+}
+
+const fn m(name: &'static str, ty: DataType, pointer: &'static str) -> Metric {
+    Metric { name, ty, pointer }
+}
+
+fn metrics(sweep: &Sweep) -> Vec<Metric> {
+    use DataType::{Boolean as B, Float64 as F, Int64 as I};
+    match sweep.spec.command {
+        SweepCommand::Solve
+            if matches!(
+                sweep.spec.start.as_ref().unwrap_or(&sweep.base.start),
+                StartSpec::Extremal
+            ) =>
+        {
+            vec![
+                m("least_converged", B, "/least/converged"),
+                m("greatest_converged", B, "/greatest/converged"),
+                m("least_iterations", I, "/least/iterations"),
+                m("greatest_iterations", I, "/greatest/iterations"),
+                m("least_mean_state", F, "/least/mean_state"),
+                m("greatest_mean_state", F, "/greatest/mean_state"),
+                m("least_exploitability", F, "/least/exploitability"),
+                m("greatest_exploitability", F, "/greatest/exploitability"),
+            ]
+        }
+        SweepCommand::Solve => vec![
+            m("converged", B, "/converged"),
+            m("iterations", I, "/iterations"),
+            m("mean_state", F, "/mean_state"),
+            m("exploitability", F, "/exploitability"),
+            m("exploitability_weighted", F, "/exploitability_weighted"),
+        ],
+        SweepCommand::Learn => vec![
+            m("iterations", I, "/iterations"),
+            m("final_l1_to_tmfe", F, "/l1_to_tmfe"),
+            m("final_exploitability", F, "/exploitability"),
+            m(
+                "final_exploitability_weighted",
+                F,
+                "/exploitability_weighted",
+            ),
+            m("final_agent_exploitability", F, "/agent_exploitability"),
+            m("final_mean_state", F, "/mean_state"),
+            m("tmfe_mean_state", F, "/tmfe/mean_state"),
+            m(
+                "total_simulator_transitions",
+                I,
+                "/ledger/simulator_transitions",
+            ),
+            m("total_real_transitions", I, "/ledger/real_transitions"),
+            m("total_generative_samples", I, "/ledger/generative_samples"),
+            m("total_tq_updates", I, "/ledger/tq_updates"),
+            m("seconds", F, "/seconds/total_loop"),
+        ],
+        SweepCommand::FiniteN => vec![
+            m("rate", F, "/fit/slope"),
+            m("rate_lo", F, "/fit/slope_ci/0"),
+            m("rate_hi", F, "/fit/slope_ci/1"),
+            m("points", I, "/fit/points"),
+            m("seconds", F, "/seconds"),
+        ],
+    }
+}
+
+/// Builds `sweep.parquet` from the finished runs; returns how many rows it has.
+fn write_table(sweep: &Sweep, runs_dir: &Path, path: &Path) -> Result<usize> {
+    let mut summaries = Vec::new();
+    for r in &sweep.runs {
+        let p = runs_dir.join(&r.id).join("summary.json");
+        if let Ok(text) = std::fs::read_to_string(&p) {
+            let v: Value = serde_json::from_str(&text).map_err(|e| Error::Input {
+                path: p.clone(),
+                key: "<json>".into(),
+                reason: format!(
+                    "unreadable run summary ({e}); delete the run's directory to rerun it"
+                ),
+            })?;
+            summaries.push((r, v));
+        }
+    }
+    let metrics = metrics(sweep);
+    let zs: Option<usize> = {
+        let sizes: Vec<usize> = sweep
+            .runs
+            .iter()
+            .map(|r| r.scenario.model.as_model().num_states())
+            .collect();
+        let has_z = !matches!(
+            (
+                sweep.spec.command,
+                sweep.spec.start.as_ref().unwrap_or(&sweep.base.start)
+            ),
+            (SweepCommand::Solve, StartSpec::Extremal) | (SweepCommand::FiniteN, _)
+        );
+        (has_z && sizes.windows(2).all(|w| w[0] == w[1])).then(|| sizes[0])
+    };
+    let mut fields = vec![Field::new("run", DataType::Utf8, false)];
+    for a in &sweep.spec.grid {
+        fields.push(Field::new(&a.key, a.data_type(), false));
+    }
+    fields.push(Field::new("seed", DataType::Int64, false));
+    for mt in &metrics {
+        fields.push(Field::new(mt.name, mt.ty.clone(), true));
+    }
+    for s in 0..zs.unwrap_or(0) {
+        fields.push(Field::new(format!("z_{s}"), DataType::Float64, true));
+    }
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(fields.len());
+    let mut run = StringBuilder::new();
+    for (r, _) in &summaries {
+        run.append_value(&r.id);
+    }
+    cols.push(Arc::new(run.finish()));
+    for (i, a) in sweep.spec.grid.iter().enumerate() {
+        let vals = summaries.iter().map(|(r, _)| &r.values[i]);
+        cols.push(match a.data_type() {
+            DataType::Int64 => Arc::new(
+                vals.map(|v| v.as_integer())
+                    .collect::<arrow_array::Int64Array>(),
+            ),
+            DataType::Float64 => Arc::new(
+                vals.map(|v| v.as_float().or_else(|| v.as_integer().map(|i| i as f64)))
+                    .collect::<arrow_array::Float64Array>(),
+            ),
+            DataType::Boolean => Arc::new(
+                vals.map(|v| v.as_bool())
+                    .collect::<arrow_array::BooleanArray>(),
+            ),
+            _ => Arc::new(
+                vals.map(|v| Some(v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                    .collect::<arrow_array::StringArray>(),
+            ),
+        });
+    }
+    cols.push(Arc::new(
+        summaries
+            .iter()
+            .map(|(r, _)| i64::try_from(r.seed).ok())
+            .collect::<arrow_array::Int64Array>(),
+    ));
+    for mt in &metrics {
+        let at = |v: &Value| v.pointer(mt.pointer).cloned().unwrap_or(Value::Null);
+        cols.push(match mt.ty {
+            DataType::Boolean => {
+                let mut b = BooleanBuilder::new();
+                for (_, v) in &summaries {
+                    b.append_option(at(v).as_bool());
+                }
+                Arc::new(b.finish())
+            }
+            DataType::Int64 => {
+                let mut b = Int64Builder::new();
+                for (_, v) in &summaries {
+                    b.append_option(at(v).as_i64());
+                }
+                Arc::new(b.finish())
+            }
+            _ => {
+                let mut b = Float64Builder::new();
+                for (_, v) in &summaries {
+                    b.append_option(at(v).as_f64());
+                }
+                Arc::new(b.finish())
+            }
+        });
+    }
+    for s in 0..zs.unwrap_or(0) {
+        let mut b = Float64Builder::new();
+        for (_, v) in &summaries {
+            b.append_option(v.pointer(&format!("/z/{s}")).and_then(Value::as_f64));
+        }
+        cols.push(Arc::new(b.finish()));
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| Error::Solver(format!("building sweep.parquet: {e}")))?;
+    let meta = RunMetadata::new(sweep.base.text.clone(), sweep.base.sim.seed)
+        .with_extra("mfgsim.command", "sweep")
+        .with_extra("mfgsim.sweep_command", sweep.spec.command.as_str());
+    output::write_parquet(path, &batch, &meta)?;
+    Ok(summaries.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_values_parse_as_toml_with_ranges_and_nested_commas() {
+        let a = GridAxis::parse("model.infection_constant=0.05,0.1,1").unwrap();
+        assert_eq!(a.key, "model.infection_constant");
+        assert_eq!(a.data_type(), DataType::Float64);
+        assert_eq!(a.values.len(), 3);
+        let a = GridAxis::parse("learner.algo=online,iql,mfq").unwrap();
+        assert_eq!(a.data_type(), DataType::Utf8);
+        assert_eq!(a.values[1].as_str(), Some("iql"));
+        let a = GridAxis::parse("model.w1_pmf=[0.5,0.5],[0.25,0.75]").unwrap();
+        assert_eq!(a.values.len(), 2);
+        assert!(a.values[0].is_array());
+        let a = GridAxis::parse("x=0:1:5").unwrap();
+        let xs: Vec<f64> = a.values.iter().map(|v| v.as_float().unwrap()).collect();
+        assert_eq!(xs, [0.0, 0.25, 0.5, 0.75, 1.0]);
+        let a = GridAxis::parse("sim.agents=100:1000:4").unwrap();
+        assert_eq!(a.data_type(), DataType::Int64);
+        let ns: Vec<i64> = a.values.iter().map(|v| v.as_integer().unwrap()).collect();
+        assert_eq!(ns, [100, 400, 700, 1000]);
+        let a = GridAxis::parse("x=0.05:1:20").unwrap();
+        assert_eq!(a.values[1].as_float(), Some(0.1));
+        assert_eq!(a.values[19].as_float(), Some(1.0));
+        for bad in ["novalue", "=1,2", "a..b=1", "x=", "x=1,1", "x=0:1:0"] {
+            assert!(GridAxis::parse(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn sweep_table_reads_every_key_and_names_bad_ones() {
+        let t: toml::Table = r#"
+command = "solve"
+seeds = 3
+start = "extremal"
+[[grid]]
+key = "model.infection_constant"
+values = [0.1, 0.5]
+[finite_n]
+agents = [100, 1000]
+steps = 20
+"#
+        .parse()
+        .unwrap();
+        let s = SweepSpec::from_table(Path::new("f.toml"), &t).unwrap();
+        assert_eq!(s.command, SweepCommand::Solve);
+        assert_eq!(s.seeds, 3);
+        assert_eq!(s.start, Some(StartSpec::Extremal));
+        assert_eq!(s.grid[0].values.len(), 2);
+        assert_eq!(s.finite_n.agents, [100, 1000]);
+        assert_eq!(s.finite_n.steps, 20);
+        for (text, key) in [
+            ("seeds = 0", "sweep.seeds"),
+            ("command = \"plot\"", "sweep.command"),
+            ("colour = 1", "sweep.colour"),
+            ("[[grid]]\nkey = \"a\"", "sweep.grid[0].values"),
+            ("[finite_n]\nsteps = -1", "sweep.finite_n.steps"),
+        ] {
+            let t: toml::Table = text.parse().unwrap();
+            let e = SweepSpec::from_table(Path::new("f.toml"), &t).unwrap_err();
+            assert!(e.to_string().contains(key), "{text}: {e}");
+            assert!(e.to_string().contains("f.toml"), "{text}: {e}");
+        }
+    }
+}

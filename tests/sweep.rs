@@ -1,0 +1,279 @@
+//! `mfgsim sweep`: the plan, bitwise-identical tables for any job count, resume after a
+//! stop or a kill, and refusals (bad grid values, foreign or mismatched directories).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
+use mfgsim::sweep::{run_sweep, GridAxis, Sweep, SweepCommand, SweepOptions, SweepSpec};
+
+fn learn_spec() -> SweepSpec {
+    SweepSpec {
+        command: SweepCommand::Learn,
+        grid: vec![GridAxis::parse("learner.algo=online,iql,gmbl").unwrap()],
+        seeds: 2,
+        ..SweepSpec::default()
+    }
+}
+
+fn plan(spec: SweepSpec) -> Sweep {
+    let o = [
+        "sim.agents=2000".to_string(),
+        "sim.iterations=15".to_string(),
+        "learner.gen_samples=2000".to_string(),
+    ];
+    Sweep::plan(Path::new("scenarios/gig.toml"), &o, spec).unwrap()
+}
+
+fn read(path: &Path) -> RecordBatch {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let f = std::fs::File::open(path).unwrap();
+    let r = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
+    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+/// The table without its wall-time column.
+fn without_seconds(b: &RecordBatch) -> RecordBatch {
+    let keep: Vec<usize> = (0..b.num_columns())
+        .filter(|&i| b.schema().field(i).name() != "seconds")
+        .collect();
+    b.project(&keep).unwrap()
+}
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn learn_sweep_table_is_identical_for_any_jobs_and_threads_and_resumes_after_a_stop() {
+    let sw = plan(learn_spec());
+    assert_eq!(sw.runs.len(), 6);
+    assert_eq!(sw.runs[3].id, "r0003");
+    assert_eq!(sw.runs[3].values[0].as_str(), Some("iql"));
+    assert_eq!((sw.runs[2].seed, sw.runs[3].seed), (0, 1));
+    let tmp = tempfile::tempdir().unwrap();
+    let never = AtomicBool::new(false);
+    let one = tmp.path().join("one");
+    let o = pool(1)
+        .install(|| {
+            run_sweep(
+                &sw,
+                &one,
+                &SweepOptions {
+                    jobs: 1,
+                    threads: 0,
+                },
+                &never,
+                &|_| {},
+            )
+        })
+        .unwrap();
+    assert_eq!((o.total, o.ran, o.skipped, o.missing), (6, 6, 0, 0));
+    let straight = read(&one.join("sweep.parquet"));
+    assert_eq!(straight.num_rows(), 6);
+    let names: Vec<String> = straight
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    for c in [
+        "run",
+        "learner.algo",
+        "seed",
+        "final_l1_to_tmfe",
+        "final_exploitability",
+        "total_tq_updates",
+        "z_0",
+        "z_4",
+    ] {
+        assert!(names.iter().any(|n| n == c), "{c} missing from {names:?}");
+    }
+    let algo = straight.column_by_name("learner.algo").unwrap();
+    let algo = algo.as_any().downcast_ref::<StringArray>().unwrap();
+    assert_eq!(algo.value(4), "gmbl");
+    let l1 = straight.column_by_name("final_l1_to_tmfe").unwrap();
+    let l1 = l1.as_any().downcast_ref::<Float64Array>().unwrap();
+    assert!((0..6).all(|i| l1.value(i).is_finite() && l1.value(i) < 2.0));
+    // The row matches the run's own summary.json.
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(one.join("runs/r0003/summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(s["algo"], "iql");
+    assert_eq!(s["seed"], 1);
+    assert_eq!(l1.value(3), s["l1_to_tmfe"].as_f64().unwrap());
+    assert!(one.join("runs/r0003/snapshots.parquet").is_file());
+
+    // Two jobs on two threads: the same table and the same snapshot files.
+    let two = tmp.path().join("two");
+    let o = pool(2)
+        .install(|| {
+            run_sweep(
+                &sw,
+                &two,
+                &SweepOptions {
+                    jobs: 2,
+                    threads: 0,
+                },
+                &never,
+                &|_| {},
+            )
+        })
+        .unwrap();
+    assert_eq!((o.jobs, o.threads_per_run), (2, 1));
+    assert_eq!(
+        without_seconds(&read(&two.join("sweep.parquet"))),
+        without_seconds(&straight)
+    );
+    for r in &sw.runs {
+        let p = |d: &Path| read(&d.join("runs").join(&r.id).join("snapshots.parquet"));
+        let (a, b) = (p(&one), p(&two));
+        let keep: Vec<usize> = (0..a.num_columns())
+            .filter(|&i| !a.schema().field(i).name().ends_with("_seconds"))
+            .collect();
+        assert_eq!(
+            a.project(&keep).unwrap(),
+            b.project(&keep).unwrap(),
+            "run {}",
+            r.id
+        );
+    }
+
+    // Stopped after two runs (as Ctrl-C does), then a killed run's leftovers, then resumed.
+    let resumed = tmp.path().join("resumed");
+    let stop = AtomicBool::new(false);
+    let finished = AtomicUsize::new(0);
+    let o = pool(1)
+        .install(|| {
+            run_sweep(
+                &sw,
+                &resumed,
+                &SweepOptions {
+                    jobs: 1,
+                    threads: 0,
+                },
+                &stop,
+                &|_| {
+                    if finished.fetch_add(1, Ordering::SeqCst) + 1 == 2 {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                },
+            )
+        })
+        .unwrap();
+    assert_eq!((o.ran, o.missing), (2, 4));
+    assert_eq!(read(&resumed.join("sweep.parquet")).num_rows(), 2);
+    let killed = resumed.join("runs/r0002");
+    std::fs::create_dir_all(&killed).unwrap();
+    std::fs::write(killed.join("snapshots.parquet"), b"half a file").unwrap();
+    let o = pool(2)
+        .install(|| run_sweep(&sw, &resumed, &SweepOptions::default(), &never, &|_| {}))
+        .unwrap();
+    assert_eq!((o.ran, o.skipped, o.missing), (4, 2, 0));
+    assert_eq!(
+        without_seconds(&read(&resumed.join("sweep.parquet"))),
+        without_seconds(&straight)
+    );
+
+    // A different sweep into the same directory is refused, naming what differs.
+    let mut other = learn_spec();
+    other.seeds = 3;
+    let e = run_sweep(
+        &plan(other),
+        &resumed,
+        &SweepOptions::default(),
+        &never,
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("`seeds` differs"), "{e}");
+}
+
+#[test]
+fn solve_sweep_finds_both_equilibrium_branches_of_the_bistable_infection_game() {
+    let spec = SweepSpec {
+        command: SweepCommand::Solve,
+        grid: vec![GridAxis::parse("model.infection_constant=0.5,0.85,1").unwrap()],
+        start: Some(mfgsim::scenario::StartSpec::Extremal),
+        ..SweepSpec::default()
+    };
+    let sw = Sweep::plan(Path::new("scenarios/infection.toml"), &[], spec).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let never = AtomicBool::new(false);
+    run_sweep(&sw, tmp.path(), &SweepOptions::default(), &never, &|_| {}).unwrap();
+    let t = read(&tmp.path().join("sweep.parquet"));
+    let col = |n: &str| {
+        t.column_by_name(n)
+            .unwrap()
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .clone()
+    };
+    let (lo, hi) = (col("least_mean_state"), col("greatest_mean_state"));
+    // One equilibrium at c_f = 0.5 and 1, two at 0.85 (the branches of `mfgsim plot`).
+    assert!((lo.value(0) - hi.value(0)).abs() < 1e-6);
+    assert!(
+        hi.value(1) - lo.value(1) > 10.0,
+        "{} {}",
+        lo.value(1),
+        hi.value(1)
+    );
+    assert!((lo.value(2) - hi.value(2)).abs() < 1e-6);
+    let it = t.column_by_name("least_iterations").unwrap();
+    assert!(it.as_any().downcast_ref::<Int64Array>().unwrap().value(0) > 0);
+    assert!(tmp
+        .path()
+        .join("runs/r0001/least/equilibrium.parquet")
+        .is_file());
+    assert_eq!(t.column_by_name("least_converged").unwrap().null_count(), 0);
+}
+
+#[test]
+fn bad_grid_values_are_named_before_anything_runs_and_foreign_directories_are_refused() {
+    let spec = SweepSpec {
+        grid: vec![
+            GridAxis::parse("learner.algo=online").unwrap(),
+            GridAxis::parse("model.gamma=0.5,1.5").unwrap(),
+        ],
+        ..SweepSpec::default()
+    };
+    let e = Sweep::plan(Path::new("scenarios/gig.toml"), &[], spec)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sweep.grid.model.gamma") && e.contains("1.5"),
+        "{e}"
+    );
+    let spec = SweepSpec {
+        grid: vec![GridAxis::parse("model.no_such_key=1,2").unwrap()],
+        ..SweepSpec::default()
+    };
+    let e = Sweep::plan(Path::new("scenarios/gig.toml"), &[], spec)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("no_such_key"), "{e}");
+
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("mine.txt"), b"x").unwrap();
+    let sw = plan(SweepSpec::default());
+    let e = run_sweep(
+        &sw,
+        tmp.path(),
+        &SweepOptions::default(),
+        &AtomicBool::new(false),
+        &|_| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("not empty") && e.contains("mine.txt"), "{e}");
+    assert_eq!(std::fs::read(tmp.path().join("mine.txt")).unwrap(), b"x");
+}
