@@ -563,6 +563,9 @@ pub struct SweepOutcome {
     pub table: PathBuf,
     /// Wall seconds.
     pub seconds: f64,
+    /// Mean ± sd over the seeds of each grid point (also in `DIR/summary.md` and
+    /// `DIR/summary.json`).
+    pub groups: Vec<GroupStats>,
 }
 
 /// Runs the missing runs of `sweep` into `dir`, then writes `dir/sweep.parquet`.
@@ -660,7 +663,20 @@ pub fn run_sweep(
     }
     let failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
     let table = dir.join("sweep.parquet");
-    let finished = write_table(sweep, &runs_dir, &table)?;
+    let summaries = finished_summaries(sweep, &runs_dir)?;
+    write_table(sweep, &summaries, &table)?;
+    let groups = group_stats(sweep, &summaries);
+    let finished = summaries.len();
+    let md = dir.join("summary.md");
+    output::write_atomic(&md, |w| {
+        use std::io::Write;
+        w.write_all(markdown(&groups).as_bytes())
+            .map_err(|source| Error::Io {
+                path: md.clone(),
+                source,
+            })
+    })?;
+    output::write_json(&dir.join("summary.json"), &json!({"groups": groups}))?;
     if let Some((_, e)) = failure {
         return Err(e);
     }
@@ -673,6 +689,7 @@ pub fn run_sweep(
         threads_per_run: per_run,
         table,
         seconds: t0.elapsed().as_secs_f64(),
+        groups,
     })
 }
 
@@ -933,8 +950,11 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
     }
 }
 
-/// Builds `sweep.parquet` from the finished runs; returns how many rows it has.
-fn write_table(sweep: &Sweep, runs_dir: &Path, path: &Path) -> Result<usize> {
+/// The finished runs' summaries, in run-id order.
+fn finished_summaries<'a>(
+    sweep: &'a Sweep,
+    runs_dir: &Path,
+) -> Result<Vec<(&'a PlannedRun, Value)>> {
     let mut summaries = Vec::new();
     for r in &sweep.runs {
         let p = runs_dir.join(&r.id).join("summary.json");
@@ -949,6 +969,11 @@ fn write_table(sweep: &Sweep, runs_dir: &Path, path: &Path) -> Result<usize> {
             summaries.push((r, v));
         }
     }
+    Ok(summaries)
+}
+
+/// Builds `sweep.parquet` from the finished runs.
+fn write_table(sweep: &Sweep, summaries: &[(&PlannedRun, Value)], path: &Path) -> Result<()> {
     let metrics = metrics(sweep);
     let zs: Option<usize> = {
         let sizes: Vec<usize> = sweep
@@ -978,7 +1003,7 @@ fn write_table(sweep: &Sweep, runs_dir: &Path, path: &Path) -> Result<usize> {
     }
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(fields.len());
     let mut run = StringBuilder::new();
-    for (r, _) in &summaries {
+    for (r, _) in summaries {
         run.append_value(&r.id);
     }
     cols.push(Arc::new(run.finish()));
@@ -1014,21 +1039,21 @@ fn write_table(sweep: &Sweep, runs_dir: &Path, path: &Path) -> Result<usize> {
         cols.push(match mt.ty {
             DataType::Boolean => {
                 let mut b = BooleanBuilder::new();
-                for (_, v) in &summaries {
+                for (_, v) in summaries {
                     b.append_option(at(v).as_bool());
                 }
                 Arc::new(b.finish())
             }
             DataType::Int64 => {
                 let mut b = Int64Builder::new();
-                for (_, v) in &summaries {
+                for (_, v) in summaries {
                     b.append_option(at(v).as_i64());
                 }
                 Arc::new(b.finish())
             }
             _ => {
                 let mut b = Float64Builder::new();
-                for (_, v) in &summaries {
+                for (_, v) in summaries {
                     b.append_option(at(v).as_f64());
                 }
                 Arc::new(b.finish())
@@ -1037,7 +1062,7 @@ fn write_table(sweep: &Sweep, runs_dir: &Path, path: &Path) -> Result<usize> {
     }
     for s in 0..zs.unwrap_or(0) {
         let mut b = Float64Builder::new();
-        for (_, v) in &summaries {
+        for (_, v) in summaries {
             b.append_option(v.pointer(&format!("/z/{s}")).and_then(Value::as_f64));
         }
         cols.push(Arc::new(b.finish()));
@@ -1047,8 +1072,167 @@ fn write_table(sweep: &Sweep, runs_dir: &Path, path: &Path) -> Result<usize> {
     let meta = RunMetadata::new(sweep.base.text.clone(), sweep.base.sim.seed)
         .with_extra("mfgsim.command", "sweep")
         .with_extra("mfgsim.sweep_command", sweep.spec.command.as_str());
-    output::write_parquet(path, &batch, &meta)?;
-    Ok(summaries.len())
+    output::write_parquet(path, &batch, &meta)
+}
+
+/// Mean and sample standard deviation over the seeds of one grid point.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MetricStats {
+    /// The metric's column name in `sweep.parquet`.
+    pub metric: &'static str,
+    /// Mean over the runs with a finite value (NaN, `null` in JSON, when there are none).
+    pub mean: f64,
+    /// Sample standard deviation (n − 1); 0 for one run.
+    pub sd: f64,
+    /// Runs with a finite value.
+    pub n: usize,
+}
+
+/// One grid point of a sweep: its values and the statistics of its finished runs.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GroupStats {
+    /// `KEY=VALUE` per grid axis (the seed axis excluded).
+    pub values: Vec<String>,
+    /// Finished runs at this point.
+    pub runs: usize,
+    /// The command's headline metrics.
+    pub metrics: Vec<MetricStats>,
+}
+
+/// The headline metrics of each command, summarised per grid point.
+fn headline(sweep: &Sweep) -> Vec<Metric> {
+    let keep: &[&str] = match sweep.spec.command {
+        SweepCommand::Learn => &[
+            "final_l1_to_tmfe",
+            "final_exploitability",
+            "final_exploitability_weighted",
+            "final_agent_exploitability",
+            "final_mean_state",
+            "seconds",
+        ],
+        SweepCommand::Solve => &[
+            "least_mean_state",
+            "greatest_mean_state",
+            "least_exploitability",
+            "greatest_exploitability",
+            "mean_state",
+            "exploitability",
+            "iterations",
+        ],
+        SweepCommand::FiniteN => &["rate", "seconds"],
+    };
+    metrics(sweep)
+        .into_iter()
+        .filter(|m| keep.contains(&m.name))
+        .collect()
+}
+
+/// Mean ± sd of the headline metrics over the seeds of each grid point, in grid order.
+fn group_stats(sweep: &Sweep, summaries: &[(&PlannedRun, Value)]) -> Vec<GroupStats> {
+    let axes: Vec<usize> = (0..sweep.spec.grid.len())
+        .filter(|&i| sweep.spec.grid[i].key != "sim.seed")
+        .collect();
+    let label = |r: &PlannedRun| -> Vec<String> {
+        axes.iter()
+            .map(|&i| {
+                let v = &r.values[i];
+                let text = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                format!("{}={text}", sweep.spec.grid[i].key)
+            })
+            .collect()
+    };
+    let mut groups: Vec<(Vec<String>, Vec<&Value>)> = Vec::new();
+    for (r, v) in summaries {
+        let l = label(r);
+        match groups.iter_mut().find(|(g, _)| *g == l) {
+            Some((_, vs)) => vs.push(v),
+            None => groups.push((l, vec![v])),
+        }
+    }
+    let metrics = headline(sweep);
+    groups
+        .into_iter()
+        .map(|(values, vs)| GroupStats {
+            values,
+            runs: vs.len(),
+            metrics: metrics
+                .iter()
+                .map(|m| {
+                    let xs: Vec<f64> = vs
+                        .iter()
+                        .filter_map(|v| v.pointer(m.pointer).and_then(Value::as_f64))
+                        .filter(|x| x.is_finite())
+                        .collect();
+                    let n = xs.len();
+                    {
+                        let mean = xs.iter().sum::<f64>() / n as f64;
+                        let var = if n > 1 {
+                            xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+                        } else {
+                            0.0
+                        };
+                        MetricStats {
+                            metric: m.name,
+                            mean,
+                            sd: var.sqrt(),
+                            n,
+                        }
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The per-grid-point statistics as a Markdown table (`DIR/summary.md`): one row per grid
+/// point, `mean ± sd` over its seeds for each headline metric.
+pub fn markdown(groups: &[GroupStats]) -> String {
+    // Every group lists the same metrics in the same order; keep those any group has.
+    let names: Vec<&str> = groups.first().map_or_else(Vec::new, |g| {
+        g.metrics
+            .iter()
+            .map(|m| m.metric)
+            .filter(|n| {
+                groups
+                    .iter()
+                    .any(|g| g.metrics.iter().any(|m| m.metric == *n && m.n > 0))
+            })
+            .collect()
+    });
+    let mut out = format!("| grid point | runs | {} |\n", names.join(" | "));
+    out.push_str(&format!("|---|---:|{}\n", "---:|".repeat(names.len())));
+    for g in groups {
+        let point = if g.values.is_empty() {
+            "(all)".to_string()
+        } else {
+            g.values.join(", ")
+        };
+        let cells: Vec<String> = names
+            .iter()
+            .map(|n| match g.metrics.iter().find(|m| m.metric == *n) {
+                Some(m) if m.n == 0 => "–".into(),
+                Some(m) if m.n > 1 => format!("{} ± {}", fmt_num(n, m.mean), fmt_num(n, m.sd)),
+                Some(m) => fmt_num(n, m.mean),
+                None => "–".into(),
+            })
+            .collect();
+        out.push_str(&format!(
+            "| {point} | {} | {} |\n",
+            g.runs,
+            cells.join(" | ")
+        ));
+    }
+    out
+}
+
+fn fmt_num(metric: &str, x: f64) -> String {
+    if metric.contains("mean_state") || metric == "rate" || metric == "seconds" {
+        format!("{x:.4}")
+    } else if metric == "iterations" {
+        format!("{x:.1}")
+    } else {
+        format!("{x:.2e}")
+    }
 }
 
 #[cfg(test)]

@@ -116,7 +116,13 @@ fn run(plan: &Sweep, dir: &Path, a: &SweepArgs) -> Result<ExitCode> {
         "{} runs: {} ran now ({} at a time, {} thread(s) each), {} already finished, {} missing; {:.1} s",
         o.total, o.ran, o.jobs, o.threads_per_run, o.skipped, o.missing, o.seconds
     )?;
-    writeln!(out, "wrote {}", o.table.display())?;
+    write!(out, "{}", sweep::markdown(&o.groups))?;
+    writeln!(
+        out,
+        "wrote {} and {}",
+        o.table.display(),
+        dir.join("summary.md").display()
+    )?;
     if o.missing > 0 || interrupted.load(Ordering::SeqCst) {
         writeln!(
             out,
