@@ -111,6 +111,19 @@ fn learn_sweep_table_is_identical_for_any_jobs_and_threads_and_resumes_after_a_s
     assert_eq!(s["seed"], 1);
     assert_eq!(l1.value(3), s["l1_to_tmfe"].as_f64().unwrap());
     assert!(one.join("runs/r0003/snapshots.parquet").is_file());
+    // The per-point statistics: mean and sample sd of the two seeds of `iql`.
+    let g = &o.groups[1];
+    assert_eq!(
+        (g.values.as_slice(), g.runs),
+        (&["learner.algo=iql".to_string()][..], 2)
+    );
+    let (a, b) = (l1.value(2), l1.value(3));
+    let m = &g.metrics[0];
+    assert_eq!(m.metric, "final_l1_to_tmfe");
+    assert!((m.mean - (a + b) / 2.0).abs() < 1e-15);
+    assert!((m.sd - (a - b).abs() / 2f64.sqrt()).abs() < 1e-12);
+    let md = std::fs::read_to_string(one.join("summary.md")).unwrap();
+    assert!(md.contains("| learner.algo=gmbl | 2 |"), "{md}");
 
     // Two jobs on two threads: the same table and the same snapshot files.
     let two = tmp.path().join("two");
