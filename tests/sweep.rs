@@ -290,3 +290,73 @@ fn bad_grid_values_are_named_before_anything_runs_and_foreign_directories_are_re
     assert!(e.contains("not empty") && e.contains("mine.txt"), "{e}");
     assert_eq!(std::fs::read(tmp.path().join("mine.txt")).unwrap(), b"x");
 }
+
+#[test]
+fn a_killed_sweep_resumes_to_the_table_of_an_uninterrupted_one() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_mfgsim");
+    let tmp = tempfile::tempdir().unwrap();
+    let args = |out: &Path| -> Vec<String> {
+        [
+            "sweep",
+            "scenarios/gig.toml",
+            "--grid",
+            "learner.algo=online,mfq",
+            "--seeds",
+            "6",
+            "--set",
+            "sim.agents=3000",
+            "--set",
+            "sim.iterations=120",
+            "--quiet",
+            "--out",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .chain(std::iter::once(out.display().to_string()))
+        .collect()
+    };
+    let killed = tmp.path().join("killed");
+    let mut child = Command::new(bin)
+        .args(args(&killed))
+        .args(["--jobs", "1", "--threads", "1"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let finished = |d: &Path| {
+        std::fs::read_dir(d.join("runs")).map_or(0, |rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.path().join("summary.json").is_file())
+                .count()
+        })
+    };
+    let t0 = std::time::Instant::now();
+    while finished(&killed) < 2 && t0.elapsed().as_secs() < 120 {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let before = finished(&killed);
+    assert!(before >= 2, "{before} runs finished before the kill");
+    assert!(
+        before < 12,
+        "the sweep finished before the kill: make the runs longer"
+    );
+    let o = Command::new(bin).args(args(&killed)).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains(&format!("{before} already finished")),
+        "{text}"
+    );
+    let straight = tmp.path().join("straight");
+    let o = Command::new(bin).args(args(&straight)).output().unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        without_seconds(&read(&killed.join("sweep.parquet"))),
+        without_seconds(&read(&straight.join("sweep.parquet")))
+    );
+}
