@@ -1226,7 +1226,10 @@ pub fn markdown(groups: &[GroupStats]) -> String {
 }
 
 fn fmt_num(metric: &str, x: f64) -> String {
-    if metric.contains("mean_state") || metric == "rate" || metric == "seconds" {
+    // Exact exploitabilities are accurate to ~1e-11: smaller values are zero.
+    if metric.contains("exploitability") && x.abs() < 1e-10 {
+        "< 1e-10".into()
+    } else if metric.contains("mean_state") || metric == "rate" || metric == "seconds" {
         format!("{x:.4}")
     } else if metric == "iterations" {
         format!("{x:.1}")

@@ -360,3 +360,55 @@ fn a_killed_sweep_resumes_to_the_table_of_an_uninterrupted_one() {
         without_seconds(&read(&straight.join("sweep.parquet")))
     );
 }
+
+#[test]
+fn a_scenario_sweep_table_drives_the_command_and_flags_override_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string("scenarios/gig.toml").unwrap();
+    let file = tmp.path().join("s.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "{base}\n[sweep]\ncommand = \"solve\"\nseeds = 1\n[[sweep.grid]]\nkey = \"model.gamma\"\nvalues = [0.8, 0.85, 0.9]\n"
+        ),
+    )
+    .unwrap();
+    let run = |extra: &[&str], out: &str| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+            .arg("sweep")
+            .arg(&file)
+            .args(extra)
+            .args(["--quiet", "--out"])
+            .arg(tmp.path().join(out))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        read(&tmp.path().join(out).join("sweep.parquet"))
+    };
+    let t = run(&[], "table");
+    assert_eq!(t.num_rows(), 3);
+    assert!(t.column_by_name("model.gamma").is_some() && t.column_by_name("converged").is_some());
+    let t = run(&["--grid", "model.gamma=0.7,0.75"], "flags");
+    assert_eq!(t.num_rows(), 2);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+        .args([
+            "sweep",
+            "scenarios/gig.toml",
+            "--grid",
+            "model.gamma=0.5,abc",
+            "--out",
+        ])
+        .arg(tmp.path().join("bad"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("sweep.grid.model.gamma") && err.contains("abc"),
+        "{err}"
+    );
+    assert!(
+        !tmp.path().join("bad").exists(),
+        "a refused sweep created its directory"
+    );
+}
