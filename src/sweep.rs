@@ -500,36 +500,39 @@ impl Sweep {
         m
     }
 
-    /// True when a run is big enough to use every core by itself (then runs go one at a
-    /// time): more than 2^17 agents on the agent engine, or TMFQ's simulator above 2^17
-    /// agents.
+    /// True when any run is large ([`Sweep::run_is_large`]).
     pub fn is_large(&self) -> bool {
+        self.runs.iter().any(|r| self.run_is_large(r))
+    }
+
+    /// True when a run is big enough to use every core by itself (such runs go one at a
+    /// time, after the small ones ran several at a time): more than 2^17 agents on the agent
+    /// engine, TMFQ's simulator above 2^17 agents, or more than 500 states for `solve`.
+    pub fn run_is_large(&self, r: &PlannedRun) -> bool {
         use crate::finite_n::EngineKind;
         use crate::learner::Algo;
         const BIG: u64 = 1 << 17;
-        self.runs.iter().any(|r| {
-            let sc = &r.scenario;
-            match self.spec.command {
-                SweepCommand::Solve => sc.model.as_model().num_states() > 500,
-                SweepCommand::Learn => match sc.learner.algo {
-                    Algo::Tmfq => sc.learner.tmfq.sim_agents as u64 > BIG,
-                    Algo::Gmbl => false,
-                    _ => sc.sim.engine == EngineKind::Agents && sc.sim.agents > BIG,
-                },
-                SweepCommand::FiniteN => {
-                    self.spec.finite_n.engine == EngineKind::Agents
-                        && self.spec.finite_n.agents.iter().any(|&n| n > BIG)
-                }
+        let sc = &r.scenario;
+        match self.spec.command {
+            SweepCommand::Solve => sc.model.as_model().num_states() > 500,
+            SweepCommand::Learn => match sc.learner.algo {
+                Algo::Tmfq => sc.learner.tmfq.sim_agents as u64 > BIG,
+                Algo::Gmbl => false,
+                _ => sc.sim.engine == EngineKind::Agents && sc.sim.agents > BIG,
+            },
+            SweepCommand::FiniteN => {
+                self.spec.finite_n.engine == EngineKind::Agents
+                    && self.spec.finite_n.agents.iter().any(|&n| n > BIG)
             }
-        })
+        }
     }
 }
 
 /// How [`run_sweep`] schedules runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SweepOptions {
-    /// Runs at a time; 0 (default): all threads for small runs, 1 for large ones
-    /// ([`Sweep::is_large`]).
+    /// Runs at a time; 0 (default): one per thread for small runs, then the large ones
+    /// ([`Sweep::run_is_large`]) one at a time on every thread.
     pub jobs: usize,
     /// Worker threads in all; 0 (default): the current rayon pool's.
     pub threads: usize,
@@ -557,8 +560,11 @@ pub struct SweepOutcome {
     pub missing: usize,
     /// Runs at a time.
     pub jobs: usize,
-    /// Threads per run.
+    /// Threads per run (of the small runs, when some were large).
     pub threads_per_run: usize,
+    /// Large runs among those run now, one at a time on every thread
+    /// ([`Sweep::run_is_large`]).
+    pub large_runs: usize,
     /// `DIR/sweep.parquet` (rows of the finished runs).
     pub table: PathBuf,
     /// Wall seconds.
@@ -601,66 +607,40 @@ pub fn run_sweep(
     } else {
         opts.threads
     };
-    let jobs = match opts.jobs {
-        0 if sweep.is_large() => 1,
-        0 => threads,
-        j => j,
-    }
-    .clamp(1, pending.len().max(1));
-    let per_run = (threads / jobs).max(1);
-
-    let next = AtomicUsize::new(0);
-    let ran = AtomicUsize::new(0);
-    let failure: Mutex<Option<(usize, Error)>> = Mutex::new(None);
-    let halt = AtomicBool::new(false);
-    let worker = || -> Result<()> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(per_run)
-            .build()
-            .map_err(|e| Error::param("threads", format!("cannot start {per_run} threads: {e}")))?;
-        loop {
-            if stop.load(Ordering::Relaxed) || halt.load(Ordering::Relaxed) {
-                return Ok(());
-            }
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(run) = pending.get(i) else {
-                return Ok(());
-            };
-            let t = Instant::now();
-            match pool.install(|| execute(sweep, run, &runs_dir.join(&run.id), stop)) {
-                Ok(true) => {
-                    ran.fetch_add(1, Ordering::Relaxed);
-                    progress(&RunDone {
-                        id: run.id.clone(),
-                        seconds: t.elapsed().as_secs_f64(),
-                    });
-                }
-                Ok(false) => return Ok(()),
-                Err(e) => {
-                    halt.store(true, Ordering::Relaxed);
-                    let mut f = failure.lock().unwrap_or_else(|p| p.into_inner());
-                    // Keep the first failure in run order, whatever thread saw it first.
-                    if f.as_ref().is_none_or(|(j, _)| i < *j) {
-                        *f = Some((i, describe(sweep, run, e)));
-                    }
-                    return Ok(());
-                }
-            }
-        }
+    // Small runs several at a time, then large ones one at a time with every thread (or
+    // `opts.jobs` at a time for all).
+    let (small, large): (Vec<&PlannedRun>, Vec<&PlannedRun>) = if opts.jobs == 0 {
+        pending.iter().partition(|r| !sweep.run_is_large(r))
+    } else {
+        (pending.clone(), Vec::new())
     };
-    let started: Vec<Result<()>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Solver("a sweep worker panicked".into())))
-            })
-            .collect()
-    });
-    for r in started {
-        r?;
+    let ran = AtomicUsize::new(0);
+    let failure: Mutex<Option<(String, Error)>> = Mutex::new(None);
+    let mut used = (1, threads);
+    for (batch, jobs) in [(&small, threads), (&large, 1)] {
+        if batch.is_empty() || stop.load(Ordering::Relaxed) {
+            continue;
+        }
+        let jobs = if opts.jobs == 0 { jobs } else { opts.jobs };
+        let jobs = jobs.clamp(1, batch.len());
+        let per_run = (threads / jobs).max(1);
+        if !std::ptr::eq(batch, &large) {
+            used = (jobs, per_run);
+        }
+        let ctx = Batch {
+            sweep,
+            runs_dir: &runs_dir,
+            stop,
+            progress,
+            ran: &ran,
+            failure: &failure,
+        };
+        ctx.run(batch, jobs, per_run)?;
+        if failure.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            break;
+        }
     }
+    let (jobs, per_run) = used;
     let failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
     let table = dir.join("sweep.parquet");
     let summaries = finished_summaries(sweep, &runs_dir)?;
@@ -687,10 +667,75 @@ pub fn run_sweep(
         missing: sweep.runs.len() - finished,
         jobs,
         threads_per_run: per_run,
+        large_runs: large.len(),
         table,
         seconds: t0.elapsed().as_secs_f64(),
         groups,
     })
+}
+
+/// What the workers of one batch of runs share.
+struct Batch<'a> {
+    sweep: &'a Sweep,
+    runs_dir: &'a Path,
+    stop: &'a AtomicBool,
+    progress: &'a (dyn Fn(&RunDone) + Sync),
+    ran: &'a AtomicUsize,
+    /// The first failure in run-id order.
+    failure: &'a Mutex<Option<(String, Error)>>,
+}
+
+impl Batch<'_> {
+    /// Runs `runs`, `jobs` at a time, each on a pool of `per_run` threads; stops taking new
+    /// runs after the stop flag or a failure.
+    fn run(&self, runs: &[&PlannedRun], jobs: usize, per_run: usize) -> Result<()> {
+        let next = AtomicUsize::new(0);
+        let halt = AtomicBool::new(false);
+        let worker = || -> Result<()> {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(per_run)
+                .build()
+                .map_err(|e| {
+                    Error::param("threads", format!("cannot start {per_run} threads: {e}"))
+                })?;
+            loop {
+                if self.stop.load(Ordering::Relaxed) || halt.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let Some(run) = runs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                    return Ok(());
+                };
+                let t = Instant::now();
+                let dir = self.runs_dir.join(&run.id);
+                match pool.install(|| execute(self.sweep, run, &dir, self.stop)) {
+                    Ok(true) => {
+                        self.ran.fetch_add(1, Ordering::Relaxed);
+                        (self.progress)(&RunDone {
+                            id: run.id.clone(),
+                            seconds: t.elapsed().as_secs_f64(),
+                        });
+                    }
+                    Ok(false) => return Ok(()),
+                    Err(e) => {
+                        halt.store(true, Ordering::Relaxed);
+                        let mut f = self.failure.lock().unwrap_or_else(|p| p.into_inner());
+                        // Keep the first failure in run order, whatever thread saw it first.
+                        if f.as_ref().is_none_or(|(id, _)| run.id < *id) {
+                            *f = Some((run.id.clone(), describe(self.sweep, run, e)));
+                        }
+                        return Ok(());
+                    }
+                }
+            }
+        };
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
+            handles.into_iter().try_for_each(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Solver("a sweep worker panicked".into())))
+            })
+        })
+    }
 }
 
 fn start_json(s: &StartSpec) -> Value {

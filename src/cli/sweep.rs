@@ -111,9 +111,18 @@ fn run(plan: &Sweep, dir: &Path, a: &SweepArgs) -> Result<ExitCode> {
     });
     bar.finish_and_clear();
     let o = result?;
+    let large = if o.large_runs > 0 {
+        format!(
+            "; {} large one(s) one at a time on {} threads",
+            o.large_runs,
+            rayon::current_num_threads()
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{} runs: {} ran now ({} at a time, {} thread(s) each), {} already finished, {} missing; {:.1} s",
+        "{} runs: {} ran now ({} at a time, {} thread(s) each{large}), {} already finished, {} missing; {:.1} s",
         o.total, o.ran, o.jobs, o.threads_per_run, o.skipped, o.missing, o.seconds
     )?;
     write!(out, "{}", sweep::markdown(&o.groups))?;
