@@ -33,11 +33,15 @@
 //! # Ok::<(), mfgsim::Error>(())
 //! ```
 
+pub mod checkpoint;
 mod learn;
 mod solve;
 mod study;
 
-pub use learn::{learn, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary};
+pub use checkpoint::{CheckpointPlan, CheckpointSummary, Interval};
+pub use learn::{
+    learn, learn_checkpointed, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary,
+};
 pub use solve::{check, solve, CheckRun, SolveReport, SolveRun};
 pub use study::{finite_n, FiniteNRun};
 
