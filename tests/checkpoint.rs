@@ -528,3 +528,202 @@ fn the_binary_refuses_what_cannot_be_resumed() {
     let r = run(&["--resume", o]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
 }
+
+// ---------------------------------------------------------------------------------------
+// finite-n: resume by skipping finished runs
+// ---------------------------------------------------------------------------------------
+
+use mfgsim::finite_n::{FiniteNParams, PolicySource, RunResult};
+use mfgsim::run::checkpoint::StudyJournal;
+
+fn without_seconds(runs: &[RunResult]) -> Vec<RunResult> {
+    runs.iter()
+        .map(|r| RunResult {
+            seconds: 0.0,
+            ..r.clone()
+        })
+        .collect()
+}
+
+#[test]
+fn a_stopped_finite_n_study_resumes_by_skipping_its_finished_runs() {
+    let sc = scenario("scenarios/gig.toml", &[]);
+    let params = FiniteNParams {
+        agents: vec![300, 3000],
+        seeds: 4,
+        steps: 30,
+        burn_in: 10,
+        policy: PolicySource::Learned,
+        bootstrap: 200,
+        ..FiniteNParams::default()
+    };
+    let straight = run::finite_n(&sc, &params, &AtomicBool::new(false), &|_| {}).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("finite_n.runs");
+
+    // First session: stopped after 3 runs, each journaled as it finishes.
+    let (journal, none) = StudyJournal::open(&dir, &sc, &params, false).unwrap();
+    assert!(none.is_empty());
+    let stop = AtomicBool::new(false);
+    let done = std::sync::atomic::AtomicUsize::new(0);
+    let first = run::finite_n(&sc, &params, &stop, &|r| {
+        journal.save(r).unwrap();
+        if done.fetch_add(1, Ordering::SeqCst) + 1 == 3 {
+            stop.store(true, Ordering::SeqCst);
+        }
+    })
+    .unwrap();
+    assert!(first.interrupted);
+    let saved = done.load(Ordering::SeqCst);
+    assert!((3..8).contains(&saved), "{saved}");
+
+    // Second session: the journal's runs are reused, the rest run; as uninterrupted.
+    let (journal, finished) = StudyJournal::open(&dir, &sc, &params, true).unwrap();
+    assert_eq!(finished.len(), saved);
+    let ran = std::sync::atomic::AtomicUsize::new(0);
+    let second = run::finite_n_resumed(&sc, &params, &finished, &AtomicBool::new(false), &|_| {
+        ran.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        8 - saved,
+        "finished runs are not rerun"
+    );
+    assert_eq!(second.runs_reused, saved);
+    assert_eq!(
+        without_seconds(&second.report.runs),
+        without_seconds(&straight.report.runs)
+    );
+    assert_eq!(second.report.fit, straight.report.fit);
+    let means = |r: &run::FiniteNRun| {
+        r.per_n
+            .iter()
+            .map(|g| (g.mean_l1, g.ci_l1))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(means(&second), means(&straight));
+
+    // Other settings are refused by name.
+    for (other, key) in [
+        (
+            FiniteNParams {
+                steps: 31,
+                ..params.clone()
+            },
+            "`steps`",
+        ),
+        (
+            FiniteNParams {
+                policy: PolicySource::Tmfe,
+                ..params.clone()
+            },
+            "`policy`",
+        ),
+        (
+            FiniteNParams {
+                keep_steps: false,
+                ..params.clone()
+            },
+            "`keep_steps`",
+        ),
+    ] {
+        let e = StudyJournal::open(&dir, &sc, &other, true)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("study.json") && e.contains(key), "{e}");
+    }
+    let e = StudyJournal::open(
+        &dir,
+        &scenario("scenarios/gig.toml", &["model.gamma=0.95"]),
+        &params,
+        true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("`scenario`"), "{e}");
+    // A larger grid reuses the runs it shares.
+    let more = FiniteNParams {
+        seeds: 5,
+        ..params.clone()
+    };
+    let (_, finished) = StudyJournal::open(&dir, &sc, &more, true).unwrap();
+    assert_eq!(finished.len(), saved);
+    journal.clear().unwrap();
+    assert!(!dir.exists());
+}
+
+#[test]
+fn finite_n_resume_through_the_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let args = |out: &Path, resume: bool| {
+        let mut v = vec![
+            "finite-n",
+            "scenarios/gig.toml",
+            "--agents",
+            "300,3000",
+            "--seeds",
+            "3",
+            "--steps",
+            "20",
+            "--burn-in",
+            "5",
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if resume {
+            v.push("--resume");
+        }
+        v.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let call = |v: Vec<String>| mfgsim(&v.iter().map(String::as_str).collect::<Vec<_>>());
+    let r = call(args(&a, false));
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    // A complete study leaves no journal.
+    assert!(!a.join("finite_n.runs").exists());
+    // Pretend the study was killed after its first two runs: journal them by hand from a
+    // library run, then resume through the binary.
+    let sc = scenario("scenarios/gig.toml", &[]);
+    let params = FiniteNParams {
+        agents: vec![300, 3000],
+        seeds: 3,
+        steps: 20,
+        burn_in: 5,
+        ..FiniteNParams::default()
+    };
+    let (journal, _) = StudyJournal::open(&b.join("finite_n.runs"), &sc, &params, false).unwrap();
+    let full = run::finite_n(&sc, &params, &AtomicBool::new(false), &|_| {}).unwrap();
+    for r in &full.report.runs[..2] {
+        journal.save(r).unwrap();
+    }
+    let r = call(args(&b, true));
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let out = String::from_utf8_lossy(&r.stdout);
+    assert!(out.contains("resuming: 2 finished run(s)"), "{out}");
+    let (ta, tb) = (
+        read_parquet(&a.join("finite_n.parquet")).unwrap(),
+        read_parquet(&b.join("finite_n.parquet")).unwrap(),
+    );
+    for col in ["mean_l1", "max_l1", "sd_l1", "bias_0", "var_9"] {
+        assert_eq!(
+            ta.f64_column(col).unwrap(),
+            tb.f64_column(col).unwrap(),
+            "{col}"
+        );
+    }
+    // The complete study cleared its journal: --resume then simply starts afresh.
+    assert!(!b.join("finite_n.runs").exists());
+    // With other settings the binary refuses, naming the setting.
+    let (journal, _) = StudyJournal::open(&b.join("finite_n.runs"), &sc, &params, false).unwrap();
+    journal.save(&full.report.runs[0]).unwrap();
+    let mut v = args(&b, true);
+    v[7] = "21".into();
+    let r = call(v);
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        r.status.code() == Some(2) && err.contains("`steps`") && err.contains("20"),
+        "{err}"
+    );
+}

@@ -417,6 +417,12 @@ pub struct FiniteNArgs {
     /// constant in --steps, for long runs; the per-run statistics are the same.
     #[arg(long)]
     pub no_steps_file: bool,
+    /// Skip the runs that a stopped or killed study into the same output directory finished
+    /// (each finished run is kept in DIR/finite_n.runs/ until the study completes); the
+    /// scenario, --steps, --burn-in, --policy, --engine and --no-steps-file must match, the
+    /// grid and --seeds may grow. The results are those of an uninterrupted study.
+    #[arg(long)]
+    pub resume: bool,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short)]
     pub quiet: bool,

@@ -43,7 +43,7 @@ pub use learn::{
     learn, learn_checkpointed, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary,
 };
 pub use solve::{check, solve, CheckRun, SolveReport, SolveRun};
-pub use study::{finite_n, FiniteNRun};
+pub use study::{finite_n, finite_n_resumed, FiniteNRun};
 
 use serde::Serialize;
 
