@@ -1254,7 +1254,7 @@ impl StudyJournal {
 }
 
 fn decode_run(bytes: &[u8], ns: usize) -> Option<RunResult> {
-    if bytes.len() < 16 || &bytes[..8] != RUN_MAGIC || bytes.len() % 8 != 0 {
+    if bytes.len() < 16 || &bytes[..8] != RUN_MAGIC || !bytes.len().is_multiple_of(8) {
         return None;
     }
     let (body, sum) = bytes.split_at(bytes.len() - 8);
@@ -1381,7 +1381,7 @@ mod tests {
         assert!(e.contains("checksum"), "{e}");
         // A truncated file says so.
         let mut r = SectionReader {
-            inp: &buf[..20],
+            inp: &buf[..30],
             path: path.into(),
             sections: 0,
             scratch: Vec::new(),
@@ -1433,6 +1433,68 @@ mod tests {
         assert_eq!(back.exploitability.weighted.to_bits(), (-0.0f64).to_bits());
         words[3] ^= 1;
         assert!(decode_snapshot(&words, 2).is_none());
+    }
+
+    #[test]
+    fn a_checkpoint_of_another_mfgsim_version_or_format_is_refused() {
+        use std::sync::atomic::AtomicBool;
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/gig.toml"));
+        let o = [
+            "sim.agents=1000".to_string(),
+            "sim.iterations=3".to_string(),
+        ];
+        let sc = Scenario::load(path, &o).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let plan = CheckpointPlan {
+            dir: dir.path().to_path_buf(),
+            every: Interval::Every(1),
+            resume: false,
+            options: BTreeMap::new(),
+        };
+        let opts = crate::run::LearnOptions::default();
+        crate::run::learn_checkpointed(
+            &sc,
+            &opts,
+            Some(&plan),
+            &AtomicBool::new(false),
+            &mut |_, _| Ok(()),
+        )
+        .unwrap();
+        let state = dir.path().join(STATE_FILE);
+        let bytes = std::fs::read(&state).unwrap();
+        let len = u64::from_le_bytes(bytes[12..20].try_into().unwrap()) as usize;
+        let mut header: Header = serde_json::from_slice(&bytes[20..20 + len]).unwrap();
+        header.mfgsim_version = "0.0.1".into();
+        let json = serde_json::to_vec(&header).unwrap();
+        let mut out = bytes[..12].to_vec();
+        out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+        out.extend_from_slice(&json);
+        out.extend_from_slice(&checksum(&json).to_le_bytes());
+        out.extend_from_slice(&bytes[20 + len + 8..]);
+        std::fs::write(&state, &out).unwrap();
+        let e = Resume::open(dir.path(), &sc, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`mfgsim_version`")
+                && e.contains("mfgsim 0.0.1")
+                && e.contains(env!("CARGO_PKG_VERSION")),
+            "{e}"
+        );
+        out[8] = 2;
+        std::fs::write(&state, &out).unwrap();
+        let e = Resume::open(dir.path(), &sc, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("format version 2"), "{e}");
+        std::fs::write(&state, b"hello").unwrap();
+        let e = Resume::open(dir.path(), &sc, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("truncated") || e.contains("not an mfgsim checkpoint"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -12,6 +12,9 @@
 //! * [`check`]: the strategic-complementarity checker (Definition 1);
 //! * [`learn`]: any learning algorithm of `[learner] algo`, evaluated every iteration;
 //! * [`finite_n`]: the finite-N study.
+//! * [`checkpoint`]: checkpoints of `learn` ([`learn_checkpointed`]) and the journal of a
+//!   study's finished runs ([`finite_n_resumed`]); a resumed run ends bitwise as an
+//!   uninterrupted one, since every random stream is keyed by (seed, purpose, step, chunk).
 //!
 //! Work runs on the current rayon pool (`pool.install(|| run::learn(…))` picks the thread
 //! count); results do not depend on it.
