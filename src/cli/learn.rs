@@ -116,8 +116,10 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
         rayon::current_num_threads()
     )?;
 
-    let dir = crate::cmd::output_dir(a.out.as_deref().or(a.resume.as_deref()), &sc.name, "learn")?;
+    let out_dir = a.out.as_deref().or(a.resume.as_deref());
+    let dir = crate::cmd::output_dir(out_dir, &sc.name, "learn")?;
     let plan = checkpoint_plan(&dir, a);
+    let plan = plan.as_ref();
     let parts_dir = dir.join("snapshots.parts");
     let trans_dir = dir.join("transitions");
     for stale in [&parts_dir, &trans_dir] {
@@ -159,40 +161,34 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     };
     let t_loop = Instant::now();
     let agents = sc.sim.agents as f64;
-    let result = run::learn_checkpointed(
-        sc,
-        &opts,
-        plan.as_ref(),
-        &interrupted,
-        &mut |snap, batch| {
-            push_snapshot(&mut row, snap);
-            stream.send(row.finish())?;
-            if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
-                exp.send(b)?;
-            }
-            let rate = if algo.uses_population() {
-                format!(
-                    "  {:.1} M agent-steps/s",
-                    snap.iteration as f64 * agents / t_loop.elapsed().as_secs_f64() / 1e6
-                )
-            } else {
-                String::new()
-            };
-            bar.set_message(format!(
-                "L1 {:.4}  expl {:.2e}{rate}",
-                snap.l1_to_tmfe, snap.exploitability.weighted
-            ));
-            bar.inc(1);
-            Ok(())
-        },
-    );
+    let result = run::learn_checkpointed(sc, &opts, plan, &interrupted, &mut |snap, batch| {
+        push_snapshot(&mut row, snap);
+        stream.send(row.finish())?;
+        if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
+            exp.send(b)?;
+        }
+        let rate = if algo.uses_population() {
+            format!(
+                "  {:.1} M agent-steps/s",
+                snap.iteration as f64 * agents / t_loop.elapsed().as_secs_f64() / 1e6
+            )
+        } else {
+            String::new()
+        };
+        bar.set_message(format!(
+            "L1 {:.4}  expl {:.2e}{rate}",
+            snap.l1_to_tmfe, snap.exploitability.weighted
+        ));
+        bar.inc(1);
+        Ok(())
+    });
     bar.finish_and_clear();
     let report = match result {
         Ok(r) => r,
         Err(mfgsim::Error::Interrupted) => bail!("interrupted before the first iteration"),
         Err(e) => {
             let e = anyhow::Error::from(e);
-            return Err(match &plan {
+            return Err(match plan {
                 Some(p) if p.resume => e.context(format!("resuming from {}", p.dir.display())),
                 _ => e,
             });
