@@ -437,6 +437,9 @@ fn kill_9_then_resume_gives_the_uninterrupted_run() {
     child.wait().unwrap();
     assert_eq!(checkpoint_iteration(&ckpt), Some(40));
     assert!(!killed.join("summary.json").exists());
+    // What a kill during a write leaves: a temporary file, removed by the resume.
+    let temp = ckpt.join(".state.ckpt.tmp-1-0");
+    std::fs::write(&temp, b"partial").unwrap();
 
     let mut resume = args(&killed);
     resume.truncate(resume.len() - 2);
@@ -483,6 +486,7 @@ fn kill_9_then_resume_gives_the_uninterrupted_run() {
     }
     // The streamed parts were replaced: none is left once snapshots.parquet is written.
     assert!(!killed.join("snapshots.parts").exists());
+    assert!(!temp.exists());
 }
 
 #[test]

@@ -612,6 +612,7 @@ impl Checkpointer {
         std::fs::create_dir_all(dir).map_err(io_at(dir))?;
         let ns = sc.model.as_model().num_states();
         let (state, hist) = (dir.join(STATE_FILE), dir.join(HISTORY_FILE));
+        remove_stale_temps(dir)?;
         let history = match resumed {
             None => {
                 for (path, magic) in [(&state, &STATE_MAGIC[..]), (&hist, &HISTORY_MAGIC[..])] {
@@ -789,6 +790,19 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
         path: path.to_path_buf(),
         source,
     }
+}
+
+/// Removes the temporary files of a `state.ckpt` write that a kill interrupted
+/// (`AtomicFile` names them `.state.ckpt.tmp-PID-N`); they can be as large as the state.
+fn remove_stale_temps(dir: &Path) -> Result<()> {
+    let prefix = format!(".{STATE_FILE}.tmp-");
+    for e in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
+        if e.file_name().to_string_lossy().starts_with(&prefix) {
+            let path = e.path();
+            std::fs::remove_file(&path).map_err(io_at(&path))?;
+        }
+    }
+    Ok(())
 }
 
 fn starts_with(path: &Path, magic: &[u8]) -> Result<bool> {
