@@ -350,6 +350,26 @@ pub fn run_study<M: Model + Sync + ?Sized>(
     cancel: &AtomicBool,
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Result<FiniteNReport> {
+    run_study_resumed(model, game, limit, params, &[], cancel, progress)
+}
+
+/// As [`run_study`], taking the runs of `finished` (results of an earlier study with the
+/// same settings, e.g. read back from a journal) instead of running them again: a run
+/// (N, j) whose N, replicate and seed match one of them is not run, and `progress` is not
+/// called for it. Every run is deterministic in (N, seed), so the report is the one an
+/// uninterrupted study gives.
+///
+/// # Errors
+/// As [`run_study`].
+pub fn run_study_resumed<M: Model + Sync + ?Sized>(
+    model: &M,
+    game: GameParams,
+    limit: Limit<'_>,
+    params: &FiniteNParams,
+    finished: &[RunResult],
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(&RunResult) + Sync),
+) -> Result<FiniteNReport> {
     params.validate()?;
     let (ns, na) = (model.num_states(), model.num_actions());
     if limit.z.len() != ns {
@@ -362,6 +382,13 @@ pub fn run_study<M: Model + Sync + ?Sized>(
     let mut runs = Vec::new();
     for &n in &params.agents {
         let one = |j: usize| -> Result<Option<RunResult>> {
+            let seed = params.seed(j);
+            if let Some(done) = finished
+                .iter()
+                .find(|r| r.agents == n && r.replicate == j && r.seed == seed)
+            {
+                return Ok(Some(done.clone()));
+            }
             if cancel.load(Ordering::Relaxed) {
                 return Ok(None);
             }

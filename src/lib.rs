@@ -9,6 +9,7 @@ pub mod learner;
 pub mod model;
 pub mod operator;
 pub mod output;
+pub mod persist;
 pub mod population;
 pub mod rng;
 pub mod run;

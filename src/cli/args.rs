@@ -398,6 +398,18 @@ pub struct LearnArgs {
         requires = "export_transitions"
     )]
     pub export_codec: CodecArg,
+    /// Write a checkpoint to DIR/checkpoint/ every K iterations, or `auto`: whenever the time
+    /// since the last one is at least 60 s and 20 times the last write (at most 5% slower).
+    /// A checkpoint holds what the run needs to continue (the agents' states, Q, counts,
+    /// per-agent tables); a Ctrl-C also writes one. Not with --export-transitions.
+    #[arg(long, value_name = "K|auto", value_parser = mfgsim::run::Interval::parse)]
+    pub checkpoint_every: Option<mfgsim::run::Interval>,
+    /// Continue the run whose output directory is DIR from its last complete checkpoint
+    /// (give the same scenario, --set values and flags; --iterations may be raised). The
+    /// results are bitwise those of an uninterrupted run. Add --checkpoint-every to keep
+    /// writing checkpoints.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short)]
     pub quiet: bool,
@@ -481,6 +493,12 @@ pub struct FiniteNArgs {
     /// constant in --steps, for long runs; the per-run statistics are the same.
     #[arg(long)]
     pub no_steps_file: bool,
+    /// Skip the runs that a stopped or killed study into the same output directory finished
+    /// (each finished run is kept in DIR/finite_n.runs/ until the study completes); the
+    /// scenario, --steps, --burn-in, --policy, --engine and --no-steps-file must match, the
+    /// grid and --seeds may grow. The results are those of an uninterrupted study.
+    #[arg(long)]
+    pub resume: bool,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short)]
     pub quiet: bool,

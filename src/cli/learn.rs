@@ -72,6 +72,22 @@ pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
             sc.sim.engine.as_str()
         );
     }
+    if a.export_transitions && (a.checkpoint_every.is_some() || a.resume.is_some()) {
+        bail!(
+            "--checkpoint-every and --resume cannot be combined with --export-transitions: \
+             the transitions dataset of the steps before a resume cannot be rebuilt"
+        );
+    }
+    if let (Some(out), Some(resume)) = (&a.out, &a.resume) {
+        if out != resume {
+            bail!(
+                "--out {} and --resume {} name different directories; --resume DIR continues \
+                 the run in DIR (drop --out)",
+                out.display(),
+                resume.display()
+            );
+        }
+    }
     let pool = crate::cmd::thread_pool(a.threads)?;
     pool.install(|| run_learn(&sc, &a))
 }
@@ -100,7 +116,10 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
         rayon::current_num_threads()
     )?;
 
-    let dir = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "learn")?;
+    let out_dir = a.out.as_deref().or(a.resume.as_deref());
+    let dir = crate::cmd::output_dir(out_dir, &sc.name, "learn")?;
+    let plan = checkpoint_plan(&dir, a);
+    let plan = plan.as_ref();
     let parts_dir = dir.join("snapshots.parts");
     let trans_dir = dir.join("transitions");
     for stale in [&parts_dir, &trans_dir] {
@@ -142,7 +161,7 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     };
     let t_loop = Instant::now();
     let agents = sc.sim.agents as f64;
-    let result = run::learn(sc, &opts, &interrupted, &mut |snap, batch| {
+    let result = run::learn_checkpointed(sc, &opts, plan, &interrupted, &mut |snap, batch| {
         push_snapshot(&mut row, snap);
         stream.send(row.finish())?;
         if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
@@ -167,7 +186,13 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     let report = match result {
         Ok(r) => r,
         Err(mfgsim::Error::Interrupted) => bail!("interrupted before the first iteration"),
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            let e = anyhow::Error::from(e);
+            return Err(match plan {
+                Some(p) if p.resume => e.context(format!("resuming from {}", p.dir.display())),
+                _ => e,
+            });
+        }
     };
 
     // Close the streams, then write the single-file snapshots.parquet and drop the parts.
@@ -194,12 +219,63 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     };
     output::write_json(&dir.join("summary.json"), &serde_json::to_value(&summary)?)?;
     print_report(&mut out, &report, peak_rss)?;
+    if let Some(c) = &report.checkpoint {
+        print_checkpoints(&mut out, c, &dir, report.interrupted)?;
+    }
     writeln!(out, "wrote {}", dir.display())?;
     Ok(if report.interrupted {
         ExitCode::from(130)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The checkpoint plan of the flags: DIR/checkpoint/, the interval, resume, and the options
+/// a resume must repeat.
+fn checkpoint_plan(dir: &std::path::Path, a: &LearnArgs) -> Option<run::CheckpointPlan> {
+    if a.checkpoint_every.is_none() && a.resume.is_none() {
+        return None;
+    }
+    let options = [("flush_every".to_string(), a.flush_every.to_string())].into();
+    Some(run::CheckpointPlan {
+        dir: dir.join("checkpoint"),
+        every: a.checkpoint_every.unwrap_or(run::Interval::Never),
+        resume: a.resume.is_some(),
+        options,
+    })
+}
+
+fn print_checkpoints(
+    out: &mut impl Write,
+    c: &run::CheckpointSummary,
+    dir: &std::path::Path,
+    interrupted: bool,
+) -> Result<()> {
+    if let Some(k) = c.resumed_from {
+        writeln!(
+            out,
+            "resumed from the checkpoint at iteration {k} (read in {:.2} s)",
+            c.read_seconds
+        )?;
+    }
+    if let Some(k) = c.last_iteration {
+        writeln!(
+            out,
+            "checkpoints: {} written, the last at iteration {k} ({:.1} MiB; {:.2} s writing in all, {:.2} s at most)",
+            c.written,
+            c.state_bytes as f64 / 1048576.0,
+            c.write_seconds,
+            c.max_write_seconds
+        )?;
+        if interrupted {
+            writeln!(
+                out,
+                "continue with the same command and --resume {}",
+                dir.display()
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn print_report(out: &mut impl Write, r: &LearnReport, peak_rss: Option<u64>) -> Result<()> {

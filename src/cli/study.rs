@@ -77,6 +77,19 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
     )?;
     let dir = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "finite-n")?;
 
+    let journal_dir = dir.join("finite_n.runs");
+    let (journal, finished) =
+        mfgsim::run::checkpoint::StudyJournal::open(&journal_dir, sc, params, a.resume)?;
+    if a.resume {
+        writeln!(
+            out,
+            "resuming: {} finished run(s) found in {}",
+            finished.len(),
+            journal_dir.display()
+        )?;
+    }
+    let journal_error = std::sync::Mutex::new(None);
+
     let interrupted = crate::cmd::interrupt_flag();
     // Progress in units of work: agent-steps for the agent engine, runs for the count engine.
     let total_steps = params.burn_in + params.steps;
@@ -99,9 +112,27 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
             r.agents, r.seed, r.mean_l1
         ));
         bar.inc(weight(r.agents));
+        if let Err(e) = journal.save(r) {
+            // Stop the study: a run that cannot be journaled could not be resumed.
+            interrupted.store(true, Ordering::SeqCst);
+            let mut slot = journal_error.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(e);
+        }
     };
-    let result = run::finite_n(sc, params, &interrupted, &progress);
+    for r in &finished {
+        if params.agents.contains(&r.agents) && r.replicate < params.seeds {
+            done_runs.fetch_add(1, Ordering::Relaxed);
+            bar.inc(weight(r.agents));
+        }
+    }
+    let result = run::finite_n_resumed(sc, params, &finished, &interrupted, &progress);
     bar.finish_and_clear();
+    if let Some(e) = journal_error
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+    {
+        return Err(anyhow::Error::from(e).context("saving a finished run for --resume"));
+    }
     let study = match result {
         Ok(s) => s,
         Err(mfgsim::Error::Interrupted) => {
@@ -147,11 +178,14 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
     Ok(if report.interrupted {
         writeln!(
             out,
-            "INTERRUPTED: the files hold the {} runs that finished",
+            "INTERRUPTED: the files hold the {} runs that finished; the same command with \
+             --resume continues",
             report.runs.len()
         )?;
         ExitCode::from(130)
     } else {
+        // Complete: the journal has served its purpose.
+        journal.clear()?;
         ExitCode::SUCCESS
     })
 }

@@ -132,6 +132,7 @@
 use crate::error::{Error, Result};
 use crate::model::{GameParams, KernelTables};
 use crate::operator::trembling::{g_values, trembling_policy, write_trembling_policy};
+use crate::persist::{StateReader, StateWriter};
 use crate::space::{Policy, QTable};
 
 /// The sweeps of one call stop once a sweep changes Q by less than this (sup norm).
@@ -268,6 +269,27 @@ impl BatchTqLearner {
     /// The effective sample size Σ_s′ W(s,a,s′) of each row, row-major in (s, a).
     pub fn row_weights(&self) -> &[f64] {
         &self.row_weight
+    }
+
+    /// Saves Q and the kernel memory W (sections `batch_q`, `batch_weights`,
+    /// `batch_row_weights`).
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        w.f64s("batch_q", &self.q.values)?;
+        w.f64s("batch_weights", &self.weights)?;
+        w.f64s("batch_row_weights", &self.row_weight)
+    }
+
+    /// Restores what [`BatchTqLearner::save_state`] saved (same sizes).
+    ///
+    /// # Errors
+    /// The reader's error.
+    pub fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        r.f64s("batch_q", &mut self.q.values)?;
+        r.f64s("batch_weights", &mut self.weights)?;
+        r.f64s("batch_row_weights", &mut self.row_weight)
     }
 
     /// Fills `policy` with π^ε_Q, reusing its storage.

@@ -17,6 +17,7 @@ use std::time::Instant;
 use super::{greedy_changes, Algo, Algorithm, Iteration, Learner, Ledger, Observation};
 use crate::error::{Error, Result};
 use crate::model::Model;
+use crate::persist::{StateReader, StateWriter};
 use crate::population::Engine;
 use crate::space::{Policy, QTable};
 
@@ -154,6 +155,21 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> Algorithm for OnlineDriver<'m
 
     fn agent_policy(&self, agent: usize) -> Option<Policy> {
         self.learner.agent_policy(agent)
+    }
+
+    /// The step count k (`driver_step`), then the engine's and the learner's state.
+    fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        w.u64s("driver_step", &[self.k])?;
+        self.engine.save_state(w)?;
+        self.learner.save_state(w)
+    }
+
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        self.k = crate::persist::read_u64(r, "driver_step")?;
+        self.engine.load_state(r)?;
+        self.learner.load_state(r)?;
+        self.prev_greedy.clone_from(&self.learner.policy().greedy);
+        Ok(())
     }
 }
 

@@ -118,6 +118,23 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
         );
     }
 
+    /// Saves Q*_z of the last evaluation (`eval_q_star`): the warm start of the next one, so
+    /// a resumed run evaluates bitwise as an uninterrupted one.
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn save_state(&self, w: &mut dyn crate::persist::StateWriter) -> crate::Result<()> {
+        w.f64s("eval_q_star", &self.q_star.values)
+    }
+
+    /// Restores what [`Evaluator::save_state`] saved.
+    ///
+    /// # Errors
+    /// The reader's error.
+    pub fn load_state(&mut self, r: &mut dyn crate::persist::StateReader) -> crate::Result<()> {
+        r.f64s("eval_q_star", &mut self.q_star.values)
+    }
+
     /// ‖z − z*‖₁, NaN without a reference.
     pub fn l1_to_tmfe(&self, z: &[f64]) -> f64 {
         self.reference

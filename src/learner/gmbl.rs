@@ -106,6 +106,7 @@ use crate::model::{check_pmf, GameParams, KernelTables, Model};
 use crate::operator::phi;
 use crate::operator::tq_value::TqIteration;
 use crate::operator::trembling::write_trembling_policy;
+use crate::persist::{StateReader, StateWriter};
 use crate::population::multinomial;
 use crate::rng::{stream, Purpose};
 use crate::space::{Policy, QTable};
@@ -288,6 +289,23 @@ impl<'m, M: Model + ?Sized> Algorithm for Gmbl<'m, M> {
 
     fn iterations(&self) -> u64 {
         self.k
+    }
+
+    /// Q̂ (`gmbl_q`, the warm start of the next value iteration), z_k (`gmbl_z`) and k
+    /// (`gmbl_k`); P̂ is redrawn every iteration from keyed streams.
+    fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        w.f64s("gmbl_q", &self.q.values)?;
+        w.f64s("gmbl_z", &self.z)?;
+        w.u64s("gmbl_k", &[self.k])
+    }
+
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        r.f64s("gmbl_q", &mut self.q.values)?;
+        r.f64s("gmbl_z", &mut self.z)?;
+        self.k = crate::persist::read_u64(r, "gmbl_k")?;
+        write_trembling_policy(&self.q, self.game.epsilon, &mut self.policy);
+        self.prev_greedy.clone_from(&self.policy.greedy);
+        Ok(())
     }
 }
 

@@ -221,6 +221,7 @@ use super::{Actions, Algo, Learner, LearnerParams, MfqParams, Observation, Trans
 use crate::error::{Error, Result};
 use crate::model::GameParams;
 use crate::operator::trembling::{greedy_action, weights};
+use crate::persist::{StateReader, StateWriter};
 use crate::population::{StateCode, CHUNK};
 use crate::rng::{stream, Purpose, StreamRng};
 use crate::space::{Policy, QTable};
@@ -927,6 +928,49 @@ impl Learner for Independent {
 
     fn num_agents(&self) -> Option<usize> {
         Some(self.shape.num_agents)
+    }
+
+    /// Sections `agent_q` (f32), `agent_step_counts` (u16), `agent_greedy` (the greedy
+    /// cache), `agent_actions` (the next step's actions), `agent_bins` (MFQ) and
+    /// `chunk_greedy_hist` (what μ̄ is computed from): 6·|S|·B·|A| + |S|·B + 1 (+ 1 for
+    /// MFQ) bytes per agent, as in memory.
+    fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        w.f32s("agent_q", &self.q)?;
+        w.u16s("agent_step_counts", &self.counts)?;
+        w.u8s("agent_greedy", &self.greedy)?;
+        w.u8s("agent_actions", &self.actions)?;
+        w.u8s("agent_bins", &self.bins)?;
+        w.u32s("chunk_greedy_hist", &self.chunk_hist)
+    }
+
+    /// # Errors
+    /// As [`Learner::load_state`], and [`Error::Param`] (key `agent_actions`, `agent_greedy`
+    /// or `agent_bins`) for an action ≥ |A| or a bin ≥ B.
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        r.f32s("agent_q", &mut self.q)?;
+        r.u16s("agent_step_counts", &mut self.counts)?;
+        r.u8s("agent_greedy", &mut self.greedy)?;
+        r.u8s("agent_actions", &mut self.actions)?;
+        r.u8s("agent_bins", &mut self.bins)?;
+        r.u32s("chunk_greedy_hist", &mut self.chunk_hist)?;
+        let (na, nb) = (self.shape.na, self.shape.nb);
+        for (key, column, bound) in [
+            ("agent_actions", &self.actions, na),
+            ("agent_greedy", &self.greedy, na),
+            ("agent_bins", &self.bins, nb),
+        ] {
+            if let Some(i) = column
+                .par_iter()
+                .position_first(|&v| usize::from(v) >= bound)
+            {
+                return Err(Error::param(
+                    key,
+                    format!("entry {i} is {}, of {bound}", column[i]),
+                ));
+            }
+        }
+        self.write_policy();
+        Ok(())
     }
 
     /// π^ε_{Q_i}(s, ·, b_i) for every state s, b_i the agent's bin for the next step.

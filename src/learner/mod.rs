@@ -54,6 +54,7 @@ pub use crate::transition::TransitionSource;
 
 use crate::error::Result;
 use crate::model::KernelTables;
+use crate::persist::{StateReader, StateWriter};
 use crate::space::{Policy, QTable};
 
 /// What the engine observed in one step, handed to [`Learner::update`].
@@ -126,6 +127,35 @@ pub trait Learner: Send + std::fmt::Debug {
     fn agent_policy(&self, _agent: usize) -> Option<Policy> {
         None
     }
+
+    /// Saves everything the next [`Learner::actions`] and [`Learner::update`] read (Q, the
+    /// step-size counts, any memory; per-agent tables) for a checkpoint
+    /// ([`crate::persist`]). Scratch is not saved, nor random state (streams are keyed).
+    ///
+    /// # Errors
+    /// The writer's error; [`crate::Error::Unsupported`] for a learner that cannot
+    /// checkpoint (the default).
+    fn save_state(&self, _w: &mut dyn StateWriter) -> Result<()> {
+        Err(no_checkpoint(self.algo()))
+    }
+
+    /// Restores what [`Learner::save_state`] saved into a learner built with the same sizes
+    /// and knobs; the strategy is recomputed from it.
+    ///
+    /// # Errors
+    /// The reader's error (a section of another name or length);
+    /// [`crate::Error::Unsupported`] as in [`Learner::save_state`].
+    fn load_state(&mut self, _r: &mut dyn StateReader) -> Result<()> {
+        Err(no_checkpoint(self.algo()))
+    }
+}
+
+/// The error of a learner or algorithm without checkpoint support.
+pub(crate) fn no_checkpoint(algo: Algo) -> crate::Error {
+    crate::Error::Unsupported {
+        engine: "checkpoint",
+        reason: format!("{algo} cannot save its state; run it without --checkpoint-every"),
+    }
 }
 
 /// One outer iteration of a learning algorithm, before evaluation.
@@ -185,6 +215,25 @@ pub trait Algorithm: Send + std::fmt::Debug {
     /// See [`Learner::agent_policy`].
     fn agent_policy(&self, _agent: usize) -> Option<Policy> {
         None
+    }
+
+    /// Saves what the next [`Algorithm::iterate`] needs: the iteration count, Q and the
+    /// step-size counts, the engine's or simulator's agents, the current mean field (see
+    /// [`Learner::save_state`] and [`Engine::save_state`]).
+    ///
+    /// # Errors
+    /// As [`Learner::save_state`].
+    fn save_state(&self, _w: &mut dyn StateWriter) -> Result<()> {
+        Err(no_checkpoint(self.algo()))
+    }
+
+    /// Restores what [`Algorithm::save_state`] saved into an algorithm built from the same
+    /// scenario: iterating it then gives bitwise the iterations the saved run would have.
+    ///
+    /// # Errors
+    /// As [`Learner::load_state`].
+    fn load_state(&mut self, _r: &mut dyn StateReader) -> Result<()> {
+        Err(no_checkpoint(self.algo()))
     }
 }
 

@@ -42,6 +42,7 @@ use super::tq::{TqLearner, TqLearnerParams};
 use super::{Actions, Algo, Learner, LearnerParams, Observation, Rule, TransitionSource, Update};
 use crate::error::Result;
 use crate::model::GameParams;
+use crate::persist::{StateReader, StateWriter};
 use crate::space::{Policy, QTable};
 
 /// The learning rule inside [`OnlineTmfq`].
@@ -195,5 +196,27 @@ impl Learner for OnlineTmfq {
             Inner::Sampled(l) => l.q(),
             Inner::Batch(l) => l.q(),
         })
+    }
+
+    /// The rule's state: [`TqLearner::save_state`] or [`BatchTqLearner::save_state`].
+    fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        match &self.inner {
+            Inner::Sampled(l) => l.save_state(w),
+            Inner::Batch(l) => l.save_state(w),
+        }
+    }
+
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        match &mut self.inner {
+            Inner::Sampled(l) => {
+                l.load_state(r)?;
+                l.write_policy(&mut self.policy);
+            }
+            Inner::Batch(l) => {
+                l.load_state(r)?;
+                l.write_policy(&mut self.policy);
+            }
+        }
+        Ok(())
     }
 }

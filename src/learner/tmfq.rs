@@ -143,6 +143,7 @@ use super::tq::TqLearner;
 use super::{greedy_changes, Algo, Algorithm, Iteration, LearnerParams, Ledger, TmfqParams};
 use crate::error::Result;
 use crate::model::{check_pmf, GameParams, Model};
+use crate::persist::{StateReader, StateWriter};
 use crate::population::{multinomial, Actions, CountPopulation, Engine, Population};
 use crate::rng::{stream, Purpose};
 use crate::space::{sup_distance, uniform, Policy, QTable};
@@ -349,6 +350,27 @@ impl<'m, M: Model + ?Sized> Algorithm for Tmfq<'m, M> {
 
     fn iterations(&self) -> u64 {
         self.k
+    }
+
+    /// The TQ-learner ([`TqLearner::save_state`]), the simulator's M_sim agents
+    /// (`agent_states`), z_{k+1} (`tmfq_z`) and the counters t and k (`tmfq_counters`).
+    fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        self.learner.save_state(w)?;
+        self.sim.save_state(w)?;
+        w.f64s("tmfq_z", &self.z)?;
+        w.u64s("tmfq_counters", &[self.t, self.k])
+    }
+
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        self.learner.load_state(r)?;
+        self.sim.load_state(r)?;
+        r.f64s("tmfq_z", &mut self.z)?;
+        let mut counters = [0u64; 2];
+        r.u64s("tmfq_counters", &mut counters)?;
+        [self.t, self.k] = counters;
+        self.learner.write_policy(&mut self.policy);
+        self.prev_greedy.clone_from(&self.policy.greedy);
+        Ok(())
     }
 }
 

@@ -166,6 +166,7 @@ use super::TransitionSource;
 use crate::error::{Error, Result};
 use crate::model::GameParams;
 use crate::operator::trembling::{trembling_policy, weights, write_trembling_policy};
+use crate::persist::{StateReader, StateWriter};
 use crate::rng::{stream, Purpose};
 use crate::space::{Policy, QTable};
 use rand::RngExt;
@@ -330,6 +331,26 @@ impl TqLearner {
     /// The step-size counts n(s,a), row-major in (s, a), as left by the last call.
     pub fn step_counts(&self) -> &[f64] {
         &self.counts
+    }
+
+    /// Saves Q, n(s,a) and v(s,a) (sections `tq_q`, `tq_step_counts`, `tq_visits`).
+    ///
+    /// # Errors
+    /// The writer's error.
+    pub fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        w.f64s("tq_q", &self.q.values)?;
+        w.f64s("tq_step_counts", &self.counts)?;
+        w.u64s("tq_visits", &self.visits)
+    }
+
+    /// Restores what [`TqLearner::save_state`] saved (same sizes).
+    ///
+    /// # Errors
+    /// The reader's error.
+    pub fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        r.f64s("tq_q", &mut self.q.values)?;
+        r.f64s("tq_step_counts", &mut self.counts)?;
+        r.u64s("tq_visits", &mut self.visits)
     }
 
     /// Fills `policy` with π^ε_Q, reusing its storage.

@@ -53,6 +53,7 @@ use super::step::{check_kernel_row, validate_inputs};
 use super::{Actions, Engine, StepStats};
 use crate::error::{Error, Result};
 use crate::model::{check_pmf, KernelTables, Model};
+use crate::persist::{StateReader, StateWriter};
 use crate::rng::{stream, Purpose, StreamRng};
 use crate::space::Policy;
 use crate::transition::TransitionSource;
@@ -435,6 +436,30 @@ impl Engine for CountPopulation {
 
     fn transition_counts(&self) -> Option<&[u64]> {
         self.last_step.map(|_| &self.flows[..])
+    }
+
+    /// One section `state_counts`: the |S| counts (the engine's whole state).
+    fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        w.u64s("state_counts", &self.counts)
+    }
+
+    /// # Errors
+    /// As [`Engine::load_state`]; [`Error::Param`] (key `state_counts`) when the counts do not
+    /// sum to N. On error nothing changes.
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        let mut counts = vec![0u64; self.counts.len()];
+        r.u64s("state_counts", &mut counts)?;
+        let total = counts.iter().try_fold(0u64, |a, &c| a.checked_add(c));
+        if total != Some(self.num_agents) {
+            return Err(Error::param(
+                "state_counts",
+                format!("do not sum to N = {}", self.num_agents),
+            ));
+        }
+        self.set_counts(counts);
+        self.last_step = None;
+        self.sample = None;
+        Ok(())
     }
 }
 

@@ -84,6 +84,7 @@ pub use step::{step_chunk, step_chunk_counting, StepSampler, REGEN_SPLIT_TOL, RO
 
 use crate::error::{Error, Result};
 use crate::model::{check_pmf, KernelTables, Model};
+use crate::persist::{read_codes, write_codes, StateReader, StateWriter};
 use crate::rng::{stream, Purpose};
 use crate::space::Policy;
 use crate::transition::TransitionBuffer;
@@ -172,6 +173,36 @@ pub trait Engine: Send + std::fmt::Debug {
     /// The last step's transition counts c(s, a, s′) at index (s·|A| + a)·|S| + s′ (they sum
     /// to N), or `None` before the first step or when the step did not count them.
     fn transition_counts(&self) -> Option<&[u64]>;
+
+    /// Saves what the next step needs (the agents' states, or the histogram): the last
+    /// step's transitions are not saved, the next step overwrites them. No random state is
+    /// saved: every step's streams are keyed by (seed, step, chunk).
+    ///
+    /// # Errors
+    /// The writer's error; [`Error::Unsupported`] for an engine that cannot checkpoint (the
+    /// default).
+    fn save_state(&self, _w: &mut dyn StateWriter) -> Result<()> {
+        Err(no_checkpoint())
+    }
+
+    /// Restores what [`Engine::save_state`] saved into an engine of the same N and |S|;
+    /// afterwards it is as if the saved engine had been reset to those states (no last step).
+    ///
+    /// # Errors
+    /// The reader's error (a section of another name or length), [`Error::Param`] for a
+    /// state out of range or counts that do not sum to N; [`Error::Unsupported`] as in
+    /// [`Engine::save_state`].
+    fn load_state(&mut self, _r: &mut dyn StateReader) -> Result<()> {
+        Err(no_checkpoint())
+    }
+}
+
+/// The error of an engine without checkpoint support.
+fn no_checkpoint() -> Error {
+    Error::Unsupported {
+        engine: "this engine",
+        reason: "it cannot save its state for a checkpoint".into(),
+    }
 }
 
 impl<T: StateCode> Engine for Population<T> {
@@ -227,6 +258,16 @@ impl<T: StateCode> Engine for Population<T> {
 
     fn transition_counts(&self) -> Option<&[u64]> {
         Population::transition_counts(self)
+    }
+
+    /// One section `agent_states`: the N state codes (1 byte per agent with u8 states, 2
+    /// with u16).
+    fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        write_codes(w, "agent_states", &self.buffer.next)
+    }
+
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        Population::load_state(self, r)
     }
 }
 
@@ -387,6 +428,46 @@ impl<T: StateCode> Population<T> {
             });
         self.stepped = false;
         self.counted = false;
+        self.reduce();
+        Ok(())
+    }
+
+    /// Reads the agents' states saved by [`Engine::save_state`] into the state column and
+    /// recounts the histograms (chunks in parallel, summed in chunk order, as after
+    /// [`Population::reset`]); the last step's transitions are forgotten.
+    ///
+    /// # Errors
+    /// The reader's error, or [`Error::Param`] (key `agent_states`) for a state ≥ |S|; the
+    /// population is then unusable until the next successful load or reset.
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        read_codes(r, "agent_states", &mut self.buffer.next)?;
+        let (ns, hist_len) = (self.num_states, T::hist_len(self.num_states));
+        let bad = self
+            .buffer
+            .next
+            .par_chunks(CHUNK)
+            .zip(self.chunk_hist.par_chunks_mut(hist_len))
+            .enumerate()
+            .filter_map(|(c, (states, hist))| {
+                hist.fill(0);
+                for (i, s) in states.iter().enumerate() {
+                    let s = s.index();
+                    if s >= ns {
+                        return Some((c * CHUNK + i, s));
+                    }
+                    hist[s] += 1;
+                }
+                None
+            })
+            .min();
+        self.stepped = false;
+        self.counted = false;
+        if let Some((agent, s)) = bad {
+            return Err(Error::param(
+                "agent_states",
+                format!("agent {agent} is in state {s}, of {ns}"),
+            ));
+        }
         self.reduce();
         Ok(())
     }

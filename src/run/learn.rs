@@ -7,6 +7,9 @@ use std::time::Instant;
 use arrow_array::RecordBatch;
 use serde::Serialize;
 
+use super::checkpoint::{
+    CheckpointPlan, CheckpointSummary, Checkpointer, Interval, Resume, Totals,
+};
 use super::RunInfo;
 use crate::error::{Error, Result};
 use crate::finite_n::EngineKind;
@@ -63,6 +66,8 @@ pub struct LearnTimings {
     pub eval: f64,
     /// Inside `on_iteration` (the caller's output) and building exported batches.
     pub output: f64,
+    /// Writing checkpoints (see [`learn_checkpointed`]).
+    pub checkpoint: f64,
 }
 
 /// Quantiles of the per-iteration step time, in milliseconds.
@@ -144,6 +149,8 @@ pub struct LearnReport {
     pub step_agent_steps_per_second: Option<f64>,
     /// Rows of transitions handed to `on_iteration`.
     pub transitions_exported: Option<u64>,
+    /// What checkpointing did (`None` without a [`CheckpointPlan`]).
+    pub checkpoint: Option<CheckpointSummary>,
     /// Every iteration's snapshot.
     #[serde(skip)]
     pub snapshots: Vec<Snapshot>,
@@ -173,6 +180,51 @@ pub fn learn(
     stop: &AtomicBool,
     on_iteration: &mut dyn FnMut(&Snapshot, Option<RecordBatch>) -> Result<()>,
 ) -> Result<LearnReport> {
+    learn_checkpointed(sc, opts, None, stop, on_iteration)
+}
+
+/// As [`learn`], writing checkpoints as `plan` says and, with `plan.resume`, continuing from
+/// the checkpoint in `plan.dir` (format and guarantees: [`super::checkpoint`]).
+///
+/// A resumed run first hands the k restored snapshots to `on_iteration` (without batches),
+/// then iterates k + 1, …; its report, snapshots and final state are bitwise those of an
+/// uninterrupted run (timings aside). A run stopped by `stop` writes a last checkpoint at
+/// the iteration it finished, so it can be resumed there.
+///
+/// # Errors
+/// As [`learn`]; [`Error::Input`] naming the checkpoint file and what differs when the
+/// checkpoint was written by another mfgsim version, scenario or option, or is corrupt;
+/// [`Error::Param`] (key `checkpoint`) with transitions export (their dataset cannot be
+/// resumed); [`Error::Unsupported`] for an algorithm or engine that cannot checkpoint.
+pub fn learn_checkpointed(
+    sc: &Scenario,
+    opts: &LearnOptions,
+    plan: Option<&CheckpointPlan>,
+    stop: &AtomicBool,
+    on_iteration: &mut dyn FnMut(&Snapshot, Option<RecordBatch>) -> Result<()>,
+) -> Result<LearnReport> {
+    let options = plan.map(|p| {
+        let mut o = p.options.clone();
+        o.insert(
+            "export_fraction".into(),
+            format!("{:?}", opts.export_fraction),
+        );
+        o
+    });
+    if let (Some(p), Some(_)) = (plan, opts.export_fraction) {
+        if p.resume || p.every != Interval::Never {
+            return Err(Error::param(
+                "checkpoint",
+                "cannot be combined with exporting transitions: the transitions dataset \
+                 of the steps before a resume cannot be rebuilt",
+            ));
+        }
+    }
+    // Validated before any work: a mismatch is refused in milliseconds, not after the solve.
+    let resume = match (plan, &options) {
+        (Some(p), Some(o)) if p.resume => Some(Resume::open(&p.dir, sc, o)?),
+        _ => None,
+    };
     if let Some(f) = opts.export_fraction {
         if !(f > 0.0 && f <= 1.0) {
             return Err(Error::param(
@@ -209,6 +261,9 @@ pub fn learn(
         },
         solve_seconds: solve_s,
         t_setup: Instant::now(),
+        plan,
+        options: options.unwrap_or_default(),
+        resume,
     };
     let algo = sc.learner.algo;
     if algo.uses_population() && sc.sim.engine == EngineKind::Agents {
@@ -296,6 +351,11 @@ struct Ctx<'a, 'm> {
     tmfe: TmfeSummary,
     solve_seconds: f64,
     t_setup: Instant,
+    plan: Option<&'a CheckpointPlan>,
+    /// The options saved with (and compared against) a checkpoint.
+    options: std::collections::BTreeMap<String, String>,
+    /// The opened checkpoint of a resumed run, until it is loaded.
+    resume: Option<Resume>,
 }
 
 impl<'m> Ctx<'_, 'm> {
@@ -356,8 +416,49 @@ impl<'m> Ctx<'_, 'm> {
             .num_agents()
             .map(|n| agent_sample(n, self.sc.sim.seed))
             .unwrap_or_default();
+        // Resume: the state into `run` and the evaluator, the totals and the history.
+        let mut prev_loop = 0.0;
+        let mut read_seconds = 0.0;
+        let resumed = self.resume.as_ref().map(Resume::iteration);
+        if let (Some(resume), Some(plan)) = (self.resume.take(), self.plan) {
+            let ns = self.sc.model.as_model().num_states();
+            let (totals, history, read_s) = resume.load(&plan.dir, &mut run, &mut self.eval, ns)?;
+            total = totals.ledger;
+            let [total_loop, step, learn, eval, output, checkpoint] = totals.seconds;
+            prev_loop = total_loop;
+            (t.step, t.learn, t.eval, t.output, t.checkpoint) =
+                (step, learn, eval, output, checkpoint);
+            read_seconds = read_s;
+            for s in &history {
+                (self.on_iteration)(s, None)?;
+            }
+            snapshots = history;
+        }
+        let mut ckpt = match self.plan {
+            Some(p) => Some(Checkpointer::try_new(
+                p,
+                self.sc,
+                std::mem::take(&mut self.options),
+                resumed,
+            )?),
+            None => None,
+        };
+        if let Some(c) = ckpt.as_mut() {
+            c.summary.read_seconds = read_seconds;
+        }
         let t_loop = Instant::now();
-        for _ in 0..requested {
+        let totals_now = |t: &LearnTimings, total: Ledger| Totals {
+            ledger: total,
+            seconds: [
+                prev_loop + t_loop.elapsed().as_secs_f64(),
+                t.step,
+                t.learn,
+                t.eval,
+                t.output,
+                t.checkpoint,
+            ],
+        };
+        for _ in run.iterations()..requested {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
@@ -381,9 +482,25 @@ impl<'m> Ctx<'_, 'm> {
             t.step += snap.step_seconds;
             t.learn += snap.learn_seconds;
             t.eval += snap.eval_seconds;
+            let k = snap.iteration;
             snapshots.push(snap);
+            if let Some(c) = ckpt.as_mut().filter(|c| c.due(k)) {
+                let t_ck = Instant::now();
+                c.write(&run, &self.eval, &snapshots, &totals_now(&t, total))?;
+                t.checkpoint += t_ck.elapsed().as_secs_f64();
+            }
         }
-        t.total_loop = t_loop.elapsed().as_secs_f64();
+        // Stopped early: a last checkpoint where the run stopped, so it resumes there.
+        if let Some(c) = ckpt.as_mut() {
+            let k = snapshots.last().map_or(0, |s| s.iteration);
+            let stopped = self.stop.load(Ordering::SeqCst) && k < requested;
+            if stopped && c.writes() && k > 0 && c.summary.last_iteration.unwrap_or(0) < k {
+                let t_ck = Instant::now();
+                c.write(&run, &self.eval, &snapshots, &totals_now(&t, total))?;
+                t.checkpoint += t_ck.elapsed().as_secs_f64();
+            }
+        }
+        t.total_loop = prev_loop + t_loop.elapsed().as_secs_f64();
         let Some(last) = snapshots.last() else {
             return Err(Error::Interrupted);
         };
@@ -415,6 +532,7 @@ impl<'m> Ctx<'_, 'm> {
             agent_steps_per_second: population.then(|| agent_steps / t.total_loop),
             step_agent_steps_per_second: population.then(|| agent_steps / t.step),
             transitions_exported: exported,
+            checkpoint: ckpt.map(|c| c.summary),
             policy: run.policy().clone(),
             q: run.q().cloned(),
             snapshots,

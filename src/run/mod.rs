@@ -12,6 +12,9 @@
 //! * [`check`]: the strategic-complementarity checker (Definition 1);
 //! * [`learn`]: any learning algorithm of `[learner] algo`, evaluated every iteration;
 //! * [`finite_n`]: the finite-N study.
+//! * [`checkpoint`]: checkpoints of `learn` ([`learn_checkpointed`]) and the journal of a
+//!   study's finished runs ([`finite_n_resumed`]); a resumed run ends bitwise as an
+//!   uninterrupted one, since every random stream is keyed by (seed, purpose, step, chunk).
 //!
 //! Work runs on the current rayon pool (`pool.install(|| run::learn(…))` picks the thread
 //! count); results do not depend on it.
@@ -33,13 +36,17 @@
 //! # Ok::<(), mfgsim::Error>(())
 //! ```
 
+pub mod checkpoint;
 mod learn;
 mod solve;
 mod study;
 
-pub use learn::{learn, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary};
+pub use checkpoint::{CheckpointPlan, CheckpointSummary, Interval};
+pub use learn::{
+    learn, learn_checkpointed, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary,
+};
 pub use solve::{check, solve, CheckRun, SolveReport, SolveRun};
-pub use study::{finite_n, FiniteNRun};
+pub use study::{finite_n, finite_n_resumed, FiniteNRun};
 
 use serde::Serialize;
 

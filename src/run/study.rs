@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::RunInfo;
 use crate::error::{Error, Result};
 use crate::finite_n::{
-    run_study, EngineKind, FiniteNParams, FiniteNReport, GroupSummary, Limit, PolicySource,
+    run_study_resumed, EngineKind, FiniteNParams, FiniteNReport, GroupSummary, Limit, PolicySource,
     RateFit, RunResult,
 };
 use crate::scenario::Scenario;
@@ -42,6 +42,8 @@ pub struct FiniteNRun {
     pub per_n: Vec<GroupSummary>,
     /// Runs that finished.
     pub runs_completed: usize,
+    /// Of those, runs taken from an earlier session ([`finite_n_resumed`]).
+    pub runs_reused: usize,
     /// True when the stop flag ended the study early.
     pub interrupted: bool,
     /// Wall seconds of the study.
@@ -66,6 +68,22 @@ pub struct FiniteNRun {
 pub fn finite_n(
     sc: &Scenario,
     params: &FiniteNParams,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(&RunResult) + Sync),
+) -> Result<FiniteNRun> {
+    finite_n_resumed(sc, params, &[], stop, progress)
+}
+
+/// As [`finite_n`], reusing the runs of `finished` (an earlier session's, e.g. from a
+/// [`super::checkpoint::StudyJournal`]) instead of running them again; the report is the
+/// one an uninterrupted study gives (see [`crate::finite_n::run_study_resumed`]).
+///
+/// # Errors
+/// As [`finite_n`].
+pub fn finite_n_resumed(
+    sc: &Scenario,
+    params: &FiniteNParams,
+    finished: &[RunResult],
     stop: &AtomicBool,
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Result<FiniteNRun> {
@@ -95,15 +113,19 @@ pub fn finite_n(
         z: &exact.z,
         policy: &exact.policy,
     };
-    let report = run_study(model, sc.game, limit, params, stop, progress)?;
+    let report = run_study_resumed(model, sc.game, limit, params, finished, stop, progress)?;
     if report.runs.is_empty() {
         return Err(Error::Interrupted);
     }
+    let reused = |r: &RunResult| finished.iter().any(|f| f == r);
+    // This session's work only.
     let agent_steps: f64 = report
         .runs
         .iter()
+        .filter(|r| !reused(r))
         .map(|r| r.agent_steps(params.burn_in))
         .sum();
+    let runs_reused = report.runs.iter().filter(|r| reused(r)).count();
     Ok(FiniteNRun {
         info: RunInfo::new("finite-n", sc, params.base_seed),
         engine: params.engine,
@@ -117,6 +139,7 @@ pub fn finite_n(
         fit: report.fit.clone(),
         per_n: report.groups.clone(),
         runs_completed: report.runs.len(),
+        runs_reused,
         interrupted: report.interrupted,
         seconds: report.seconds,
         tmfe_z: exact.z.clone(),
