@@ -412,7 +412,7 @@ if _gym is not None:
             super().reset(seed=seed)
             self._state = int(self.np_random.choice(self.num_states, p=self.init))
             self._t = 0
-            return self._state, {"z": self.z}
+            return self._state, {"z": self.z.copy()}
 
         def step(self, action):
             a = int(action)
