@@ -868,3 +868,65 @@ mod bundled {
         assert_eq!(s.learner, LearnerParams::default());
     }
 }
+
+#[cfg(test)]
+mod with_model_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::Gig;
+
+    fn custom() -> BuiltinModel {
+        BuiltinModel::Custom(Arc::new(Gig::default()))
+    }
+
+    #[test]
+    fn a_model_in_code_takes_the_other_tables_and_overrides() {
+        let game = GameParams::try_new(0.8, 0.2).unwrap();
+        let text = "name = \"mine\"\n[sim]\nagents = 5\n";
+        let s = Scenario::with_model(custom(), game, text, Path::new("m"), &["sim.seed=3".into()])
+            .unwrap();
+        assert_eq!((s.name.as_str(), s.sim.agents, s.sim.seed), ("mine", 5, 3));
+        assert_eq!(s.game, game);
+        assert_eq!(s.model.as_model().name(), "gig");
+        assert!(s.text.contains("kind = \"gig\""), "{}", s.text);
+        let d = Scenario::with_model(custom(), game, "", Path::new("m"), &[]).unwrap();
+        assert_eq!(d.sim, SimParams::default());
+        assert_eq!(d.learner, LearnerParams::default());
+        // Custom models compare by identity.
+        assert_eq!(d.model, d.model.clone());
+        assert_ne!(d.model, custom());
+    }
+
+    #[test]
+    fn a_model_table_or_an_unknown_key_is_refused_by_name() {
+        let game = GameParams::default();
+        let e = Scenario::with_model(
+            custom(),
+            game,
+            "[model]\nkind = \"gig\"\n",
+            Path::new("m"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("m: `model`: the model is given in code"),
+            "{e}"
+        );
+        let e = Scenario::with_model(custom(), game, "", Path::new("m"), &["sim.agnets=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`sim.agnets`: unknown key"), "{e}");
+        let e = Scenario::with_model(
+            custom(),
+            game,
+            "[solver]\nstart = [1.0]\n",
+            Path::new("m"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`solver.start`"), "{e}");
+    }
+}

@@ -54,9 +54,8 @@ pub(crate) fn overrides_from(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Str
             let key: String = k
                 .extract()
                 .map_err(|_| PyValueError::new_err("overrides: keys must be strings"))?;
-            let value = toml_value(&v).map_err(|reason| {
-                PyValueError::new_err(format!("overrides: `{key}`: {reason}"))
-            })?;
+            let value = toml_value(&v)
+                .map_err(|reason| PyValueError::new_err(format!("overrides: `{key}`: {reason}")))?;
             out.push(format!("{key}={value}"));
         }
         return Ok(out);
@@ -73,7 +72,9 @@ pub(crate) fn overrides_from(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<Str
 fn toml_value(v: &Bound<'_, PyAny>) -> Result<toml::Value, String> {
     use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
     if v.is_instance_of::<PyBool>() {
-        return Ok(toml::Value::Boolean(v.extract().map_err(|e: PyErr| e.to_string())?));
+        return Ok(toml::Value::Boolean(
+            v.extract().map_err(|e: PyErr| e.to_string())?,
+        ));
     }
     if v.is_instance_of::<PyInt>() {
         return v
@@ -82,10 +83,14 @@ fn toml_value(v: &Bound<'_, PyAny>) -> Result<toml::Value, String> {
             .map_err(|_| "integer out of range".to_string());
     }
     if v.is_instance_of::<PyFloat>() {
-        return Ok(toml::Value::Float(v.extract().map_err(|e: PyErr| e.to_string())?));
+        return Ok(toml::Value::Float(
+            v.extract().map_err(|e: PyErr| e.to_string())?,
+        ));
     }
     if v.is_instance_of::<PyString>() {
-        return Ok(toml::Value::String(v.extract().map_err(|e: PyErr| e.to_string())?));
+        return Ok(toml::Value::String(
+            v.extract().map_err(|e: PyErr| e.to_string())?,
+        ));
     }
     // numpy scalars and other numbers.
     if let Ok(f) = v.extract::<f64>() {
@@ -100,7 +105,10 @@ fn toml_value(v: &Bound<'_, PyAny>) -> Result<toml::Value, String> {
     }
     Err(format!(
         "unsupported value type {}",
-        v.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        v.get_type()
+            .name()
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     ))
 }
 
@@ -212,14 +220,14 @@ impl PyScenario {
 
 /// A `Scenario` or a `CustomModel`, as every entry point accepts.
 pub(crate) enum ModelArg {
-    Scenario(PyScenario),
+    Scenario(Py<PyScenario>),
     Custom(Py<PyCustomModel>),
 }
 
 impl ModelArg {
     pub(crate) fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Self> {
-        if let Ok(s) = obj.extract::<PyRef<'_, PyScenario>>() {
-            return Ok(ModelArg::Scenario(s.clone()));
+        if let Ok(s) = obj.extract::<Py<PyScenario>>() {
+            return Ok(ModelArg::Scenario(s));
         }
         if let Ok(c) = obj.extract::<Py<PyCustomModel>>() {
             return Ok(ModelArg::Custom(c));
@@ -233,7 +241,7 @@ impl ModelArg {
     /// The scenario of a run with `overrides`; resets a custom model's stored error.
     pub(crate) fn scenario(&self, overrides: &[String]) -> PyResult<Scenario> {
         match self {
-            ModelArg::Scenario(s) => s.derive(overrides),
+            ModelArg::Scenario(s) => s.get().derive(overrides),
             ModelArg::Custom(c) => {
                 let c = c.get();
                 c.model.reset_error();

@@ -83,7 +83,11 @@ impl PyPopulation {
     /// mean field, with the GIL released, and returns the new mean field z^N (a copy).
     /// A CustomModel's callbacks run once, before the agents move; if they fail, nothing
     /// changes and their exception is raised.
-    fn step<'py>(&mut self, py: Python<'py>, policy: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    fn step<'py>(
+        &mut self,
+        py: Python<'py>,
+        policy: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let md = self.model.as_model();
         let policy = policy_from(policy, md.num_states(), md.num_actions())?;
         if let Some(pm) = &self.py_model {
@@ -96,9 +100,9 @@ impl PyPopulation {
         let (k, seed) = (self.steps, self.seed);
         let model = &self.model;
         let inner = &mut self.inner;
-        let result = py.detach(|| {
-            with_pop!(inner, p => p.step_par(model.as_model(), &policy, k, seed).map(|_| ()))
-        });
+        let result = py.detach(
+            || with_pop!(inner, p => p.step_par(model.as_model(), &policy, k, seed).map(|_| ())),
+        );
         if let Some(e) = self.py_model.as_ref().and_then(|pm| pm.take_error()) {
             return Err(e);
         }
@@ -144,7 +148,11 @@ impl PyPopulation {
     /// The last step's transitions as three numpy arrays (s, a, s′) of length N (copies);
     /// with `regenerated=True` a fourth boolean array tells which agents were replaced.
     #[pyo3(signature = (regenerated=false))]
-    fn transitions<'py>(&self, py: Python<'py>, regenerated: bool) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+    fn transitions<'py>(
+        &self,
+        py: Python<'py>,
+        regenerated: bool,
+    ) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
         fn columns<'py, T: mfgsim::state::StateCode + Element>(
             py: Python<'py>,
             b: &TransitionBuffer<T>,
@@ -153,15 +161,22 @@ impl PyPopulation {
             let s = PyArray1::from_slice(py, b.states());
             let a = PyArray1::from_iter(
                 py,
-                b.actions().iter().map(|&x| mfgsim::transition::unpack_action(x) as u8),
+                b.actions()
+                    .iter()
+                    .map(|&x| mfgsim::transition::unpack_action(x) as u8),
             );
             let s2 = PyArray1::from_slice(py, b.next_states());
             if regenerated {
                 let r = PyArray1::from_iter(
                     py,
-                    b.actions().iter().map(|&x| mfgsim::transition::is_regenerated(x)),
+                    b.actions()
+                        .iter()
+                        .map(|&x| mfgsim::transition::is_regenerated(x)),
                 );
-                pyo3::types::PyTuple::new(py, [s.into_any(), a.into_any(), s2.into_any(), r.into_any()])
+                pyo3::types::PyTuple::new(
+                    py,
+                    [s.into_any(), a.into_any(), s2.into_any(), r.into_any()],
+                )
             } else {
                 pyo3::types::PyTuple::new(py, [s.into_any(), a.into_any(), s2.into_any()])
             }

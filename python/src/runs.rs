@@ -53,7 +53,9 @@ pub(crate) fn to_python<'py>(
 ) -> PyResult<Bound<'py, PyAny>> {
     let text = serde_json::to_string(value)
         .map_err(|e| PyValueError::new_err(format!("serializing a report: {e}")))?;
-    PyModule::import(py, "json")?.getattr("loads")?.call1((text,))
+    PyModule::import(py, "json")?
+        .getattr("loads")?
+        .call1((text,))
 }
 
 /// A strategy μ(s, a) from an S×A array: finite entries in [0, 1], rows summing to 1
@@ -117,7 +119,10 @@ fn solve_run<'py>(py: Python<'py>, label: &str, run: &SolveRun) -> PyResult<Boun
     d.set_item("z", array(py, sol.z.clone(), &[ns])?)?;
     d.set_item("q", q_array(py, &sol.q)?)?;
     d.set_item("mu", array(py, sol.policy.probs.clone(), &[ns, na])?)?;
-    d.set_item("greedy", PyArray1::from_iter(py, sol.policy.greedy.iter().map(|&a| a as i64)))?;
+    d.set_item(
+        "greedy",
+        PyArray1::from_iter(py, sol.policy.greedy.iter().map(|&a| a as i64)),
+    )?;
     let k = sol.trace.len();
     let traj: Vec<f64> = sol.trace.iter().flat_map(|r| r.z.iter().copied()).collect();
     d.set_item("trajectory", array(py, traj, &[k, ns])?)?;
@@ -256,8 +261,7 @@ fn _learn<'py>(
     let pool = thread_pool(threads)?;
     let report = run_blocking(py, &stop, pm.as_deref(), || {
         pool.install(|| {
-            run::learn(&sc, &LearnOptions::default(), &stop, &mut |_, _| Ok(()))
-                .map_err(to_py_err)
+            run::learn(&sc, &LearnOptions::default(), &stop, &mut |_, _| Ok(())).map_err(to_py_err)
         })
     })?;
     let ns = sc.model.as_model().num_states();
@@ -275,10 +279,7 @@ fn _learn<'py>(
         "policy",
         array(py, p.probs.clone(), &[p.num_states(), p.num_actions()])?,
     )?;
-    d.set_item(
-        "q",
-        report.q.as_ref().map(|q| q_array(py, q)).transpose()?,
-    )?;
+    d.set_item("q", report.q.as_ref().map(|q| q_array(py, q)).transpose()?)?;
     d.set_item("z", array(py, report.z.clone(), &[ns])?)?;
     Ok(d)
 }
