@@ -368,16 +368,23 @@ def kernel_tables(model: Model, z: Any) -> Tuple[np.ndarray, np.ndarray]:
     return _mfgsim._kernel_tables(model, z)
 
 
-try:  # Gymnasium is optional.
-    import gymnasium as _gym
-    from gymnasium import spaces as _spaces
-except ImportError:  # pragma: no cover - exercised only without gymnasium
-    _gym = None
+def _make_env_class():
+    """Builds FixedMeanFieldEnv on first use, so `import mfgsim` does not import gymnasium."""
+    try:
+        import gymnasium as gym
+        from gymnasium import spaces
+    except ImportError:
 
+        class FixedMeanFieldEnv:
+            """Needs gymnasium: ``pip install gymnasium``."""
 
-if _gym is not None:
+            def __init__(self, *args: Any, **kwargs: Any):
+                raise ImportError(
+                    "mfgsim.FixedMeanFieldEnv needs gymnasium: pip install gymnasium")
 
-    class FixedMeanFieldEnv(_gym.Env):
+        return FixedMeanFieldEnv
+
+    class FixedMeanFieldEnv(gym.Env):
         """One agent against a frozen mean field z, as a Gymnasium environment.
 
         The rewards and kernel are fetched from Rust once (``kernel_tables(model, z)``);
@@ -402,19 +409,21 @@ if _gym is not None:
             self.gamma = float(model.gamma)
             self.init = self.z if init is None else np.asarray(init, dtype=float)
             self.max_episode_steps = int(max_episode_steps)
-            self.observation_space = _spaces.Discrete(self.num_states)
-            self.action_space = _spaces.Discrete(self.num_actions)
+            self.observation_space = spaces.Discrete(self.num_states)
+            self.action_space = spaces.Discrete(self.num_actions)
             self._cdf = np.cumsum(self.kernel, axis=2)
             self._state = 0
             self._t = 0
 
         def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+            """Starts an episode: s_0 ~ init (default z). Returns (s_0, {"z": z})."""
             super().reset(seed=seed)
             self._state = int(self.np_random.choice(self.num_states, p=self.init))
             self._t = 0
             return self._state, {"z": self.z.copy()}
 
         def step(self, action):
+            """Returns (s', r(s, a, z), False, truncated, {})."""
             a = int(action)
             if not 0 <= a < self.num_actions:
                 raise ValueError(f"action {a} is not in 0..{self.num_actions - 1}")
@@ -427,10 +436,13 @@ if _gym is not None:
             truncated = self._t >= self.max_episode_steps
             return self._state, r, False, truncated, {}
 
-else:
+    FixedMeanFieldEnv.__module__ = __name__
+    return FixedMeanFieldEnv
 
-    class FixedMeanFieldEnv:  # type: ignore[no-redef]
-        """Needs gymnasium: ``pip install gymnasium``."""
 
-        def __init__(self, *args: Any, **kwargs: Any):
-            raise ImportError("mfgsim.FixedMeanFieldEnv needs gymnasium: pip install gymnasium")
+def __getattr__(name: str) -> Any:
+    if name == "FixedMeanFieldEnv":
+        cls = _make_env_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
