@@ -232,7 +232,8 @@ impl PyModel {
         }
     }
 
-    fn fail(&self, e: PyErr) {
+    /// Stores `e` unless an error is already stored; later fills use placeholders.
+    pub(crate) fn fail(&self, e: PyErr) {
         let mut slot = lock(&self.error);
         if slot.is_none() {
             *slot = Some(e);

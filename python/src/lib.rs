@@ -293,6 +293,11 @@ pub(crate) fn run_blocking<T: Send>(
             }
             if signal.is_none() {
                 if let Err(e) = py.check_signals() {
+                    // A Python model then answers with placeholder tables without calling
+                    // back, so even a run without a stop flag (T-BR) ends promptly.
+                    if let Some(m) = model {
+                        m.fail(e.clone_ref(py));
+                    }
                     signal = Some(e);
                     stop.store(true, Ordering::SeqCst);
                 }

@@ -396,3 +396,22 @@ def test_fixed_mean_field_env(gig):
         *_, trunc, _ = env.step(0)
     assert trunc
     assert isinstance(env, gym.Env)
+
+
+def test_keyboard_interrupt_stops_a_slow_custom_model_solve(gig):
+    reward, transition, entry = gig_callbacks()
+
+    def slow(z):
+        time.sleep(0.01)
+        return transition(z)
+
+    m = mfgsim.CustomModel(10, 4, reward, slow, regen_prob=0.02, regen_pmf=entry)
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    t0 = time.monotonic()
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        mfgsim.solve(m)  # about 100 mean fields: > 1 s of callbacks without the interrupt
+    timer.join()
+    assert time.monotonic() - t0 < 0.2 + 0.5
+    # The model is usable again and gives the built-in T-MFE.
+    np.testing.assert_allclose(mfgsim.solve(m).z, mfgsim.solve(gig).z, rtol=0, atol=1e-12)
