@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -438,6 +438,14 @@ def _make_env_class():
 
     FixedMeanFieldEnv.__module__ = __name__
     return FixedMeanFieldEnv
+
+
+if TYPE_CHECKING:  # for type checkers: the class __getattr__ builds on first use
+    import gymnasium
+
+    class FixedMeanFieldEnv(gymnasium.Env):  # noqa: F811
+        def __init__(self, model: Model, z: Any, max_episode_steps: int = 1000,
+                     init: Optional[Any] = None) -> None: ...
 
 
 def __getattr__(name: str) -> Any:
