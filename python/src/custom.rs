@@ -151,39 +151,9 @@ impl PyModel {
     fn evaluate(&self, py: Python<'_>, z: &[f64], t: &mut KernelTables) -> PyResult<()> {
         let (ns, na) = (self.num_states, self.num_actions);
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let np = PyModule::import(py, "numpy")?;
-        let as_f64 = |v: Bound<'_, PyAny>, what: &str| -> PyResult<Vec<f64>> {
-            let arr = np
-                .getattr("ascontiguousarray")?
-                .call1((v, "float64"))
-                .map_err(|e| {
-                    PyValueError::new_err(format!(
-                        "CustomModel.{what}(z) did not return an array of numbers: {e}"
-                    ))
-                })?;
-            let arr: PyReadonlyArrayDyn<'_, f64> = arr.extract()?;
-            let want: &[usize] = if what == "reward" {
-                &[ns, na]
-            } else {
-                &[ns, na, ns]
-            };
-            if arr.shape() != want {
-                return Err(PyValueError::new_err(format!(
-                    "CustomModel.{what}(z) returned shape {:?}, expected {:?} ({})",
-                    arr.shape(),
-                    want,
-                    if what == "reward" {
-                        "num_states × num_actions"
-                    } else {
-                        "num_states × num_actions × num_states"
-                    }
-                )));
-            }
-            Ok(arr.as_slice()?.to_vec())
-        };
-        let zarr = PyArray1::from_slice(py, z);
-        let r = self.reward.bind(py).call1((zarr.clone(),))?;
-        let r = as_f64(r, "reward")?;
+        // Each callback gets its own copy of z, so neither sees the other's writes.
+        let r = self.reward.bind(py).call1((PyArray1::from_slice(py, z),))?;
+        let r = as_f64_array(&r, "reward", &[ns, na], "num_states × num_actions")?;
         if let Some((i, v)) = r.iter().enumerate().find(|(_, v)| !v.is_finite()) {
             return Err(PyValueError::new_err(format!(
                 "CustomModel.reward(z) has a non-finite value {v} at (s={}, a={})",
@@ -191,8 +161,16 @@ impl PyModel {
                 i % na
             )));
         }
-        let p = self.transition.bind(py).call1((zarr,))?;
-        let p = as_f64(p, "transition")?;
+        let p = self
+            .transition
+            .bind(py)
+            .call1((PyArray1::from_slice(py, z),))?;
+        let p = as_f64_array(
+            &p,
+            "transition",
+            &[ns, na, ns],
+            "num_states × num_actions × num_states",
+        )?;
         for (i, row) in p.chunks_exact(ns).enumerate() {
             let (s, a) = (i / na, i % na);
             if let Some((s2, v)) = row
@@ -240,6 +218,32 @@ impl PyModel {
         }
         self.failed.store(true, Ordering::SeqCst);
     }
+}
+
+/// A callback's result as a C-contiguous float64 array of shape `want`, row-major.
+fn as_f64_array(
+    v: &Bound<'_, PyAny>,
+    what: &str,
+    want: &[usize],
+    dims: &str,
+) -> PyResult<Vec<f64>> {
+    let np = PyModule::import(v.py(), "numpy")?;
+    let arr = np
+        .getattr("ascontiguousarray")?
+        .call1((v, "float64"))
+        .map_err(|e| {
+            PyValueError::new_err(format!(
+                "CustomModel.{what}(z) did not return an array of numbers: {e}"
+            ))
+        })?;
+    let arr: PyReadonlyArrayDyn<'_, f64> = arr.extract()?;
+    if arr.shape() != want {
+        return Err(PyValueError::new_err(format!(
+            "CustomModel.{what}(z) returned shape {:?}, expected {want:?} ({dims})",
+            arr.shape()
+        )));
+    }
+    Ok(arr.as_slice()?.to_vec())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -98,6 +98,7 @@ class Solution:
         consistency_l1: ‖Φ(z, μ) − z‖₁.
         termination: why T-BR stopped, in words.
         start_label: "uniform", "lowest", "highest" or "given".
+        seconds: wall seconds of the run.
         summary: the run's keys as in the CLI's summary.json.
     """
 
