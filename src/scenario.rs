@@ -401,6 +401,80 @@ fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
     Ok(p)
 }
 
+impl Scenario {
+    /// A scenario around a model written in code (e.g. a Python `CustomModel`):
+    /// `model` and `game` replace the `[model]` table, and `text` (TOML, may be empty)
+    /// holds the other tables (`name`, `[solver]`, `[sim]`, `[learner]`), with
+    /// `overrides` applied and every key checked as in [`Scenario::parse`]. The effective
+    /// text records `[model] kind = "<model.name()>"`.
+    ///
+    /// # Errors
+    /// [`Error::Scenario`] naming `path`, the key and the reason, also when `text` has a
+    /// `[model]` table.
+    pub fn with_model(
+        model: BuiltinModel,
+        game: GameParams,
+        text: &str,
+        path: &Path,
+        overrides: &[String],
+    ) -> Result<Self> {
+        let err = |key: &str, reason: String| Error::Scenario {
+            file: path.to_path_buf(),
+            key: key.to_string(),
+            reason,
+        };
+        let mut table: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| err("<syntax>", e.to_string().trim().to_string()))?;
+        for o in overrides {
+            apply_override(&mut table, o).map_err(|(key, reason)| Error::Scenario {
+                file: PathBuf::from("--set"),
+                key,
+                reason,
+            })?;
+        }
+        if table.contains_key("model") {
+            return Err(err(
+                "model",
+                "the model is given in code; remove the `[model]` table".into(),
+            ));
+        }
+        let mut recorded = table.clone();
+        let mut model_t = toml::Table::new();
+        model_t.insert("kind".into(), model.as_model().name().into());
+        model_t.insert("gamma".into(), game.gamma.into());
+        model_t.insert("epsilon".into(), game.epsilon.into());
+        recorded.insert("model".into(), model_t.into());
+        let effective = toml::to_string(&recorded).unwrap_or_default();
+        let mut top = Fields::new(path, "", table);
+        let name = top
+            .string("name")?
+            .unwrap_or_else(|| model.as_model().name().to_string());
+        let solver_t = top.table("solver")?.unwrap_or_default();
+        let sim_t = top.table("sim")?.unwrap_or_default();
+        let learner_t = top.table("learner")?.unwrap_or_default();
+        top.finish(&["name", "solver", "sim", "learner"])?;
+        let (solver, start) = parse_solver(path, solver_t)?;
+        let sim = parse_sim(path, sim_t)?;
+        let learner = parse_learner(path, learner_t)?;
+        if let StartSpec::Single(s) = &start {
+            s.vector(model.as_model().num_states())
+                .map_err(|e| err("solver.start", e.to_string()))?;
+        }
+        Ok(Scenario {
+            name,
+            path: path.to_path_buf(),
+            text: effective,
+            model,
+            game,
+            solver,
+            start,
+            sim,
+            learner,
+        })
+    }
+}
+
 fn as_f64(v: &toml::Value) -> Option<f64> {
     match v {
         toml::Value::Float(x) => Some(*x),
@@ -796,5 +870,67 @@ mod bundled {
         let s = Scenario::load(&root.join("scenarios/infection.toml"), &[]).unwrap();
         assert_eq!(s.sim, SimParams::default());
         assert_eq!(s.learner, LearnerParams::default());
+    }
+}
+
+#[cfg(test)]
+mod with_model_tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::model::Gig;
+
+    fn custom() -> BuiltinModel {
+        BuiltinModel::Custom(Arc::new(Gig::default()))
+    }
+
+    #[test]
+    fn a_model_in_code_takes_the_other_tables_and_overrides() {
+        let game = GameParams::try_new(0.8, 0.2).unwrap();
+        let text = "name = \"mine\"\n[sim]\nagents = 5\n";
+        let s = Scenario::with_model(custom(), game, text, Path::new("m"), &["sim.seed=3".into()])
+            .unwrap();
+        assert_eq!((s.name.as_str(), s.sim.agents, s.sim.seed), ("mine", 5, 3));
+        assert_eq!(s.game, game);
+        assert_eq!(s.model.as_model().name(), "gig");
+        assert!(s.text.contains("kind = \"gig\""), "{}", s.text);
+        let d = Scenario::with_model(custom(), game, "", Path::new("m"), &[]).unwrap();
+        assert_eq!(d.sim, SimParams::default());
+        assert_eq!(d.learner, LearnerParams::default());
+        // Custom models compare by identity.
+        assert_eq!(d.model, d.model.clone());
+        assert_ne!(d.model, custom());
+    }
+
+    #[test]
+    fn a_model_table_or_an_unknown_key_is_refused_by_name() {
+        let game = GameParams::default();
+        let e = Scenario::with_model(
+            custom(),
+            game,
+            "[model]\nkind = \"gig\"\n",
+            Path::new("m"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("m: `model`: the model is given in code"),
+            "{e}"
+        );
+        let e = Scenario::with_model(custom(), game, "", Path::new("m"), &["sim.agnets=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`sim.agnets`: unknown key"), "{e}");
+        let e = Scenario::with_model(
+            custom(),
+            game,
+            "[solver]\nstart = [1.0]\n",
+            Path::new("m"),
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("`solver.start`"), "{e}");
     }
 }

@@ -255,13 +255,17 @@ pub fn mean_state(z: &[f64]) -> f64 {
     z.iter().enumerate().map(|(s, p)| s as f64 * p).sum()
 }
 
-/// The built-in models, selected by `kind` in a scenario's `[model]` table.
-#[derive(Debug, Clone, PartialEq)]
+/// The models a [`crate::scenario::Scenario`] can hold: the built-in ones, selected by
+/// `kind` in a scenario's `[model]` table, or one written in code.
+#[derive(Debug, Clone)]
 pub enum BuiltinModel {
     /// `kind = "infection"`.
     Infection(Infection),
     /// `kind = "gig"`.
     Gig(Gig),
+    /// A model written outside the crate (e.g. the Python package's `CustomModel`), put in
+    /// a scenario by [`crate::scenario::Scenario::with_model`].
+    Custom(std::sync::Arc<dyn Model>),
 }
 
 impl BuiltinModel {
@@ -270,6 +274,19 @@ impl BuiltinModel {
         match self {
             BuiltinModel::Infection(m) => m,
             BuiltinModel::Gig(m) => m,
+            BuiltinModel::Custom(m) => m.as_ref(),
+        }
+    }
+}
+
+/// Built-in models compare by parameters; custom models by identity (the same `Arc`).
+impl PartialEq for BuiltinModel {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (BuiltinModel::Infection(a), BuiltinModel::Infection(b)) => a == b,
+            (BuiltinModel::Gig(a), BuiltinModel::Gig(b)) => a == b,
+            (BuiltinModel::Custom(a), BuiltinModel::Custom(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
         }
     }
 }

@@ -1,0 +1,457 @@
+"""mfgsim from Python: mean field games with strategic complementarities.
+
+Every function calls the Rust library's run layer (``mfgsim::run``), the same code as the
+``mfgsim`` command-line tool, so a scenario and a seed give the same numbers from both.
+Arrays go in and come out as numpy arrays; the GIL is released while Rust works and Ctrl-C
+raises ``KeyboardInterrupt`` within about 50 ms.
+
+Wherever ``model`` appears it may be a :class:`Scenario` (a TOML scenario, as the CLI reads)
+or a :class:`CustomModel` (reward and kernel written in Python).
+
+Quick start::
+
+    import mfgsim
+    sc = mfgsim.Scenario.from_file("scenarios/gig.toml")
+    sol = mfgsim.solve(sc)                      # exact T-MFE: sol.z, sol.mu, sol.q
+    res = mfgsim.learn(sc, agents=10**5, iterations=50, seed=0)
+    res.snapshots                               # pyarrow.Table (or dict of numpy arrays)
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from . import _mfgsim
+from ._mfgsim import CustomModel, Population, Scenario, __version__
+
+__all__ = [
+    "Scenario",
+    "CustomModel",
+    "Population",
+    "Solution",
+    "Condition",
+    "LearnResult",
+    "FiniteNResult",
+    "solve",
+    "check",
+    "learn",
+    "finite_n",
+    "exploitability",
+    "kernel_tables",
+    "FixedMeanFieldEnv",
+    "__version__",
+]
+
+Model = Union[Scenario, CustomModel]
+
+
+def _overrides(keys: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+    return dict(keys) if keys else {}
+
+
+def _as_override_list(d: Mapping[str, Any]) -> List[str]:
+    """Dotted keys to ``key=value`` strings (TOML values), as ``--set`` takes them."""
+    out = []
+    for k, v in d.items():
+        out.append(f"{k}={_toml(v)}")
+    return out
+
+
+def _toml(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        if f != f:
+            return "nan"
+        if f in (float("inf"), float("-inf")):
+            return "inf" if f > 0 else "-inf"
+        return repr(f)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, (list, tuple, np.ndarray)):
+        return "[" + ", ".join(_toml(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} as a scenario value")
+
+
+@dataclass
+class Solution:
+    """One exact T-MFE run of T-BR (Algorithm 1).
+
+    Attributes:
+        z: the mean field z (length S) T-BR returned.
+        q: Q*_z, the TQ-values at z (S×A).
+        mu: the trembling-hand strategy π^ε(Q*_z) (S×A, rows sum to 1).
+        greedy: the greedy action per state (length S).
+        trajectory: z_k after each T-BR iteration, one row per iteration (K×S).
+        delta_l1: ‖z_k − z_{k−1}‖₁ per iteration (length K).
+        converged: whether T-BR met its tolerance.
+        iterations: K, the T-BR iterations run.
+        exploitability: max_s V*_z(s) − V_{μ,z}(s).
+        exploitability_weighted: Σ_s z(s)(V*_z(s) − V_{μ,z}(s)).
+        consistency_l1: ‖Φ(z, μ) − z‖₁.
+        termination: why T-BR stopped, in words.
+        start_label: "uniform", "lowest", "highest" or "given".
+        seconds: wall seconds of the run.
+        summary: the run's keys as in the CLI's summary.json.
+    """
+
+    z: np.ndarray
+    q: np.ndarray
+    mu: np.ndarray
+    greedy: np.ndarray
+    trajectory: np.ndarray
+    delta_l1: np.ndarray
+    converged: bool
+    iterations: int
+    exploitability: float
+    exploitability_weighted: float
+    consistency_l1: float
+    termination: str
+    start_label: str
+    seconds: float
+    summary: Dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def _from_raw(cls, raw: Dict[str, Any]) -> "Solution":
+        s = raw["summary"]
+        return cls(
+            z=raw["z"],
+            q=raw["q"],
+            mu=raw["mu"],
+            greedy=raw["greedy"],
+            trajectory=raw["trajectory"],
+            delta_l1=raw["delta_l1"],
+            converged=bool(s["converged"]),
+            iterations=int(s["iterations"]),
+            exploitability=_num(s["exploitability"]),
+            exploitability_weighted=_num(s["exploitability_weighted"]),
+            consistency_l1=float(raw["consistency_l1"]),
+            termination=s["termination"],
+            start_label=s["start_label"],
+            seconds=float(raw["seconds"]),
+            summary=s,
+        )
+
+
+def _num(v: Optional[float]) -> float:
+    return float("nan") if v is None else float(v)
+
+
+def solve(
+    model: Model,
+    start: Union[str, Sequence[float]] = "uniform",
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> Union[Solution, Tuple[Solution, Solution]]:
+    """The exact T-MFE by T-BR (Algorithm 1), through ``mfgsim::run::solve``.
+
+    Args:
+        model: a Scenario or a CustomModel.
+        start: "uniform" (default), "lowest", "highest", a distribution over the states, or
+            "extremal" for the least and greatest T-MFE (from the lowest and highest starts).
+        overrides: scenario keys (e.g. ``{"solver.tol": 1e-12}``).
+
+    Returns:
+        A Solution, or ``(least, greatest)`` for ``start="extremal"``.
+    """
+    if not isinstance(start, str):
+        start = [float(x) for x in np.asarray(start, dtype=float).ravel()]
+    _, runs = _mfgsim._solve(model, start, _as_override_list(_overrides(overrides)))
+    sols = [Solution._from_raw(r) for r in runs]
+    if len(sols) == 2:
+        return sols[0], sols[1]
+    return sols[0]
+
+
+@dataclass
+class Condition:
+    """One condition of Definition 1 as the checker found it.
+
+    Attributes:
+        id: the condition's identifier (as in ``mfgsim check``).
+        description: what it states.
+        holds: no inequality failed by more than the tolerance.
+        verdict: "holds" or "violated".
+        tested: inequalities tested.
+        violations: inequalities that failed.
+        worst_violation: the largest failure beyond the tolerance (0 when it holds).
+        witness: where the worst violation occurred (None when it holds).
+    """
+
+    id: str
+    description: str
+    holds: bool
+    tested: int
+    violations: int
+    worst_violation: float
+    witness: Optional[Dict[str, Any]]
+
+    @property
+    def verdict(self) -> str:
+        return "holds" if self.holds else "violated"
+
+
+def check(
+    model: Model,
+    tol: float = 1e-12,
+    random_pairs: int = 200,
+    seed: int = 0,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> List[Condition]:
+    """Definition 1's strategic-complementarity conditions, through ``mfgsim::run::check``.
+
+    Tested at point masses, the uniform, the T-MFE and ``random_pairs`` random ordered
+    pairs (seeded by ``seed``). Returns one Condition per condition, in the CLI's order.
+    """
+    rep = _mfgsim._check(model, float(tol), int(random_pairs), int(seed),
+                         _as_override_list(_overrides(overrides)))
+    out = []
+    for c in rep["conditions"]:
+        wv = c.get("worst_violation")
+        out.append(Condition(
+            id=c["id"],
+            description=c["description"],
+            holds=bool(c["holds"]),
+            tested=int(c["tested"]),
+            violations=int(c["violations"]),
+            worst_violation=float("inf") if wv is None else float(wv),
+            witness=c.get("witness"),
+        ))
+    return out
+
+
+def _table(columns: Dict[str, np.ndarray], ipc: bytes):
+    """A pyarrow.Table when pyarrow is installed (exact types, nulls kept), else the dict."""
+    try:
+        import pyarrow as pa
+        import pyarrow.ipc  # noqa: F401
+    except ImportError:
+        return columns
+    return pa.ipc.open_stream(pa.py_buffer(ipc)).read_all()
+
+
+@dataclass
+class LearnResult:
+    """What ``learn`` produced.
+
+    Attributes:
+        snapshots: one row per iteration (the columns of the CLI's snapshots.parquet):
+            a ``pyarrow.Table`` when pyarrow is installed, else a dict of numpy arrays
+            (nulls as NaN).
+        summary: the content of the CLI's summary.json (without the binary's own keys
+            peak_rss_bytes, bytes_per_agent, close_outputs_seconds).
+        policy: the final strategy (S×A).
+        q: the final shared Q-table (S×A), or None for per-agent learners.
+        z: the final mean field.
+    """
+
+    snapshots: Any
+    summary: Dict[str, Any]
+    policy: np.ndarray
+    q: Optional[np.ndarray]
+    z: np.ndarray
+
+
+def learn(
+    model: Model,
+    algo: str = "online",
+    agents: int = 10**6,
+    iterations: int = 300,
+    seed: int = 0,
+    *,
+    engine: Optional[str] = None,
+    threads: Optional[int] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+    **learner_keys: Any,
+) -> LearnResult:
+    """A learning run, through ``mfgsim::run::learn`` (as ``mfgsim learn``).
+
+    Args:
+        model: a Scenario or a CustomModel.
+        algo: "online" (Algorithm 3), "tmfq", "gmbl", "iql" or "mfq".
+        agents: N, the real agents (online algorithms).
+        iterations: K, the learning iterations.
+        seed: the seed of every random stream.
+        engine: "agents" or "counts" (default: the scenario's ``sim.engine``).
+        threads: worker threads (default one per core); results do not depend on it.
+        overrides: other scenario keys (e.g. ``{"solver.tol": 1e-12}``).
+        **learner_keys: ``[learner]`` keys, e.g. ``rule="sampled"``, ``budget=2**16``.
+    """
+    keys: Dict[str, Any] = _overrides(overrides)
+    keys.update({
+        "learner.algo": algo,
+        "sim.agents": int(agents),
+        "sim.iterations": int(iterations),
+        "sim.seed": int(seed),
+    })
+    if engine is not None:
+        keys["sim.engine"] = engine
+    for k, v in learner_keys.items():
+        keys[f"learner.{k}"] = v
+    raw = _mfgsim._learn(model, _as_override_list(keys), threads)
+    return LearnResult(
+        snapshots=_table(raw["columns"], raw["ipc"]),
+        summary=raw["summary"],
+        policy=raw["policy"],
+        q=raw["q"],
+        z=raw["z"],
+    )
+
+
+@dataclass
+class FiniteNResult:
+    """What ``finite_n`` produced.
+
+    Attributes:
+        summary: the content of the CLI's finite-n summary.json (rate fit, per-N summaries).
+        runs: one row per (N, seed) run (finite_n.parquet's columns).
+        steps: one row per recorded step (finite_n_steps.parquet's columns).
+    """
+
+    summary: Dict[str, Any]
+    runs: Any
+    steps: Any
+
+
+def finite_n(
+    model: Model,
+    agents: Sequence[int] = (10**2, 10**3, 10**4, 10**5),
+    seeds: int = 10,
+    steps: int = 200,
+    burn_in: int = 50,
+    policy: str = "tmfe",
+    engine: str = "agents",
+    seed: int = 0,
+    bootstrap: int = 2000,
+    confidence: float = 0.95,
+    *,
+    threads: Optional[int] = None,
+    overrides: Optional[Mapping[str, Any]] = None,
+) -> FiniteNResult:
+    """The finite-N study (as ``mfgsim finite-n``), through ``mfgsim::run::finite_n``.
+
+    For each N in ``agents`` and each of ``seeds`` replicates (seed + j), runs ``burn_in``
+    then ``steps`` population steps under the T-MFE strategy (``policy="tmfe"``) or online
+    TMFQ (``"learned"``) and measures ‖z^N_t − z*‖₁; fits the rate in N.
+    """
+    raw = _mfgsim._finite_n(
+        model, [int(n) for n in agents], int(seeds), int(steps), int(burn_in), policy,
+        engine, int(seed), int(bootstrap), float(confidence),
+        _as_override_list(_overrides(overrides)), threads,
+    )
+    return FiniteNResult(
+        summary=raw["summary"],
+        runs=_table(raw["runs_columns"], raw["runs_ipc"]),
+        steps=_table(raw["steps_columns"], raw["steps_ipc"]),
+    )
+
+
+def exploitability(model: Model, policy: Any, z: Any) -> Tuple[float, float]:
+    """Exact exploitability of any strategy ``policy`` (S×A) at mean field ``z``.
+
+    Returns ``(max, weighted)``: max_s (V*_z(s) − V_{μ,z}(s)) and
+    Σ_s z(s)(V*_z(s) − V_{μ,z}(s)), with V*_z from TQ-value iteration to 1e-10.
+    """
+    z = [float(x) for x in np.asarray(z, dtype=float).ravel()]
+    return _mfgsim._exploitability(model, np.asarray(policy, dtype=float), z)
+
+
+def kernel_tables(model: Model, z: Any) -> Tuple[np.ndarray, np.ndarray]:
+    """The model at a fixed mean field z: rewards r(s, a, z) (S×A) and kernel
+    P(s' | s, a, z) (S×A×S), as the exact operators and the agent engine read them."""
+    z = [float(x) for x in np.asarray(z, dtype=float).ravel()]
+    return _mfgsim._kernel_tables(model, z)
+
+
+def _make_env_class():
+    """Builds FixedMeanFieldEnv on first use, so `import mfgsim` does not import gymnasium."""
+    try:
+        import gymnasium as gym
+        from gymnasium import spaces
+    except ImportError:
+
+        class FixedMeanFieldEnv:
+            """Needs gymnasium: ``pip install gymnasium``."""
+
+            def __init__(self, *args: Any, **kwargs: Any):
+                raise ImportError(
+                    "mfgsim.FixedMeanFieldEnv needs gymnasium: pip install gymnasium")
+
+        return FixedMeanFieldEnv
+
+    class FixedMeanFieldEnv(gym.Env):
+        """One agent against a frozen mean field z, as a Gymnasium environment.
+
+        The rewards and kernel are fetched from Rust once (``kernel_tables(model, z)``);
+        stepping is pure numpy. Observation: the agent's state (``Discrete(S)``); action:
+        ``Discrete(A)``; reward r(s, a, z); next state s' ~ P(· | s, a, z). Episodes never
+        terminate; they are truncated after ``max_episode_steps`` (default 1000; the
+        discount γ of the game is ``env.gamma``). ``reset(seed=)`` draws the initial state
+        from ``init`` (default z).
+
+        A best response trained here is evaluated exactly by
+        ``mfgsim.exploitability(model, policy, z)``.
+        """
+
+        metadata = {"render_modes": []}
+
+        def __init__(self, model: Model, z: Any, max_episode_steps: int = 1000,
+                     init: Optional[Any] = None):
+            super().__init__()
+            self.z = np.asarray(z, dtype=float).copy()
+            self.reward_table, self.kernel = kernel_tables(model, self.z)
+            self.num_states, self.num_actions = self.reward_table.shape
+            self.gamma = float(model.gamma)
+            self.init = self.z if init is None else np.asarray(init, dtype=float)
+            self.max_episode_steps = int(max_episode_steps)
+            self.observation_space = spaces.Discrete(self.num_states)
+            self.action_space = spaces.Discrete(self.num_actions)
+            self._cdf = np.cumsum(self.kernel, axis=2)
+            self._state = 0
+            self._t = 0
+
+        def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None):
+            """Starts an episode: s_0 ~ init (default z). Returns (s_0, {"z": z})."""
+            super().reset(seed=seed)
+            self._state = int(self.np_random.choice(self.num_states, p=self.init))
+            self._t = 0
+            return self._state, {"z": self.z.copy()}
+
+        def step(self, action):
+            """Returns (s', r(s, a, z), False, truncated, {})."""
+            a = int(action)
+            if not 0 <= a < self.num_actions:
+                raise ValueError(f"action {a} is not in 0..{self.num_actions - 1}")
+            s = self._state
+            r = float(self.reward_table[s, a])
+            u = self.np_random.random()
+            s2 = int(np.searchsorted(self._cdf[s, a], u, side="right"))
+            self._state = min(s2, self.num_states - 1)
+            self._t += 1
+            truncated = self._t >= self.max_episode_steps
+            return self._state, r, False, truncated, {}
+
+    FixedMeanFieldEnv.__module__ = __name__
+    return FixedMeanFieldEnv
+
+
+if TYPE_CHECKING:  # for type checkers: the class __getattr__ builds on first use
+    import gymnasium
+
+    class FixedMeanFieldEnv(gymnasium.Env):  # noqa: F811
+        def __init__(self, model: Model, z: Any, max_episode_steps: int = 1000,
+                     init: Optional[Any] = None) -> None: ...
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FixedMeanFieldEnv":
+        cls = _make_env_class()
+        globals()[name] = cls
+        return cls
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
