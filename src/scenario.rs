@@ -453,7 +453,8 @@ impl Scenario {
         let solver_t = top.table("solver")?.unwrap_or_default();
         let sim_t = top.table("sim")?.unwrap_or_default();
         let learner_t = top.table("learner")?.unwrap_or_default();
-        top.finish(&["name", "solver", "sim", "learner"])?;
+        let sweep = top.table("sweep")?;
+        top.finish(&["name", "solver", "sim", "learner", "sweep"])?;
         let (solver, start) = parse_solver(path, solver_t)?;
         let sim = parse_sim(path, sim_t)?;
         let learner = parse_learner(path, learner_t)?;
@@ -471,6 +472,7 @@ impl Scenario {
             start,
             sim,
             learner,
+            sweep,
         })
     }
 }
