@@ -4,5 +4,6 @@ mod cli;
 mod determinism;
 mod finite_n;
 mod invariants;
+mod plot;
 mod reference;
 mod util;

@@ -151,7 +151,9 @@ pub struct PlotArgs {
 fn parse_where(text: &str) -> std::result::Result<(String, String), String> {
     match text.split_once('=') {
         Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
-        _ => Err(format!("expected KEY=VALUE, e.g. learner.algo=iql, got `{text}`")),
+        _ => Err(format!(
+            "expected KEY=VALUE, e.g. learner.algo=iql, got `{text}`"
+        )),
     }
 }
 

@@ -293,17 +293,17 @@ fn linear_ticks(lo: f64, hi: f64, max_major: usize, integer: bool) -> (Vec<f64>,
     let decimals = (-(step.log10() + 1e-9).floor()).max(0.0) as usize;
     let first = (lo / step - 1e-9).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
-    let ticks = (first..=last)
-        .take(1000)
-        .map(|k| k as f64 * step)
-        .collect();
+    let ticks = (first..=last).take(1000).map(|k| k as f64 * step).collect();
     (ticks, decimals)
 }
 
 /// `v` with `decimals` decimals and a true minus sign (no `−0`).
 fn number(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
-    let zero = s.trim_start_matches('-').chars().all(|c| c == '0' || c == '.');
+    let zero = s
+        .trim_start_matches('-')
+        .chars()
+        .all(|c| c == '0' || c == '.');
     match s.strip_prefix('-') {
         Some(rest) if !zero => format!("−{rest}"),
         Some(rest) => rest.to_string(),
@@ -447,10 +447,22 @@ enum Place {
 
 const CORNERS: [(bool, bool); 4] = [(true, true), (false, true), (false, false), (true, false)];
 
-fn corner_origin((right, top): (bool, bool), lb: &LegendBox, area: (i32, i32, i32, i32)) -> (i32, i32) {
+fn corner_origin(
+    (right, top): (bool, bool),
+    lb: &LegendBox,
+    area: (i32, i32, i32, i32),
+) -> (i32, i32) {
     let (x0, y0, x1, y1) = area;
-    let x = if right { x1 - lb.inset - lb.w } else { x0 + lb.inset };
-    let y = if top { y0 + lb.inset } else { y1 - lb.inset - lb.h };
+    let x = if right {
+        x1 - lb.inset - lb.w
+    } else {
+        x0 + lb.inset
+    };
+    let y = if top {
+        y0 + lb.inset
+    } else {
+        y1 - lb.inset - lb.h
+    };
     (x, y)
 }
 
@@ -548,9 +560,15 @@ fn data_ranges(fig: &Figure, series: &[Prepared]) -> ((f64, f64), (f64, f64)) {
             xr.1.max(fig.x_categories.len() as f64 - 1.0) + 0.5,
         );
     } else if has_bars {
-        xr = (xr.0.floor() - 0.1, xr.1.ceil() + 0.1);
-    } else if series.iter().any(|s| s.mark == Mark::Points) {
-        let pad = 0.04 * (xr.1 - xr.0);
+        xr = (xr.0 - 0.2, xr.1 + 0.2);
+    } else {
+        // Points keep clear of the frame; line ends only just.
+        let f = if series.iter().any(|s| s.mark == Mark::Points) {
+            0.04
+        } else {
+            0.01
+        };
+        let pad = f * (xr.1 - xr.0);
         xr = (xr.0 - pad, xr.1 + pad);
     }
     if xr.1 - xr.0 <= 0.0 || !(xr.1 - xr.0).is_finite() {
@@ -574,7 +592,11 @@ fn data_ranges(fig: &Figure, series: &[Prepared]) -> ((f64, f64), (f64, f64)) {
     }
     let span = yr.1 - yr.0;
     if span <= 0.0 || !span.is_finite() {
-        let w = if log { 0.5 } else { (yr.0.abs() * 0.1).max(0.5) };
+        let w = if log {
+            0.5
+        } else {
+            (yr.0.abs() * 0.1).max(0.5)
+        };
         yr = (yr.0 - w, yr.0 + w);
         if fig.y_from_zero && !log && yr.0 < 0.0 && default.0 >= 0.0 {
             yr = (0.0, yr.1 - yr.0);
@@ -636,8 +658,22 @@ fn draw<DB: DrawingBackend>(
         text_size(&fig.title, &title_style)?.1 + sz.margin
     };
     let gap = (sz.tick_label * 0.5).round() as i32;
-    let x_area = 2 * sz.tick + tick_h + gap + if fig.x_label.is_empty() { 0 } else { desc_h + gap };
-    let y_area = 2 * sz.tick + yt_w + gap + if fig.y_label.is_empty() { 0 } else { desc_h + gap };
+    let x_area = 2 * sz.tick
+        + tick_h
+        + gap
+        + if fig.x_label.is_empty() {
+            0
+        } else {
+            desc_h + gap
+        };
+    let y_area = 2 * sz.tick
+        + yt_w
+        + gap
+        + if fig.y_label.is_empty() {
+            0
+        } else {
+            desc_h + gap
+        };
 
     // The legend box.
     let entries: Vec<&Prepared> = series.iter().filter(|s| !s.label.is_empty()).collect();
@@ -806,7 +842,10 @@ fn draw<DB: DrawingBackend>(
     for s in &series {
         chart
             .draw_series(s.rects.iter().map(|&(x0, x1, y)| {
-                Rectangle::new([(x0, base.max(ya.range.0)), (x1, y)], s.color.mix(0.9).filled())
+                Rectangle::new(
+                    [(x0, base.max(ya.range.0)), (x1, y)],
+                    s.color.mix(0.9).filled(),
+                )
             }))
             .map_err(drawing)?;
     }
@@ -837,7 +876,11 @@ fn draw<DB: DrawingBackend>(
     for s in &series {
         let bar_color = if s.mark == Mark::Bars { TEXT } else { s.color };
         let bar_style = bar_color.mix(0.85).stroke_width(sz.bar);
-        let cap = if s.mark == Mark::Bars { sz.cap / 2 + 1 } else { sz.cap };
+        let cap = if s.mark == Mark::Bars {
+            sz.cap / 2 + 1
+        } else {
+            sz.cap
+        };
         chart
             .draw_series(
                 s.bars
@@ -848,7 +891,8 @@ fn draw<DB: DrawingBackend>(
         chart
             .draw_series(s.bars.iter().flat_map(|&(x, lo, hi)| {
                 [lo, hi].map(|y| {
-                    EmptyElement::at((x, y)) + PathElement::new(vec![(-cap, 0), (cap, 0)], bar_style)
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(-cap, 0), (cap, 0)], bar_style)
                 })
             }))
             .map_err(drawing)?;
@@ -945,7 +989,10 @@ fn draw_legend<DB: DrawingBackend>(
         match e.mark {
             Mark::Bars => {
                 root.draw(&Rectangle::new(
-                    [(gx0 + lb.glyph / 4, cy - half), (gx1 - lb.glyph / 4, cy + half)],
+                    [
+                        (gx0 + lb.glyph / 4, cy - half),
+                        (gx1 - lb.glyph / 4, cy + half),
+                    ],
                     e.color.mix(0.9).filled(),
                 ))
                 .map_err(drawing)?;
@@ -1041,12 +1088,21 @@ mod tests {
         let fig = Figure {
             y_scale: YScale::Log,
             series: vec![Series {
-                points: vec![(0.0, 1.0), (1.0, 0.0), (2.0, 10.0), (3.0, 100.0), (f64::NAN, 1.0)],
+                points: vec![
+                    (0.0, 1.0),
+                    (1.0, 0.0),
+                    (2.0, 10.0),
+                    (3.0, 100.0),
+                    (f64::NAN, 1.0),
+                ],
                 ..Series::default()
             }],
             ..Figure::default()
         };
         let p = prepare(&fig);
-        assert_eq!(p[0].lines, vec![vec![(0.0, 0.0)], vec![(2.0, 1.0), (3.0, 2.0)]]);
+        assert_eq!(
+            p[0].lines,
+            vec![vec![(0.0, 0.0)], vec![(2.0, 1.0), (3.0, 2.0)]]
+        );
     }
 }

@@ -12,7 +12,8 @@
 //!
 //! A sweep contributes one series per *group* (runs sharing every grid value but the seed),
 //! named by the grid values that vary (`learner.algo=iql`) and drawn as the mean with a ±1
-//! sample-sd band or error bar over its seeds ([`mean_sd`]). A solve run from both extremal
+//! sample-sd band or error bar over its seeds ([`mean_sd`]; for bars and CDFs the bar is
+//! clipped to [0, 1], the range of a fraction). A solve run from both extremal
 //! starts contributes its least and greatest T-MFE (one series when they coincide, for the
 //! final mean field). In a sweep chart each combination of the other grid keys is one line;
 //! `y = mean_state` of an extremal solve sweep draws the two equilibrium branches
@@ -29,9 +30,9 @@ use serde_json::Value;
 use super::figure::{Figure, Mark, Series, YScale};
 use super::loglog::LogLogPlot;
 use super::read::{
-    detect, input_dir, learn_final_field, learn_label, learn_trace, mean_sd,
-    mean_sd_traces, mean_sd_vectors, read_sweep, solve_branches, solve_field, solve_trace,
-    value_text, InputKind, Metric, Sweep,
+    detect, input_dir, learn_final_field, learn_label, learn_trace, mean_sd, mean_sd_traces,
+    mean_sd_vectors, read_sweep, solve_branches, solve_field, solve_trace, value_text, InputKind,
+    Metric, Sweep,
 };
 use super::style::PALETTE;
 use super::Chart;
@@ -170,9 +171,8 @@ fn read_inputs(req: &PlotRequest) -> Result<Vec<Input>> {
         .enumerate()
         .map(|(i, p)| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let known_file = name == "summary.json"
-                || name == "sweep.json"
-                || name.ends_with(".parquet");
+            let known_file =
+                name == "summary.json" || name == "sweep.json" || name.ends_with(".parquet");
             if p.is_file() && !known_file {
                 // Any other file is a finite-n summary under another name (as before sweeps).
                 return Ok(Input {
@@ -407,17 +407,17 @@ fn items(input: &Input, kind: PlotKind) -> Result<Vec<Item>> {
     Ok(out)
 }
 
+/// ` (mean ± 1 sd over 5 seeds)` when some series average several runs.
 fn seeds_note(items: &[Item]) -> String {
-    let n = items.iter().map(|i| i.dirs.len()).max().unwrap_or(1);
-    if n > 1 {
-        let all_same = items.iter().all(|i| i.dirs.len() == n);
-        if all_same {
-            format!(" (mean ± 1 sd over {n} seeds)")
-        } else {
-            " (mean ± 1 sd over the seeds)".into()
-        }
-    } else {
-        String::new()
+    let counts: Vec<usize> = items
+        .iter()
+        .map(|i| i.dirs.len())
+        .filter(|&n| n > 1)
+        .collect();
+    match counts.first() {
+        None => String::new(),
+        Some(&n) if counts.iter().all(|&c| c == n) => format!(" (mean ± 1 sd over {n} seeds)"),
+        Some(_) => " (mean ± 1 sd over the seeds)".into(),
     }
 }
 
@@ -446,6 +446,10 @@ fn cdf(z: &[f64]) -> Vec<f64> {
         .collect()
 }
 
+/// Largest |z_least(s) − z_greatest(s)| at which two extremal T-MFE count as one (T-BR stops
+/// at a tolerance, so equal equilibria differ in the last digits).
+const COINCIDE: f64 = 1e-8;
+
 fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
     let mut all = Vec::new();
     for input in inputs {
@@ -453,8 +457,8 @@ fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
         // A solve run whose least and greatest T-MFE coincide shows one series.
         if let (Source::Solve(_), [a, b]) = (&input.source, its.as_slice()) {
             let (za, zb) = (solve_field(&a.dirs[0])?, solve_field(&b.dirs[0])?);
-            let same = za.len() == zb.len()
-                && za.iter().zip(&zb).all(|(x, y)| (x - y).abs() <= 1e-12);
+            let same =
+                za.len() == zb.len() && za.iter().zip(&zb).all(|(x, y)| (x - y).abs() <= COINCIDE);
             if same {
                 let name = match &input.label {
                     Some(l) => l.clone(),
@@ -484,8 +488,12 @@ fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
             .enumerate()
             .map(|(s, &(m, _))| (s as f64, m))
             .collect();
+        // A fraction of agents (or a CDF) stays in [0, 1]: the ±sd bar is clipped there.
         let spread = if item.dirs.len() > 1 {
-            stats.iter().map(|&(m, sd)| (m - sd, m + sd)).collect()
+            stats
+                .iter()
+                .map(|&(m, sd)| ((m - sd).max(0.0), (m + sd).min(1.0)))
+                .collect()
         } else {
             Vec::new()
         };
@@ -506,7 +514,7 @@ fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
     let (title, y_label) = if kind == PlotKind::Cdf {
         (
             format!("CDF of the final mean field{note}"),
-            "F(s) = Σ_{s′≤s} z(s′) (fraction of agents)".to_string(),
+            "F(s) = z(0) + … + z(s) (fraction of agents)".to_string(),
         )
     } else {
         (
@@ -565,17 +573,17 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
     let (title, y_label, y_scale) = match kind {
         PlotKind::MeanState => (
             format!("Mean state against iteration{note}"),
-            "mean state Σ_s s·z_k(s)",
+            "mean state Σₛ s·zₖ(s)",
             YScale::Linear,
         ),
         PlotKind::L1 => (
             format!("L1 distance to the T-MFE against iteration{note}"),
-            "L1 distance to z*, ‖z_k − z*‖₁",
+            "L1 distance to z*, ‖zₖ − z*‖₁",
             YScale::Log,
         ),
         _ => (
             format!("Exploitability against iteration{note}"),
-            "exploitability max_s V*(s) − V^μ_k(s)",
+            "exploitability maxₛ V*(s) − V^μₖ(s)",
             YScale::Log,
         ),
     };
@@ -649,11 +657,11 @@ fn finite_n_chart(inputs: &[Input]) -> Result<Chart> {
 /// The axis label of a sweep metric, with its meaning and unit.
 fn metric_label(name: &str) -> String {
     let known = match name {
-        "mean_state" | "final_mean_state" => "mean state Σ_s s·z(s)",
-        "tmfe_mean_state" => "T-MFE mean state Σ_s s·z*(s)",
+        "mean_state" | "final_mean_state" => "mean state Σₛ s·z(s)",
+        "tmfe_mean_state" => "T-MFE mean state Σₛ s·z*(s)",
         "final_l1_to_tmfe" => "final L1 distance to z*, ‖z − z*‖₁",
-        "exploitability" | "final_exploitability" => "exploitability max_s V*(s) − V^μ(s)",
-        "final_exploitability_weighted" => "z-weighted exploitability Σ_s z(s)(V* − V^μ)(s)",
+        "exploitability" | "final_exploitability" => "exploitability maxₛ V*(s) − V^μ(s)",
+        "final_exploitability_weighted" => "z-weighted exploitability Σₛ z(s)(V* − V^μ)(s)",
         "iterations" => "T-BR iterations",
         "converged" => "converged (fraction of seeds)",
         "seconds" => "wall time (s)",
@@ -723,7 +731,6 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         if !numeric && categories.is_empty() {
             categories = x_values.iter().map(value_text).collect();
         }
-        let extremal = s.start.as_deref() == Some("extremal");
         let y = match &req.y {
             Some(y) => y.clone(),
             None => match s.command.as_str() {
@@ -732,13 +739,13 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                 _ => "mean_state".into(),
             },
         };
-        let branch_metrics = ["mean_state", "exploitability", "iterations", "converged"];
-        let columns: Vec<(String, &str)> = if extremal && branch_metrics.contains(&y.as_str()) {
+        // A solve sweep from extremal starts has least_Y and greatest_Y instead of Y.
+        let have = s.columns()?;
+        let (least, greatest) = (format!("least_{y}"), format!("greatest_{y}"));
+        let branches = !have.contains(&y) && have.contains(&least) && have.contains(&greatest);
+        let columns: Vec<(String, &str)> = if branches {
             branches_drawn |= y == "mean_state";
-            vec![
-                (format!("least_{y}"), "least T-MFE"),
-                (format!("greatest_{y}"), "greatest T-MFE"),
-            ]
+            vec![(least, "least T-MFE"), (greatest, "greatest T-MFE")]
         } else {
             vec![(y.clone(), "")]
         };
@@ -771,10 +778,11 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                 lines.push((other, name));
             }
         }
+        // One colour per line; with a single line the two branches get two colours.
+        let split_colors = lines.len() == 1;
         for (other, name) in &lines {
-            let color = PALETTE[line % 6];
-            line += 1;
-            for ((_, branch), vals) in columns.iter().zip(&values) {
+            for (b, ((_, branch), vals)) in columns.iter().zip(&values).enumerate() {
+                let color = PALETTE[(line + if split_colors { b } else { 0 }) % 6];
                 let mut points = Vec::new();
                 let mut spread = Vec::new();
                 for (j, xv) in x_values.iter().enumerate() {
@@ -833,6 +841,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                     color: Some((color.0, color.1, color.2)),
                 });
             }
+            line += if split_colors { columns.len() } else { 1 };
         }
     }
     let all_positive = series
@@ -848,12 +857,12 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         String::new()
     };
     let title = if branches_drawn {
-        format!("Equilibrium branches: least and greatest T-MFE against {x_key}{note}")
+        format!("Equilibrium branches against {x_key}{note}")
     } else {
         format!("{} against {x_key}{note}", y_names.join(", "))
     };
     let y_label = if branches_drawn {
-        "T-MFE mean state Σ_s s·z*(s)".to_string()
+        "T-MFE mean state Σₛ s·z*(s)".to_string()
     } else if y_names.len() == 1 {
         metric_label(&y_names[0])
     } else {
@@ -874,4 +883,3 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         series,
     }))
 }
-

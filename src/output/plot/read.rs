@@ -210,7 +210,11 @@ pub fn solve_trace(branch_dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>>
         ));
     }
     let t = read_parquet(&path)?;
-    let it: Vec<f64> = t.i64_column("iteration")?.iter().map(|&k| k as f64).collect();
+    let it: Vec<f64> = t
+        .i64_column("iteration")?
+        .iter()
+        .map(|&k| k as f64)
+        .collect();
     let v = match metric {
         Metric::MeanState => t.f64_column("mean_state")?,
         _ => {
@@ -541,6 +545,29 @@ impl Sweep {
         }
     }
 
+    /// The column names of `sweep.parquet`.
+    ///
+    /// # Errors
+    /// As [`Sweep::metric`].
+    pub fn columns(&self) -> Result<Vec<String>> {
+        let path = self.table_path()?;
+        let t = read_parquet(&path)?;
+        Ok(t.column_names().into_iter().map(str::to_owned).collect())
+    }
+
+    fn table_path(&self) -> Result<PathBuf> {
+        let path = self.dir.join("sweep.parquet");
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(input_error(
+                &path,
+                "(file)",
+                "missing: the sweep has not finished (sweep.parquet is written last)",
+            ))
+        }
+    }
+
     /// The metric `name` of every run (after [`Sweep::filter`]), from `sweep.parquet`,
     /// matched by the `run` column; Boolean columns read 0/1, Int64 as floats, nulls NaN.
     ///
@@ -548,14 +575,7 @@ impl Sweep {
     /// [`Error::Io`] / [`Error::Output`] naming `sweep.parquet` when it is missing or lacks
     /// the column (the message lists the metric columns), or a run has no row.
     pub fn metric(&self, name: &str) -> Result<Vec<f64>> {
-        let path = self.dir.join("sweep.parquet");
-        if !path.is_file() {
-            return Err(input_error(
-                &path,
-                "(file)",
-                "missing: the sweep has not finished (sweep.parquet is written last)",
-            ));
-        }
+        let path = self.table_path()?;
         let t = read_parquet(&path)?;
         let grid: Vec<&str> = self.grid.iter().map(|g| g.key.as_str()).collect();
         if t.schema.index_of(name).is_err() || grid.contains(&name) || name == "run" {

@@ -142,9 +142,7 @@ impl OutlinedSvg<'_> {
                             let (ax, ay) = map(x_shift, c1);
                             let (bx, by) = map(x_shift, c2);
                             let (x, y) = map(x_shift, b);
-                            d.push_str(&format!(
-                                "C{ax:.2} {ay:.2} {bx:.2} {by:.2} {x:.2} {y:.2}"
-                            ));
+                            d.push_str(&format!("C{ax:.2} {ay:.2} {bx:.2} {by:.2} {x:.2} {y:.2}"));
                         }
                     }
                     last = Some(end);
