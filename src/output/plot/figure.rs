@@ -1105,4 +1105,80 @@ mod tests {
             vec![vec![(0.0, 0.0)], vec![(2.0, 1.0), (3.0, 2.0)]]
         );
     }
+
+    /// Degenerate figures (empty, one point, all invalid, constant, many series) still give an
+    /// image of the requested size in both formats, at the smallest size too.
+    #[test]
+    fn degenerate_figures_still_render() {
+        use crate::output::plot::{write_chart, Chart, MIN_HEIGHT, MIN_WIDTH};
+        let one = |mark, points: Vec<(f64, f64)>, spread: Vec<(f64, f64)>| Series {
+            label: "s".into(),
+            mark,
+            points,
+            spread,
+            ..Series::default()
+        };
+        let many: Vec<Series> = (0..12)
+            .map(|i| Series {
+                label: format!("series number {i}"),
+                mark: Mark::Bars,
+                points: (0..25).map(|s| (s as f64, 0.04)).collect(),
+                ..Series::default()
+            })
+            .collect();
+        let figures = [
+            Figure::default(),
+            Figure {
+                series: vec![one(Mark::Line, vec![(1.0, 1.0)], vec![(0.5, 1.5)])],
+                ..Figure::default()
+            },
+            Figure {
+                y_scale: YScale::Log,
+                series: vec![one(Mark::Points, vec![(0.0, 0.0), (1.0, -1.0)], vec![])],
+                ..Figure::default()
+            },
+            Figure {
+                y_scale: YScale::Log,
+                series: vec![one(
+                    Mark::Step,
+                    vec![(0.0, 1e-300), (1.0, f64::MAX), (2.0, f64::NAN)],
+                    vec![(-1.0, 1.0), (0.0, f64::INFINITY), (0.0, 0.0)],
+                )],
+                ..Figure::default()
+            },
+            Figure {
+                title: "constant".into(),
+                y_from_zero: true,
+                x_categories: vec!["a".into(), "b".into()],
+                series: vec![one(Mark::Points, vec![(0.0, 3.0), (1.0, 3.0)], vec![])],
+                ..Figure::default()
+            },
+            Figure {
+                title: "twelve bar series, legend outside".into(),
+                x_label: "state s".into(),
+                y_label: "z(s)".into(),
+                x_integer: true,
+                y_from_zero: true,
+                series: many,
+                ..Figure::default()
+            },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        for (i, f) in figures.iter().enumerate() {
+            for (w, h) in [(640, 480), (MIN_WIDTH, MIN_HEIGHT)] {
+                for ext in ["png", "svg"] {
+                    let path = dir.path().join(format!("f{i}-{w}.{ext}"));
+                    write_chart(&path, &Chart::Figure(f.clone()), w, h).unwrap();
+                    let bytes = std::fs::read(&path).unwrap();
+                    if ext == "png" {
+                        let be = |b: &[u8]| u32::from_be_bytes([b[0], b[1], b[2], b[3]]);
+                        assert_eq!((be(&bytes[16..20]), be(&bytes[20..24])), (w, h));
+                    } else {
+                        let text = String::from_utf8(bytes).unwrap();
+                        assert!(text.contains(&format!("width=\"{w}\" height=\"{h}\"")));
+                    }
+                }
+            }
+        }
+    }
 }
