@@ -451,6 +451,7 @@ fn sweep_charts_draw_the_equilibrium_branches() {
     assert!(close(least.spread[1].1 - 0.7, 0.02f64.sqrt()));
     assert!(close(fig.series[1].points[1].1, 1.8));
     assert!(fig.series[1].dashed && !least.dashed);
+    assert!(!fig.x_log, "0.5..1 is not a wide grid");
 
     // A categorical grid key; an integer metric; the default x is the only varying key.
     let mut req = f.req(&["algos"], Some(PlotKind::Sweep));

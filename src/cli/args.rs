@@ -88,7 +88,7 @@ Inputs (any mix; a file inside a directory stands for the directory):
             that vary (e.g. learner.algo=iql), drawn as the mean with a +-1 sd band or error
             bar over its seeds
 
-Kinds (--kind; default: --x given -> sweep; only finite-n inputs -> finite-n; only solve
+Kinds (--kind; default: --x or --y given -> sweep; only finite-n inputs -> finite-n; only solve
 sweeps -> sweep; any learn output -> mean-state; otherwise bars):
   bars            final mean field z(s) per state, series side by side
   cdf             its CDF F(s)

@@ -86,6 +86,9 @@ pub struct Figure {
     pub x_categories: Vec<String>,
     /// Ticks of the x axis only at integers (states, iterations).
     pub x_integer: bool,
+    /// Base-10 logarithmic x axis (e.g. a grid of N); points with x ≤ 0 are not drawn.
+    /// Ignored for categorical axes.
+    pub x_log: bool,
     /// The y axis includes 0 (bars, probabilities).
     pub y_from_zero: bool,
     /// The series, drawn in order (bands first, then bars, lines, error bars, markers).
@@ -154,6 +157,16 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
             Some(y)
         }
     };
+    let x_log = fig.x_log && fig.x_categories.is_empty();
+    let tx = |x: f64| -> Option<f64> {
+        if !x.is_finite() || (x_log && x <= 0.0) {
+            None
+        } else if x_log {
+            Some(x.log10())
+        } else {
+            Some(x)
+        }
+    };
     let n_bars = fig.series.iter().filter(|s| s.mark == Mark::Bars).count();
     let mut bar_slot = 0;
     let mut auto = 0;
@@ -168,10 +181,8 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
                     PALETTE[(auto - 1) % AUTO]
                 }
             };
-            let valid = |&(x, y): &(f64, f64)| -> Option<(f64, f64)> {
-                x.is_finite().then_some(())?;
-                Some((x, ty(y)?))
-            };
+            let valid = |&(x, y): &(f64, f64)| -> Option<(f64, f64)> { Some((tx(x)?, ty(y)?)) };
+            let xk = |k: usize| tx(s.points[k].0).unwrap_or(f64::NAN);
             let spread_at = |k: usize| -> Option<(f64, f64)> {
                 let &(lo, hi) = s.spread.get(k)?;
                 let (x, y) = s.points[k];
@@ -181,7 +192,7 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
                 } else {
                     lo
                 };
-                x.is_finite().then_some(())?;
+                tx(x)?;
                 Some((ty(lo.min(y))?, ty(hi.max(y))?))
             };
             let mut p = Prepared {
@@ -219,11 +230,11 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
                             let ks = run;
                             let mut lo: Vec<(f64, f64)> = ks
                                 .iter()
-                                .filter_map(|&k| spread_at(k).map(|(l, _)| (s.points[k].0, l)))
+                                .filter_map(|&k| spread_at(k).map(|(l, _)| (xk(k), l)))
                                 .collect();
                             let mut hi: Vec<(f64, f64)> = ks
                                 .iter()
-                                .filter_map(|&k| spread_at(k).map(|(_, h)| (s.points[k].0, h)))
+                                .filter_map(|&k| spread_at(k).map(|(_, h)| (xk(k), h)))
                                 .collect();
                             if s.mark == Mark::Step {
                                 lo = steps(&lo);
@@ -244,7 +255,7 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
                         p.bars = (0..s.points.len())
                             .filter_map(|k| {
                                 let (lo, hi) = spread_at(k)?;
-                                (hi > lo).then_some((s.points[k].0, lo, hi))
+                                (hi > lo).then_some((xk(k), lo, hi))
                             })
                             .collect();
                     }
@@ -369,6 +380,15 @@ fn x_axis(fig: &Figure, range: (f64, f64), max: usize) -> Axis {
             major,
             minor: Vec::new(),
             labels,
+        };
+    }
+    if fig.x_log {
+        let t = log_ticks(range.0, range.1, max);
+        return Axis {
+            range,
+            major: t.major.iter().map(|v| v.log10()).collect(),
+            minor: t.minor.iter().map(|v| v.log10()).collect(),
+            labels: t.major.iter().map(|&v| tick_label(v)).collect(),
         };
     }
     let (major, d) = linear_ticks(range.0, range.1, max, fig.x_integer);
@@ -1143,6 +1163,16 @@ mod tests {
                     Mark::Step,
                     vec![(0.0, 1e-300), (1.0, f64::MAX), (2.0, f64::NAN)],
                     vec![(-1.0, 1.0), (0.0, f64::INFINITY), (0.0, 0.0)],
+                )],
+                ..Figure::default()
+            },
+            Figure {
+                x_log: true,
+                y_scale: YScale::Log,
+                series: vec![one(
+                    Mark::Points,
+                    vec![(100.0, 0.1), (1e4, 0.01), (0.0, 1.0), (-5.0, 1.0)],
+                    vec![(0.05, 0.2), (0.0, 0.02), (0.0, 2.0), (0.0, 2.0)],
                 )],
                 ..Figure::default()
             },

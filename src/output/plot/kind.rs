@@ -19,7 +19,7 @@
 //! `y = mean_state` of an extremal solve sweep draws the two equilibrium branches
 //! (`least_mean_state`, `greatest_mean_state`).
 //!
-//! [`choose_kind`] picks the kind from the inputs when none is asked for: a given `x` →
+//! [`choose_kind`] picks the kind from the inputs when none is asked for: a given `x` or `y` →
 //! sweep; only finite-n inputs → finite-n; only solve sweeps → sweep; any learn output →
 //! mean-state; otherwise (solve outputs) → bars.
 
@@ -199,8 +199,8 @@ fn read_inputs(req: &PlotRequest) -> Result<Vec<Input>> {
         .collect()
 }
 
-fn auto_kind(inputs: &[Input], x_given: bool) -> Result<PlotKind> {
-    if x_given {
+fn auto_kind(inputs: &[Input], x_or_y_given: bool) -> Result<PlotKind> {
+    if x_or_y_given {
         return Ok(PlotKind::Sweep);
     }
     let run_kinds = inputs
@@ -230,7 +230,7 @@ fn auto_kind(inputs: &[Input], x_given: bool) -> Result<PlotKind> {
 pub fn choose_kind(req: &PlotRequest) -> Result<PlotKind> {
     match req.kind {
         Some(k) => Ok(k),
-        None => auto_kind(&read_inputs(req)?, req.x.is_some()),
+        None => auto_kind(&read_inputs(req)?, req.x.is_some() || req.y.is_some()),
     }
 }
 
@@ -244,7 +244,7 @@ pub fn build_chart(req: &PlotRequest) -> Result<Plotted> {
     let inputs = read_inputs(req)?;
     let kind = match req.kind {
         Some(k) => k,
-        None => auto_kind(&inputs, req.x.is_some())?,
+        None => auto_kind(&inputs, req.x.is_some() || req.y.is_some())?,
     };
     let mut chart = match kind {
         PlotKind::Bars | PlotKind::Cdf => field_chart(&inputs, kind)?,
@@ -529,6 +529,7 @@ fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
         y_scale: YScale::Linear,
         x_categories: Vec::new(),
         x_integer: true,
+        x_log: false,
         y_from_zero: true,
         series,
     }))
@@ -594,6 +595,7 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
         y_scale,
         x_categories: Vec::new(),
         x_integer: true,
+        x_log: false,
         y_from_zero: false,
         series,
     }))
@@ -829,9 +831,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                 if !branch.is_empty() {
                     parts.push((*branch).to_string());
                 }
-                if parts.is_empty() {
-                    parts.push(y.clone());
-                }
+                // A lone series needs no legend: the y axis names it.
                 series.push(Series {
                     label: parts.join(", "),
                     mark: Mark::Points,
@@ -856,6 +856,16 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
     } else {
         String::new()
     };
+    // A wide grid of positive numbers (e.g. N = 100, 1000, 10000) gets a log x axis.
+    let xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    let x_log = categories.is_empty()
+        && !xs.is_empty()
+        && xs.iter().all(|&x| x > 0.0)
+        && xs.iter().copied().fold(f64::MIN, f64::max)
+            >= 50.0 * xs.iter().copied().fold(f64::MAX, f64::min);
     let title = if branches_drawn {
         format!("Equilibrium branches against {x_key}{note}")
     } else {
@@ -879,6 +889,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         },
         x_categories: categories,
         x_integer: false,
+        x_log,
         y_from_zero: false,
         series,
     }))
