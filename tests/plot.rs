@@ -369,6 +369,23 @@ fn bars_average_the_seeds_of_each_sweep_group() {
     assert_eq!(fig.x_label, "state s");
     assert_eq!(fig.y_label, "z(s) (fraction of agents)");
 
+    // Several solves or sweeps: names prefixed by the directory, solves coloured.
+    let fig = figure(&f.req(&["tbr", "ext", "algos", "algos"], Some(PlotKind::Bars)));
+    let labels: Vec<&str> = fig.series.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "tbr: T-MFE (exact T-BR)",
+            "ext: least T-MFE",
+            "ext: greatest T-MFE",
+            "algos: learner.algo=online",
+            "algos: learner.algo=iql",
+            "algos: learner.algo=online",
+            "algos: learner.algo=iql"
+        ]
+    );
+    assert!(fig.series.iter().all(|s| s.color.is_none()));
+
     // --where keeps one group; the CDF is the running sum.
     let mut req = f.req(&["algos"], Some(PlotKind::Cdf));
     req.filters = vec![("learner.algo".into(), "iql".into())];

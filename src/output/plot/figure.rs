@@ -95,7 +95,8 @@ pub struct Figure {
     pub series: Vec<Series>,
 }
 
-/// Colours taken by series without an explicit one (the Okabe–Ito palette without black).
+/// Colours taken by series without an explicit one (the Okabe–Ito palette without black);
+/// the seventh to twelfth such series repeat them dashed.
 const AUTO: usize = 6;
 
 /// A series reduced to what is drawn, in transformed (y: log10 on a log axis) coordinates.
@@ -174,11 +175,12 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let color = match s.color {
-                Some((r, g, b)) => RGBColor(r, g, b),
+            // Past the palette, colours repeat dashed.
+            let (color, repeat) = match s.color {
+                Some((r, g, b)) => (RGBColor(r, g, b), false),
                 None => {
                     auto += 1;
-                    PALETTE[(auto - 1) % AUTO]
+                    (PALETTE[(auto - 1) % AUTO], auto > AUTO)
                 }
             };
             let valid = |&(x, y): &(f64, f64)| -> Option<(f64, f64)> { Some((tx(x)?, ty(y)?)) };
@@ -200,7 +202,7 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
                 mark: s.mark,
                 color,
                 marker: MARKERS[i % MARKERS.len()],
-                dashed: s.dashed,
+                dashed: s.dashed != repeat,
                 lines: Vec::new(),
                 bands: Vec::new(),
                 markers: Vec::new(),
@@ -612,10 +614,13 @@ fn data_ranges(fig: &Figure, series: &[Prepared]) -> ((f64, f64), (f64, f64)) {
     }
     let span = yr.1 - yr.0;
     if span <= 0.0 || !span.is_finite() {
+        // One value: a decade around it (log), ±10 % of it, or ±0.5 around 0.
         let w = if log {
             0.5
+        } else if yr.0 != 0.0 && yr.0.is_finite() {
+            yr.0.abs() * 0.1
         } else {
-            (yr.0.abs() * 0.1).max(0.5)
+            0.5
         };
         yr = (yr.0 - w, yr.0 + w);
         if fig.y_from_zero && !log && yr.0 < 0.0 && default.0 >= 0.0 {

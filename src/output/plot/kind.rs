@@ -408,6 +408,42 @@ fn items(input: &Input, kind: PlotKind) -> Result<Vec<Item>> {
 }
 
 /// ` (mean ± 1 sd over 5 seeds)` when some series average several runs.
+/// The items of every input. Several sweeps (or several solve outputs) without `--label`
+/// prefix their series with the directory name, as their names may repeat; several solve
+/// outputs take palette colours instead of black and grey.
+fn all_items(inputs: &[Input], kind: PlotKind) -> Result<Vec<Vec<Item>>> {
+    let sweeps = inputs
+        .iter()
+        .filter(|i| i.kind() == InputKind::Sweep)
+        .count();
+    let solves = inputs
+        .iter()
+        .filter(|i| i.kind() == InputKind::Solve)
+        .count();
+    inputs
+        .iter()
+        .map(|input| {
+            let mut its = items(input, kind)?;
+            if let Source::Sweep(s) = &input.source {
+                if sweeps > 1 && input.label.is_none() {
+                    for it in &mut its {
+                        it.name = format!("{}: {}", dir_name(&s.dir), it.name);
+                    }
+                }
+            }
+            if solves > 1 && input.kind() == InputKind::Solve {
+                for it in &mut its {
+                    it.exact = false;
+                    if input.label.is_none() {
+                        it.name = format!("{}: {}", dir_name(input.path()), it.name);
+                    }
+                }
+            }
+            Ok(its)
+        })
+        .collect()
+}
+
 fn seeds_note(items: &[Item]) -> String {
     let counts: Vec<usize> = items
         .iter()
@@ -452,8 +488,7 @@ const COINCIDE: f64 = 1e-8;
 
 fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
     let mut all = Vec::new();
-    for input in inputs {
-        let mut its = items(input, kind)?;
+    for (input, mut its) in inputs.iter().zip(all_items(inputs, kind)?) {
         // A solve run whose least and greatest T-MFE coincide shows one series.
         if let (Source::Solve(_), [a, b]) = (&input.source, its.as_slice()) {
             let (za, zb) = (solve_field(&a.dirs[0])?, solve_field(&b.dirs[0])?);
@@ -541,10 +576,7 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
         PlotKind::L1 => Metric::L1,
         _ => Metric::Exploitability,
     };
-    let mut all = Vec::new();
-    for input in inputs {
-        all.extend(items(input, kind)?);
-    }
+    let all: Vec<Item> = all_items(inputs, kind)?.into_iter().flatten().collect();
     let mut series = Vec::new();
     for item in &all {
         let traces = item
