@@ -369,6 +369,16 @@ fn bars_average_the_seeds_of_each_sweep_group() {
     assert_eq!(fig.x_label, "state s");
     assert_eq!(fig.y_label, "z(s) (fraction of agents)");
 
+    // A run without summary.json has not finished: it is left out (online: one seed left).
+    std::fs::remove_file(f.p("algos/runs/r0001/summary.json")).unwrap();
+    let fig = figure(&f.req(&["algos"], Some(PlotKind::Bars)));
+    assert_eq!(
+        fig.series[0].points,
+        vec![(0.0, 0.2), (1.0, 0.3), (2.0, 0.5)]
+    );
+    assert!(fig.series[0].spread.is_empty());
+    assert!(fig.title.contains("over 2 seeds"), "{}", fig.title);
+
     // Several solves or sweeps: names prefixed by the directory, solves coloured.
     let fig = figure(&f.req(&["tbr", "ext", "algos", "algos"], Some(PlotKind::Bars)));
     let labels: Vec<&str> = fig.series.iter().map(|s| s.label.as_str()).collect();

@@ -10,7 +10,8 @@
 //! | [`PlotKind::FiniteN`] | N | time-average ‖z^N_t − z*‖₁, log-log with the fitted rate | finite-n, finite-n sweep |
 //! | [`PlotKind::Sweep`] | a grid key (`x`) | a `sweep.parquet` metric (`y`) | sweep |
 //!
-//! A sweep contributes one series per *group* (runs sharing every grid value but the seed),
+//! A sweep contributes one series per *group* (runs sharing every grid value but the seed;
+//! only finished runs, those with a `summary.json`, so a sweep still running can be drawn),
 //! named by the grid values that vary (`learner.algo=iql`) and drawn as the mean with a ±1
 //! sample-sd band or error bar over its seeds ([`mean_sd`]; for bars and CDFs the bar is
 //! clipped to [0, 1], the range of a fraction). A solve run from both extremal
@@ -335,7 +336,20 @@ fn items(input: &Input, kind: PlotKind) -> Result<Vec<Item>> {
                     "a finite-n sweep (use --kind finite-n, or --kind sweep --y rate)",
                 ));
             }
-            let groups = s.groups();
+            // Only finished runs (summary.json is written last), so a running sweep plots.
+            let mut groups = s.groups();
+            for g in &mut groups {
+                g.runs
+                    .retain(|&i| s.run_dir(i).join("summary.json").is_file());
+            }
+            groups.retain(|g| !g.runs.is_empty());
+            if groups.is_empty() {
+                return Err(Error::Input {
+                    path: s.dir.join("runs"),
+                    key: "(directory)".into(),
+                    reason: "no finished run (no runs/<id>/summary.json)".into(),
+                });
+            }
             let single = groups.len() == 1;
             for g in groups {
                 let mut name = if g.label.is_empty() {
