@@ -5,6 +5,7 @@ mod cli;
 mod determinism;
 mod finite_n;
 mod invariants;
+mod plot;
 mod reference;
 mod sweep;
 mod util;

@@ -38,23 +38,112 @@ pub enum Command {
     /// outputs under DIR/runs/<id>/; rerunning the same command resumes a stopped sweep.
     #[command(after_long_help = SWEEP_HELP)]
     Sweep(SweepArgs),
-    /// Overlay the log-log curves of several finite-n studies (their summary.json) in one
-    /// PNG, e.g. the agent and the count engine, or two scenarios.
+    /// Draw charts of solve, learn, finite-n and sweep outputs (PNG or SVG): final mean
+    /// fields as bars or CDF, mean state, L1 to z* or exploitability against iteration (mean
+    /// ± 1 sd over a sweep's seeds), the finite-N rate, a sweep metric against a grid key
+    /// (equilibrium branches).
+    #[command(after_long_help = PLOT_KINDS_HELP)]
     Plot(PlotArgs),
 }
 
+/// Chart kind of `mfgsim plot`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlotKindArg {
+    /// Final mean field z(s) as bars, one colour per series side by side.
+    Bars,
+    /// CDF of the final mean field, F(s) = sum of z(s') over s' <= s.
+    Cdf,
+    /// Mean state sum_s s z_k(s) against iteration k.
+    MeanState,
+    /// L1 distance ||z_k - z*||_1 to the T-MFE against iteration (log y).
+    L1,
+    /// Exploitability of the strategy mu_k against iteration (log y; learn runs only).
+    Exploitability,
+    /// The finite-N chart: time-average error against N, log-log, with the fitted rate.
+    FiniteN,
+    /// A sweep.parquet metric (--y) against a grid key (--x).
+    Sweep,
+}
+
+impl PlotKindArg {
+    /// The library's kind.
+    pub fn kind(self) -> mfgsim::output::plot::PlotKind {
+        use mfgsim::output::plot::PlotKind;
+        match self {
+            PlotKindArg::Bars => PlotKind::Bars,
+            PlotKindArg::Cdf => PlotKind::Cdf,
+            PlotKindArg::MeanState => PlotKind::MeanState,
+            PlotKindArg::L1 => PlotKind::L1,
+            PlotKindArg::Exploitability => PlotKind::Exploitability,
+            PlotKindArg::FiniteN => PlotKind::FiniteN,
+            PlotKindArg::Sweep => PlotKind::Sweep,
+        }
+    }
+}
+
+/// The kinds, the inputs and the examples, under `mfgsim plot --help`.
+const PLOT_KINDS_HELP: &str = "\
+Inputs (any mix; a file inside a directory stands for the directory):
+  solve     DIR with equilibrium.parquet and trajectory.parquet, or least/ and greatest/
+            (mfgsim solve --start extremal): z* and the T-BR iterations
+  learn     DIR with snapshots.parquet and summary.json (mfgsim learn)
+  finite-n  DIR with finite_n.parquet / summary.json (mfgsim finite-n)
+  sweep     DIR with sweep.json, sweep.parquet and runs/<id>/ (mfgsim sweep); one series per
+            group of runs that share every grid value but the seed, named by the grid values
+            that vary (e.g. learner.algo=iql), drawn as the mean with a +-1 sd band or error
+            bar over its seeds
+
+Kinds (--kind; default: --x or --y given -> sweep; only finite-n inputs -> finite-n; only solve
+sweeps -> sweep; any learn output -> mean-state; otherwise bars):
+  bars            final mean field z(s) per state, series side by side
+  cdf             its CDF F(s)
+  mean-state      mean state against iteration
+  l1              ||z_k - z*||_1 against iteration, log y (solve: to its own result)
+  exploitability  max_s V*(s) - V^mu_k(s) against iteration, log y (learn runs)
+  finite-n        the finite-N log-log rate chart
+  sweep           --y METRIC of sweep.parquet against --x KEY, mean +- 1 sd over seeds, one
+                  line per combination of the other grid keys; for a solve sweep with
+                  start = extremal, --y mean_state (the default) draws the two equilibrium
+                  branches least_mean_state and greatest_mean_state
+
+Examples:
+  mfgsim plot out/tbr out/sweep-algos --kind bars --out fig1.png
+  mfgsim plot out/sweep-algos --kind cdf --where learner.algo=online --out cdf.svg
+  mfgsim plot out/branches --x model.infection_constant --out branches.png";
+
 #[derive(Debug, Args)]
 pub struct PlotArgs {
-    /// Study output directories (or their summary.json files), e.g.
-    /// out/gig/finite-n out/gig/finite-n-counts.
-    #[arg(required = true, value_name = "STUDY")]
-    pub studies: Vec<PathBuf>,
-    /// The PNG to write.
-    #[arg(long, default_value = "finite_n_overlay.png", value_name = "FILE")]
-    pub out: PathBuf,
-    /// Chart title.
-    #[arg(long, default_value = "finite-N error against the mean-field limit")]
-    pub title: String,
+    /// Output directories of solve, learn, finite-n or sweep runs (see below), e.g. out/tbr
+    /// out/sweep-algos.
+    #[arg(required = true, value_name = "DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Chart kind. Default: chosen from the inputs (see below).
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub kind: Option<PlotKindArg>,
+    /// The image to write; .png or .svg (SVG text is drawn as outlines, no font needed).
+    /// Default: plot-<kind>.png.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Series name of the input at the same position (repeatable, in input order); an
+    /// input with several series (a sweep, an extremal solve) prefixes them with it.
+    #[arg(long = "label", value_name = "NAME")]
+    pub labels: Vec<String>,
+    /// Sweep charts: the grid key on the x axis, e.g. model.infection_constant. Default:
+    /// the only grid key with several values.
+    #[arg(long, value_name = "KEY")]
+    pub x: Option<String>,
+    /// Sweep charts: the sweep.parquet metric on the y axis, e.g. final_exploitability.
+    /// Default: mean_state (solve; the least and greatest branches with start =
+    /// extremal), final_l1_to_tmfe (learn), rate (finite-n).
+    #[arg(long, value_name = "METRIC")]
+    pub y: Option<String>,
+    /// Keep only the sweep runs whose grid KEY (or seed) equals VALUE, e.g.
+    /// --where learner.algo=iql (numbers compare numerically). Repeatable; all must hold.
+    #[arg(long = "where", value_name = "KEY=VALUE", value_parser = parse_where)]
+    pub filters: Vec<(String, String)>,
+    /// Chart title. Default: one naming the kind (and the seeds averaged).
+    #[arg(long)]
+    pub title: Option<String>,
     /// Width in pixels (160 to 8192).
     #[arg(long, default_value_t = 1000, value_name = "PX")]
     pub width: u32,
@@ -132,6 +221,16 @@ pub struct SweepArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// Parses `KEY=VALUE` of `--where`.
+fn parse_where(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!(
+            "expected KEY=VALUE, e.g. learner.algo=iql, got `{text}`"
+        )),
+    }
 }
 
 /// Options shared by every subcommand that reads a scenario.

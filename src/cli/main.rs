@@ -4,6 +4,7 @@
 mod args;
 mod cmd;
 mod learn;
+mod plot;
 mod solve;
 mod study;
 mod sweep;
@@ -21,7 +22,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Learn(a) => learn::learn_cmd(a),
         Command::FiniteN(a) => study::finite_n_cmd(a),
         Command::Sweep(a) => sweep::sweep_cmd(a),
-        Command::Plot(a) => solve::plot_cmd(a),
+        Command::Plot(a) => plot::plot_cmd(a),
     }
 }
 

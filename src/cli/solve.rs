@@ -1,4 +1,4 @@
-//! `mfgsim solve`, `check` and `plot`: the short commands. Binary-only.
+//! `mfgsim solve` and `check`: the short commands. Binary-only.
 
 use std::io::Write;
 use std::path::Path;
@@ -10,7 +10,7 @@ use mfgsim::output::{self, RunMetadata};
 use mfgsim::run::{self, SolveRun};
 use mfgsim::scenario::Scenario;
 
-use crate::args::{CheckArgs, PlotArgs, ScenarioArgs, SolveArgs};
+use crate::args::{CheckArgs, ScenarioArgs, SolveArgs};
 
 /// Reads the scenario of `a` with its `--set` overrides.
 pub fn load(a: &ScenarioArgs, extra: &[String]) -> Result<Scenario> {
@@ -129,24 +129,4 @@ pub fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-/// Runs `mfgsim plot`.
-pub fn plot_cmd(a: PlotArgs) -> Result<ExitCode> {
-    use mfgsim::output::plot::{write_loglog_png, LogLogPlot};
-    let series = a
-        .studies
-        .iter()
-        .map(|p| output::read_finite_n_series(p))
-        .collect::<mfgsim::Result<Vec<_>>>()?;
-    let plot = LogLogPlot {
-        title: a.title,
-        x_label: "N (agents)".into(),
-        y_label: "time-average ||z^N_t - z*||_1".into(),
-        series,
-        reference_slope: Some(-0.5),
-    };
-    write_loglog_png(&a.out, &plot, a.width, a.height)?;
-    writeln!(std::io::stdout(), "wrote {}", a.out.display())?;
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,4 @@
-//! Log-log PNG charts, e.g. for a finite-N study: the error `E‖z^N − z*‖₁` against the
+//! Log-log charts, e.g. for a finite-N study: the error `E‖z^N − z*‖₁` against the
 //! population size `N`.
 //!
 //! A [`LogLogPlot`] holds any number of [`LogLogSeries`]; each series is drawn as markers with
@@ -56,17 +56,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use crate::error::{Error, Result};
-use crate::output::write_atomic;
-use image::codecs::png::PngEncoder;
-use image::{ColorType, ImageEncoder};
-use plotters::backend::RGBPixel;
+use super::style::{text_style, Marker, Sizes, MARKERS, PALETTE, REFERENCE, TEXT};
+use super::{drawing, Render};
+use crate::error::Result;
+use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use plotters::style::register_font;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// One series of points on a log-log chart.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -100,134 +97,24 @@ pub struct LogLogPlot {
     pub reference_slope: Option<f64>,
 }
 
-/// Smallest accepted image width in pixels.
-pub const MIN_WIDTH: u32 = 160;
-/// Smallest accepted image height in pixels.
-pub const MIN_HEIGHT: u32 = 120;
-/// Largest accepted width or height in pixels.
-pub const MAX_SIDE: u32 = 8192;
-
-/// Renders `plot` as a PNG of `width` × `height` pixels and writes it atomically to `path`.
+/// Renders `plot` as a PNG of `width` × `height` pixels and writes it atomically to `path`
+/// (the same as [`write_chart`](super::write_chart) with [`Chart::LogLog`](super::Chart)
+/// and a `.png` path).
 ///
 /// # Errors
-/// [`Error::Output`] naming `path` when the size is outside
-/// [`MIN_WIDTH`]`..=`[`MAX_SIDE`] × [`MIN_HEIGHT`]`..=`[`MAX_SIDE`], or when drawing or PNG
-/// encoding fails; [`Error::Io`] naming `path` when the file cannot be written (e.g. its
-/// directory does not exist). On error nothing is left at `path` or next to it.
+/// As [`write_chart`](super::write_chart).
 pub fn write_loglog_png(path: &Path, plot: &LogLogPlot, width: u32, height: u32) -> Result<()> {
-    let output_error = |reason: String| Error::Output {
-        path: path.to_path_buf(),
-        reason,
-    };
-    if !(MIN_WIDTH..=MAX_SIDE).contains(&width) || !(MIN_HEIGHT..=MAX_SIDE).contains(&height) {
-        return Err(output_error(format!(
-            "image size {width}×{height} is outside {MIN_WIDTH}..={MAX_SIDE} × \
-             {MIN_HEIGHT}..={MAX_SIDE} pixels"
-        )));
+    super::write_image(path, super::ImageFormat::Png, plot, width, height)
+}
+
+impl Render for LogLogPlot {
+    fn render<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+    ) -> std::result::Result<(), String> {
+        let (width, height) = root.dim_in_pixel();
+        draw_chart(root, self, width, height)
     }
-    let rgb = render_rgb(plot, width, height).map_err(output_error)?;
-    write_atomic(path, |w| {
-        PngEncoder::new(w)
-            .write_image(&rgb, width, height, ColorType::Rgb8)
-            .map_err(|e| output_error(format!("cannot encode the PNG: {e}")))
-    })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Style
-
-/// The font family name the embedded font is registered under (plotters' default family).
-const FONT_FAMILY: &str = "sans-serif";
-/// DejaVu Sans (see `assets/DejaVuSans.LICENSE`).
-static DEJAVU_SANS: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
-
-/// Registers the embedded font with plotters, once per process.
-fn ensure_font() -> std::result::Result<(), String> {
-    static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
-    REGISTERED
-        .get_or_init(|| {
-            register_font(FONT_FAMILY, FontStyle::Normal, DEJAVU_SANS)
-                .map_err(|_| "the embedded font DejaVuSans.ttf cannot be loaded".to_string())
-        })
-        .clone()
-}
-
-/// Okabe–Ito colours, in series order (cycled).
-const PALETTE: [RGBColor; 7] = [
-    RGBColor(0, 114, 178),   // blue
-    RGBColor(213, 94, 0),    // vermillion
-    RGBColor(0, 158, 115),   // bluish green
-    RGBColor(204, 121, 167), // reddish purple
-    RGBColor(230, 159, 0),   // orange
-    RGBColor(86, 180, 233),  // sky blue
-    RGBColor(0, 0, 0),       // black
-];
-const TEXT: RGBColor = RGBColor(25, 25, 25);
-const REFERENCE: RGBColor = RGBColor(40, 40, 40);
-
-/// Marker shapes, in series order (cycled).
-#[derive(Debug, Clone, Copy)]
-enum Marker {
-    Circle,
-    Square,
-    Triangle,
-    Diamond,
-}
-const MARKERS: [Marker; 4] = [
-    Marker::Circle,
-    Marker::Square,
-    Marker::Triangle,
-    Marker::Diamond,
-];
-
-/// Pixel sizes, scaled with the image (reference: 960 × 640).
-#[derive(Debug, Clone, Copy)]
-struct Sizes {
-    title: f64,
-    axis_desc: f64,
-    tick_label: f64,
-    legend: f64,
-    tick: i32,
-    margin: i32,
-    marker: i32,
-    bar: u32,
-    line: u32,
-    cap: i32,
-    dash: i32,
-    gap: i32,
-}
-
-impl Sizes {
-    fn new(width: u32, height: u32) -> Self {
-        let s = (f64::from(width) / 960.0)
-            .min(f64::from(height) / 640.0)
-            .max(0.3);
-        let px = |v: f64, min: f64| (v * s).max(min);
-        let ipx = |v: f64, min: f64| px(v, min).round() as i32;
-        Sizes {
-            title: px(26.0, 10.0),
-            axis_desc: px(21.0, 9.0),
-            tick_label: px(18.0, 8.0),
-            legend: px(18.0, 8.0),
-            tick: ipx(6.0, 3.0),
-            margin: ipx(16.0, 4.0),
-            marker: ipx(5.5, 2.0),
-            bar: px(1.6, 1.0).round() as u32,
-            line: px(2.4, 1.0).round() as u32,
-            cap: ipx(4.5, 2.0),
-            dash: ipx(10.0, 3.0),
-            gap: ipx(6.0, 2.0),
-        }
-    }
-}
-
-fn text_style(size: f64) -> TextStyle<'static> {
-    TextStyle::from(FontDesc::new(
-        FontFamily::SansSerif,
-        size,
-        FontStyle::Normal,
-    ))
-    .color(&TEXT)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -255,7 +142,7 @@ struct Reference {
     ends: Segment,
 }
 
-fn positive(v: f64) -> bool {
+pub(super) fn positive(v: f64) -> bool {
     v.is_finite() && v > 0.0
 }
 
@@ -293,7 +180,7 @@ fn prepare(index: usize, s: &LogLogSeries) -> Prepared {
     }
 }
 
-fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+pub(super) fn min_max(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     values.fold(None, |acc, v| match acc {
         None => Some((v, v)),
         Some((lo, hi)) => Some((lo.min(v), hi.max(v))),
@@ -323,13 +210,13 @@ fn axis_range(values: Option<(f64, f64)>, default: (f64, f64), pad: f64) -> (f64
 
 /// Tick values (data units) of one log axis: labelled ones and light grid lines.
 #[derive(Debug, Clone, PartialEq)]
-struct Ticks {
-    major: Vec<f64>,
-    minor: Vec<f64>,
+pub(super) struct Ticks {
+    pub(super) major: Vec<f64>,
+    pub(super) minor: Vec<f64>,
 }
 
 /// Ticks for the log10 range `[lo, hi]` with at most about `max_major` labels.
-fn log_ticks(lo: f64, hi: f64, max_major: usize) -> Ticks {
+pub(super) fn log_ticks(lo: f64, hi: f64, max_major: usize) -> Ticks {
     const EPS: f64 = 1e-9;
     let inside = |l: f64| l >= lo - EPS && l <= hi + EPS;
     let kmin = (lo - EPS).ceil() as i32;
@@ -375,7 +262,7 @@ fn log_ticks(lo: f64, hi: f64, max_major: usize) -> Ticks {
 }
 
 /// `10³`, `2×10⁻⁴`: the label of a tick value `m·10^k`.
-fn tick_label(v: f64) -> String {
+pub(super) fn tick_label(v: f64) -> String {
     if !positive(v) {
         return String::new();
     }
@@ -405,7 +292,7 @@ fn tick_label(v: f64) -> String {
 }
 
 /// `−0.49` (with a true minus sign).
-fn signed(v: f64, decimals: usize) -> String {
+pub(super) fn signed(v: f64, decimals: usize) -> String {
     let s = format!("{v:.decimals$}");
     let zero = s
         .trim_start_matches('-')
@@ -555,22 +442,9 @@ fn log_pt((x, y): (f64, f64)) -> (f64, f64) {
 // ---------------------------------------------------------------------------------------------
 // Rendering
 
-/// Maps any displayable drawing error to a message.
-fn drawing<E: std::fmt::Display>(e: E) -> String {
-    format!("cannot draw the chart: {e}")
-}
-
-/// Renders the chart into an RGB buffer of `width × height × 3` bytes.
-fn render_rgb(plot: &LogLogPlot, width: u32, height: u32) -> std::result::Result<Vec<u8>, String> {
-    ensure_font()?;
-    let mut buf = vec![0u8; width as usize * height as usize * 3];
-    draw_chart(&mut buf, plot, width, height)?;
-    Ok(buf)
-}
-
-/// Draws the chart into `buf` (RGB, `width × height × 3` bytes).
-fn draw_chart(
-    buf: &mut [u8],
+/// Draws the chart on `root` (`width × height` pixels).
+fn draw_chart<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     plot: &LogLogPlot,
     width: u32,
     height: u32,
@@ -627,9 +501,6 @@ fn draw_chart(
     let mut yr = axis_range(min_max(obstacles.iter().map(|p| p.1)), (-3.0, 0.0), 0.06);
 
     // Text metrics and label areas (with provisional ticks).
-    let root = BitMapBackend::<RGBPixel>::with_buffer_and_format(buf, (width, height))
-        .map_err(drawing)?
-        .into_drawing_area();
     let tick_style = text_style(sz.tick_label);
     let desc_style = text_style(sz.axis_desc);
     let title_style = text_style(sz.title);
@@ -869,7 +740,7 @@ fn draw_chart(
 
     if let Some(lb) = lb {
         draw_legend(
-            &root,
+            root,
             &entries,
             &lb,
             corner_origin(corner, &lb, area),
@@ -881,8 +752,8 @@ fn draw_chart(
 }
 
 /// Draws the legend box with its top-left corner at `origin` (pixels).
-fn draw_legend(
-    root: &DrawingArea<BitMapBackend<'_, RGBPixel>, plotters::coord::Shift>,
+fn draw_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
     entries: &[LegendEntry],
     lb: &LegendBox,
     (lx, ly): (i32, i32),
@@ -966,6 +837,8 @@ fn draw_legend(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
+    use crate::output::plot::{MAX_SIDE, MIN_HEIGHT, MIN_WIDTH};
     use crate::output::test_util::dir_names;
 
     fn series(label: &str, scale: f64) -> LogLogSeries {

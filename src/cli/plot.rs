@@ -1,0 +1,35 @@
+//! `mfgsim plot`: charts of output directories. Binary-only.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use mfgsim::output::plot::{build_chart, write_chart, PlotRequest};
+
+use crate::args::PlotArgs;
+
+/// Runs `mfgsim plot`.
+pub fn plot_cmd(a: PlotArgs) -> Result<ExitCode> {
+    let req = PlotRequest {
+        inputs: a.inputs,
+        labels: a.labels,
+        kind: a.kind.map(|k| k.kind()),
+        x: a.x,
+        y: a.y,
+        filters: a.filters,
+        title: a.title,
+    };
+    let plotted = build_chart(&req).context("reading the plot's inputs")?;
+    let out = a
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("plot-{}.png", plotted.kind)));
+    write_chart(&out, &plotted.chart, a.width, a.height)?;
+    writeln!(
+        std::io::stdout(),
+        "wrote {} ({} chart)",
+        out.display(),
+        plotted.kind
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,942 @@
+//! The chart kinds of `mfgsim plot`, built from output directories.
+//!
+//! | kind | x | y | inputs |
+//! | --- | --- | --- | --- |
+//! | [`PlotKind::Bars`] | state s | final z(s), bars side by side | solve, learn, sweep (solve / learn) |
+//! | [`PlotKind::Cdf`] | state s | F(s) = Σ_{s′≤s} z(s′), steps | as bars |
+//! | [`PlotKind::MeanState`] | iteration k | Σ_s s·z_k(s) | solve (T-BR iterations), learn, sweep |
+//! | [`PlotKind::L1`] | iteration k | ‖z_k − z*‖₁, log | solve (to its own result), learn, sweep |
+//! | [`PlotKind::Exploitability`] | iteration k | max_s V*_z(s) − V_{μ_k,z}(s), log | learn, learn sweep |
+//! | [`PlotKind::FiniteN`] | N | time-average ‖z^N_t − z*‖₁, log-log with the fitted rate | finite-n, finite-n sweep |
+//! | [`PlotKind::Sweep`] | a grid key (`x`) | a `sweep.parquet` metric (`y`) | sweep |
+//!
+//! A sweep contributes one series per *group* (runs sharing every grid value but the seed;
+//! only finished runs, those with a `summary.json`, so a sweep still running can be drawn),
+//! named by the grid values that vary (`learner.algo=iql`) and drawn as the mean with a ±1
+//! sample-sd band or error bar over its seeds ([`mean_sd`]; for bars and CDFs the bar is
+//! clipped to [0, 1], the range of a fraction). A solve run from both extremal
+//! starts contributes its least and greatest T-MFE (one series when they coincide, for the
+//! final mean field). In a sweep chart each combination of the other grid keys is one line;
+//! `y = mean_state` of an extremal solve sweep draws the two equilibrium branches
+//! (`least_mean_state`, `greatest_mean_state`).
+//!
+//! [`choose_kind`] picks the kind from the inputs when none is asked for: a given `x` or `y` →
+//! sweep; only finite-n inputs → finite-n; only solve sweeps → sweep; any learn output →
+//! mean-state; otherwise (solve outputs) → bars.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::figure::{Figure, Mark, Series, YScale};
+use super::loglog::LogLogPlot;
+use super::read::{
+    detect, input_dir, learn_final_field, learn_label, learn_trace, mean_sd, mean_sd_traces,
+    mean_sd_vectors, read_sweep, solve_branches, solve_field, solve_trace, value_text, InputKind,
+    Metric, Sweep,
+};
+use super::style::PALETTE;
+use super::Chart;
+use crate::error::{Error, Result};
+use crate::output::read_finite_n_series;
+
+/// A chart kind of `mfgsim plot` (see the module table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlotKind {
+    /// Final mean field as bars, several runs side by side.
+    Bars,
+    /// CDF of the final mean field.
+    Cdf,
+    /// Mean state against iteration.
+    MeanState,
+    /// L1 distance to z* against iteration (log y).
+    L1,
+    /// Exploitability against iteration (log y).
+    Exploitability,
+    /// The finite-N log-log rate chart.
+    FiniteN,
+    /// A sweep metric against a grid key.
+    Sweep,
+}
+
+impl PlotKind {
+    /// The name used on the command line (`mean-state`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlotKind::Bars => "bars",
+            PlotKind::Cdf => "cdf",
+            PlotKind::MeanState => "mean-state",
+            PlotKind::L1 => "l1",
+            PlotKind::Exploitability => "exploitability",
+            PlotKind::FiniteN => "finite-n",
+            PlotKind::Sweep => "sweep",
+        }
+    }
+}
+
+impl std::fmt::Display for PlotKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What to draw.
+///
+/// An input is an output directory or a file in one (`summary.json`, `sweep.json`, a
+/// `.parquet` table); any other file is read as a finite-n `summary.json`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct PlotRequest {
+    /// Output directories (or files inside them) of solve, learn, finite-n or sweep runs.
+    pub inputs: Vec<PathBuf>,
+    /// Series names, one per input in order (fewer is fine); an input with several series
+    /// gets `LABEL: <series>`.
+    pub labels: Vec<String>,
+    /// The kind; `None` = [`choose_kind`].
+    pub kind: Option<PlotKind>,
+    /// Sweep charts: the grid key on the x axis (default: the only grid key with several
+    /// values).
+    pub x: Option<String>,
+    /// Sweep charts: the `sweep.parquet` metric on the y axis (default: `mean_state` for
+    /// solve sweeps, `final_l1_to_tmfe` for learn sweeps, `rate` for finite-n sweeps).
+    pub y: Option<String>,
+    /// Sweep rows kept: every `(key, value)` must match (`key` a grid key or `seed`).
+    pub filters: Vec<(String, String)>,
+    /// The title; `None` = the kind's default.
+    pub title: Option<String>,
+}
+
+/// A built chart and the kind it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plotted {
+    /// The chart, ready for [`write_chart`](super::write_chart).
+    pub chart: Chart,
+    /// Its kind (chosen or asked for).
+    pub kind: PlotKind,
+}
+
+/// One input, recognised.
+enum Source {
+    Solve(PathBuf),
+    Learn(PathBuf),
+    FiniteN(PathBuf),
+    Sweep(Sweep),
+}
+
+struct Input {
+    source: Source,
+    label: Option<String>,
+}
+
+impl Input {
+    fn kind(&self) -> InputKind {
+        match self.source {
+            Source::Solve(_) => InputKind::Solve,
+            Source::Learn(_) => InputKind::Learn,
+            Source::FiniteN(_) => InputKind::FiniteN,
+            Source::Sweep(_) => InputKind::Sweep,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match &self.source {
+            Source::Solve(p) | Source::Learn(p) | Source::FiniteN(p) => p,
+            Source::Sweep(s) => &s.dir,
+        }
+    }
+
+    /// The kind of the runs: the input's, or a sweep's runs'.
+    fn run_kind(&self) -> Result<InputKind> {
+        match &self.source {
+            Source::Sweep(s) => s.run_kind(),
+            _ => Ok(self.kind()),
+        }
+    }
+}
+
+fn read_inputs(req: &PlotRequest) -> Result<Vec<Input>> {
+    if req.inputs.is_empty() {
+        return Err(Error::param("inputs", "no input directory given"));
+    }
+    if req.labels.len() > req.inputs.len() {
+        return Err(Error::param(
+            "--label",
+            format!(
+                "{} labels for {} inputs (one label per input, in order)",
+                req.labels.len(),
+                req.inputs.len()
+            ),
+        ));
+    }
+    req.inputs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let known_file =
+                name == "summary.json" || name == "sweep.json" || name.ends_with(".parquet");
+            if p.is_file() && !known_file {
+                // Any other file is a finite-n summary under another name (as before sweeps).
+                return Ok(Input {
+                    source: Source::FiniteN(p.clone()),
+                    label: req.labels.get(i).cloned(),
+                });
+            }
+            let dir = input_dir(p)?;
+            let source = match detect(&dir)? {
+                InputKind::Solve => Source::Solve(dir),
+                InputKind::Learn => Source::Learn(dir),
+                InputKind::FiniteN => Source::FiniteN(dir),
+                InputKind::Sweep => {
+                    let mut s = read_sweep(&dir)?;
+                    s.filter(&req.filters)?;
+                    Source::Sweep(s)
+                }
+            };
+            Ok(Input {
+                source,
+                label: req.labels.get(i).cloned(),
+            })
+        })
+        .collect()
+}
+
+fn auto_kind(inputs: &[Input], x_or_y_given: bool) -> Result<PlotKind> {
+    if x_or_y_given {
+        return Ok(PlotKind::Sweep);
+    }
+    let run_kinds = inputs
+        .iter()
+        .map(Input::run_kind)
+        .collect::<Result<Vec<_>>>()?;
+    if run_kinds.iter().all(|k| *k == InputKind::FiniteN) {
+        return Ok(PlotKind::FiniteN);
+    }
+    let all_solve_sweeps = inputs
+        .iter()
+        .zip(&run_kinds)
+        .all(|(i, k)| i.kind() == InputKind::Sweep && *k == InputKind::Solve);
+    if all_solve_sweeps {
+        return Ok(PlotKind::Sweep);
+    }
+    if run_kinds.contains(&InputKind::Learn) {
+        return Ok(PlotKind::MeanState);
+    }
+    Ok(PlotKind::Bars)
+}
+
+/// The kind [`build_chart`] draws for `req` when `req.kind` is `None` (see the module docs).
+///
+/// # Errors
+/// As [`build_chart`] for unreadable inputs.
+pub fn choose_kind(req: &PlotRequest) -> Result<PlotKind> {
+    match req.kind {
+        Some(k) => Ok(k),
+        None => auto_kind(&read_inputs(req)?, req.x.is_some() || req.y.is_some()),
+    }
+}
+
+/// Reads the inputs of `req` and builds its chart.
+///
+/// # Errors
+/// [`Error::Io`] / [`Error::Input`] / [`Error::Output`] naming the path and key: an input
+/// that is none of the known kinds, a missing file or column, an `x` that is not a grid key,
+/// a `y` that is not a metric, an input the kind cannot draw (e.g. a finite-n study as bars).
+pub fn build_chart(req: &PlotRequest) -> Result<Plotted> {
+    let inputs = read_inputs(req)?;
+    let kind = match req.kind {
+        Some(k) => k,
+        None => auto_kind(&inputs, req.x.is_some() || req.y.is_some())?,
+    };
+    let mut chart = match kind {
+        PlotKind::Bars | PlotKind::Cdf => field_chart(&inputs, kind)?,
+        PlotKind::MeanState | PlotKind::L1 | PlotKind::Exploitability => {
+            trace_chart(&inputs, kind)?
+        }
+        PlotKind::FiniteN => finite_n_chart(&inputs)?,
+        PlotKind::Sweep => sweep_chart(&inputs, req)?,
+    };
+    if let Some(t) = &req.title {
+        chart.set_title(t.clone());
+    }
+    Ok(Plotted { chart, kind })
+}
+
+// ---------------------------------------------------------------------------------------
+// Series of runs: final mean fields and per-iteration traces
+
+/// A series before it is drawn: runs of one kind (one per seed), averaged.
+struct Item {
+    name: String,
+    kind: InputKind,
+    /// One directory per seed (for solve: the branch directory).
+    dirs: Vec<PathBuf>,
+    /// An exact T-BR result (drawn in black / grey).
+    exact: bool,
+    /// The greatest of two extremal branches (grey, or dashed).
+    greatest: bool,
+}
+
+fn dir_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+fn branch_name(branch: &str) -> &'static str {
+    match branch {
+        "least" => "least T-MFE",
+        "greatest" => "greatest T-MFE",
+        _ => "T-MFE (exact T-BR)",
+    }
+}
+
+fn wrong_input(input: &Input, kind: PlotKind, what: &str) -> Error {
+    Error::Input {
+        path: input.path().to_path_buf(),
+        key: "(directory)".into(),
+        reason: format!("--kind {kind} cannot draw {what}"),
+    }
+}
+
+/// The items of one input, labelled (the `--label` override applied).
+fn items(input: &Input, kind: PlotKind) -> Result<Vec<Item>> {
+    let mut out = Vec::new();
+    match &input.source {
+        Source::Solve(dir) => {
+            for (b, d) in solve_branches(dir) {
+                out.push(Item {
+                    name: branch_name(b).into(),
+                    kind: InputKind::Solve,
+                    dirs: vec![d],
+                    exact: true,
+                    greatest: b == "greatest",
+                });
+            }
+        }
+        Source::Learn(dir) => out.push(Item {
+            name: learn_label(dir).unwrap_or_else(|| dir_name(dir)),
+            kind: InputKind::Learn,
+            dirs: vec![dir.clone()],
+            exact: false,
+            greatest: false,
+        }),
+        Source::FiniteN(_) => {
+            return Err(wrong_input(
+                input,
+                kind,
+                "a finite-n study (use --kind finite-n)",
+            ))
+        }
+        Source::Sweep(s) => {
+            let run_kind = s.run_kind()?;
+            if run_kind == InputKind::FiniteN {
+                return Err(wrong_input(
+                    input,
+                    kind,
+                    "a finite-n sweep (use --kind finite-n, or --kind sweep --y rate)",
+                ));
+            }
+            // Only finished runs (summary.json is written last), so a running sweep plots.
+            let mut groups = s.groups();
+            for g in &mut groups {
+                g.runs
+                    .retain(|&i| s.run_dir(i).join("summary.json").is_file());
+            }
+            groups.retain(|g| !g.runs.is_empty());
+            if groups.is_empty() {
+                return Err(Error::Input {
+                    path: s.dir.join("runs"),
+                    key: "(directory)".into(),
+                    reason: "no finished run (no runs/<id>/summary.json)".into(),
+                });
+            }
+            let single = groups.len() == 1;
+            for g in groups {
+                let mut name = if g.label.is_empty() {
+                    dir_name(&s.dir)
+                } else {
+                    g.label.clone()
+                };
+                if single && !g.label.is_empty() && input.label.is_none() {
+                    name = g.label.clone();
+                }
+                match run_kind {
+                    InputKind::Solve => {
+                        let first = s.run_dir(g.runs[0]);
+                        for (b, _) in solve_branches(&first) {
+                            let dirs = g
+                                .runs
+                                .iter()
+                                .map(|&i| {
+                                    let d = s.run_dir(i);
+                                    if b.is_empty() {
+                                        d
+                                    } else {
+                                        d.join(b)
+                                    }
+                                })
+                                .collect();
+                            let n = if b.is_empty() {
+                                name.clone()
+                            } else {
+                                format!("{name}, {}", branch_name(b))
+                            };
+                            out.push(Item {
+                                name: n,
+                                kind: InputKind::Solve,
+                                dirs,
+                                exact: false,
+                                greatest: b == "greatest",
+                            });
+                        }
+                        if solve_branches(&first).is_empty() {
+                            return Err(Error::Input {
+                                path: first,
+                                key: "(directory)".into(),
+                                reason: "a solve run without equilibrium.parquet (unfinished?)"
+                                    .into(),
+                            });
+                        }
+                    }
+                    _ => out.push(Item {
+                        name,
+                        kind: InputKind::Learn,
+                        dirs: g.runs.iter().map(|&i| s.run_dir(i)).collect(),
+                        exact: false,
+                        greatest: false,
+                    }),
+                }
+            }
+        }
+    }
+    if let Some(l) = &input.label {
+        if out.len() == 1 {
+            out[0].name = l.clone();
+        } else {
+            for it in &mut out {
+                it.name = format!("{l}: {}", it.name);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// ` (mean ± 1 sd over 5 seeds)` when some series average several runs.
+/// The items of every input. Several sweeps (or several solve outputs) without `--label`
+/// prefix their series with the directory name, as their names may repeat; several solve
+/// outputs take palette colours instead of black and grey.
+fn all_items(inputs: &[Input], kind: PlotKind) -> Result<Vec<Vec<Item>>> {
+    let sweeps = inputs
+        .iter()
+        .filter(|i| i.kind() == InputKind::Sweep)
+        .count();
+    let solves = inputs
+        .iter()
+        .filter(|i| i.kind() == InputKind::Solve)
+        .count();
+    inputs
+        .iter()
+        .map(|input| {
+            let mut its = items(input, kind)?;
+            if let Source::Sweep(s) = &input.source {
+                if sweeps > 1 && input.label.is_none() {
+                    for it in &mut its {
+                        it.name = format!("{}: {}", dir_name(&s.dir), it.name);
+                    }
+                }
+            }
+            if solves > 1 && input.kind() == InputKind::Solve {
+                for it in &mut its {
+                    it.exact = false;
+                    if input.label.is_none() {
+                        it.name = format!("{}: {}", dir_name(input.path()), it.name);
+                    }
+                }
+            }
+            Ok(its)
+        })
+        .collect()
+}
+
+fn seeds_note(items: &[Item]) -> String {
+    let counts: Vec<usize> = items
+        .iter()
+        .map(|i| i.dirs.len())
+        .filter(|&n| n > 1)
+        .collect();
+    match counts.first() {
+        None => String::new(),
+        Some(&n) if counts.iter().all(|&c| c == n) => format!(" (mean ± 1 sd over {n} seeds)"),
+        Some(_) => " (mean ± 1 sd over the seeds)".into(),
+    }
+}
+
+fn color_of(item: &Item) -> Option<(u8, u8, u8)> {
+    match (item.exact, item.greatest) {
+        (true, false) => Some((0, 0, 0)),
+        (true, true) => Some((130, 130, 130)),
+        _ => None,
+    }
+}
+
+fn field_of(item: &Item, dir: &Path) -> Result<Vec<f64>> {
+    match item.kind {
+        InputKind::Solve => solve_field(dir),
+        _ => learn_final_field(dir),
+    }
+}
+
+fn cdf(z: &[f64]) -> Vec<f64> {
+    let mut acc = 0.0;
+    z.iter()
+        .map(|p| {
+            acc += p;
+            acc
+        })
+        .collect()
+}
+
+/// Largest |z_least(s) − z_greatest(s)| at which two extremal T-MFE count as one (T-BR stops
+/// at a tolerance, so equal equilibria differ in the last digits).
+const COINCIDE: f64 = 1e-8;
+
+fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
+    let mut all = Vec::new();
+    for (input, mut its) in inputs.iter().zip(all_items(inputs, kind)?) {
+        // A solve run whose least and greatest T-MFE coincide shows one series.
+        if let (Source::Solve(_), [a, b]) = (&input.source, its.as_slice()) {
+            let (za, zb) = (solve_field(&a.dirs[0])?, solve_field(&b.dirs[0])?);
+            let same =
+                za.len() == zb.len() && za.iter().zip(&zb).all(|(x, y)| (x - y).abs() <= COINCIDE);
+            if same {
+                let name = match &input.label {
+                    Some(l) => l.clone(),
+                    None => "T-MFE (least = greatest)".into(),
+                };
+                its.truncate(1);
+                its[0].name = name;
+            }
+        }
+        all.extend(its);
+    }
+    let mut series = Vec::new();
+    let mut states = 0;
+    for item in &all {
+        let fields = item
+            .dirs
+            .iter()
+            .map(|d| {
+                let z = field_of(item, d)?;
+                Ok(if kind == PlotKind::Cdf { cdf(&z) } else { z })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stats = mean_sd_vectors(&item.dirs[0], &fields)?;
+        states = states.max(stats.len());
+        let points = stats
+            .iter()
+            .enumerate()
+            .map(|(s, &(m, _))| (s as f64, m))
+            .collect();
+        // A fraction of agents (or a CDF) stays in [0, 1]: the ±sd bar is clipped there.
+        let spread = if item.dirs.len() > 1 {
+            stats
+                .iter()
+                .map(|&(m, sd)| ((m - sd).max(0.0), (m + sd).min(1.0)))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        series.push(Series {
+            label: item.name.clone(),
+            mark: if kind == PlotKind::Cdf {
+                Mark::Step
+            } else {
+                Mark::Bars
+            },
+            points,
+            spread,
+            dashed: kind == PlotKind::Cdf && item.greatest,
+            color: color_of(item),
+        });
+    }
+    let note = seeds_note(&all);
+    let (title, y_label) = if kind == PlotKind::Cdf {
+        (
+            format!("CDF of the final mean field{note}"),
+            "F(s) = z(0) + … + z(s) (fraction of agents)".to_string(),
+        )
+    } else {
+        (
+            format!("Final mean field{note}"),
+            "z(s) (fraction of agents)".to_string(),
+        )
+    };
+    Ok(Chart::Figure(Figure {
+        title,
+        x_label: "state s".into(),
+        y_label,
+        y_scale: YScale::Linear,
+        x_categories: Vec::new(),
+        x_integer: true,
+        x_log: false,
+        y_from_zero: true,
+        series,
+    }))
+}
+
+fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
+    let metric = match kind {
+        PlotKind::MeanState => Metric::MeanState,
+        PlotKind::L1 => Metric::L1,
+        _ => Metric::Exploitability,
+    };
+    let all: Vec<Item> = all_items(inputs, kind)?.into_iter().flatten().collect();
+    let mut series = Vec::new();
+    for item in &all {
+        let traces = item
+            .dirs
+            .iter()
+            .map(|d| match item.kind {
+                InputKind::Solve => solve_trace(d, metric),
+                _ => learn_trace(d, metric),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let stats = mean_sd_traces(&traces);
+        let spread = if item.dirs.len() > 1 {
+            stats.iter().map(|&(_, m, sd)| (m - sd, m + sd)).collect()
+        } else {
+            Vec::new()
+        };
+        series.push(Series {
+            label: item.name.clone(),
+            mark: Mark::Line,
+            points: stats.iter().map(|&(k, m, _)| (k, m)).collect(),
+            spread,
+            dashed: item.greatest,
+            color: color_of(item).map(|c| if item.exact { (0, 0, 0) } else { c }),
+        });
+    }
+    let note = seeds_note(&all);
+    let (title, y_label, y_scale) = match kind {
+        PlotKind::MeanState => (
+            format!("Mean state against iteration{note}"),
+            "mean state Σₛ s·zₖ(s)",
+            YScale::Linear,
+        ),
+        PlotKind::L1 => (
+            format!("L1 distance to the T-MFE against iteration{note}"),
+            "L1 distance to z*, ‖zₖ − z*‖₁",
+            YScale::Log,
+        ),
+        _ => (
+            format!("Exploitability against iteration{note}"),
+            "exploitability maxₛ V*(s) − V^μₖ(s)",
+            YScale::Log,
+        ),
+    };
+    Ok(Chart::Figure(Figure {
+        title,
+        x_label: "iteration k".into(),
+        y_label: y_label.into(),
+        y_scale,
+        x_categories: Vec::new(),
+        x_integer: true,
+        x_log: false,
+        y_from_zero: false,
+        series,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Finite-N
+
+fn finite_n_chart(inputs: &[Input]) -> Result<Chart> {
+    let mut series = Vec::new();
+    for input in inputs {
+        let mut its = Vec::new();
+        match &input.source {
+            Source::FiniteN(dir) => its.push(read_finite_n_series(dir)?),
+            Source::Sweep(s) if s.run_kind()? == InputKind::FiniteN => {
+                let groups = s.groups();
+                for g in groups {
+                    for &i in &g.runs {
+                        let mut one = read_finite_n_series(&s.run_dir(i))?;
+                        let seed = format!("seed {}", s.runs[i].seed);
+                        one.label = if g.label.is_empty() {
+                            seed
+                        } else {
+                            format!("{}, {seed}", g.label)
+                        };
+                        its.push(one);
+                    }
+                }
+            }
+            _ => {
+                return Err(wrong_input(
+                    input,
+                    PlotKind::FiniteN,
+                    &format!("a {} output", input.run_kind()?.command()),
+                ))
+            }
+        }
+        if let Some(l) = &input.label {
+            if its.len() == 1 {
+                its[0].label = l.clone();
+            } else {
+                for s in &mut its {
+                    s.label = format!("{l}: {}", s.label);
+                }
+            }
+        }
+        series.extend(its);
+    }
+    Ok(Chart::LogLog(LogLogPlot {
+        title: "finite-N error against the mean-field limit".into(),
+        x_label: "N (agents)".into(),
+        y_label: "time-average ||z^N_t - z*||_1".into(),
+        series,
+        reference_slope: Some(-0.5),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Sweep metric against a grid key
+
+/// The axis label of a sweep metric, with its meaning and unit.
+fn metric_label(name: &str) -> String {
+    let known = match name {
+        "mean_state" | "final_mean_state" => "mean state Σₛ s·z(s)",
+        "tmfe_mean_state" => "T-MFE mean state Σₛ s·z*(s)",
+        "final_l1_to_tmfe" => "final L1 distance to z*, ‖z − z*‖₁",
+        "exploitability" | "final_exploitability" => "exploitability maxₛ V*(s) − V^μ(s)",
+        "final_exploitability_weighted" => "z-weighted exploitability Σₛ z(s)(V* − V^μ)(s)",
+        "iterations" => "T-BR iterations",
+        "converged" => "converged (fraction of seeds)",
+        "seconds" => "wall time (s)",
+        "rate" => "fitted rate: slope of log ‖z^N − z*‖₁ in log N",
+        _ => "",
+    };
+    if known.is_empty() {
+        name.to_string()
+    } else {
+        format!("{known} [{name}]")
+    }
+}
+
+fn default_x(s: &Sweep) -> Result<String> {
+    let varying: Vec<&str> = s
+        .grid
+        .iter()
+        .filter(|g| g.values.len() > 1)
+        .map(|g| g.key.as_str())
+        .collect();
+    match varying.as_slice() {
+        [one] => Ok((*one).to_string()),
+        _ => Err(Error::Input {
+            path: s.dir.join("sweep.json"),
+            key: "--x".into(),
+            reason: format!(
+                "give --x KEY, the grid key for the x axis (the grid keys: {})",
+                s.grid
+                    .iter()
+                    .map(|g| g.key.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
+
+fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
+    let sweeps: Vec<(&Sweep, Option<&String>)> = inputs
+        .iter()
+        .map(|i| match &i.source {
+            Source::Sweep(s) => Ok((s, i.label.as_ref())),
+            _ => Err(wrong_input(
+                i,
+                PlotKind::Sweep,
+                &format!(
+                    "a {} output: it draws sweep directories (sweep.json)",
+                    i.kind().command()
+                ),
+            )),
+        })
+        .collect::<Result<_>>()?;
+    let x_key = match &req.x {
+        Some(x) => x.clone(),
+        None => default_x(sweeps[0].0)?,
+    };
+    let mut series = Vec::new();
+    let mut categories: Vec<String> = Vec::new();
+    let mut branches_drawn = false;
+    let mut y_names: Vec<String> = Vec::new();
+    let mut max_seeds = 1;
+    let mut line = 0usize;
+    for (s, label) in &sweeps {
+        let xi = s.key_index(&x_key)?;
+        let x_values = &s.grid[xi].values;
+        let numeric = x_values.iter().all(Value::is_number);
+        if !numeric && categories.is_empty() {
+            categories = x_values.iter().map(value_text).collect();
+        }
+        let y = match &req.y {
+            Some(y) => y.clone(),
+            None => match s.command.as_str() {
+                "learn" => "final_l1_to_tmfe".into(),
+                "finite-n" => "rate".into(),
+                _ => "mean_state".into(),
+            },
+        };
+        // A solve sweep from extremal starts has least_Y and greatest_Y instead of Y.
+        let have = s.columns()?;
+        let (least, greatest) = (format!("least_{y}"), format!("greatest_{y}"));
+        let branches = !have.contains(&y) && have.contains(&least) && have.contains(&greatest);
+        let columns: Vec<(String, &str)> = if branches {
+            branches_drawn |= y == "mean_state";
+            vec![(least, "least T-MFE"), (greatest, "greatest T-MFE")]
+        } else {
+            vec![(y.clone(), "")]
+        };
+        if !y_names.contains(&y) {
+            y_names.push(y.clone());
+        }
+        let values = columns
+            .iter()
+            .map(|(c, _)| s.metric(c))
+            .collect::<Result<Vec<_>>>()?;
+        // Lines: combinations of the other grid keys' values, in run order.
+        let mut lines: Vec<(Vec<Value>, String)> = Vec::new();
+        for r in &s.runs {
+            let other: Vec<Value> = r
+                .values
+                .iter()
+                .enumerate()
+                .filter(|&(k, _)| k != xi)
+                .map(|(_, v)| v.clone())
+                .collect();
+            if !lines.iter().any(|(o, _)| *o == other) {
+                let name = s
+                    .grid
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, g)| k != xi && g.values.len() > 1)
+                    .map(|(k, g)| format!("{}={}", g.key, value_text(&r.values[k])))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                lines.push((other, name));
+            }
+        }
+        // One colour per line; with a single line the two branches get two colours.
+        let split_colors = lines.len() == 1;
+        for (other, name) in &lines {
+            for (b, ((_, branch), vals)) in columns.iter().zip(&values).enumerate() {
+                let color = PALETTE[(line + if split_colors { b } else { 0 }) % 6];
+                let mut points = Vec::new();
+                let mut spread = Vec::new();
+                for (j, xv) in x_values.iter().enumerate() {
+                    let ys: Vec<f64> = s
+                        .runs
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| {
+                            r.values[xi] == *xv
+                                && r.values
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|&(k, _)| k != xi)
+                                    .map(|(_, v)| v)
+                                    .eq(other.iter())
+                        })
+                        .map(|(i, _)| vals[i])
+                        .collect();
+                    if ys.is_empty() {
+                        continue;
+                    }
+                    max_seeds = max_seeds.max(ys.len());
+                    let (m, sd) = mean_sd(&ys);
+                    let x = if numeric {
+                        xv.as_f64().unwrap_or(f64::NAN)
+                    } else {
+                        categories
+                            .iter()
+                            .position(|c| *c == value_text(xv))
+                            .unwrap_or(j) as f64
+                    };
+                    points.push((x, m));
+                    spread.push((m - sd, m + sd));
+                }
+                let mut parts: Vec<String> = Vec::new();
+                if let Some(l) = label {
+                    parts.push((*l).clone());
+                } else if sweeps.len() > 1 {
+                    parts.push(dir_name(&s.dir));
+                }
+                if !name.is_empty() {
+                    parts.push(name.clone());
+                }
+                if !branch.is_empty() {
+                    parts.push((*branch).to_string());
+                }
+                // A lone series needs no legend: the y axis names it.
+                series.push(Series {
+                    label: parts.join(", "),
+                    mark: Mark::Points,
+                    points,
+                    spread,
+                    dashed: *branch == "greatest T-MFE",
+                    color: Some((color.0, color.1, color.2)),
+                });
+            }
+            line += if split_colors { columns.len() } else { 1 };
+        }
+    }
+    let all_positive = series
+        .iter()
+        .flat_map(|s| s.points.iter())
+        .all(|p| !p.1.is_finite() || p.1 > 0.0);
+    let logish = y_names
+        .iter()
+        .all(|y| y.contains("l1") || y.contains("exploitability"));
+    let note = if max_seeds > 1 {
+        format!(" (mean ± 1 sd over {max_seeds} seeds)")
+    } else {
+        String::new()
+    };
+    // A wide grid of positive numbers (e.g. N = 100, 1000, 10000) gets a log x axis.
+    let xs: Vec<f64> = series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.0))
+        .collect();
+    let x_log = categories.is_empty()
+        && !xs.is_empty()
+        && xs.iter().all(|&x| x > 0.0)
+        && xs.iter().copied().fold(f64::MIN, f64::max)
+            >= 50.0 * xs.iter().copied().fold(f64::MAX, f64::min);
+    let title = if branches_drawn {
+        format!("Equilibrium branches against {x_key}{note}")
+    } else {
+        format!("{} against {x_key}{note}", y_names.join(", "))
+    };
+    let y_label = if branches_drawn {
+        "T-MFE mean state Σₛ s·z*(s)".to_string()
+    } else if y_names.len() == 1 {
+        metric_label(&y_names[0])
+    } else {
+        y_names.join(", ")
+    };
+    Ok(Chart::Figure(Figure {
+        title,
+        x_label: x_key.clone(),
+        y_label,
+        y_scale: if logish && all_positive {
+            YScale::Log
+        } else {
+            YScale::Linear
+        },
+        x_categories: categories,
+        x_integer: false,
+        x_log,
+        y_from_zero: false,
+        series,
+    }))
+}

@@ -1,0 +1,99 @@
+//! What every chart shares: the embedded font, the colours, marker shapes and sizes.
+
+use plotters::prelude::*;
+use plotters::style::register_font;
+use std::sync::OnceLock;
+
+/// The font family name the embedded font is registered under (plotters' default family).
+pub(super) const FONT_FAMILY: &str = "sans-serif";
+/// DejaVu Sans (see `assets/DejaVuSans.LICENSE`).
+pub(super) static DEJAVU_SANS: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
+
+/// Registers the embedded font with plotters, once per process.
+pub(super) fn ensure_font() -> std::result::Result<(), String> {
+    static REGISTERED: OnceLock<std::result::Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            register_font(FONT_FAMILY, FontStyle::Normal, DEJAVU_SANS)
+                .map_err(|_| "the embedded font DejaVuSans.ttf cannot be loaded".to_string())
+        })
+        .clone()
+}
+
+/// Okabe–Ito colours, in series order (cycled).
+pub(super) const PALETTE: [RGBColor; 7] = [
+    RGBColor(0, 114, 178),   // blue
+    RGBColor(213, 94, 0),    // vermillion
+    RGBColor(0, 158, 115),   // bluish green
+    RGBColor(204, 121, 167), // reddish purple
+    RGBColor(230, 159, 0),   // orange
+    RGBColor(86, 180, 233),  // sky blue
+    RGBColor(0, 0, 0),       // black
+];
+pub(super) const TEXT: RGBColor = RGBColor(25, 25, 25);
+pub(super) const REFERENCE: RGBColor = RGBColor(40, 40, 40);
+
+/// Marker shapes, in series order (cycled).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Marker {
+    Circle,
+    Square,
+    Triangle,
+    Diamond,
+}
+pub(super) const MARKERS: [Marker; 4] = [
+    Marker::Circle,
+    Marker::Square,
+    Marker::Triangle,
+    Marker::Diamond,
+];
+
+/// Pixel sizes, scaled with the image (reference: 960 × 640).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Sizes {
+    pub(super) title: f64,
+    pub(super) axis_desc: f64,
+    pub(super) tick_label: f64,
+    pub(super) legend: f64,
+    pub(super) tick: i32,
+    pub(super) margin: i32,
+    pub(super) marker: i32,
+    pub(super) bar: u32,
+    pub(super) line: u32,
+    pub(super) cap: i32,
+    pub(super) dash: i32,
+    pub(super) gap: i32,
+}
+
+impl Sizes {
+    pub(super) fn new(width: u32, height: u32) -> Self {
+        let s = (f64::from(width) / 960.0)
+            .min(f64::from(height) / 640.0)
+            .max(0.3);
+        let px = |v: f64, min: f64| (v * s).max(min);
+        let ipx = |v: f64, min: f64| px(v, min).round() as i32;
+        Sizes {
+            title: px(26.0, 10.0),
+            axis_desc: px(21.0, 9.0),
+            tick_label: px(18.0, 8.0),
+            legend: px(18.0, 8.0),
+            tick: ipx(6.0, 3.0),
+            margin: ipx(16.0, 4.0),
+            marker: ipx(5.5, 2.0),
+            bar: px(1.6, 1.0).round() as u32,
+            line: px(2.4, 1.0).round() as u32,
+            cap: ipx(4.5, 2.0),
+            dash: ipx(10.0, 3.0),
+            gap: ipx(6.0, 2.0),
+        }
+    }
+}
+
+pub(super) fn text_style(size: f64) -> TextStyle<'static> {
+    TextStyle::from(FontDesc::new(
+        FontFamily::SansSerif,
+        size,
+        FontStyle::Normal,
+    ))
+    .color(&TEXT)
+}
