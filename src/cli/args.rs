@@ -125,7 +125,8 @@ pub struct PlotArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Series name of the input at the same position (repeatable, in input order); an
-    /// input with several series (a sweep, an extremal solve) prefixes them with it.
+    /// input with several series (a sweep, an extremal solve) prefixes them with it; an empty NAME
+    /// keeps the series' own names.
     #[arg(long = "label", value_name = "NAME")]
     pub labels: Vec<String>,
     /// Sweep charts: the grid key on the x axis, e.g. model.infection_constant. Default:

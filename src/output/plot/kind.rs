@@ -409,7 +409,8 @@ fn items(input: &Input, kind: PlotKind) -> Result<Vec<Item>> {
             }
         }
     }
-    if let Some(l) = &input.label {
+    // An empty label keeps the series' own names (a placeholder to label a later input).
+    if let Some(l) = input.label.as_ref().filter(|l| !l.is_empty()) {
         if out.len() == 1 {
             out[0].name = l.clone();
         } else {
