@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import _thread
 import json
+import signal
 import subprocess
 import threading
 import time
@@ -368,7 +369,16 @@ def test_population_u16_states():
 
 # --- Ctrl-C ---------------------------------------------------------------------------
 
-def test_keyboard_interrupt_is_prompt_and_leaves_objects_usable(gig):
+@pytest.fixture
+def sigint_raises():
+    """Python's own SIGINT handler, even when the suite was started with SIGINT ignored (a
+    background job of a non-interactive shell), where `interrupt_main` would do nothing."""
+    old = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, old)
+
+
+def test_keyboard_interrupt_is_prompt_and_leaves_objects_usable(gig, sigint_raises):
     pop = mfgsim.Population(gig, 10_000, seed=0)
     sol = mfgsim.solve(gig)
     timer = threading.Timer(0.5, _thread.interrupt_main)
@@ -415,7 +425,7 @@ def test_fixed_mean_field_env(gig):
     assert isinstance(env, gym.Env)
 
 
-def test_keyboard_interrupt_stops_a_slow_custom_model_solve(gig):
+def test_keyboard_interrupt_stops_a_slow_custom_model_solve(gig, sigint_raises):
     reward, transition, entry = gig_callbacks()
 
     def slow(z):
