@@ -94,13 +94,30 @@ fn print_run(out: &mut impl Write, label: &str, r: &SolveRun) -> std::io::Result
     )?;
     writeln!(
         out,
-        "{head}mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   exploitability {:.2e}",
-        s.mean_state, s.consistency_l1, s.exploitability
+        "{head}mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   exploitability {}",
+        s.mean_state,
+        s.consistency_l1,
+        within_tol(s.exploitability, s.exploitability_tol)
     )?;
     let greedy: Vec<String> = s.greedy_action.iter().map(|a| a.to_string()).collect();
     writeln!(out, "{head}greedy action per state: {}", greedy.join(" "))?;
     let z: Vec<String> = s.z.iter().map(|p| format!("{p:.4}")).collect();
-    writeln!(out, "{head}z*: {}", z.join(" "))
+    let label = if s.converged { "z*" } else { "z" };
+    writeln!(out, "{head}{label}: {}", z.join(" "))?;
+    if let Some(advice) = &s.advice {
+        writeln!(out, "{head}NOT an equilibrium: {advice}")?;
+    }
+    Ok(())
+}
+
+/// `x` in `{:.2e}`, or `0 (< tol)` when |x| is below the accuracy `tol` it was computed to
+/// (a tiny negative exploitability is rounding, not a gain).
+pub fn within_tol(x: f64, tol: f64) -> String {
+    if x.abs() < tol {
+        format!("0 (< {tol:.0e})")
+    } else {
+        format!("{x:.2e}")
+    }
 }
 
 /// Runs `mfgsim check`.
