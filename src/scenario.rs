@@ -67,6 +67,36 @@ impl StartSpec {
     }
 }
 
+/// One `key.path=value` override of a scenario key, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// `key.path=value` (the value is TOML; anything that does not parse is a string).
+    pub text: String,
+    /// What to blame in messages, e.g. `--set model.gamma=abc` or `--agents 1e6`.
+    pub source: String,
+}
+
+impl Override {
+    /// An override from `--set TEXT`.
+    pub fn set(text: impl Into<String>) -> Self {
+        let text = text.into();
+        Override {
+            source: format!("--set {text}"),
+            text,
+        }
+    }
+
+    /// `--set` overrides of every string in `texts`.
+    pub fn from_set(texts: &[String]) -> Vec<Self> {
+        texts.iter().map(|t| Override::set(t.clone())).collect()
+    }
+
+    /// The dotted key it sets (trimmed; the whole text when it has no `=`).
+    pub fn key(&self) -> &str {
+        self.text.split_once('=').map_or(&*self.text, |(k, _)| k).trim()
+    }
+}
+
 /// Population and run-length settings (table `[sim]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SimParams {
@@ -117,16 +147,25 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Reads and validates a scenario file, applying `overrides` (`key.path=value`).
+    /// Reads and validates a scenario file, applying `overrides` (`key.path=value`). Files
+    /// above [`MAX_SCENARIO_BYTES`] (or endless ones such as `/dev/zero`) are refused after
+    /// reading at most that many bytes; directories before reading.
     ///
     /// # Errors
-    /// [`Error::Io`] when the file cannot be read, [`Error::Scenario`] for invalid content.
+    /// [`Error::Io`] when the file cannot be read, [`Error::Scenario`] for a file too large,
+    /// not UTF-8, or invalid content.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path, overrides)
+        Self::load_with(path, &Override::from_set(overrides))
+    }
+
+    /// [`Scenario::load`] with overrides that name their source (e.g. a flag), so that an
+    /// error in an overridden key blames the flag, not the file.
+    ///
+    /// # Errors
+    /// As [`Scenario::load`].
+    pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Self> {
+        let text = read_text(path)?;
+        Self::parse_with(&text, path, overrides)
     }
 
     /// Parses and validates scenario text; `path` is used in messages and for the default
@@ -135,6 +174,33 @@ impl Scenario {
     /// # Errors
     /// [`Error::Scenario`] naming the file, key and reason.
     pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
+        Self::parse_with(text, path, &Override::from_set(overrides))
+    }
+
+    /// [`Scenario::parse`] with overrides that name their source: an error in a key an
+    /// override set (or in a key inside it) names the override's source instead of the file,
+    /// e.g. `--set model.gamma=abc: `model.gamma`: expected a number, got string "abc"`.
+    ///
+    /// # Errors
+    /// As [`Scenario::parse`].
+    pub fn parse_with(text: &str, path: &Path, overrides: &[Override]) -> Result<Self> {
+        Self::parse_inner(text, path, overrides).map_err(|e| match e {
+            Error::Scenario { file, key, reason } => {
+                let blamed = overrides.iter().rev().find(|o| {
+                    let k = o.key();
+                    key == k || key.starts_with(&format!("{k}."))
+                });
+                Error::Scenario {
+                    file: blamed.map_or(file, |o| PathBuf::from(&o.source)),
+                    key,
+                    reason,
+                }
+            }
+            other => other,
+        })
+    }
+
+    fn parse_inner(text: &str, path: &Path, overrides: &[Override]) -> Result<Self> {
         let err = |key: &str, reason: String| Error::Scenario {
             file: path.to_path_buf(),
             key: key.to_string(),
@@ -144,19 +210,25 @@ impl Scenario {
             .parse()
             .map_err(|e: toml::de::Error| err("<syntax>", e.to_string().trim().to_string()))?;
         for o in overrides {
-            apply_override(&mut table, o).map_err(|(key, reason)| Error::Scenario {
-                file: PathBuf::from("--set"),
+            apply_override(&mut table, &o.text).map_err(|(key, reason)| Error::Scenario {
+                file: PathBuf::from(&o.source),
                 key,
                 reason,
             })?;
         }
         let effective = toml::to_string(&table).unwrap_or_default();
         let mut top = Fields::new(path, "", table);
-        let name = top.string("name")?.unwrap_or_else(|| {
-            path.file_stem()
+        let name = match top.string("name")? {
+            Some(name) => {
+                check_name(&name).map_err(|r| top.error("name", r))?;
+                name
+            }
+            None => path
+                .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "scenario".into())
-        });
+                .filter(|s| check_name(s).is_ok())
+                .unwrap_or_else(|| "scenario".into()),
+        };
         let model_t = top
             .table("model")?
             .ok_or_else(|| err("model", "missing table `[model]` (with `kind`)".into()))?;
@@ -185,6 +257,77 @@ impl Scenario {
             learner,
         })
     }
+}
+
+/// Largest scenario file read, in bytes (16 MiB: a pmf of 10^5 states in full precision
+/// is about 2.5 MB).
+pub const MAX_SCENARIO_BYTES: u64 = 16 << 20;
+
+/// The text of the scenario file `path`: at most [`MAX_SCENARIO_BYTES`], UTF-8.
+fn read_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let err = |reason: String| Error::Scenario {
+        file: path.to_path_buf(),
+        key: "<file>".into(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        return Err(err("is a directory, not a scenario file".into()));
+    }
+    if meta.len() > MAX_SCENARIO_BYTES {
+        return Err(err(format!(
+            "is {} bytes, more than the {MAX_SCENARIO_BYTES} a scenario file may have",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(err(format!(
+            "holds more than the {MAX_SCENARIO_BYTES} bytes a scenario file may have \
+             (not a regular file?)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        err(format!(
+            "is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Longest scenario name, in bytes (a file name on common file systems is at most 255).
+pub const MAX_NAME_BYTES: usize = 200;
+
+/// A scenario name is one path component (it names `out/<name>/`): non-empty, at most
+/// [`MAX_NAME_BYTES`] bytes, without `/`, a backslash, control characters or a leading `-`
+/// or `.` (so not `.` or `..`).
+fn check_name(name: &str) -> std::result::Result<(), String> {
+    let reason = if name.is_empty() {
+        "must not be empty"
+    } else if name.len() > MAX_NAME_BYTES {
+        "must be at most 200 bytes"
+    } else if name.contains(['/', '\\']) {
+        "must be a single path component (no `/` or `\\`): it names the output directory out/<name>/"
+    } else if name.starts_with('.') {
+        "must not start with `.` (`.`, `..` and hidden names would escape or hide out/<name>/)"
+    } else if name.starts_with('-') {
+        "must not start with `-`"
+    } else if name.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{reason}, got {name:?}"))
 }
 
 fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)> {
@@ -217,7 +360,7 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
                 regen_prob: f.f64("regen_prob")?.unwrap_or(d.regen_prob),
                 w1_pmf: f.f64_vec("w1_pmf")?.unwrap_or(d.w1_pmf),
                 w2_pmf: f
-                    .f64_vec("w2_pmf")?
+                    .state_pmf("w2_pmf", num_states, "uniform")?
                     .unwrap_or_else(|| vec![1.0 / num_states.max(1) as f64; num_states]),
                 delta1: f.f64("delta1")?.unwrap_or(d.delta1),
                 delta2: f.f64("delta2")?.unwrap_or(d.delta2),
@@ -245,7 +388,7 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
                 approval_min: f.f64("approval_min")?.unwrap_or(d.approval_min),
                 approval_max: f.f64("approval_max")?.unwrap_or(d.approval_max),
                 regen_prob: f.f64("regen_prob")?.unwrap_or(d.regen_prob),
-                entry_pmf: f.f64_vec("entry_pmf")?.unwrap_or_else(|| {
+                entry_pmf: f.state_pmf("entry_pmf", num_states, "all mass on state 0")?.unwrap_or_else(|| {
                     let mut e = vec![0.0; num_states];
                     if let Some(x) = e.first_mut() {
                         *x = 1.0;
@@ -397,6 +540,20 @@ fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
     Ok(p)
 }
 
+/// A value as written in TOML, cut to 40 characters (for messages).
+fn shown(v: &toml::Value) -> String {
+    let text = match v {
+        toml::Value::Table(_) => "{…}".to_string(),
+        toml::Value::Array(a) if a.len() > 8 => format!("[… {} entries]", a.len()),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
 fn as_f64(v: &toml::Value) -> Option<f64> {
     match v {
         toml::Value::Float(x) => Some(*x),
@@ -481,7 +638,10 @@ impl<'a> Fields<'a> {
     }
 
     fn wrong_type(&self, key: &str, want: &str, got: &toml::Value) -> Error {
-        self.error(key, format!("expected {want}, got {}", got.type_str()))
+        self.error(
+            key,
+            format!("expected {want}, got {} {}", got.type_str(), shown(got)),
+        )
     }
 
     fn f64(&mut self, key: &str) -> Result<Option<f64>> {
@@ -501,6 +661,11 @@ impl<'a> Fields<'a> {
             Some(toml::Value::Float(x)) if x >= 0.0 && x.fract() == 0.0 && x < 2f64.powi(63) => {
                 Ok(Some(x as u64))
             }
+            Some(toml::Value::Integer(i)) => Err(self.error(key, format!("must be a non-negative integer, got {i}"))),
+            Some(toml::Value::Float(x)) if x.fract() == 0.0 && x >= 2f64.powi(63) => Err(self.error(
+                key,
+                format!("{x:e} is too large (at most 2^63 - 1 = 9.2e18)"),
+            )),
             Some(v) => Err(self.wrong_type(key, "a non-negative integer", &v)),
         }
     }
@@ -542,6 +707,32 @@ impl<'a> Fields<'a> {
                 .collect::<Result<Vec<f64>>>()
                 .map(Some),
             Some(v) => Err(self.wrong_type(key, "an array of numbers", &v)),
+        }
+    }
+
+    /// A pmf over the states: `num_states` entries. A length mismatch (typically after
+    /// `--set model.num_states=…` on a scenario that lists the pmf) says which keys go
+    /// together and what the default is.
+    fn state_pmf(
+        &mut self,
+        key: &str,
+        num_states: usize,
+        default: &str,
+    ) -> Result<Option<Vec<f64>>> {
+        let v = self.f64_vec(key)?;
+        match &v {
+            Some(p) if p.len() != num_states => Err(self.error(
+                key,
+                format!(
+                    "has {} entries but model.num_states = {num_states}: a pmf has one entry \
+                     per state, so set model.num_states and model.{key} together (e.g. \
+                     --set model.num_states={num_states} --set 'model.{key}=[…]' with \
+                     {num_states} entries), or delete `{key}` from the scenario to get the \
+                     default ({default})",
+                    p.len()
+                ),
+            )),
+            _ => Ok(v),
         }
     }
 

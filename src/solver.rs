@@ -350,6 +350,21 @@ pub fn solve(
     params: &SolverParams,
     start: &Start,
 ) -> Result<Solution> {
+    solve_observed(model, game, params, start, &mut |_| {})
+}
+
+/// [`solve`], calling `on_iteration` with each iteration's record as it is made (for
+/// progress displays; it cannot change the run).
+///
+/// # Errors
+/// As [`solve`].
+pub fn solve_observed(
+    model: &(impl Model + ?Sized),
+    game: GameParams,
+    params: &SolverParams,
+    start: &Start,
+    on_iteration: &mut dyn FnMut(&IterationRecord),
+) -> Result<Solution> {
     params.validate()?;
     let (ns, na) = (model.num_states(), model.num_actions());
     let z0 = start.vector(ns)?;
@@ -388,6 +403,9 @@ pub fn solve(
             tq_sweeps: out.sweeps,
             mean_state: mean_state(&next),
         });
+        if let Some(last) = trace.last() {
+            on_iteration(last);
+        }
         if delta < params.tol {
             std::mem::swap(&mut z, &mut next);
             termination = Termination::Converged;
