@@ -93,7 +93,10 @@ impl Override {
 
     /// The dotted key it sets (trimmed; the whole text when it has no `=`).
     pub fn key(&self) -> &str {
-        self.text.split_once('=').map_or(&*self.text, |(k, _)| k).trim()
+        self.text
+            .split_once('=')
+            .map_or(&*self.text, |(k, _)| k)
+            .trim()
     }
 }
 
@@ -388,13 +391,15 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
                 approval_min: f.f64("approval_min")?.unwrap_or(d.approval_min),
                 approval_max: f.f64("approval_max")?.unwrap_or(d.approval_max),
                 regen_prob: f.f64("regen_prob")?.unwrap_or(d.regen_prob),
-                entry_pmf: f.state_pmf("entry_pmf", num_states, "all mass on state 0")?.unwrap_or_else(|| {
-                    let mut e = vec![0.0; num_states];
-                    if let Some(x) = e.first_mut() {
-                        *x = 1.0;
-                    }
-                    e
-                }),
+                entry_pmf: f
+                    .state_pmf("entry_pmf", num_states, "all mass on state 0")?
+                    .unwrap_or_else(|| {
+                        let mut e = vec![0.0; num_states];
+                        if let Some(x) = e.first_mut() {
+                            *x = 1.0;
+                        }
+                        e
+                    }),
                 base_pay: f.f64("base_pay")?.unwrap_or(d.base_pay),
                 market_boost: f.f64("market_boost")?.unwrap_or(d.market_boost),
                 effort_cost: f.f64("effort_cost")?.unwrap_or(d.effort_cost),
@@ -661,11 +666,14 @@ impl<'a> Fields<'a> {
             Some(toml::Value::Float(x)) if x >= 0.0 && x.fract() == 0.0 && x < 2f64.powi(63) => {
                 Ok(Some(x as u64))
             }
-            Some(toml::Value::Integer(i)) => Err(self.error(key, format!("must be a non-negative integer, got {i}"))),
-            Some(toml::Value::Float(x)) if x.fract() == 0.0 && x >= 2f64.powi(63) => Err(self.error(
-                key,
-                format!("{x:e} is too large (at most 2^63 - 1 = 9.2e18)"),
-            )),
+            Some(toml::Value::Integer(i)) => {
+                Err(self.error(key, format!("must be a non-negative integer, got {i}")))
+            }
+            Some(toml::Value::Float(x)) if x.fract() == 0.0 && x >= 2f64.powi(63) => Err(self
+                .error(
+                    key,
+                    format!("{x:e} is too large (at most 2^63 - 1 = 9.2e18)"),
+                )),
             Some(v) => Err(self.wrong_type(key, "a non-negative integer", &v)),
         }
     }

@@ -77,8 +77,13 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
     )?;
     let dir = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "finite-n")?;
     crate::cmd::refuse_foreign(
-        &["finite_n.parquet", "finite_n_steps.parquet", "summary.json", "finite_n.png"]
-            .map(|f| dir.join(f)),
+        &[
+            "finite_n.parquet",
+            "finite_n_steps.parquet",
+            "summary.json",
+            "finite_n.png",
+        ]
+        .map(|f| dir.join(f)),
     )?;
 
     let interrupted = crate::cmd::interrupt_flag();

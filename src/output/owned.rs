@@ -63,7 +63,8 @@ fn is_temp_name(name: &str) -> bool {
         return false;
     };
     let mut parts = tail.split('-');
-    let digits = |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    let digits =
+        |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     digits(parts.next()) && digits(parts.next()) && parts.next().is_none()
 }
 
@@ -222,7 +223,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         tiny_parquet(&d.join("a.parquet"));
-        write_json(&d.join("summary.json"), &serde_json::json!({"mfgsim_version": "0"})).unwrap();
+        write_json(
+            &d.join("summary.json"),
+            &serde_json::json!({"mfgsim_version": "0"}),
+        )
+        .unwrap();
         std::fs::write(d.join("other.json"), "{\"x\": 1}").unwrap();
         std::fs::write(d.join("fake.parquet"), "PAR1 not really").unwrap();
         std::fs::write(d.join(".a.parquet.tmp-12-3"), "half").unwrap();
@@ -235,10 +240,17 @@ mod tests {
         assert!(!written_by_mfgsim(&d.join("fake.parquet")));
         assert!(check_replaceable(&d.join("missing.json")).is_ok());
         assert!(check_replaceable(&d.join("a.parquet")).is_ok());
-        let e = check_replaceable(&d.join("other.json")).unwrap_err().to_string();
-        assert!(e.contains("other.json") && e.contains("not written by mfgsim"), "{e}");
+        let e = check_replaceable(&d.join("other.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("other.json") && e.contains("not written by mfgsim"),
+            "{e}"
+        );
         std::fs::create_dir(d.join("sub.json")).unwrap();
-        let e = check_replaceable(&d.join("sub.json")).unwrap_err().to_string();
+        let e = check_replaceable(&d.join("sub.json"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is a directory"), "{e}");
     }
 
@@ -252,8 +264,15 @@ mod tests {
         std::fs::write(parts.join(".part-00002.parquet.tmp-5-9"), "half").unwrap();
         std::fs::write(parts.join("mine.txt"), "x").unwrap();
         let e = clear_part_dir(&parts).unwrap_err().to_string();
-        assert!(e.contains("mine.txt") && e.contains("1 foreign entry"), "{e}");
-        assert_eq!(std::fs::read_dir(&parts).unwrap().count(), 4, "nothing removed");
+        assert!(
+            e.contains("mine.txt") && e.contains("1 foreign entry"),
+            "{e}"
+        );
+        assert_eq!(
+            std::fs::read_dir(&parts).unwrap().count(),
+            4,
+            "nothing removed"
+        );
         // An mfgsim table under a part name it would not write is still ours only by name.
         tiny_parquet(&parts.join("results.parquet"));
         let e = clear_part_dir(&parts).unwrap_err().to_string();

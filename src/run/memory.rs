@@ -48,7 +48,12 @@ fn cgroup_room() -> Option<u64> {
         let mut f = line.splitn(3, ':');
         let (_, controllers, path) = (f.next(), f.next().unwrap_or(""), f.next().unwrap_or("/"));
         let (root, limit, usage, inactive) = if controllers.is_empty() {
-            ("/sys/fs/cgroup", "memory.max", "memory.current", "inactive_file")
+            (
+                "/sys/fs/cgroup",
+                "memory.max",
+                "memory.current",
+                "inactive_file",
+            )
         } else if controllers.split(',').any(|c| c == "memory") {
             (
                 "/sys/fs/cgroup/memory",
@@ -189,12 +194,18 @@ mod tests {
             cgroup_level_room(Some("1000\n"), Some("700\n"), Some(stat), "inactive_file"),
             Some(600)
         );
-        assert_eq!(cgroup_level_room(Some("max\n"), Some("700"), None, "inactive_file"), None);
+        assert_eq!(
+            cgroup_level_room(Some("max\n"), Some("700"), None, "inactive_file"),
+            None
+        );
         assert_eq!(
             cgroup_level_room(Some("9223372036854771712"), Some("1"), None, "x"),
             None
         );
-        assert_eq!(cgroup_level_room(Some("1000"), Some("5000"), None, "x"), Some(0));
+        assert_eq!(
+            cgroup_level_room(Some("1000"), Some("5000"), None, "x"),
+            Some(0)
+        );
     }
 
     #[test]

@@ -8,7 +8,9 @@ use super::RunInfo;
 use crate::check::{check_model, CheckOptions, CheckReport};
 use crate::error::Result;
 use crate::scenario::{Scenario, StartSpec};
-use crate::solver::{solve as tbr, solve_observed, IterationRecord, Solution, SolutionSummary, Start};
+use crate::solver::{
+    solve as tbr, solve_observed, IterationRecord, Solution, SolutionSummary, Start,
+};
 
 /// One T-BR run of a [`SolveReport`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -100,10 +102,7 @@ pub fn solve_with(
     on_iteration: &mut OnIteration<'_>,
 ) -> Result<SolveReport> {
     let spec = start.unwrap_or(&sc.start);
-    super::check_solver_memory(
-        sc,
-        if *spec == StartSpec::Extremal { 2 } else { 1 },
-    )?;
+    super::check_solver_memory(sc, if *spec == StartSpec::Extremal { 2 } else { 1 })?;
     let info = RunInfo::new("solve", sc, sc.sim.seed);
     let (single, least, greatest) = match spec {
         StartSpec::Single(s) => (Some(one(sc, s, on_iteration)?), None, None),
