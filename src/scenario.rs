@@ -424,6 +424,17 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
         }
     };
     let game = GameParams::try_new(gamma, epsilon).map_err(|e| e.in_file(path, "model"))?;
+    if model.as_model().num_actions() == 1 && game.epsilon > 0.0 {
+        return Err(Error::Scenario {
+            file: path.to_path_buf(),
+            key: "model.epsilon".into(),
+            reason: format!(
+                "must be 0 with model.num_actions = 1 (there is no other action to tremble \
+                 to), got {}",
+                game.epsilon
+            ),
+        });
+    }
     Ok((model, game))
 }
 

@@ -1,5 +1,6 @@
 //! The single integration-test binary (see `Cargo.toml`: `autotests = false`).
 
+mod bad_inputs;
 mod cli;
 mod determinism;
 mod finite_n;

@@ -142,9 +142,16 @@ pub struct CheckRun {
 /// # Errors
 /// [`crate::Error::Param`] for invalid options.
 pub fn check(sc: &Scenario, opts: &CheckOptions) -> Result<CheckRun> {
-    // The solve, then the checker's tables at each pair (about one solver's worth).
+    // The solve, then the checker's tables at each pair (about one solver's worth), and
+    // two labelled mean fields per random pair.
     super::check_solver_memory(sc, 2)?;
     let model = sc.model.as_model();
+    let per_pair = (model.num_states() as u64).saturating_mul(16).saturating_add(160);
+    super::check_memory(
+        || format!("checking {} random pairs", opts.random_pairs),
+        per_pair.saturating_mul(opts.random_pairs as u64),
+        "; lower --random-pairs",
+    )?;
     let tmfe = tbr(model, sc.game, &sc.solver, &Start::Uniform)?;
     let report = check_model(model, Some(&tmfe.z), opts)?;
     Ok(CheckRun {
