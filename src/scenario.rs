@@ -584,16 +584,24 @@ fn apply_override(
     table: &mut toml::Table,
     text: &str,
 ) -> std::result::Result<(), (String, String)> {
+    // A key to name in the message, never an empty one (the fuzz target found "``").
+    let shown_key = |k: &str| {
+        if k.trim().is_empty() {
+            "<empty key>".to_string()
+        } else {
+            k.trim().to_string()
+        }
+    };
     let (key, value) = text.split_once('=').ok_or_else(|| {
         (
-            text.to_string(),
+            shown_key(text),
             "expected key.path=value (e.g. model.gamma=0.95)".to_string(),
         )
     })?;
     let key = key.trim();
     let value = value.trim();
-    if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err((key.to_string(), "empty key segment".into()));
+    if key.is_empty() || key.split('.').any(|p| p.trim().is_empty()) {
+        return Err((shown_key(key), "empty key segment".into()));
     }
     let parsed = format!("v = {value}")
         .parse::<toml::Table>()

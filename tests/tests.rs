@@ -4,6 +4,7 @@ mod bad_inputs;
 mod cli;
 mod determinism;
 mod finite_n;
+mod fuzz_corpus;
 mod invariants;
 mod reference;
 mod util;
