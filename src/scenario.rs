@@ -352,7 +352,7 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
     let model = match kind.as_str() {
         "infection" => {
             let d = InfectionParams::default();
-            let num_states = f.usize("num_states")?.unwrap_or(d.num_states);
+            let num_states = f.num_states(d.num_states)?;
             let p = InfectionParams {
                 num_states,
                 num_actions: f.usize("num_actions")?.unwrap_or(d.num_actions),
@@ -383,7 +383,7 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
         }
         "gig" => {
             let d = GigParams::default();
-            let num_states = f.usize("num_states")?.unwrap_or(d.num_states);
+            let num_states = f.num_states(d.num_states)?;
             let p = GigParams {
                 num_states,
                 num_actions: f.usize("num_actions")?.unwrap_or(d.num_actions),
@@ -735,6 +735,18 @@ impl<'a> Fields<'a> {
                 .map(Some),
             Some(v) => Err(self.wrong_type(key, "an array of numbers", &v)),
         }
+    }
+
+    /// `num_states`, checked against the models' bound (1..=2^16) *before* any default pmf
+    /// of that length is built (the fuzz target found `num_states = 6577777777777` aborting
+    /// on a 52 TB allocation).
+    fn num_states(&mut self, default: usize) -> Result<usize> {
+        let n = self.usize("num_states")?.unwrap_or(default);
+        crate::model::check_size("num_states", n, 1 << 16).map_err(|e| match e {
+            Error::Param { reason, .. } => self.error("num_states", reason),
+            other => other,
+        })?;
+        Ok(n)
     }
 
     /// A pmf over the states: `num_states` entries. A length mismatch (typically after
