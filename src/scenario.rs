@@ -909,7 +909,7 @@ mod tests {
             ),
             (
                 "learner.budget=-3",
-                "`learner.budget`: expected a non-negative integer",
+                "`learner.budget`: must be a non-negative integer, got -3",
             ),
             (
                 "learner.step_exponent=2",
@@ -948,7 +948,8 @@ mod tests {
             ),
         ] {
             let e = err(base, &[set]);
-            assert!(e.starts_with("x.toml: ") && e.contains(want), "{set}: {e}");
+            let blamed = format!("--set {set}: ");
+            assert!(e.starts_with(&blamed) && e.contains(want), "{set}: {e}");
         }
     }
 
@@ -970,6 +971,140 @@ mod tests {
         assert!(e.contains("--set") && e.contains("key.path=value"), "{e}");
         let e = err(base, &["model.kind.x=1"]);
         assert!(e.contains("not a table"), "{e}");
+    }
+
+    #[test]
+    fn a_name_is_one_path_component() {
+        let named = |n: &str| format!("name = {n:?}\n[model]\nkind = \"gig\"\n");
+        for (name, want) in [
+            ("../../escape", "must be a single path component"),
+            ("a/b", "must be a single path component"),
+            ("a\\b", "must be a single path component"),
+            ("", "must not be empty"),
+            ("..", "must not start with `.`"),
+            (".hidden", "must not start with `.`"),
+            ("-rf", "must not start with `-`"),
+            ("a\nb", "must not contain control characters"),
+        ] {
+            let e = err(&named(name), &[]);
+            assert!(
+                e.starts_with("x.toml: `name`: ") && e.contains(want),
+                "{name:?}: {e}"
+            );
+        }
+        assert_eq!(parse(&named("gig 2 (β)"), &[]).unwrap().name, "gig 2 (β)");
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        assert!(err(&named(&long), &[]).contains("at most 200 bytes"));
+        // A file stem that is not a valid name falls back to `scenario`.
+        let s = Scenario::parse("[model]\nkind = \"gig\"\n", Path::new("-x.toml"), &[]).unwrap();
+        assert_eq!(s.name, "scenario");
+    }
+
+    #[test]
+    fn errors_in_overridden_keys_name_the_override() {
+        let base = "[model]\nkind = \"gig\"\n";
+        let e = err(base, &["model.gamma=abc"]);
+        assert_eq!(
+            e,
+            "--set model.gamma=abc: `model.gamma`: expected a number, got string \"abc\""
+        );
+        // The last override of a key is blamed; keys not overridden still name the file.
+        let e = err(base, &["model.gamma=0.5", "model.gamma=2"]);
+        assert!(e.starts_with("--set model.gamma=2: `model.gamma`"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\nbeta = 1\n", &["model.gamma=0.5"]);
+        assert!(e.starts_with("x.toml: `model.beta`"), "{e}");
+        // A table override is blamed for a key inside it.
+        let e = err(base, &["sim={agents = -1}"]);
+        assert!(
+            e.starts_with(
+                "--set sim={agents = -1}: `sim.agents`: must be a non-negative integer, got -1"
+            ),
+            "{e}"
+        );
+        // Flags name themselves.
+        let o = [Override {
+            text: "sim.agents=0".into(),
+            source: "--agents 0".into(),
+        }];
+        let e = Scenario::parse_with(base, Path::new("x.toml"), &o)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "--agents 0: `sim.agents`: must be >= 1");
+        for bad in ["", "=3", " . =1", "model..gamma=1"] {
+            let e = err(base, &[bad]);
+            assert!(!e.contains("``"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_resized_pmf_says_which_keys_go_together() {
+        let gig = "[model]\nkind = \"gig\"\nentry_pmf = [1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]\n";
+        let e = err(gig, &["model.num_states=20"]);
+        assert!(
+            e.contains("`model.entry_pmf`: has 10 entries but model.num_states = 20"),
+            "{e}"
+        );
+        assert!(
+            e.contains("set model.num_states and model.entry_pmf together"),
+            "{e}"
+        );
+        assert!(e.contains("default (all mass on state 0)"), "{e}");
+        let inf = "[model]\nkind = \"infection\"\nw2_pmf = [0.5, 0.5]\n";
+        let e = err(inf, &[]);
+        assert!(
+            e.contains("`model.w2_pmf`: has 2 entries but model.num_states = 25"),
+            "{e}"
+        );
+        // Without the pmf in the file, the default follows the new size.
+        assert!(parse("[model]\nkind = \"gig\"\n", &["model.num_states=20"]).is_ok());
+    }
+
+    #[test]
+    fn sizes_and_integers_are_bounded_before_anything_is_built() {
+        let e = err(
+            "[model]\nkind = \"infection\"\nnum_states = 6577777777777\n",
+            &[],
+        );
+        assert!(
+            e.contains("`model.num_states`: must be in [1, 65536], got 6577777777777"),
+            "{e}"
+        );
+        let e = err("[model]\nkind = \"gig\"\n[sim]\nagents = 1e19\n", &[]);
+        assert!(e.contains("`sim.agents`: 1e19 is too large"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\nnum_actions = 1\n", &[]);
+        assert!(
+            e.contains("`model.epsilon`: must be 0 with model.num_actions = 1"),
+            "{e}"
+        );
+        assert!(parse(
+            "[model]\nkind = \"gig\"\nnum_actions = 1\nepsilon = 0\n",
+            &[]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn scenario_files_are_capped_and_must_be_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Scenario::load(dir.path(), &[]).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b' '; MAX_SCENARIO_BYTES as usize + 1]).unwrap();
+        let e = Scenario::load(&big, &[]).unwrap_err().to_string();
+        assert!(e.contains("is 16777217 bytes, more than the 16777216"), "{e}");
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, b"[model]\nkind = \"\xff\"\n").unwrap();
+        let e = Scenario::load(&bad, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("is not UTF-8 text (invalid byte at offset 16)"),
+            "{e}"
+        );
+        if Path::new("/dev/zero").exists() {
+            let e = Scenario::load(Path::new("/dev/zero"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("more than the 16777216 bytes"), "{e}");
+        }
     }
 
     #[test]

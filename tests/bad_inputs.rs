@@ -39,7 +39,10 @@ fn load_cases(dir: &Path) -> Vec<Case> {
             let name = p.file_stem().unwrap().to_string_lossy().into_owned();
             let text = std::fs::read_to_string(p).unwrap();
             let (mut args, mut status, mut expect) = (None, None, Vec::new());
-            for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            for line in text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+            {
                 let (k, v) = line
                     .split_once(" = ")
                     .unwrap_or_else(|| panic!("{name}: bad line {line:?}"));
@@ -115,11 +118,17 @@ fn every_hostile_input_fails_cleanly_with_its_message() {
             .args
             .iter()
             .map(|a| {
-                a.replace("{toml}", &dir.join(format!("{}.toml", case.name)).to_string_lossy())
-                    .replace("{bin}", &dir.join(format!("{}.bin", case.name)).to_string_lossy())
-                    .replace("{S}", &root("scenarios").to_string_lossy())
-                    .replace("{dir}", &dir.to_string_lossy())
-                    .replace("{out}", &out.to_string_lossy())
+                a.replace(
+                    "{toml}",
+                    &dir.join(format!("{}.toml", case.name)).to_string_lossy(),
+                )
+                .replace(
+                    "{bin}",
+                    &dir.join(format!("{}.bin", case.name)).to_string_lossy(),
+                )
+                .replace("{S}", &root("scenarios").to_string_lossy())
+                .replace("{dir}", &dir.to_string_lossy())
+                .replace("{out}", &out.to_string_lossy())
             })
             .collect();
         let run = run_mfgsim(&args, scratch.path());
@@ -206,12 +215,18 @@ fn learn_never_deletes_files_it_did_not_write() {
     // Without the export, transitions/ is not this run's: left alone.
     let o = learn(&[]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(std::fs::read_to_string(d.join("transitions/mine.txt")).unwrap(), "x");
+    assert_eq!(
+        std::fs::read_to_string(d.join("transitions/mine.txt")).unwrap(),
+        "x"
+    );
     // With it, the foreign file is refused, before any work, and kept.
     let o = learn(&["--export-transitions"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let t = text(&o);
-    assert!(t.contains("transitions/mine.txt: not written by mfgsim"), "{t}");
+    assert!(
+        t.contains("transitions/mine.txt: not written by mfgsim"),
+        "{t}"
+    );
     assert!(t.contains("choose another output directory"), "{t}");
     assert!(d.join("transitions/mine.txt").exists());
     // Once the user moves it, reruns replace their own parts.

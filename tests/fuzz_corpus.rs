@@ -14,7 +14,12 @@ fn the_fuzz_corpus_replays_without_a_panic() {
         .map(|e| e.unwrap().path())
         .collect();
     inputs.sort();
-    assert!(inputs.len() >= 40, "only {} inputs in {}", inputs.len(), dir.display());
+    assert!(
+        inputs.len() >= 40,
+        "only {} inputs in {}",
+        inputs.len(),
+        dir.display()
+    );
     for path in &inputs {
         let data = std::fs::read(path).unwrap();
         let result = std::panic::catch_unwind(|| run_one(&data));

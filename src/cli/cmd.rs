@@ -91,3 +91,16 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::effective_threads;
+
+    #[test]
+    fn threads_are_capped_at_the_cores_and_zero_means_all() {
+        assert_eq!(effective_threads(None, 8), 8);
+        assert_eq!(effective_threads(Some(0), 8), 8);
+        assert_eq!(effective_threads(Some(3), 8), 3);
+        assert_eq!(effective_threads(Some(100_000), 2), 2);
+    }
+}

@@ -146,7 +146,9 @@ pub fn check(sc: &Scenario, opts: &CheckOptions) -> Result<CheckRun> {
     // two labelled mean fields per random pair.
     super::check_solver_memory(sc, 2)?;
     let model = sc.model.as_model();
-    let per_pair = (model.num_states() as u64).saturating_mul(16).saturating_add(160);
+    let per_pair = (model.num_states() as u64)
+        .saturating_mul(16)
+        .saturating_add(160);
     super::check_memory(
         || format!("checking {} random pairs", opts.random_pairs),
         per_pair.saturating_mul(opts.random_pairs as u64),
