@@ -115,7 +115,10 @@ impl Start {
                         "start vector must be non-negative and sum to 1".into(),
                     ));
                 }
-                z.clone()
+                // Accepted within 1e-9: divided by its sum so that T-BR conserves mass
+                // exactly (Φ keeps the sum of z).
+                let sum: f64 = z.iter().sum();
+                z.iter().map(|x| x / sum).collect()
             }
         })
     }

@@ -5,8 +5,9 @@
 //! refuses with [`Error::Memory`] when the estimate exceeds 90% of what is available: the
 //! smaller of MemAvailable (/proc/meminfo) and the room left under the process's cgroup
 //! memory limit (v2 `memory.max`, or v1 `memory.limit_in_bytes`, minus the usage that is not
-//! reclaimable page cache). Allocations an estimate cannot bound (the agents' columns) are
-//! made fallibly by the population (`try_reserve`).
+//! reclaimable page cache). The largest allocation, the agents' state and action columns,
+//! is also made fallibly (`try_reserve_exact`), so an estimate that is off ends in an
+//! error rather than an abort.
 
 use crate::error::{Error, Result};
 
