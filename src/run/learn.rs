@@ -188,7 +188,7 @@ pub fn learn(
             ));
         }
     }
-    preflight(sc)?;
+    preflight(sc, opts)?;
     let model = sc.model.as_model();
     let t0 = Instant::now();
     let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
@@ -250,13 +250,13 @@ pub fn learn(
 
 /// What can be refused before the exact solve: a learning rule the engine cannot run on
 /// this model, and any run whose memory estimate does not fit (the solver's tables, the
-/// agents' columns and per-agent tables, the simulator of TMFQ, GMBL's two kernels, and one
-/// kept snapshot per iteration).
+/// agents' columns and per-agent tables, the simulator of TMFQ, GMBL's two kernels, exported
+/// transition batches in flight, and one kept snapshot per iteration).
 ///
 /// # Errors
 /// [`Error::Scenario`] naming `learner.rule` for the batch rule on too many states with the
 /// agent engine, [`Error::Memory`] for a run that would not fit.
-fn preflight(sc: &Scenario) -> Result<()> {
+fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
     let model = sc.model.as_model();
     let (ns, na) = (model.num_states(), model.num_actions());
     let algo = sc.learner.algo;
@@ -281,7 +281,14 @@ fn preflight(sc: &Scenario) -> Result<()> {
     )?;
     super::check_solver_memory(sc, if algo == Algo::Gmbl { 2 } else { 1 })?;
     let solver = super::solver_bytes(ns, na, sc.solver.max_iterations);
-    let fixed = solver.saturating_add(snapshots);
+    // Exported transitions: the step's batch (about 24 bytes a row in Arrow) while the
+    // encoder pool holds up to 4 more in its queue and one per encoder thread.
+    let export = opts.export_fraction.map_or(0, |f| {
+        let rows = (f * sc.sim.agents as f64).ceil() as u64;
+        let in_flight = 5 + rayon::current_num_threads() as u64;
+        rows.saturating_mul(24).saturating_mul(in_flight)
+    });
+    let fixed = solver.saturating_add(snapshots).saturating_add(export);
     match algo {
         Algo::Tmfq => super::check_memory(
             || format!("tmfq with {} simulated agents", sc.learner.tmfq.sim_agents),
