@@ -270,5 +270,12 @@ fn print_report(out: &mut impl Write, r: &LearnReport, peak_rss: Option<u64>) ->
     )?;
     let greedy: Vec<String> = r.greedy_action.iter().map(|a| a.to_string()).collect();
     writeln!(out, "learned greedy action per state: {}", greedy.join(" "))?;
+    if !r.tmfe.converged {
+        writeln!(
+            out,
+            "NOTE: the exact T-MFE did not converge (see `mfgsim solve`): L1 to T-MFE is \
+             measured against T-BR's last iterate, not an equilibrium"
+        )?;
+    }
     Ok(())
 }
