@@ -660,6 +660,9 @@ impl<'a> Fields<'a> {
     }
 
     fn error(&self, key: &str, reason: String) -> Error {
+        // TOML allows an empty quoted key (`'' = 1`); name it as written, never as ``
+        // (a fuzz finding).
+        let key = if key.is_empty() { "\"\"" } else { key };
         Error::Scenario {
             file: self.file.to_path_buf(),
             key: if self.prefix.is_empty() {
