@@ -314,6 +314,8 @@ fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
                     .saturating_add(fixed),
                 if algo.per_agent() {
                     "; lower sim.agents (--agents)"
+                } else if opts.export_fraction.is_some() {
+                    "; lower --export-fraction or sim.agents (--agents)"
                 } else {
                     "; use the count engine (--engine counts: exact in distribution, any N)"
                 },
