@@ -66,7 +66,7 @@ pub enum Error {
     /// A run would need more memory than the machine has available; refused before
     /// allocating anything.
     #[error(
-        "{what} needs about {:.2} GiB but only {:.2} GiB is available{hint}",
+        "{what} needs about {:.2} GiB but only {:.2} GiB is available ({measured_by}){hint}",
         *needed as f64 / 1073741824.0,
         *available as f64 / 1073741824.0
     )]
@@ -75,8 +75,10 @@ pub enum Error {
         what: String,
         /// Estimated bytes.
         needed: u64,
-        /// Bytes available (MemAvailable).
+        /// Bytes available: MemAvailable, or the room under the cgroup limit if lower.
         available: u64,
+        /// Where `available` comes from: `MemAvailable` or `the cgroup limit`.
+        measured_by: &'static str,
         /// What to do instead (empty, or starting with `; `).
         hint: String,
     },

@@ -67,6 +67,39 @@ impl StartSpec {
     }
 }
 
+/// One `key.path=value` override of a scenario key, with where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    /// `key.path=value` (the value is TOML; anything that does not parse is a string).
+    pub text: String,
+    /// What to blame in messages, e.g. `--set model.gamma=abc` or `--agents 1e6`.
+    pub source: String,
+}
+
+impl Override {
+    /// An override from `--set TEXT`.
+    pub fn set(text: impl Into<String>) -> Self {
+        let text = text.into();
+        Override {
+            source: format!("--set {text}"),
+            text,
+        }
+    }
+
+    /// `--set` overrides of every string in `texts`.
+    pub fn from_set(texts: &[String]) -> Vec<Self> {
+        texts.iter().map(|t| Override::set(t.clone())).collect()
+    }
+
+    /// The dotted key it sets (trimmed; the whole text when it has no `=`).
+    pub fn key(&self) -> &str {
+        self.text
+            .split_once('=')
+            .map_or(&*self.text, |(k, _)| k)
+            .trim()
+    }
+}
+
 /// Population and run-length settings (table `[sim]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct SimParams {
@@ -119,16 +152,25 @@ pub struct Scenario {
 }
 
 impl Scenario {
-    /// Reads and validates a scenario file, applying `overrides` (`key.path=value`).
+    /// Reads and validates a scenario file, applying `overrides` (`key.path=value`). Files
+    /// above [`MAX_SCENARIO_BYTES`] (or endless ones such as `/dev/zero`) are refused after
+    /// reading at most that many bytes; directories before reading.
     ///
     /// # Errors
-    /// [`Error::Io`] when the file cannot be read, [`Error::Scenario`] for invalid content.
+    /// [`Error::Io`] when the file cannot be read, [`Error::Scenario`] for a file too large,
+    /// not UTF-8, or invalid content.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path, overrides)
+        Self::load_with(path, &Override::from_set(overrides))
+    }
+
+    /// [`Scenario::load`] with overrides that name their source (e.g. a flag), so that an
+    /// error in an overridden key blames the flag, not the file.
+    ///
+    /// # Errors
+    /// As [`Scenario::load`].
+    pub fn load_with(path: &Path, overrides: &[Override]) -> Result<Self> {
+        let text = read_text(path)?;
+        Self::parse_with(&text, path, overrides)
     }
 
     /// Parses and validates scenario text; `path` is used in messages and for the default
@@ -137,6 +179,33 @@ impl Scenario {
     /// # Errors
     /// [`Error::Scenario`] naming the file, key and reason.
     pub fn parse(text: &str, path: &Path, overrides: &[String]) -> Result<Self> {
+        Self::parse_with(text, path, &Override::from_set(overrides))
+    }
+
+    /// [`Scenario::parse`] with overrides that name their source: an error in a key an
+    /// override set (or in a key inside it) names the override's source instead of the file,
+    /// e.g. `--set model.gamma=abc: `model.gamma`: expected a number, got string "abc"`.
+    ///
+    /// # Errors
+    /// As [`Scenario::parse`].
+    pub fn parse_with(text: &str, path: &Path, overrides: &[Override]) -> Result<Self> {
+        Self::parse_inner(text, path, overrides).map_err(|e| match e {
+            Error::Scenario { file, key, reason } => {
+                let blamed = overrides.iter().rev().find(|o| {
+                    let k = o.key();
+                    key == k || key.starts_with(&format!("{k}."))
+                });
+                Error::Scenario {
+                    file: blamed.map_or(file, |o| PathBuf::from(&o.source)),
+                    key,
+                    reason,
+                }
+            }
+            other => other,
+        })
+    }
+
+    fn parse_inner(text: &str, path: &Path, overrides: &[Override]) -> Result<Self> {
         let err = |key: &str, reason: String| Error::Scenario {
             file: path.to_path_buf(),
             key: key.to_string(),
@@ -146,19 +215,25 @@ impl Scenario {
             .parse()
             .map_err(|e: toml::de::Error| err("<syntax>", e.to_string().trim().to_string()))?;
         for o in overrides {
-            apply_override(&mut table, o).map_err(|(key, reason)| Error::Scenario {
-                file: PathBuf::from("--set"),
+            apply_override(&mut table, &o.text).map_err(|(key, reason)| Error::Scenario {
+                file: PathBuf::from(&o.source),
                 key,
                 reason,
             })?;
         }
         let effective = toml::to_string(&table).unwrap_or_default();
         let mut top = Fields::new(path, "", table);
-        let name = top.string("name")?.unwrap_or_else(|| {
-            path.file_stem()
+        let name = match top.string("name")? {
+            Some(name) => {
+                check_name(&name).map_err(|r| top.error("name", r))?;
+                name
+            }
+            None => path
+                .file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "scenario".into())
-        });
+                .filter(|s| check_name(s).is_ok())
+                .unwrap_or_else(|| "scenario".into()),
+        };
         let model_t = top
             .table("model")?
             .ok_or_else(|| err("model", "missing table `[model]` (with `kind`)".into()))?;
@@ -191,6 +266,77 @@ impl Scenario {
     }
 }
 
+/// Largest scenario file read, in bytes (16 MiB: a pmf of 10^5 states in full precision
+/// is about 2.5 MB).
+pub const MAX_SCENARIO_BYTES: u64 = 16 << 20;
+
+/// The text of the scenario file `path`: at most [`MAX_SCENARIO_BYTES`], UTF-8.
+fn read_text(path: &Path) -> Result<String> {
+    use std::io::Read;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let err = |reason: String| Error::Scenario {
+        file: path.to_path_buf(),
+        key: "<file>".into(),
+        reason,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_dir() {
+        return Err(err("is a directory, not a scenario file".into()));
+    }
+    if meta.len() > MAX_SCENARIO_BYTES {
+        return Err(err(format!(
+            "is {} bytes, more than the {MAX_SCENARIO_BYTES} a scenario file may have",
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(io)?
+        .take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(err(format!(
+            "holds more than the {MAX_SCENARIO_BYTES} bytes a scenario file may have \
+             (not a regular file?)"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        err(format!(
+            "is not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+/// Longest scenario name, in bytes (a file name on common file systems is at most 255).
+pub const MAX_NAME_BYTES: usize = 200;
+
+/// A scenario name is one path component (it names `out/<name>/`): non-empty, at most
+/// [`MAX_NAME_BYTES`] bytes, without `/`, a backslash, control characters or a leading `-`
+/// or `.` (so not `.` or `..`).
+fn check_name(name: &str) -> std::result::Result<(), String> {
+    let reason = if name.is_empty() {
+        "must not be empty"
+    } else if name.len() > MAX_NAME_BYTES {
+        "must be at most 200 bytes"
+    } else if name.contains(['/', '\\']) {
+        "must be a single path component (no `/` or `\\`): it names the output directory out/<name>/"
+    } else if name.starts_with('.') {
+        "must not start with `.` (`.`, `..` and hidden names would escape or hide out/<name>/)"
+    } else if name.starts_with('-') {
+        "must not start with `-`"
+    } else if name.chars().any(char::is_control) {
+        "must not contain control characters"
+    } else {
+        return Ok(());
+    };
+    Err(format!("{reason}, got {name:?}"))
+}
+
 fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)> {
     let mut f = Fields::new(path, "model", t);
     let kind = f
@@ -210,7 +356,7 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
     let model = match kind.as_str() {
         "infection" => {
             let d = InfectionParams::default();
-            let num_states = f.usize("num_states")?.unwrap_or(d.num_states);
+            let num_states = f.num_states(d.num_states)?;
             let p = InfectionParams {
                 num_states,
                 num_actions: f.usize("num_actions")?.unwrap_or(d.num_actions),
@@ -219,9 +365,9 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
                     .unwrap_or(d.susceptibility_scale),
                 infection_constant: f.f64("infection_constant")?.unwrap_or(d.infection_constant),
                 regen_prob: f.f64("regen_prob")?.unwrap_or(d.regen_prob),
-                w1_pmf: f.f64_vec("w1_pmf")?.unwrap_or(d.w1_pmf),
+                w1_pmf: f.f64_vec("w1_pmf")?.map(renormalized).unwrap_or(d.w1_pmf),
                 w2_pmf: f
-                    .f64_vec("w2_pmf")?
+                    .state_pmf("w2_pmf", num_states, "uniform")?
                     .unwrap_or_else(|| vec![1.0 / num_states.max(1) as f64; num_states]),
                 delta1: f.f64("delta1")?.unwrap_or(d.delta1),
                 delta2: f.f64("delta2")?.unwrap_or(d.delta2),
@@ -241,7 +387,7 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
         }
         "gig" => {
             let d = GigParams::default();
-            let num_states = f.usize("num_states")?.unwrap_or(d.num_states);
+            let num_states = f.num_states(d.num_states)?;
             let p = GigParams {
                 num_states,
                 num_actions: f.usize("num_actions")?.unwrap_or(d.num_actions),
@@ -249,13 +395,15 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
                 approval_min: f.f64("approval_min")?.unwrap_or(d.approval_min),
                 approval_max: f.f64("approval_max")?.unwrap_or(d.approval_max),
                 regen_prob: f.f64("regen_prob")?.unwrap_or(d.regen_prob),
-                entry_pmf: f.f64_vec("entry_pmf")?.unwrap_or_else(|| {
-                    let mut e = vec![0.0; num_states];
-                    if let Some(x) = e.first_mut() {
-                        *x = 1.0;
-                    }
-                    e
-                }),
+                entry_pmf: f
+                    .state_pmf("entry_pmf", num_states, "all mass on state 0")?
+                    .unwrap_or_else(|| {
+                        let mut e = vec![0.0; num_states];
+                        if let Some(x) = e.first_mut() {
+                            *x = 1.0;
+                        }
+                        e
+                    }),
                 base_pay: f.f64("base_pay")?.unwrap_or(d.base_pay),
                 market_boost: f.f64("market_boost")?.unwrap_or(d.market_boost),
                 effort_cost: f.f64("effort_cost")?.unwrap_or(d.effort_cost),
@@ -280,6 +428,17 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
         }
     };
     let game = GameParams::try_new(gamma, epsilon).map_err(|e| e.in_file(path, "model"))?;
+    if model.as_model().num_actions() == 1 && game.epsilon > 0.0 {
+        return Err(Error::Scenario {
+            file: path.to_path_buf(),
+            key: "model.epsilon".into(),
+            reason: format!(
+                "must be 0 with model.num_actions = 1 (there is no other action to tremble \
+                 to), got {}",
+                game.epsilon
+            ),
+        });
+    }
     Ok((model, game))
 }
 
@@ -477,6 +636,34 @@ impl Scenario {
     }
 }
 
+/// A pmf accepted within [`PMF_SUM_TOL`](crate::model::PMF_SUM_TOL) of sum 1 but off by
+/// more than rounding (n·ε) is divided by its sum: a kernel whose rows sum to 1 + 10⁻⁹ leaks
+/// mass at every step, and T-BR's z drifted off the simplex (found by the fuzz target). A
+/// pmf that is further off, or has a bad entry, is left for the model to reject by name.
+fn renormalized(mut p: Vec<f64>) -> Vec<f64> {
+    let sum: f64 = p.iter().sum();
+    let off = (sum - 1.0).abs();
+    let ok = p.iter().all(|x| x.is_finite() && *x >= 0.0);
+    if ok && off <= crate::model::PMF_SUM_TOL && off > p.len() as f64 * f64::EPSILON {
+        p.iter_mut().for_each(|x| *x /= sum);
+    }
+    p
+}
+
+/// A value as written in TOML, cut to 40 characters (for messages).
+fn shown(v: &toml::Value) -> String {
+    let text = match v {
+        toml::Value::Table(_) => "{…}".to_string(),
+        toml::Value::Array(a) if a.len() > 8 => format!("[… {} entries]", a.len()),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
 fn as_f64(v: &toml::Value) -> Option<f64> {
     match v {
         toml::Value::Float(x) => Some(*x),
@@ -491,16 +678,24 @@ fn apply_override(
     table: &mut toml::Table,
     text: &str,
 ) -> std::result::Result<(), (String, String)> {
+    // A key to name in the message, never an empty one (the fuzz target found "``").
+    let shown_key = |k: &str| {
+        if k.trim().is_empty() {
+            "<empty key>".to_string()
+        } else {
+            k.trim().to_string()
+        }
+    };
     let (key, value) = text.split_once('=').ok_or_else(|| {
         (
-            text.to_string(),
+            shown_key(text),
             "expected key.path=value (e.g. model.gamma=0.95)".to_string(),
         )
     })?;
     let key = key.trim();
     let value = value.trim();
-    if key.is_empty() || key.split('.').any(str::is_empty) {
-        return Err((key.to_string(), "empty key segment".into()));
+    if key.is_empty() || key.split('.').any(|p| p.trim().is_empty()) {
+        return Err((shown_key(key), "empty key segment".into()));
     }
     let parsed = format!("v = {value}")
         .parse::<toml::Table>()
@@ -545,6 +740,9 @@ impl<'a> Fields<'a> {
     }
 
     fn error(&self, key: &str, reason: String) -> Error {
+        // TOML allows an empty quoted key (`'' = 1`); name it as written, never as ``
+        // (a fuzz finding).
+        let key = if key.is_empty() { "\"\"" } else { key };
         Error::Scenario {
             file: self.file.to_path_buf(),
             key: if self.prefix.is_empty() {
@@ -561,7 +759,10 @@ impl<'a> Fields<'a> {
     }
 
     fn wrong_type(&self, key: &str, want: &str, got: &toml::Value) -> Error {
-        self.error(key, format!("expected {want}, got {}", got.type_str()))
+        self.error(
+            key,
+            format!("expected {want}, got {} {}", got.type_str(), shown(got)),
+        )
     }
 
     fn f64(&mut self, key: &str) -> Result<Option<f64>> {
@@ -581,6 +782,14 @@ impl<'a> Fields<'a> {
             Some(toml::Value::Float(x)) if x >= 0.0 && x.fract() == 0.0 && x < 2f64.powi(63) => {
                 Ok(Some(x as u64))
             }
+            Some(toml::Value::Integer(i)) => {
+                Err(self.error(key, format!("must be a non-negative integer, got {i}")))
+            }
+            Some(toml::Value::Float(x)) if x.fract() == 0.0 && x >= 2f64.powi(63) => Err(self
+                .error(
+                    key,
+                    format!("{x:e} is too large (at most 2^63 - 1 = 9.2e18)"),
+                )),
             Some(v) => Err(self.wrong_type(key, "a non-negative integer", &v)),
         }
     }
@@ -622,6 +831,44 @@ impl<'a> Fields<'a> {
                 .collect::<Result<Vec<f64>>>()
                 .map(Some),
             Some(v) => Err(self.wrong_type(key, "an array of numbers", &v)),
+        }
+    }
+
+    /// `num_states`, checked against the models' bound (1..=2^16) *before* any default pmf
+    /// of that length is built (the fuzz target found `num_states = 6577777777777` aborting
+    /// on a 52 TB allocation).
+    fn num_states(&mut self, default: usize) -> Result<usize> {
+        let n = self.usize("num_states")?.unwrap_or(default);
+        crate::model::check_size("num_states", n, 1 << 16).map_err(|e| match e {
+            Error::Param { reason, .. } => self.error("num_states", reason),
+            other => other,
+        })?;
+        Ok(n)
+    }
+
+    /// A pmf over the states: `num_states` entries. A length mismatch (typically after
+    /// `--set model.num_states=…` on a scenario that lists the pmf) says which keys go
+    /// together and what the default is.
+    fn state_pmf(
+        &mut self,
+        key: &str,
+        num_states: usize,
+        default: &str,
+    ) -> Result<Option<Vec<f64>>> {
+        let v = self.f64_vec(key)?.map(renormalized);
+        match &v {
+            Some(p) if p.len() != num_states => Err(self.error(
+                key,
+                format!(
+                    "has {} entries but model.num_states = {num_states}: a pmf has one entry \
+                     per state, so set model.num_states and model.{key} together (e.g. \
+                     --set model.num_states={num_states} --set 'model.{key}=[…]' with \
+                     {num_states} entries), or delete `{key}` from the scenario to get the \
+                     default ({default})",
+                    p.len()
+                ),
+            )),
+            _ => Ok(v),
         }
     }
 
@@ -759,7 +1006,7 @@ mod tests {
             ),
             (
                 "learner.budget=-3",
-                "`learner.budget`: expected a non-negative integer",
+                "`learner.budget`: must be a non-negative integer, got -3",
             ),
             (
                 "learner.step_exponent=2",
@@ -798,7 +1045,8 @@ mod tests {
             ),
         ] {
             let e = err(base, &[set]);
-            assert!(e.starts_with("x.toml: ") && e.contains(want), "{set}: {e}");
+            let blamed = format!("--set {set}: ");
+            assert!(e.starts_with(&blamed) && e.contains(want), "{set}: {e}");
         }
     }
 
@@ -820,6 +1068,168 @@ mod tests {
         assert!(e.contains("--set") && e.contains("key.path=value"), "{e}");
         let e = err(base, &["model.kind.x=1"]);
         assert!(e.contains("not a table"), "{e}");
+    }
+
+    #[test]
+    fn a_name_is_one_path_component() {
+        let named = |n: &str| format!("name = {n:?}\n[model]\nkind = \"gig\"\n");
+        for (name, want) in [
+            ("../../escape", "must be a single path component"),
+            ("a/b", "must be a single path component"),
+            ("a\\b", "must be a single path component"),
+            ("", "must not be empty"),
+            ("..", "must not start with `.`"),
+            (".hidden", "must not start with `.`"),
+            ("-rf", "must not start with `-`"),
+            ("a\nb", "must not contain control characters"),
+        ] {
+            let e = err(&named(name), &[]);
+            assert!(
+                e.starts_with("x.toml: `name`: ") && e.contains(want),
+                "{name:?}: {e}"
+            );
+        }
+        assert_eq!(parse(&named("gig 2 (β)"), &[]).unwrap().name, "gig 2 (β)");
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        assert!(err(&named(&long), &[]).contains("at most 200 bytes"));
+        // A file stem that is not a valid name falls back to `scenario`.
+        let s = Scenario::parse("[model]\nkind = \"gig\"\n", Path::new("-x.toml"), &[]).unwrap();
+        assert_eq!(s.name, "scenario");
+    }
+
+    #[test]
+    fn errors_in_overridden_keys_name_the_override() {
+        let base = "[model]\nkind = \"gig\"\n";
+        let e = err(base, &["model.gamma=abc"]);
+        assert_eq!(
+            e,
+            "--set model.gamma=abc: `model.gamma`: expected a number, got string \"abc\""
+        );
+        // The last override of a key is blamed; keys not overridden still name the file.
+        let e = err(base, &["model.gamma=0.5", "model.gamma=2"]);
+        assert!(e.starts_with("--set model.gamma=2: `model.gamma`"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\nbeta = 1\n", &["model.gamma=0.5"]);
+        assert!(e.starts_with("x.toml: `model.beta`"), "{e}");
+        // A table override is blamed for a key inside it.
+        let e = err(base, &["sim={agents = -1}"]);
+        assert!(
+            e.starts_with(
+                "--set sim={agents = -1}: `sim.agents`: must be a non-negative integer, got -1"
+            ),
+            "{e}"
+        );
+        // Flags name themselves.
+        let o = [Override {
+            text: "sim.agents=0".into(),
+            source: "--agents 0".into(),
+        }];
+        let e = Scenario::parse_with(base, Path::new("x.toml"), &o)
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "--agents 0: `sim.agents`: must be >= 1");
+        for bad in ["", "=3", " . =1", "model..gamma=1"] {
+            let e = err(base, &[bad]);
+            assert!(!e.contains("``"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_resized_pmf_says_which_keys_go_together() {
+        let gig = "[model]\nkind = \"gig\"\nentry_pmf = [1.0, 0, 0, 0, 0, 0, 0, 0, 0, 0]\n";
+        let e = err(gig, &["model.num_states=20"]);
+        assert!(
+            e.contains("`model.entry_pmf`: has 10 entries but model.num_states = 20"),
+            "{e}"
+        );
+        assert!(
+            e.contains("set model.num_states and model.entry_pmf together"),
+            "{e}"
+        );
+        assert!(e.contains("default (all mass on state 0)"), "{e}");
+        let inf = "[model]\nkind = \"infection\"\nw2_pmf = [0.5, 0.5]\n";
+        let e = err(inf, &[]);
+        assert!(
+            e.contains("`model.w2_pmf`: has 2 entries but model.num_states = 25"),
+            "{e}"
+        );
+        // Without the pmf in the file, the default follows the new size.
+        assert!(parse("[model]\nkind = \"gig\"\n", &["model.num_states=20"]).is_ok());
+    }
+
+    #[test]
+    fn sizes_and_integers_are_bounded_before_anything_is_built() {
+        let e = err(
+            "[model]\nkind = \"infection\"\nnum_states = 6577777777777\n",
+            &[],
+        );
+        assert!(
+            e.contains("`model.num_states`: must be in [1, 65536], got 6577777777777"),
+            "{e}"
+        );
+        let e = err("[model]\nkind = \"gig\"\n[sim]\nagents = 1e19\n", &[]);
+        assert!(e.contains("`sim.agents`: 1e19 is too large"), "{e}");
+        let e = err("[model]\nkind = \"gig\"\nnum_actions = 1\n", &[]);
+        assert!(
+            e.contains("`model.epsilon`: must be 0 with model.num_actions = 1"),
+            "{e}"
+        );
+        assert!(parse(
+            "[model]\nkind = \"gig\"\nnum_actions = 1\nepsilon = 0\n",
+            &[]
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn pmfs_within_tolerance_are_renormalised_so_t_br_conserves_mass() {
+        // Fuzz finding: w1_pmf summing to 1 + 9.1e-10 was accepted, and z drifted to a sum
+        // of 1 + 6.4e-9.
+        let mut w1 = vec![1.0 / 11.0; 11];
+        w1[8] += 9.1e-10;
+        let text = format!("[model]\nkind = \"infection\"\nw1_pmf = {w1:?}\n");
+        let s = parse(&text, &[]).unwrap();
+        let BuiltinModel::Infection(m) = &s.model else {
+            panic!()
+        };
+        let sum: f64 = m.params().w1_pmf.iter().sum();
+        assert!((sum - 1.0).abs() <= 11.0 * f64::EPSILON, "{sum}");
+        let sol = crate::solver::solve(m, s.game, &s.solver, &Start::Uniform).unwrap();
+        let z: f64 = sol.z.iter().sum();
+        assert!((z - 1.0).abs() < 1e-12, "{z}");
+        // Exact pmfs (the bundled ones) are left bit for bit.
+        assert_eq!(renormalized(vec![0.25, 0.75]), vec![0.25, 0.75]);
+        assert_eq!(
+            renormalized(vec![0.5, 0.4]),
+            vec![0.5, 0.4],
+            "left for the model"
+        );
+    }
+
+    #[test]
+    fn scenario_files_are_capped_and_must_be_utf8() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = Scenario::load(dir.path(), &[]).unwrap_err().to_string();
+        assert!(e.contains("is a directory"), "{e}");
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, vec![b' '; MAX_SCENARIO_BYTES as usize + 1]).unwrap();
+        let e = Scenario::load(&big, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("is 16777217 bytes, more than the 16777216"),
+            "{e}"
+        );
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, b"[model]\nkind = \"\xff\"\n").unwrap();
+        let e = Scenario::load(&bad, &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("is not UTF-8 text (invalid byte at offset 16)"),
+            "{e}"
+        );
+        if Path::new("/dev/zero").exists() {
+            let e = Scenario::load(Path::new("/dev/zero"), &[])
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("more than the 16777216 bytes"), "{e}");
+        }
     }
 
     #[test]

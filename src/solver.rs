@@ -9,7 +9,11 @@
 //! ```
 //! Stops when ||z_{k+1} − z_k||_1 < `tol` ([`Termination::Converged`]), when z_{k+1} comes back
 //! within `tol` of an earlier z_j, j < k, while still moving ([`Termination::Cycle`]), or after
-//! `max_iterations` ([`Termination::IterationCap`]). Under strategic complementarities
+//! `max_iterations` ([`Termination::IterationCap`]). A TQ-value iteration that spends
+//! `max_tq_sweeps` without meeting `tq_tol` (or certifying its greedy actions) ends the run at
+//! once ([`Termination::TqSweepCap`]): the policy it produced need not be the best response, so
+//! the mean-field path after it is not T-BR's. Only [`Termination::Converged`] is
+//! convergence; every other termination comes with [`Termination::advice`]. Under strategic complementarities
 //! ([`crate::check`]) the lowest start converges to the least T-MFE and the highest start to
 //! the greatest.
 
@@ -111,7 +115,10 @@ impl Start {
                         "start vector must be non-negative and sum to 1".into(),
                     ));
                 }
-                z.clone()
+                // Accepted within 1e-9: divided by its sum so that T-BR conserves mass
+                // exactly (Φ keeps the sum of z).
+                let sum: f64 = z.iter().sum();
+                z.iter().map(|x| x / sum).collect()
             }
         })
     }
@@ -128,7 +135,7 @@ impl Start {
 }
 
 /// Why T-BR stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Termination {
     /// ||z_{k+1} − z_k||_1 < tol.
     Converged,
@@ -139,6 +146,15 @@ pub enum Termination {
         /// Cycle length in iterations.
         period: usize,
     },
+    /// A TQ-value iteration used `max_tq_sweeps` applications of F_z with its sup-norm change
+    /// still above `tq_tol` (and its greedy actions not certified).
+    TqSweepCap {
+        /// The T-BR iteration whose TQ-value iteration hit the cap (`iterations + 1` for the
+        /// final best response at the returned z).
+        iteration: usize,
+        /// ||F_z(Q) − Q||_∞ after the last sweep.
+        residual: f64,
+    },
 }
 
 impl Termination {
@@ -148,6 +164,50 @@ impl Termination {
             Termination::Converged => "tolerance met".into(),
             Termination::IterationCap => "iteration cap reached".into(),
             Termination::Cycle { period } => format!("cycle of period {period} detected"),
+            Termination::TqSweepCap {
+                iteration,
+                residual,
+            } => format!(
+                "TQ-value iteration hit the sweep cap at T-BR iteration {iteration} \
+                 (change {residual:.2e} per sweep)"
+            ),
+        }
+    }
+
+    /// `converged`, `iteration_cap`, `cycle` or `tq_sweep_cap`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Termination::Converged => "converged",
+            Termination::IterationCap => "iteration_cap",
+            Termination::Cycle { .. } => "cycle",
+            Termination::TqSweepCap { .. } => "tq_sweep_cap",
+        }
+    }
+
+    /// What to change for a run that did not converge (`None` when it did), naming the
+    /// scenario keys and their values in `params` / `game`.
+    pub fn advice(&self, params: &SolverParams, game: GameParams) -> Option<String> {
+        match self {
+            Termination::Converged => None,
+            Termination::IterationCap => Some(format!(
+                "raise solver.max_iterations (now {}) or loosen solver.tol (now {:e})",
+                params.max_iterations, params.tol
+            )),
+            Termination::Cycle { period } => Some(format!(
+                "T-BR is cycling (period {period}): the model may lack strategic \
+                 complementarities (see `mfgsim check`); start from solver.start = \
+                 \"lowest\" or \"highest\", or raise model.epsilon (now {})",
+                game.epsilon
+            )),
+            Termination::TqSweepCap { .. } => Some(format!(
+                "raise solver.max_tq_sweeps (now {}; TQ-value iteration needs about \
+                 ln(1/tq_tol)/(1 - gamma) = {:.0} sweeps), lower model.gamma (now {}) or \
+                 loosen solver.tq_tol (now {:e})",
+                params.max_tq_sweeps,
+                (1.0 / params.tq_tol).ln() / (1.0 - game.gamma),
+                game.gamma,
+                params.tq_tol
+            )),
         }
     }
 }
@@ -188,6 +248,10 @@ pub struct Solution {
     pub exploitability: Exploitability,
     /// Σ_s s·z(s).
     pub mean_state: f64,
+    /// What to change when T-BR did not converge ([`Termination::advice`]).
+    pub advice: Option<String>,
+    /// Accuracy of the exploitabilities ([`exploitability_tol`]).
+    pub exploitability_tol: f64,
 }
 
 /// The scalar results of a [`Solution`] and its final mean field, as written to
@@ -198,10 +262,12 @@ pub struct SolutionSummary {
     pub converged: bool,
     /// Why T-BR stopped, in words.
     pub termination: String,
-    /// `converged`, `iteration_cap` or `cycle`.
+    /// `converged`, `iteration_cap`, `cycle` or `tq_sweep_cap`.
     pub termination_kind: &'static str,
     /// Period of the detected cycle, if any.
     pub cycle_period: Option<usize>,
+    /// What to change when T-BR did not converge (see [`Termination::advice`]).
+    pub advice: Option<String>,
     /// T-BR iterations made.
     pub iterations: usize,
     /// |S|.
@@ -224,21 +290,24 @@ pub struct SolutionSummary {
     pub exploitability: f64,
     /// z-weighted exploitability of μ at z.
     pub exploitability_weighted: f64,
+    /// Accuracy of the exploitabilities: tq_tol / (1 − γ) bounds the error of Q*_z, so values
+    /// of magnitude below it are zero up to rounding (shown as zero).
+    pub exploitability_tol: f64,
 }
 
 impl SolutionSummary {
     /// The summary of `sol`.
     pub fn of(sol: &Solution) -> Self {
-        let (kind, period) = match sol.termination {
-            Termination::Converged => ("converged", None),
-            Termination::IterationCap => ("iteration_cap", None),
-            Termination::Cycle { period } => ("cycle", Some(period)),
+        let period = match sol.termination {
+            Termination::Cycle { period } => Some(period),
+            _ => None,
         };
         SolutionSummary {
             converged: sol.converged(),
             termination: sol.termination.describe(),
-            termination_kind: kind,
+            termination_kind: sol.termination.kind(),
             cycle_period: period,
+            advice: sol.advice.clone(),
             iterations: sol.iterations(),
             num_states: sol.q.num_states(),
             num_actions: sol.q.num_actions(),
@@ -250,8 +319,16 @@ impl SolutionSummary {
             consistency_l1: sol.consistency_l1,
             exploitability: sol.exploitability.max,
             exploitability_weighted: sol.exploitability.weighted,
+            exploitability_tol: sol.exploitability_tol,
         }
     }
+}
+
+/// The accuracy of an exploitability computed from a Q*_z that meets `tq_tol`:
+/// ||Q − Q*_z||_∞ ≤ γ·tq_tol/(1 − γ) < tq_tol/(1 − γ) (a factor 4 covers both value
+/// functions the difference is made of, and rounding).
+pub fn exploitability_tol(params: &SolverParams, game: GameParams) -> f64 {
+    4.0 * params.tq_tol / (1.0 - game.gamma)
 }
 
 impl Solution {
@@ -276,6 +353,21 @@ pub fn solve(
     params: &SolverParams,
     start: &Start,
 ) -> Result<Solution> {
+    solve_observed(model, game, params, start, &mut |_| {})
+}
+
+/// [`solve`], calling `on_iteration` with each iteration's record as it is made (for
+/// progress displays; it cannot change the run).
+///
+/// # Errors
+/// As [`solve`].
+pub fn solve_observed(
+    model: &(impl Model + ?Sized),
+    game: GameParams,
+    params: &SolverParams,
+    start: &Start,
+    on_iteration: &mut dyn FnMut(&IterationRecord),
+) -> Result<Solution> {
     params.validate()?;
     let (ns, na) = (model.num_states(), model.num_actions());
     let z0 = start.vector(ns)?;
@@ -296,6 +388,14 @@ pub fn solve(
         } else {
             tq.run(&tables, game, &mut q, params.tq_tol, params.max_tq_sweeps)
         };
+        if !out.greedy_certified {
+            // The policy below need not be the best response to z: stop here.
+            termination = Termination::TqSweepCap {
+                iteration: k,
+                residual: out.residual,
+            };
+            break;
+        }
         write_trembling_policy(&q, game.epsilon, &mut policy);
         phi(&tables, &z, &policy, &mut next);
         let delta = l1_distance(&next, &z);
@@ -306,6 +406,9 @@ pub fn solve(
             tq_sweeps: out.sweeps,
             mean_state: mean_state(&next),
         });
+        if let Some(last) = trace.last() {
+            on_iteration(last);
+        }
         if delta < params.tol {
             std::mem::swap(&mut z, &mut next);
             termination = Termination::Converged;
@@ -329,12 +432,20 @@ pub fn solve(
 
     // Best response at the returned z.
     model.fill_tables(&z, &mut tables);
-    tq.run(&tables, game, &mut q, params.tq_tol, params.max_tq_sweeps);
+    let last = tq.run(&tables, game, &mut q, params.tq_tol, params.max_tq_sweeps);
+    if !last.converged && termination == Termination::Converged {
+        termination = Termination::TqSweepCap {
+            iteration: trace.len() + 1,
+            residual: last.residual,
+        };
+    }
     write_trembling_policy(&q, game.epsilon, &mut policy);
     phi(&tables, &z, &policy, &mut next);
     let consistency_l1 = l1_distance(&next, &z);
     let expl = exploitability(&tables, game, &policy, &z, &q);
     Ok(Solution {
+        advice: termination.advice(params, game),
+        exploitability_tol: exploitability_tol(params, game),
         start: z0,
         termination,
         trace,
@@ -401,5 +512,63 @@ mod tests {
         let sol = solve(&m, GameParams::default(), &p, &Start::Uniform).unwrap();
         assert_eq!(sol.termination, Termination::IterationCap);
         assert_eq!(sol.iterations(), 2);
+    }
+
+    #[test]
+    fn a_capped_tq_iteration_is_not_convergence() {
+        // gig at γ = 0.999999 needs ~2.8e7 sweeps per TQ-value iteration; before the
+        // TqSweepCap termination this reported "converged" with exploitability −303.6.
+        let m = Gig::default();
+        let game = GameParams::try_new(0.999999, 0.1).unwrap();
+        let p = SolverParams::default();
+        let sol = solve(&m, game, &p, &Start::Uniform).unwrap();
+        assert!(!sol.converged());
+        match sol.termination {
+            Termination::TqSweepCap {
+                iteration,
+                residual,
+            } => {
+                assert_eq!(iteration, 1);
+                assert!(residual > p.tq_tol, "{residual}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let advice = sol.advice.unwrap();
+        assert!(
+            advice.contains("solver.max_tq_sweeps (now 100000"),
+            "{advice}"
+        );
+        assert_eq!(
+            SolutionSummary::of(&solve(&m, GameParams::default(), &p, &Start::Uniform).unwrap())
+                .advice,
+            None
+        );
+    }
+
+    #[test]
+    fn every_termination_but_convergence_says_what_to_change() {
+        let (p, g) = (SolverParams::default(), GameParams::default());
+        assert_eq!(Termination::Converged.advice(&p, g), None);
+        let cap = Termination::IterationCap.advice(&p, g).unwrap();
+        assert!(cap.contains("solver.max_iterations (now 10000)"), "{cap}");
+        let cyc = Termination::Cycle { period: 2 }.advice(&p, g).unwrap();
+        assert!(
+            cyc.contains("period 2") && cyc.contains("mfgsim check"),
+            "{cyc}"
+        );
+        let kinds = [
+            Termination::Converged.kind(),
+            Termination::IterationCap.kind(),
+            Termination::Cycle { period: 2 }.kind(),
+            Termination::TqSweepCap {
+                iteration: 1,
+                residual: 1.0,
+            }
+            .kind(),
+        ];
+        assert_eq!(
+            kinds,
+            ["converged", "iteration_cap", "cycle", "tq_sweep_cap"]
+        );
     }
 }

@@ -149,17 +149,40 @@ pub struct TransitionBuffer<T: StateCode = u8> {
 }
 
 impl<T: StateCode> TransitionBuffer<T> {
-    /// A buffer of `n` zeroed transitions for `num_states` × `num_actions` tables.
-    pub(crate) fn zeroed(n: usize, num_states: usize, num_actions: usize) -> Self {
-        TransitionBuffer {
-            prev: vec![T::default(); n],
-            actions: vec![0; n],
-            next: vec![T::default(); n],
+    /// A buffer of `n` zeroed transitions for `num_states` × `num_actions` tables. The three
+    /// columns are reserved fallibly, so a population the allocator cannot hold is an error,
+    /// not an abort (the run layer's memory estimate refuses it earlier in most cases).
+    ///
+    /// # Errors
+    /// [`crate::Error::Unsupported`] naming the bytes when an allocation fails.
+    pub(crate) fn try_zeroed(
+        n: usize,
+        num_states: usize,
+        num_actions: usize,
+    ) -> crate::Result<Self> {
+        fn column<C: Clone>(n: usize, fill: C) -> crate::Result<Vec<C>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n)
+                .map_err(|e| crate::Error::Unsupported {
+                    engine: "agent engine",
+                    reason: format!(
+                        "allocating a column of {n} agents ({} bytes) failed ({e}); use fewer \
+                     agents or the count engine (sim.engine = \"counts\")",
+                        n.saturating_mul(std::mem::size_of::<C>())
+                    ),
+                })?;
+            v.resize(n, fill);
+            Ok(v)
+        }
+        Ok(TransitionBuffer {
+            prev: column(n, T::default())?,
+            actions: column(n, 0)?,
+            next: column(n, T::default())?,
             tables: KernelTables::new(num_states, num_actions),
             mean_field: vec![0.0; num_states],
             step: 0,
             regenerated: 0,
-        }
+        })
     }
 
     /// Number of transitions (= number of agents N).
@@ -293,7 +316,7 @@ mod tests {
 
     #[test]
     fn get_iter_and_reward_agree() {
-        let mut b = TransitionBuffer::<u8>::zeroed(3, 4, 2);
+        let mut b = TransitionBuffer::<u8>::try_zeroed(3, 4, 2).unwrap();
         b.prev.copy_from_slice(&[0, 3, 2]);
         b.actions
             .copy_from_slice(&[pack_action(1, false), pack_action(0, true), 1]);

@@ -568,7 +568,7 @@ fn finite_n_rejects_bad_grids_with_a_clear_message() {
     for (args, want) in [
         (&["--agents", "0,100"][..], "every N must be at least 1"),
         (&["--agents", "100,1e2"][..], "appears twice"),
-        (&["--agents", "1e30"][..], "non-negative integer"),
+        (&["--agents", "1e30"][..], "`1e30` is too large"),
         (&["--seeds", "0"][..], "seeds"),
         (&["--agents", "1e15"][..], "--engine counts"),
     ] {

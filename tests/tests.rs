@@ -1,9 +1,11 @@
 //! The single integration-test binary (see `Cargo.toml`: `autotests = false`).
 
+mod bad_inputs;
 mod checkpoint;
 mod cli;
 mod determinism;
 mod finite_n;
+mod fuzz_corpus;
 mod invariants;
 mod plot;
 mod reference;

@@ -605,12 +605,20 @@ pub struct FiniteNArgs {
 }
 
 /// Parses a count written as an integer or in scientific notation (`1e6`).
+/// At most 2^63 − 1, the largest integer a scenario file (TOML) holds.
 pub fn parse_count(text: &str) -> std::result::Result<u64, String> {
+    const MAX: u64 = i64::MAX as u64;
+    let too_large = || format!("`{text}` is too large: at most 2^63 - 1 (about 9.2e18)");
     if let Ok(v) = text.parse::<u64>() {
-        return Ok(v);
+        return if v <= MAX { Ok(v) } else { Err(too_large()) };
     }
     match text.parse::<f64>() {
-        Ok(v) if v >= 0.0 && v.fract() == 0.0 && v < 1.8e19 => Ok(v as u64),
+        Ok(v) if v < 0.0 => Err(format!("`{text}` is negative: a count is >= 0")),
+        Ok(v) if v.is_finite() && v.fract() != 0.0 => {
+            Err(format!("`{text}` is not a whole number"))
+        }
+        Ok(v) if v >= 0.0 && v < 2f64.powi(63) => Ok(v as u64),
+        Ok(v) if v >= 2f64.powi(63) => Err(too_large()),
         _ => Err(format!(
             "expected a non-negative integer such as 1000000 or 1e6, got `{text}`"
         )),

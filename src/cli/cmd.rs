@@ -5,19 +5,37 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// A rayon pool with `threads` workers (default: one per core).
+/// A rayon pool with `threads` workers: default or 0, one per core; more than the
+/// machine's cores is capped at the cores, with a note on stderr (extra threads only
+/// contend, and tens of thousands of them exhaust the process's memory maps).
 pub fn thread_pool(threads: Option<usize>) -> Result<rayon::ThreadPool> {
-    let mut pool = rayon::ThreadPoolBuilder::new();
-    if let Some(t) = threads {
-        if t == 0 {
-            bail!("--threads must be at least 1");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let t = effective_threads(threads, cores);
+    if let Some(asked) = threads.filter(|&asked| asked > cores) {
+        #[expect(clippy::print_stderr, reason = "the binary notes a capped flag")]
+        {
+            eprintln!(
+                "mfgsim: note: --threads {asked} is more than this machine's {cores} core(s); \
+                 using {cores}"
+            );
         }
-        pool = pool.num_threads(t);
     }
-    pool.build().context("starting the worker threads")
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(t)
+        .build()
+        .context("starting the worker threads")
+}
+
+/// Worker threads for `--threads asked` on `cores` cores: `asked` capped at `cores`; none or 0
+/// means all cores.
+pub fn effective_threads(asked: Option<usize>, cores: usize) -> usize {
+    match asked {
+        None | Some(0) => cores,
+        Some(t) => t.min(cores),
+    }
 }
 
 /// The output directory: `out` if given, else `out/<scenario>/<command>/`; created.
@@ -30,6 +48,15 @@ pub fn output_dir(out: Option<&Path>, scenario: &str, command: &str) -> Result<P
     Ok(dir)
 }
 
+/// Refuses, before any work, when a file the command would write exists and was not
+/// written by mfgsim (see `mfgsim::output::check_replaceable`).
+pub fn refuse_foreign(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        mfgsim::output::check_replaceable(p)?;
+    }
+    Ok(())
+}
+
 /// A flag set by Ctrl-C (SIGINT). A second handler cannot be installed (e.g. in tests
 /// running several commands in one process); Ctrl-C then keeps its default behaviour.
 pub fn interrupt_flag() -> Arc<AtomicBool> {
@@ -40,7 +67,8 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 }
 
 /// A progress bar of `len` units on stderr (hidden with `quiet`; indicatif also hides it when
-/// stderr is not a terminal), showing `{pos_or_percent}` and a message.
+/// stderr is not a terminal), showing `{pos_or_percent}`, the ETA and a message cut to the
+/// terminal's width (so the line never wraps, and Ctrl-C leaves no wrapped fragment).
 pub fn progress_bar(len: u64, quiet: bool, counter: &str) -> ProgressBar {
     let bar = if quiet {
         ProgressBar::hidden()
@@ -49,7 +77,7 @@ pub fn progress_bar(len: u64, quiet: bool, counter: &str) -> ProgressBar {
     };
     bar.set_style(
         ProgressStyle::with_template(&format!(
-            "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {counter} {{msg}} ETA {{eta}}"
+            "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {counter} ETA {{eta}} {{wide_msg}}"
         ))
         .expect("valid template"),
     );
@@ -62,4 +90,17 @@ pub fn peak_rss_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::effective_threads;
+
+    #[test]
+    fn threads_are_capped_at_the_cores_and_zero_means_all() {
+        assert_eq!(effective_threads(None, 8), 8);
+        assert_eq!(effective_threads(Some(0), 8), 8);
+        assert_eq!(effective_threads(Some(3), 8), 3);
+        assert_eq!(effective_threads(Some(100_000), 2), 2);
+    }
 }

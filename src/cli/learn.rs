@@ -11,6 +11,7 @@ use mfgsim::output::{
     RunMetadata, StreamingParquet, TableBuilder,
 };
 use mfgsim::run::{self, LearnOptions, LearnReport};
+use mfgsim::scenario::Override;
 use serde::Serialize;
 
 use crate::args::{EngineArg, LearnArgs};
@@ -32,23 +33,29 @@ struct Summary<'a> {
 pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
     // Flags are shortcuts for scenario keys; explicit --set values given later win.
     let mut shortcuts = Vec::new();
+    let mut shortcut = |flag: &str, key: &str, value: String| {
+        shortcuts.push(Override {
+            text: format!("{key}={value}"),
+            source: format!("--{flag} {}", value.trim_matches('"')),
+        })
+    };
     if let Some(algo) = a.algo {
-        shortcuts.push(format!("learner.algo=\"{}\"", algo.as_str()));
+        shortcut("algo", "learner.algo", format!("\"{}\"", algo.as_str()));
     }
     if let Some(e) = a.engine {
         let name = match e {
             EngineArg::Agents => "agents",
             EngineArg::Counts => "counts",
         };
-        shortcuts.push(format!("sim.engine=\"{name}\""));
+        shortcut("engine", "sim.engine", format!("\"{name}\""));
     }
-    for (key, v) in [
-        ("sim.agents", a.agents),
-        ("sim.iterations", a.iterations),
-        ("sim.seed", a.seed),
+    for (flag, v) in [
+        ("agents", a.agents),
+        ("iterations", a.iterations),
+        ("seed", a.seed),
     ] {
         if let Some(v) = v {
-            shortcuts.push(format!("{key}={v}"));
+            shortcut(flag, &format!("sim.{flag}"), v.to_string());
         }
     }
     let sc = crate::solve::load(&a.scenario, &shortcuts)?;
@@ -122,12 +129,7 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     let plan = plan.as_ref();
     let parts_dir = dir.join("snapshots.parts");
     let trans_dir = dir.join("transitions");
-    for stale in [&parts_dir, &trans_dir] {
-        if stale.exists() {
-            std::fs::remove_dir_all(stale)
-                .with_context(|| format!("removing the previous run's {}", stale.display()))?;
-        }
-    }
+    prepare_dir(&dir, &parts_dir, &trans_dir, a.export_transitions)?;
     let mut meta = RunMetadata::new(sc.text.clone(), sc.sim.seed)
         .with_extra("mfgsim.command", "learn")
         .with_extra("mfgsim.algo", algo.as_str());
@@ -206,8 +208,8 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
         push_snapshot(&mut all_rows, s);
     }
     output::write_parquet(&dir.join("snapshots.parquet"), &all_rows.finish(), &meta)?;
-    std::fs::remove_dir_all(&parts.dir)
-        .with_context(|| format!("removing {}", parts.dir.display()))?;
+    output::clear_part_dir(&parts.dir)
+        .with_context(|| format!("removing the snapshot parts {}", parts.dir.display()))?;
     let peak_rss = crate::cmd::peak_rss_bytes();
     let summary = Summary {
         report: &report,
@@ -278,6 +280,33 @@ fn print_checkpoints(
     Ok(())
 }
 
+/// Makes `dir` ready for this run, deleting only what a previous mfgsim run wrote: refuses
+/// when `snapshots.parquet` or `summary.json` are foreign, or when a part directory this run
+/// writes (`snapshots.parts/`, and `transitions/` with `--export-transitions`) holds foreign
+/// files; removes a previous run's parts. A `transitions/` holding foreign files is left
+/// alone when this run does not export.
+fn prepare_dir(
+    dir: &std::path::Path,
+    parts_dir: &std::path::Path,
+    trans_dir: &std::path::Path,
+    export: bool,
+) -> Result<()> {
+    crate::cmd::refuse_foreign(&[dir.join("snapshots.parquet"), dir.join("summary.json")])?;
+    output::check_part_dir(parts_dir)?;
+    let stale_ours = output::check_part_dir(trans_dir).is_ok();
+    if export {
+        output::check_part_dir(trans_dir)?;
+    }
+    output::clear_part_dir(parts_dir)
+        .with_context(|| format!("removing the previous run's {}", parts_dir.display()))?;
+    if stale_ours {
+        // A previous run's dataset would not match this run's summary.
+        output::clear_part_dir(trans_dir)
+            .with_context(|| format!("removing the previous run's {}", trans_dir.display()))?;
+    }
+    Ok(())
+}
+
 fn print_report(out: &mut impl Write, r: &LearnReport, peak_rss: Option<u64>) -> Result<()> {
     writeln!(
         out,
@@ -317,5 +346,12 @@ fn print_report(out: &mut impl Write, r: &LearnReport, peak_rss: Option<u64>) ->
     )?;
     let greedy: Vec<String> = r.greedy_action.iter().map(|a| a.to_string()).collect();
     writeln!(out, "learned greedy action per state: {}", greedy.join(" "))?;
+    if !r.tmfe.converged {
+        writeln!(
+            out,
+            "NOTE: the exact T-MFE did not converge (see `mfgsim solve`): L1 to T-MFE is \
+             measured against T-BR's last iterate, not an equilibrium"
+        )?;
+    }
     Ok(())
 }

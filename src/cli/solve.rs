@@ -8,15 +8,16 @@ use anyhow::{Context, Result};
 use mfgsim::check::CheckOptions;
 use mfgsim::output::{self, RunMetadata};
 use mfgsim::run::{self, SolveRun};
-use mfgsim::scenario::Scenario;
+use mfgsim::scenario::{Override, Scenario, StartSpec};
 
 use crate::args::{CheckArgs, ScenarioArgs, SolveArgs};
 
-/// Reads the scenario of `a` with its `--set` overrides.
-pub fn load(a: &ScenarioArgs, extra: &[String]) -> Result<Scenario> {
+/// Reads the scenario of `a` with `extra` (flags that are shortcuts for scenario keys),
+/// then its `--set` overrides (which win).
+pub fn load(a: &ScenarioArgs, extra: &[Override]) -> Result<Scenario> {
     let mut overrides = extra.to_vec();
-    overrides.extend(a.overrides.iter().cloned());
-    Ok(Scenario::load(&a.scenario, &overrides)?)
+    overrides.extend(a.overrides.iter().map(|t| Override::set(t.clone())));
+    Ok(Scenario::load_with(&a.scenario, &overrides)?)
 }
 
 /// Runs `mfgsim solve`.
@@ -34,16 +35,55 @@ pub fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
         sc.game.gamma,
         sc.game.epsilon
     )?;
-    let report = run::solve(&sc, a.start.as_ref())
-        .with_context(|| format!("solving {}", sc.path.display()))?;
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(&sc.name));
+    if !a.no_write {
+        let subs: &[&str] = match a.start.as_ref().unwrap_or(&sc.start) {
+            StartSpec::Extremal => &["least", "greatest"],
+            StartSpec::Single(_) => &[""],
+        };
+        let mut files = vec![dir.join("summary.json")];
+        for sub in subs {
+            for f in ["trajectory.parquet", "equilibrium.parquet"] {
+                files.push(dir.join(sub).join(f));
+            }
+        }
+        crate::cmd::refuse_foreign(&files)?;
+    }
+    // A spinner on stderr (when it is a terminal) once the solve has run for a second.
+    let bar = indicatif::ProgressBar::hidden();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] T-BR {wide_msg}")
+            .expect("valid template"),
+    );
+    bar.set_message("iteration 1");
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let timer = {
+        let bar = bar.clone();
+        std::thread::spawn(move || {
+            let waited = wait.recv_timeout(std::time::Duration::from_secs(1));
+            if waited == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                bar.enable_steady_tick(std::time::Duration::from_millis(200));
+            }
+        })
+    };
+    let result = run::solve_with(&sc, a.start.as_ref(), &mut |label, r| {
+        bar.set_message(format!(
+            "from {label}: iteration {} done, ||z_k - z_(k-1)||_1 {:.2e}, {} TQ sweeps",
+            r.iteration, r.delta_l1, r.tq_sweeps
+        ));
+    });
+    drop(done);
+    let _ = timer.join();
+    bar.finish_and_clear();
+    let report = result.with_context(|| format!("solving {}", sc.path.display()))?;
     for (label, r) in report.runs() {
         print_run(&mut out, label, r)?;
     }
     if !a.no_write {
-        let dir = a
-            .out
-            .clone()
-            .unwrap_or_else(|| Path::new("out").join(&sc.name));
         let meta =
             RunMetadata::new(sc.text.clone(), sc.sim.seed).with_extra("mfgsim.command", "solve");
         for (label, r) in report.runs() {
@@ -94,13 +134,30 @@ fn print_run(out: &mut impl Write, label: &str, r: &SolveRun) -> std::io::Result
     )?;
     writeln!(
         out,
-        "{head}mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   exploitability {:.2e}",
-        s.mean_state, s.consistency_l1, s.exploitability
+        "{head}mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   exploitability {}",
+        s.mean_state,
+        s.consistency_l1,
+        within_tol(s.exploitability, s.exploitability_tol)
     )?;
     let greedy: Vec<String> = s.greedy_action.iter().map(|a| a.to_string()).collect();
     writeln!(out, "{head}greedy action per state: {}", greedy.join(" "))?;
     let z: Vec<String> = s.z.iter().map(|p| format!("{p:.4}")).collect();
-    writeln!(out, "{head}z*: {}", z.join(" "))
+    let label = if s.converged { "z*" } else { "z" };
+    writeln!(out, "{head}{label}: {}", z.join(" "))?;
+    if let Some(advice) = &s.advice {
+        writeln!(out, "{head}NOT an equilibrium: {advice}")?;
+    }
+    Ok(())
+}
+
+/// `x` in `{:.2e}`, or `0 (< tol)` when |x| is below the accuracy `tol` it was computed to
+/// (a tiny negative exploitability is rounding, not a gain).
+pub fn within_tol(x: f64, tol: f64) -> String {
+    if x.abs() < tol {
+        format!("0 (< {tol:.0e})")
+    } else {
+        format!("{x:.2e}")
+    }
 }
 
 /// Runs `mfgsim check`.

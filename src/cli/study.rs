@@ -76,6 +76,15 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
         rayon::current_num_threads(),
     )?;
     let dir = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "finite-n")?;
+    crate::cmd::refuse_foreign(
+        &[
+            "finite_n.parquet",
+            "finite_n_steps.parquet",
+            "summary.json",
+            "finite_n.png",
+        ]
+        .map(|f| dir.join(f)),
+    )?;
 
     let journal_dir = dir.join("finite_n.runs");
     let (journal, finished) =

@@ -243,7 +243,7 @@ impl<'m, M: Model + ?Sized> Algorithm for Gmbl<'m, M> {
         } else {
             self.hat.reward.clone_from(&self.tables.reward);
             self.sample_kernel(k);
-            self.params.gen_samples * (ns * na) as u64
+            self.params.gen_samples.saturating_mul((ns * na) as u64)
         };
         let t1 = Instant::now();
         let out = self.tq.run(

@@ -16,8 +16,9 @@ use std::path::Path;
 /// |---------------------------|------------------------------------------------------------|
 /// | `converged`               | bool: the tolerance was met                                |
 /// | `termination`             | why T-BR stopped, e.g. `"tolerance met"`                   |
-/// | `termination_kind`        | `"converged"`, `"iteration_cap"` or `"cycle"`              |
+/// | `termination_kind`        | `"converged"`, `"iteration_cap"`, `"cycle"` or `"tq_sweep_cap"` |
 /// | `cycle_period`            | the cycle's period, or `null`                              |
+/// | `advice`                  | what to change when not converged, or `null`               |
 /// | `iterations`              | T-BR iterations made                                       |
 /// | `num_states`, `num_actions` | \|S\|, \|A\|                                             |
 /// | `start`                   | the start vector z_0                                       |
@@ -28,6 +29,7 @@ use std::path::Path;
 /// | `consistency_l1`          | ‖Φ(z, μ) − z‖₁                                             |
 /// | `exploitability`          | max_s (V*_z(s) − V_{μ,z}(s))                               |
 /// | `exploitability_weighted` | Σ_s z(s)(V*_z(s) − V_{μ,z}(s))                             |
+/// | `exploitability_tol`      | accuracy of both: 4·tq_tol/(1 − γ)                         |
 /// | `mfgsim_version`          | the crate version that wrote it                            |
 ///
 /// Non-finite numbers become `null`.
@@ -69,11 +71,13 @@ mod tests {
     use crate::output::test_util::gig_solution;
     use crate::solver::Termination;
 
-    const KEYS: [&str; 16] = [
+    const KEYS: [&str; 18] = [
         "converged",
         "termination",
         "termination_kind",
         "cycle_period",
+        "advice",
+        "exploitability_tol",
         "iterations",
         "num_states",
         "num_actions",

@@ -15,6 +15,10 @@
 //! | `finite_n_steps.parquet` | [`finite_n_steps_batch`]          | recorded step of a run |
 //! | `DIR/part-00000.parquet` | [`PartWriter`] / [`StreamingParquet`] | streamed row (snapshots, transitions) |
 //!
+//! A command overwrites or deletes only files mfgsim wrote, and refuses before it starts
+//! when it finds anything else where it would write ([`check_replaceable`],
+//! [`clear_part_dir`]).
+//!
 //! # Parquet layout
 //!
 //! * One `Float64` column per state (`z_0`, `z_1`, …) and per action (`q_0`, `mu_0`, …), never
@@ -91,6 +95,7 @@
 mod finite_n;
 mod json;
 mod online;
+mod owned;
 mod parquet;
 pub mod plot;
 
@@ -102,6 +107,7 @@ pub use self::json::{solution_json, write_json};
 pub use self::online::{
     push_snapshot, snapshot_schema, transitions_batch, transitions_encoding, transitions_schema,
 };
+pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
 pub use self::parquet::{
     equilibrium_batch, equilibrium_schema, numbered_fields, read_parquet, trajectory_batch,
     trajectory_schema, write_equilibrium, write_parquet, write_trajectory, Codec, ParquetTable,

@@ -376,7 +376,7 @@ impl<T: StateCode> Population<T> {
         let hist_len = T::hist_len(num_states);
         let mut pop = Population {
             num_states,
-            buffer: TransitionBuffer::zeroed(num_agents, num_states, 1),
+            buffer: TransitionBuffer::try_zeroed(num_agents, num_states, 1)?,
             stepped: false,
             counts: vec![0; num_states],
             mean_field: vec![0.0; num_states],

@@ -240,6 +240,7 @@ pub fn learn_checkpointed(
             ));
         }
     }
+    preflight(sc, opts)?;
     let model = sc.model.as_model();
     let t0 = Instant::now();
     let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
@@ -266,26 +267,6 @@ pub fn learn_checkpointed(
         resume,
     };
     let algo = sc.learner.algo;
-    if algo.uses_population() && sc.sim.engine == EngineKind::Agents {
-        let per_agent =
-            super::engine_bytes_per_agent(ns) + learner_bytes_per_agent(algo, ns, na, &sc.learner);
-        super::check_memory(
-            || format!("{algo} with {} agents", sc.sim.agents),
-            per_agent
-                .saturating_mul(sc.sim.agents)
-                .saturating_add(if algo.per_agent() {
-                    let n = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
-                    Independent::bytes_fixed(ns, na, n, algo, &sc.learner)
-                } else {
-                    0
-                }),
-            if algo.per_agent() {
-                ""
-            } else {
-                "; use the count engine (--engine counts: exact in distribution, any N)"
-            },
-        )?;
-    }
     let report = match (algo, sc.sim.engine) {
         (Algo::Tmfq, _) => {
             let run = Tmfq::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
@@ -320,6 +301,83 @@ pub fn learn_checkpointed(
         }
     };
     Ok(report)
+}
+
+/// What can be refused before the exact solve: a learning rule the engine cannot run on
+/// this model, and any run whose memory estimate does not fit (the solver's tables, the
+/// agents' columns and per-agent tables, the simulator of TMFQ, GMBL's two kernels, exported
+/// transition batches in flight, and one kept snapshot per iteration).
+///
+/// # Errors
+/// [`Error::Scenario`] naming `learner.rule` for the batch rule on too many states with the
+/// agent engine, [`Error::Memory`] for a run that would not fit.
+fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
+    let model = sc.model.as_model();
+    let (ns, na) = (model.num_states(), model.num_actions());
+    let algo = sc.learner.algo;
+    if algo == Algo::Online
+        && sc.sim.engine == EngineKind::Agents
+        && sc.learner.rule == crate::learner::Rule::Batch
+    {
+        crate::population::check_dense_counts(ns, na).map_err(|e| Error::Scenario {
+            file: sc.path.clone(),
+            key: "learner.rule".into(),
+            reason: match e {
+                Error::Unsupported { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        })?;
+    }
+    let snapshots = super::snapshot_bytes(ns).saturating_mul(sc.sim.iterations);
+    super::check_memory(
+        || format!("keeping {} snapshots of {ns} states", sc.sim.iterations),
+        snapshots,
+        "; lower sim.iterations (--iterations)",
+    )?;
+    super::check_solver_memory(sc, if algo == Algo::Gmbl { 2 } else { 1 })?;
+    let solver = super::solver_bytes(ns, na, sc.solver.max_iterations);
+    // Exported transitions: the step's batch (about 24 bytes a row in Arrow) while the
+    // encoder pool holds up to 4 more in its queue and one per encoder thread.
+    let export = opts.export_fraction.map_or(0, |f| {
+        let rows = (f * sc.sim.agents as f64).ceil() as u64;
+        let in_flight = 5 + rayon::current_num_threads() as u64;
+        rows.saturating_mul(24).saturating_mul(in_flight)
+    });
+    let fixed = solver.saturating_add(snapshots).saturating_add(export);
+    match algo {
+        Algo::Tmfq => super::check_memory(
+            || format!("tmfq with {} simulated agents", sc.learner.tmfq.sim_agents),
+            super::engine_bytes_per_agent(u8::MAX_STATES + 1)
+                .saturating_mul(sc.learner.tmfq.sim_agents as u64)
+                .saturating_add(fixed),
+            "; lower learner.sim_agents",
+        ),
+        Algo::Gmbl => Ok(()),
+        Algo::Online | Algo::Iql | Algo::Mfq if sc.sim.engine == EngineKind::Agents => {
+            let per_agent = super::engine_bytes_per_agent(ns)
+                + learner_bytes_per_agent(algo, ns, na, &sc.learner);
+            super::check_memory(
+                || format!("{algo} with {} agents", sc.sim.agents),
+                per_agent
+                    .saturating_mul(sc.sim.agents)
+                    .saturating_add(if algo.per_agent() {
+                        let n = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
+                        Independent::bytes_fixed(ns, na, n, algo, &sc.learner)
+                    } else {
+                        0
+                    })
+                    .saturating_add(fixed),
+                if algo.per_agent() {
+                    "; lower sim.agents (--agents)"
+                } else if opts.export_fraction.is_some() {
+                    "; lower --export-fraction or sim.agents (--agents)"
+                } else {
+                    "; use the count engine (--engine counts: exact in distribution, any N)"
+                },
+            )
+        }
+        Algo::Online | Algo::Iql | Algo::Mfq => Ok(()),
+    }
 }
 
 /// N as an index of stored agents.

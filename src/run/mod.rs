@@ -38,6 +38,7 @@
 
 pub mod checkpoint;
 mod learn;
+mod memory;
 mod solve;
 mod study;
 
@@ -45,51 +46,17 @@ pub use checkpoint::{CheckpointPlan, CheckpointSummary, Interval};
 pub use learn::{
     learn, learn_checkpointed, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary,
 };
-pub use solve::{check, solve, CheckRun, SolveReport, SolveRun};
+pub use solve::{check, solve, solve_with, CheckRun, SolveReport, SolveRun};
 pub use study::{finite_n, finite_n_resumed, FiniteNRun};
+
+pub use memory::{available_memory, memory_available, solver_bytes};
+pub(crate) use memory::{
+    check_memory, check_solver_memory, engine_bytes_per_agent, snapshot_bytes,
+};
 
 use serde::Serialize;
 
 use crate::scenario::Scenario;
-
-/// MemAvailable from /proc/meminfo, in bytes (Linux; `None` elsewhere or when unreadable).
-pub fn memory_available() -> Option<u64> {
-    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
-}
-
-/// Bytes per agent of the agent engine's columns for `num_states` states (u8 or u16 states).
-pub(crate) fn engine_bytes_per_agent(num_states: usize) -> u64 {
-    use crate::state::StateCode;
-    use crate::transition::TransitionBuffer;
-    (if num_states <= u8::MAX_STATES {
-        TransitionBuffer::<u8>::bytes_per_agent()
-    } else {
-        TransitionBuffer::<u16>::bytes_per_agent()
-    }) as u64
-}
-
-/// Refuses a run whose estimate `needed` exceeds 90% of the available memory.
-///
-/// # Errors
-/// [`crate::Error::Memory`] naming `what`, the bytes needed and available.
-pub(crate) fn check_memory(
-    what: impl FnOnce() -> String,
-    needed: u64,
-    hint: &str,
-) -> crate::Result<()> {
-    match memory_available() {
-        Some(available) if needed > available / 10 * 9 => Err(crate::Error::Memory {
-            what: what(),
-            needed,
-            available,
-            hint: hint.to_string(),
-        }),
-        _ => Ok(()),
-    }
-}
 
 /// The keys every report starts with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -8,7 +8,9 @@ use super::RunInfo;
 use crate::check::{check_model, CheckOptions, CheckReport};
 use crate::error::Result;
 use crate::scenario::{Scenario, StartSpec};
-use crate::solver::{solve as tbr, Solution, SolutionSummary, Start};
+use crate::solver::{
+    solve as tbr, solve_observed, IterationRecord, Solution, SolutionSummary, Start,
+};
 
 /// One T-BR run of a [`SolveReport`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,9 +65,15 @@ impl SolveReport {
     }
 }
 
-fn one(sc: &Scenario, start: &Start) -> Result<SolveRun> {
+/// Called with the start's label and each T-BR iteration's record.
+type OnIteration<'a> = dyn FnMut(&'static str, &IterationRecord) + 'a;
+
+fn one(sc: &Scenario, start: &Start, on_iteration: &mut OnIteration<'_>) -> Result<SolveRun> {
     let t0 = Instant::now();
-    let solution = tbr(sc.model.as_model(), sc.game, &sc.solver, start)?;
+    let label = start.label();
+    let solution = solve_observed(sc.model.as_model(), sc.game, &sc.solver, start, &mut |r| {
+        on_iteration(label, r)
+    })?;
     Ok(SolveRun {
         start_label: start.label(),
         summary: SolutionSummary::of(&solution),
@@ -77,16 +85,31 @@ fn one(sc: &Scenario, start: &Start) -> Result<SolveRun> {
 /// T-BR (Algorithm 1) from `start` (default: the scenario's `solver.start`).
 ///
 /// # Errors
+/// [`crate::Error::Memory`] when T-BR's tables would not fit in the available memory,
 /// [`crate::Error::Solver`] for a start vector of the wrong length.
 pub fn solve(sc: &Scenario, start: Option<&StartSpec>) -> Result<SolveReport> {
+    solve_with(sc, start, &mut |_, _| {})
+}
+
+/// [`solve`], calling `on_iteration` with the start's label (`uniform`, `lowest`, …) and
+/// each T-BR iteration's record (for progress displays).
+///
+/// # Errors
+/// As [`solve`].
+pub fn solve_with(
+    sc: &Scenario,
+    start: Option<&StartSpec>,
+    on_iteration: &mut OnIteration<'_>,
+) -> Result<SolveReport> {
     let spec = start.unwrap_or(&sc.start);
+    super::check_solver_memory(sc, if *spec == StartSpec::Extremal { 2 } else { 1 })?;
     let info = RunInfo::new("solve", sc, sc.sim.seed);
     let (single, least, greatest) = match spec {
-        StartSpec::Single(s) => (Some(one(sc, s)?), None, None),
+        StartSpec::Single(s) => (Some(one(sc, s, on_iteration)?), None, None),
         StartSpec::Extremal => (
             None,
-            Some(one(sc, &Start::Lowest)?),
-            Some(one(sc, &Start::Highest)?),
+            Some(one(sc, &Start::Lowest, on_iteration)?),
+            Some(one(sc, &Start::Highest, on_iteration)?),
         ),
     };
     let mut report = SolveReport {
@@ -119,7 +142,18 @@ pub struct CheckRun {
 /// # Errors
 /// [`crate::Error::Param`] for invalid options.
 pub fn check(sc: &Scenario, opts: &CheckOptions) -> Result<CheckRun> {
+    // The solve, then the checker's tables at each pair (about one solver's worth), and
+    // two labelled mean fields per random pair.
+    super::check_solver_memory(sc, 2)?;
     let model = sc.model.as_model();
+    let per_pair = (model.num_states() as u64)
+        .saturating_mul(16)
+        .saturating_add(160);
+    super::check_memory(
+        || format!("checking {} random pairs", opts.random_pairs),
+        per_pair.saturating_mul(opts.random_pairs as u64),
+        "; lower --random-pairs",
+    )?;
     let tmfe = tbr(model, sc.game, &sc.solver, &Start::Uniform)?;
     let report = check_model(model, Some(&tmfe.z), opts)?;
     Ok(CheckRun {

@@ -93,12 +93,30 @@ pub fn finite_n_resumed(
     };
     params.validate()?;
     let model = sc.model.as_model();
+    let ns = model.num_states() as u64;
+    super::check_solver_memory(sc, 1)?;
+    // Every run keeps its per-step rows (z and a few scalars) unless the steps file is off.
+    let runs = (params.agents.len() as u64).saturating_mul(params.seeds as u64);
+    let step_rows = if params.keep_steps {
+        runs.saturating_mul(params.steps)
+            .saturating_mul(ns.saturating_mul(8).saturating_add(48))
+    } else {
+        0
+    }
+    .saturating_add(runs.saturating_mul(ns.saturating_mul(8).saturating_add(256)));
+    super::check_memory(
+        || format!("finite-n keeping {runs} runs × {} steps", params.steps),
+        step_rows,
+        "; lower --steps, --seeds or the --agents grid, or pass --no-steps-file",
+    )?;
     if params.engine == EngineKind::Agents {
         // One population at a time (replicates run in parallel only below 2^18 agents).
         let largest = params.agents.iter().copied().max().unwrap_or(0);
         super::check_memory(
             || format!("finite-n with {largest} agents on the agent engine"),
-            largest.saturating_mul(super::engine_bytes_per_agent(model.num_states())),
+            largest
+                .saturating_mul(super::engine_bytes_per_agent(model.num_states()))
+                .saturating_add(step_rows),
             "; use the count engine (--engine counts: exact in distribution, any N)",
         )?;
     }
