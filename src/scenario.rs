@@ -206,64 +206,96 @@ impl Scenario {
     }
 
     fn parse_inner(text: &str, path: &Path, overrides: &[Override]) -> Result<Self> {
-        let err = |key: &str, reason: String| Error::Scenario {
-            file: path.to_path_buf(),
-            key: key.to_string(),
-            reason,
-        };
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| err("<syntax>", e.to_string().trim().to_string()))?;
-        for o in overrides {
-            apply_override(&mut table, &o.text).map_err(|(key, reason)| Error::Scenario {
-                file: PathBuf::from(&o.source),
-                key,
-                reason,
-            })?;
-        }
+        let table = read_table(text, path, overrides)?;
         let effective = toml::to_string(&table).unwrap_or_default();
         let mut top = Fields::new(path, "", table);
-        let name = match top.string("name")? {
-            Some(name) => {
-                check_name(&name).map_err(|r| top.error("name", r))?;
-                name
-            }
-            None => path
-                .file_stem()
+        let name = read_name(&mut top, || {
+            path.file_stem()
                 .map(|s| s.to_string_lossy().into_owned())
                 .filter(|s| check_name(s).is_ok())
-                .unwrap_or_else(|| "scenario".into()),
-        };
-        let model_t = top
-            .table("model")?
-            .ok_or_else(|| err("model", "missing table `[model]` (with `kind`)".into()))?;
-        let solver_t = top.table("solver")?.unwrap_or_default();
-        let sim_t = top.table("sim")?.unwrap_or_default();
-        let learner_t = top.table("learner")?.unwrap_or_default();
-        let sweep = top.table("sweep")?;
-        top.finish(&["name", "model", "solver", "sim", "learner", "sweep"])?;
-
-        let (model, game) = parse_model(path, model_t)?;
-        let (solver, start) = parse_solver(path, solver_t)?;
-        let sim = parse_sim(path, sim_t)?;
-        let learner = parse_learner(path, learner_t)?;
-        if let StartSpec::Single(s) = &start {
-            s.vector(model.as_model().num_states())
-                .map_err(|e| err("solver.start", e.to_string()))?;
-        }
-        Ok(Scenario {
-            name,
-            path: path.to_path_buf(),
-            text: effective,
-            model,
-            game,
-            solver,
-            start,
-            sim,
-            learner,
-            sweep,
+                .unwrap_or_else(|| "scenario".into())
+        })?;
+        let model_t = top.table("model")?.ok_or_else(|| Error::Scenario {
+            file: path.to_path_buf(),
+            key: "model".into(),
+            reason: "missing table `[model]` (with `kind`)".into(),
+        })?;
+        assemble(path, top, name, effective, &["name", "model"], || {
+            parse_model(path, model_t)
         })
     }
+}
+
+/// The scenario text as a table, with `overrides` applied in order.
+fn read_table(text: &str, path: &Path, overrides: &[Override]) -> Result<toml::Table> {
+    let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Scenario {
+        file: path.to_path_buf(),
+        key: "<syntax>".into(),
+        reason: e.to_string().trim().to_string(),
+    })?;
+    for o in overrides {
+        apply_override(&mut table, &o.text).map_err(|(key, reason)| Error::Scenario {
+            file: PathBuf::from(&o.source),
+            key,
+            reason,
+        })?;
+    }
+    Ok(table)
+}
+
+/// The top-level `name` (a single path component), else `fallback()`.
+fn read_name(top: &mut Fields, fallback: impl FnOnce() -> String) -> Result<String> {
+    match top.string("name")? {
+        Some(name) => {
+            check_name(&name).map_err(|r| top.error("name", r))?;
+            Ok(name)
+        }
+        None => Ok(fallback()),
+    }
+}
+
+/// The rest of a scenario once its name is read: the `[solver]`, `[sim]`, `[learner]` and
+/// `[sweep]` tables, no other top-level key than those and `taken`, then the model (`model()`
+/// runs after the unknown-key check, so that error comes first) and the start's length.
+fn assemble(
+    path: &Path,
+    mut top: Fields,
+    name: String,
+    text: String,
+    taken: &[&str],
+    model: impl FnOnce() -> Result<(BuiltinModel, GameParams)>,
+) -> Result<Scenario> {
+    let solver_t = top.table("solver")?.unwrap_or_default();
+    let sim_t = top.table("sim")?.unwrap_or_default();
+    let learner_t = top.table("learner")?.unwrap_or_default();
+    let sweep = top.table("sweep")?;
+    let mut allowed = taken.to_vec();
+    allowed.extend(["solver", "sim", "learner", "sweep"]);
+    top.finish(&allowed)?;
+    let (model, game) = model()?;
+    let (solver, start) = parse_solver(path, solver_t)?;
+    let sim = parse_sim(path, sim_t)?;
+    let learner = parse_learner(path, learner_t)?;
+    if let StartSpec::Single(s) = &start {
+        s.vector(model.as_model().num_states())
+            .map_err(|e| Error::Scenario {
+                file: path.to_path_buf(),
+                key: "solver.start".into(),
+                reason: e.to_string(),
+            })?;
+    }
+    Ok(Scenario {
+        name,
+        path: path.to_path_buf(),
+        text,
+        model,
+        game,
+        solver,
+        start,
+        sim,
+        learner,
+        sweep,
+    })
 }
 
 /// Largest scenario file read, in bytes (16 MiB: a pmf of 10^5 states in full precision
@@ -577,26 +609,13 @@ impl Scenario {
         path: &Path,
         overrides: &[String],
     ) -> Result<Self> {
-        let err = |key: &str, reason: String| Error::Scenario {
-            file: path.to_path_buf(),
-            key: key.to_string(),
-            reason,
-        };
-        let mut table: toml::Table = text
-            .parse()
-            .map_err(|e: toml::de::Error| err("<syntax>", e.to_string().trim().to_string()))?;
-        for o in overrides {
-            apply_override(&mut table, o).map_err(|(key, reason)| Error::Scenario {
-                file: PathBuf::from("--set"),
-                key,
-                reason,
-            })?;
-        }
+        let table = read_table(text, path, &Override::from_set(overrides))?;
         if table.contains_key("model") {
-            return Err(err(
-                "model",
-                "the model is given in code; remove the `[model]` table".into(),
-            ));
+            return Err(Error::Scenario {
+                file: path.to_path_buf(),
+                key: "model".into(),
+                reason: "the model is given in code; remove the `[model]` table".into(),
+            });
         }
         let mut recorded = table.clone();
         let mut model_t = toml::Table::new();
@@ -606,33 +625,13 @@ impl Scenario {
         recorded.insert("model".into(), model_t.into());
         let effective = toml::to_string(&recorded).unwrap_or_default();
         let mut top = Fields::new(path, "", table);
-        let name = top
-            .string("name")?
-            .unwrap_or_else(|| model.as_model().name().to_string());
-        let solver_t = top.table("solver")?.unwrap_or_default();
-        let sim_t = top.table("sim")?.unwrap_or_default();
-        let learner_t = top.table("learner")?.unwrap_or_default();
-        let sweep = top.table("sweep")?;
-        top.finish(&["name", "solver", "sim", "learner", "sweep"])?;
-        let (solver, start) = parse_solver(path, solver_t)?;
-        let sim = parse_sim(path, sim_t)?;
-        let learner = parse_learner(path, learner_t)?;
-        if let StartSpec::Single(s) = &start {
-            s.vector(model.as_model().num_states())
-                .map_err(|e| err("solver.start", e.to_string()))?;
-        }
-        Ok(Scenario {
-            name,
-            path: path.to_path_buf(),
-            text: effective,
-            model,
-            game,
-            solver,
-            start,
-            sim,
-            learner,
-            sweep,
-        })
+        let default_name = model.as_model().name().to_string();
+        let name = read_name(&mut top, || {
+            Some(default_name)
+                .filter(|s| check_name(s).is_ok())
+                .unwrap_or_else(|| "custom".into())
+        })?;
+        assemble(path, top, name, effective, &["name"], || Ok((model, game)))
     }
 }
 
@@ -1344,5 +1343,10 @@ mod with_model_tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("`solver.start`"), "{e}");
+        // The name becomes out/<name>/: a path is refused here too.
+        let e = Scenario::with_model(custom(), game, "name = \"../x\"\n", Path::new("m"), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`name`: must be a single path component"), "{e}");
     }
 }
