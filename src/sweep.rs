@@ -861,21 +861,12 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
     let summary = match sweep.spec.command {
         SweepCommand::Solve => {
             let report = run::solve(sc, sweep.spec.start.as_ref())?;
-            for (label, r) in report.runs() {
-                let sub = if label.is_empty() {
-                    dir.to_path_buf()
-                } else {
-                    dir.join(label)
-                };
-                mkdir(&sub)?;
-                output::write_trajectory(&sub.join("trajectory.parquet"), &r.solution, &meta)?;
-                output::write_equilibrium(
-                    &sub.join("equilibrium.parquet"),
-                    &r.solution,
-                    sc.game.epsilon,
-                    &meta,
-                )?;
-            }
+            let runs: Vec<_> = report
+                .runs()
+                .into_iter()
+                .map(|(l, r)| (l, &r.solution))
+                .collect();
+            output::write_solutions(dir, &runs, sc.game.epsilon, &meta)?;
             to_json(&report)?
         }
         SweepCommand::Learn => {

@@ -86,22 +86,12 @@ pub fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
     if !a.no_write {
         let meta =
             RunMetadata::new(sc.text.clone(), sc.sim.seed).with_extra("mfgsim.command", "solve");
-        for (label, r) in report.runs() {
-            let sub = if label.is_empty() {
-                dir.clone()
-            } else {
-                dir.join(label)
-            };
-            std::fs::create_dir_all(&sub)
-                .with_context(|| format!("creating output directory {}", sub.display()))?;
-            output::write_trajectory(&sub.join("trajectory.parquet"), &r.solution, &meta)?;
-            output::write_equilibrium(
-                &sub.join("equilibrium.parquet"),
-                &r.solution,
-                sc.game.epsilon,
-                &meta,
-            )?;
-        }
+        let runs: Vec<_> = report
+            .runs()
+            .into_iter()
+            .map(|(l, r)| (l, &r.solution))
+            .collect();
+        output::write_solutions(&dir, &runs, sc.game.epsilon, &meta)?;
         output::write_json(&dir.join("summary.json"), &serde_json::to_value(&report)?)?;
         writeln!(out, "wrote {}", dir.display())?;
     }

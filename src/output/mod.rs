@@ -110,9 +110,10 @@ pub use self::online::{
 pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
 pub use self::parquet::{
     equilibrium_batch, equilibrium_schema, numbered_fields, read_parquet, trajectory_batch,
-    trajectory_schema, write_equilibrium, write_parquet, write_trajectory, Codec, ParquetTable,
-    ParquetTableWriter, PartSummary, PartWriter, RowAppender, RunMetadata, StreamingParquet,
-    TableBuilder, TableEncoding, DEFAULT_ROW_GROUP_BYTES, KEY_SCENARIO, KEY_SEED, KEY_VERSION,
+    trajectory_schema, write_equilibrium, write_parquet, write_solutions, write_trajectory, Codec,
+    ParquetTable, ParquetTableWriter, PartSummary, PartWriter, RowAppender, RunMetadata,
+    StreamingParquet, TableBuilder, TableEncoding, DEFAULT_ROW_GROUP_BYTES, KEY_SCENARIO, KEY_SEED,
+    KEY_VERSION,
 };
 
 use crate::error::{Error, Result};

@@ -1162,6 +1162,34 @@ pub fn write_equilibrium(
     write_parquet(path, &equilibrium_batch(sol, epsilon), meta)
 }
 
+/// Writes the files of `mfgsim solve` for each labelled T-BR run into `dir`:
+/// `trajectory.parquet` and `equilibrium.parquet`, in `dir` itself for the unlabelled run
+/// (label `""`) and in `dir/<label>/` otherwise (`least/`, `greatest/` with start extremal).
+///
+/// # Errors
+/// [`Error::Io`] / [`Error::Output`] naming the directory or file.
+pub fn write_solutions(
+    dir: &Path,
+    runs: &[(&str, &Solution)],
+    epsilon: f64,
+    meta: &RunMetadata,
+) -> Result<()> {
+    for (label, sol) in runs {
+        let sub = if label.is_empty() {
+            dir.to_path_buf()
+        } else {
+            dir.join(label)
+        };
+        std::fs::create_dir_all(&sub).map_err(|source| Error::Io {
+            path: sub.clone(),
+            source,
+        })?;
+        write_trajectory(&sub.join("trajectory.parquet"), sol, meta)?;
+        write_equilibrium(&sub.join("equilibrium.parquet"), sol, epsilon, meta)?;
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------------------------------
 // Reading back
 // ---------------------------------------------------------------------------------------
