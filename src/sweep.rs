@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arrow_array::builder::{BooleanBuilder, Float64Builder, Int64Builder, StringBuilder};
+use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
 use serde_json::{json, Value};
@@ -1070,38 +1070,28 @@ fn write_table(sweep: &Sweep, summaries: &[(&PlannedRun, Value)], path: &Path) -
             .map(|(r, _)| i64::try_from(r.seed).ok())
             .collect::<arrow_array::Int64Array>(),
     ));
-    for mt in &metrics {
-        let at = |v: &Value| v.pointer(mt.pointer).cloned().unwrap_or(Value::Null);
-        cols.push(match mt.ty {
-            DataType::Boolean => {
-                let mut b = BooleanBuilder::new();
-                for (_, v) in summaries {
-                    b.append_option(at(v).as_bool());
-                }
-                Arc::new(b.finish())
-            }
-            DataType::Int64 => {
-                let mut b = Int64Builder::new();
-                for (_, v) in summaries {
-                    b.append_option(at(v).as_i64());
-                }
-                Arc::new(b.finish())
-            }
-            _ => {
-                let mut b = Float64Builder::new();
-                for (_, v) in summaries {
-                    b.append_option(at(v).as_f64());
-                }
-                Arc::new(b.finish())
-            }
+    // Metrics and z_* come from JSON pointers into each summary, typed by the column.
+    let pointers: Vec<(String, &DataType)> = metrics
+        .iter()
+        .map(|mt| (mt.pointer.to_string(), &mt.ty))
+        .chain((0..zs.unwrap_or(0)).map(|s| (format!("/z/{s}"), &DataType::Float64)))
+        .collect();
+    for (pointer, ty) in pointers {
+        let vals = summaries.iter().map(|(_, v)| v.pointer(&pointer));
+        cols.push(match ty {
+            DataType::Boolean => Arc::new(
+                vals.map(|v| v.and_then(Value::as_bool))
+                    .collect::<arrow_array::BooleanArray>(),
+            ),
+            DataType::Int64 => Arc::new(
+                vals.map(|v| v.and_then(Value::as_i64))
+                    .collect::<arrow_array::Int64Array>(),
+            ),
+            _ => Arc::new(
+                vals.map(|v| v.and_then(Value::as_f64))
+                    .collect::<arrow_array::Float64Array>(),
+            ),
         });
-    }
-    for s in 0..zs.unwrap_or(0) {
-        let mut b = Float64Builder::new();
-        for (_, v) in summaries {
-            b.append_option(v.pointer(&format!("/z/{s}")).and_then(Value::as_f64));
-        }
-        cols.push(Arc::new(b.finish()));
     }
     let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
         .map_err(|e| Error::Solver(format!("building sweep.parquet: {e}")))?;
