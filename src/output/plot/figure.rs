@@ -19,12 +19,16 @@
 //! ones), and an empty figure draws empty axes.
 
 use plotters::coord::Shift;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-use super::loglog::{log_ticks, min_max, tick_label};
-use super::style::{text_style, Marker, Sizes, MARKERS, PALETTE, TEXT};
+use super::layout::{
+    build_chart, draw_frame, draw_mesh, draw_title, label_areas, plot_area, sample, widest,
+    LegendBox, Texts,
+};
+use super::loglog::{log_ticks, min_max, signed as number, tick_label};
+use super::style::{
+    draw_error_bars, draw_line, draw_markers, text_style, Marker, Sizes, MARKERS, PALETTE, TEXT,
+};
 use super::{drawing, Render};
 
 /// How a [`Series`] is drawn.
@@ -147,27 +151,22 @@ fn steps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     out
 }
 
+/// `v` on a linear or (`log`) base-10 log axis; `None` if it cannot be drawn there.
+fn transformed(v: f64, log: bool) -> Option<f64> {
+    if !v.is_finite() || (log && v <= 0.0) {
+        None
+    } else if log {
+        Some(v.log10())
+    } else {
+        Some(v)
+    }
+}
+
 fn prepare(fig: &Figure) -> Vec<Prepared> {
     let log = fig.y_scale == YScale::Log;
-    let ty = |y: f64| -> Option<f64> {
-        if !y.is_finite() || (log && y <= 0.0) {
-            None
-        } else if log {
-            Some(y.log10())
-        } else {
-            Some(y)
-        }
-    };
+    let ty = |y: f64| transformed(y, log);
     let x_log = fig.x_log && fig.x_categories.is_empty();
-    let tx = |x: f64| -> Option<f64> {
-        if !x.is_finite() || (x_log && x <= 0.0) {
-            None
-        } else if x_log {
-            Some(x.log10())
-        } else {
-            Some(x)
-        }
-    };
+    let tx = |x: f64| transformed(x, x_log);
     let n_bars = fig.series.iter().filter(|s| s.mark == Mark::Bars).count();
     let mut bar_slot = 0;
     let mut auto = 0;
@@ -310,20 +309,6 @@ fn linear_ticks(lo: f64, hi: f64, max_major: usize, integer: bool) -> (Vec<f64>,
     (ticks, decimals)
 }
 
-/// `v` with `decimals` decimals and a true minus sign (no `−0`).
-fn number(v: f64, decimals: usize) -> String {
-    let s = format!("{v:.decimals$}");
-    let zero = s
-        .trim_start_matches('-')
-        .chars()
-        .all(|c| c == '0' || c == '.');
-    match s.strip_prefix('-') {
-        Some(rest) if !zero => format!("−{rest}"),
-        Some(rest) => rest.to_string(),
-        None => s,
-    }
-}
-
 /// An axis: its range (transformed), labelled ticks and light grid lines.
 struct Axis {
     range: (f64, f64),
@@ -342,29 +327,35 @@ impl Axis {
     }
 }
 
+impl Axis {
+    /// Powers of ten (and light grid lines) over the log10 range `range`, labelled `10ᵏ`.
+    fn log(range: (f64, f64), max: usize) -> Self {
+        let t = log_ticks(range.0, range.1, max);
+        Axis {
+            range,
+            major: t.major.iter().map(|v| v.log10()).collect(),
+            minor: t.minor.iter().map(|v| v.log10()).collect(),
+            labels: t.major.iter().map(|&v| tick_label(v)).collect(),
+        }
+    }
+
+    /// 1, 2, 5 × 10ᵏ steps over `range` (at least 1 when `integer`).
+    fn linear(range: (f64, f64), max: usize, integer: bool) -> Self {
+        let (major, d) = linear_ticks(range.0, range.1, max, integer);
+        let labels = major.iter().map(|&v| number(v, d)).collect();
+        Axis {
+            range,
+            major,
+            minor: Vec::new(),
+            labels,
+        }
+    }
+}
+
 fn y_axis(fig: &Figure, range: (f64, f64), max: usize) -> Axis {
     match fig.y_scale {
-        YScale::Log => {
-            let t = log_ticks(range.0, range.1, max);
-            let major: Vec<f64> = t.major.iter().map(|v| v.log10()).collect();
-            let labels = t.major.iter().map(|&v| tick_label(v)).collect();
-            Axis {
-                range,
-                major,
-                minor: t.minor.iter().map(|v| v.log10()).collect(),
-                labels,
-            }
-        }
-        YScale::Linear => {
-            let (major, d) = linear_ticks(range.0, range.1, max, false);
-            let labels = major.iter().map(|&v| number(v, d)).collect();
-            Axis {
-                range,
-                major,
-                minor: Vec::new(),
-                labels,
-            }
-        }
+        YScale::Log => Axis::log(range, max),
+        YScale::Linear => Axis::linear(range, max, false),
     }
 }
 
@@ -385,22 +376,9 @@ fn x_axis(fig: &Figure, range: (f64, f64), max: usize) -> Axis {
         };
     }
     if fig.x_log {
-        let t = log_ticks(range.0, range.1, max);
-        return Axis {
-            range,
-            major: t.major.iter().map(|v| v.log10()).collect(),
-            minor: t.minor.iter().map(|v| v.log10()).collect(),
-            labels: t.major.iter().map(|&v| tick_label(v)).collect(),
-        };
+        return Axis::log(range, max);
     }
-    let (major, d) = linear_ticks(range.0, range.1, max, fig.x_integer);
-    let labels = major.iter().map(|&v| number(v, d)).collect();
-    Axis {
-        range,
-        major,
-        minor: Vec::new(),
-        labels,
-    }
+    Axis::linear(range, max, fig.x_integer)
 }
 
 /// A linear coordinate with given bold (labelled) and light key points: plotters'
@@ -447,17 +425,6 @@ impl Ranged for Ticked {
     }
 }
 
-/// Legend geometry in pixels.
-#[derive(Debug, Clone, Copy)]
-struct LegendBox {
-    w: i32,
-    h: i32,
-    pad: i32,
-    row: i32,
-    glyph: i32,
-    inset: i32,
-}
-
 /// Where the legend goes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Place {
@@ -465,27 +432,6 @@ enum Place {
     Corner(bool, bool),
     /// Right of the plot area.
     Outside,
-}
-
-const CORNERS: [(bool, bool); 4] = [(true, true), (false, true), (false, false), (true, false)];
-
-fn corner_origin(
-    (right, top): (bool, bool),
-    lb: &LegendBox,
-    area: (i32, i32, i32, i32),
-) -> (i32, i32) {
-    let (x0, y0, x1, y1) = area;
-    let x = if right {
-        x1 - lb.inset - lb.w
-    } else {
-        x0 + lb.inset
-    };
-    let y = if top {
-        y0 + lb.inset
-    } else {
-        y1 - lb.inset - lb.h
-    };
-    (x, y)
 }
 
 /// Points (transformed coordinates) that the legend must not cover: every vertex, points
@@ -497,10 +443,7 @@ fn obstacles(series: &[Prepared], xr: (f64, f64), yr: (f64, f64)) -> Vec<(f64, f
         let fx = ((b.0 - a.0) / (xr.1 - xr.0)).abs();
         let fy = ((b.1 - a.1) / (yr.1 - yr.0)).abs();
         let n = ((fx.max(fy) * 100.0).ceil() as usize).clamp(1, 200);
-        for i in 0..=n {
-            let t = i as f64 / n as f64;
-            out.push((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)));
-        }
+        sample(out, a, b, n);
     };
     for s in series {
         for l in &s.lines {
@@ -530,29 +473,6 @@ fn obstacles(series: &[Prepared], xr: (f64, f64), yr: (f64, f64)) -> Vec<(f64, f
     out
 }
 
-fn hits(
-    obstacles: &[(f64, f64)],
-    corner: (bool, bool),
-    lb: &LegendBox,
-    area: (i32, i32, i32, i32),
-    xr: (f64, f64),
-    yr: (f64, f64),
-    slack: i32,
-) -> usize {
-    let (x0, y0, x1, y1) = area;
-    let (lx, ly) = corner_origin(corner, lb, area);
-    let (bx0, by0) = (f64::from(lx - slack), f64::from(ly - slack));
-    let (bx1, by1) = (f64::from(lx + lb.w + slack), f64::from(ly + lb.h + slack));
-    obstacles
-        .iter()
-        .filter(|&&(u, v)| {
-            let px = f64::from(x0) + (u - xr.0) / (xr.1 - xr.0) * f64::from(x1 - x0);
-            let py = f64::from(y1) - (v - yr.0) / (yr.1 - yr.0) * f64::from(y1 - y0);
-            px >= bx0 && px <= bx1 && py >= by0 && py <= by1
-        })
-        .count()
-}
-
 impl Render for Figure {
     fn render<DB: DrawingBackend>(
         &self,
@@ -566,11 +486,8 @@ impl Render for Figure {
 fn data_ranges(fig: &Figure, series: &[Prepared]) -> ((f64, f64), (f64, f64)) {
     let log = fig.y_scale == YScale::Log;
     let xs = series.iter().flat_map(|s| {
-        s.lines
-            .iter()
-            .flatten()
+        s.vertices()
             .map(|p| p.0)
-            .chain(s.markers.iter().map(|p| p.0))
             .chain(s.rects.iter().flat_map(|r| [r.0, r.1]))
     });
     let has_bars = series.iter().any(|s| !s.rects.is_empty());
@@ -598,11 +515,8 @@ fn data_ranges(fig: &Figure, series: &[Prepared]) -> ((f64, f64), (f64, f64)) {
         xr = (c - 1.0, c + 1.0);
     }
     let ys = series.iter().flat_map(|s| {
-        s.lines
-            .iter()
-            .flatten()
+        s.vertices()
             .map(|p| p.1)
-            .chain(s.markers.iter().map(|p| p.1))
             .chain(s.bands.iter().flatten().map(|p| p.1))
             .chain(s.bars.iter().flat_map(|b| [b.1, b.2]))
             .chain(s.rects.iter().map(|r| r.2))
@@ -652,21 +566,7 @@ fn draw<DB: DrawingBackend>(
     let (xr, mut yr) = data_ranges(fig, &series);
 
     let tick_style = text_style(sz.tick_label);
-    let desc_style = text_style(sz.axis_desc);
-    let title_style = text_style(sz.title);
-    let legend_style = text_style(sz.legend);
-    let text_size = |t: &str, style: &TextStyle| -> std::result::Result<(i32, i32), String> {
-        let (w, h) = root.estimate_text_size(t, style).map_err(drawing)?;
-        Ok((w as i32, h as i32))
-    };
-    let widest = |labels: &[String]| -> std::result::Result<(i32, i32), String> {
-        let mut m = text_size("0.00", &tick_style)?;
-        for l in labels {
-            let (w, h) = text_size(l, &tick_style)?;
-            m = (m.0.max(w), m.1.max(h));
-        }
-        Ok(m)
-    };
+    let widest = |labels: &[String]| widest(root, &tick_style, "0.00", labels);
     // Provisional ticks to size the label areas (y with margin for headroom).
     let (xt_w, tick_h) = widest(&x_axis(fig, xr, 12).labels)?;
     let (yt_w, _) = {
@@ -676,54 +576,19 @@ fn draw<DB: DrawingBackend>(
         w.0 = w.0.max(widest(&y_axis(fig, (lo, hi), 12).labels)?.0);
         w
     };
-    let desc_h = text_size("Ng", &desc_style)?.1;
-    let title_h = if fig.title.is_empty() {
-        0
-    } else {
-        text_size(&fig.title, &title_style)?.1 + sz.margin
+    let texts = Texts {
+        title: &fig.title,
+        x_label: &fig.x_label,
+        y_label: &fig.y_label,
     };
-    let gap = (sz.tick_label * 0.5).round() as i32;
-    let x_area = 2 * sz.tick
-        + tick_h
-        + gap
-        + if fig.x_label.is_empty() {
-            0
-        } else {
-            desc_h + gap
-        };
-    let y_area = 2 * sz.tick
-        + yt_w
-        + gap
-        + if fig.y_label.is_empty() {
-            0
-        } else {
-            desc_h + gap
-        };
+    let areas = label_areas(root, &sz, &texts, tick_h, yt_w)?;
 
     // The legend box.
     let entries: Vec<&Prepared> = series.iter().filter(|s| !s.label.is_empty()).collect();
-    let lb = if entries.is_empty() {
-        None
-    } else {
-        let mut text_w = 0;
-        for e in &entries {
-            text_w = text_w.max(text_size(&e.label, &legend_style)?.0);
-        }
-        let pad = (sz.legend * 0.6).round() as i32;
-        let row = (sz.legend * 1.45).round() as i32;
-        let glyph = (sz.legend * 2.4).round() as i32;
-        Some(LegendBox {
-            w: pad + glyph + pad + text_w + pad,
-            h: 2 * pad + row * entries.len() as i32 - (row - sz.legend.round() as i32) / 2,
-            pad,
-            row,
-            glyph,
-            inset: (sz.legend * 0.6).round() as i32,
-        })
-    };
+    let lb = LegendBox::measure(root, &sz, entries.iter().map(|e| &e.label))?;
 
     root.fill(&WHITE).map_err(drawing)?;
-    let (title_area, body) = root.split_vertically(title_h + sz.margin / 2);
+    let (title_area, body) = root.split_vertically(areas.title + sz.margin / 2);
     let body_w = body.dim_in_pixel().0 as i32;
     let margins = |right_extra: i32| {
         (
@@ -731,31 +596,14 @@ fn draw<DB: DrawingBackend>(
             sz.margin.max(xt_w / 2 + 4) + right_extra,
         )
     };
-    let area_of = |right_extra: i32| -> std::result::Result<(i32, i32, i32, i32), String> {
-        let (top, right) = margins(right_extra);
-        let chart = ChartBuilder::on(&body)
-            .margin_left(sz.margin)
-            .margin_bottom(sz.margin / 2)
-            .margin_top(top)
-            .margin_right(right)
-            .x_label_area_size(x_area)
-            .y_label_area_size(y_area)
-            .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
-            .map_err(drawing)?;
-        let (xs, ys) = chart.plotting_area().get_pixel_range();
-        Ok((xs.start, ys.start, xs.end, ys.end))
-    };
+    let area_of = |right_extra: i32| plot_area(&body, &sz, margins(right_extra), &areas);
     let mut area = area_of(0)?;
     let mut right_extra = 0;
     let mut place = Place::Corner(true, true);
     if let Some(lb) = &lb {
         let slack = sz.marker + 2;
         let free = |yr: (f64, f64), area| {
-            let obs = obstacles(&series, xr, yr);
-            CORNERS
-                .iter()
-                .copied()
-                .find(|&c| hits(&obs, c, lb, area, xr, yr, slack) == 0)
+            lb.free_corner(&obstacles(&series, xr, yr), area, (xr, yr), slack)
         };
         let ph = f64::from((area.3 - area.1).max(1));
         if let Some((r, t)) = free(yr, area) {
@@ -803,59 +651,32 @@ fn draw<DB: DrawingBackend>(
     let xa = x_axis(fig, xr, max_x);
     let ya = y_axis(fig, yr, max_y);
 
-    if !fig.title.is_empty() {
-        let (tw, _) = title_area.dim_in_pixel();
-        title_area
-            .draw_text(
-                &fig.title,
-                &title_style.pos(Pos::new(HPos::Center, VPos::Top)),
-                ((tw / 2) as i32, sz.margin),
-            )
-            .map_err(drawing)?;
-    }
-    let (top, right) = margins(right_extra);
-    let x_spec = Ticked::of(&xa);
-    let y_spec = Ticked::of(&ya);
-    let mut chart = ChartBuilder::on(&body)
-        .margin_left(sz.margin)
-        .margin_bottom(sz.margin / 2)
-        .margin_top(top)
-        .margin_right(right)
-        .x_label_area_size(x_area)
-        .y_label_area_size(y_area)
-        .build_cartesian_2d(x_spec, y_spec)
-        .map_err(drawing)?;
+    draw_title(&title_area, &fig.title, &sz)?;
+    let mut chart = build_chart(
+        &body,
+        &sz,
+        margins(right_extra),
+        &areas,
+        Ticked::of(&xa),
+        Ticked::of(&ya),
+    )?;
     let fx = |v: &f64| xa.label_of(*v);
     let fy = |v: &f64| ya.label_of(*v);
-    let mut mesh = chart.configure_mesh();
-    mesh.bold_line_style(RGBColor(0, 0, 0).mix(0.14).stroke_width(1))
-        .light_line_style(RGBColor(0, 0, 0).mix(0.05).stroke_width(1))
-        .axis_style(TEXT.stroke_width(1))
-        .set_all_tick_mark_size(sz.tick)
-        .x_label_style(tick_style.clone())
-        .y_label_style(tick_style.clone())
-        .axis_desc_style(desc_style.clone())
-        .x_label_formatter(&fx)
-        .y_label_formatter(&fy);
-    if !fig.categorical_grid() {
-        mesh.disable_x_mesh();
-    }
-    if !fig.x_label.is_empty() {
-        mesh.x_desc(fig.x_label.as_str());
-    }
-    if !fig.y_label.is_empty() {
-        mesh.y_desc(fig.y_label.as_str());
-    }
-    mesh.draw().map_err(drawing)?;
+    draw_mesh(
+        &mut chart,
+        &sz,
+        (0.14, 0.05),
+        fig.categorical_grid(),
+        &texts,
+        &fx,
+        &fy,
+    )?;
+    let plot = chart.plotting_area();
 
     // Bands, then bars, lines, error bars and markers.
     for s in &series {
         for b in &s.bands {
-            chart
-                .draw_series(std::iter::once(Polygon::new(
-                    b.clone(),
-                    s.color.mix(0.18).filled(),
-                )))
+            plot.draw(&Polygon::new(b.clone(), s.color.mix(0.18).filled()))
                 .map_err(drawing)?;
         }
     }
@@ -865,113 +686,63 @@ fn draw<DB: DrawingBackend>(
         0.0
     };
     for s in &series {
-        chart
-            .draw_series(s.rects.iter().map(|&(x0, x1, y)| {
-                Rectangle::new(
-                    [(x0, base.max(ya.range.0)), (x1, y)],
-                    s.color.mix(0.9).filled(),
-                )
-            }))
+        for &(x0, x1, y) in &s.rects {
+            plot.draw(&Rectangle::new(
+                [(x0, base.max(ya.range.0)), (x1, y)],
+                s.color.mix(0.9).filled(),
+            ))
             .map_err(drawing)?;
+        }
     }
     for s in &series {
-        let width = if s.mark == Mark::Points {
-            (sz.line / 2).max(1)
-        } else {
-            sz.line
-        };
-        let style = s.color.stroke_width(width);
+        let style = s.color.stroke_width(s.line_width(&sz));
         for l in &s.lines {
-            if s.dashed {
-                chart
-                    .draw_series(std::iter::once(DashedPathElement::new(
-                        l.clone(),
-                        sz.dash,
-                        sz.gap,
-                        style,
-                    )))
-                    .map_err(drawing)?;
-            } else {
-                chart
-                    .draw_series(std::iter::once(PathElement::new(l.clone(), style)))
-                    .map_err(drawing)?;
-            }
+            draw_line(plot, l.clone(), s.dashed, style, &sz)?;
         }
     }
     for s in &series {
         let bar_color = if s.mark == Mark::Bars { TEXT } else { s.color };
-        let bar_style = bar_color.mix(0.85).stroke_width(sz.bar);
         let cap = if s.mark == Mark::Bars {
             sz.cap / 2 + 1
         } else {
             sz.cap
         };
-        chart
-            .draw_series(
-                s.bars
-                    .iter()
-                    .map(|&(x, lo, hi)| PathElement::new(vec![(x, lo), (x, hi)], bar_style)),
-            )
-            .map_err(drawing)?;
-        chart
-            .draw_series(s.bars.iter().flat_map(|&(x, lo, hi)| {
-                [lo, hi].map(|y| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(-cap, 0), (cap, 0)], bar_style)
-                })
-            }))
-            .map_err(drawing)?;
+        draw_error_bars(plot, &s.bars, bar_color.mix(0.85).stroke_width(sz.bar), cap)?;
     }
     for s in &series {
-        let r = if s.mark == Mark::Step {
-            (sz.marker * 2 / 3).max(2)
+        let (marker, r) = if s.mark == Mark::Step {
+            (Marker::Circle, (sz.marker * 2 / 3).max(2))
         } else {
-            sz.marker
+            (s.marker, sz.marker)
         };
-        let fill = s.color.filled();
-        let pts = s.markers.iter().copied();
-        match (s.mark, s.marker) {
-            (Mark::Step, _) | (_, Marker::Circle) => {
-                chart.draw_series(pts.map(|p| EmptyElement::at(p) + Circle::new((0, 0), r, fill)))
-            }
-            (_, Marker::Square) => {
-                let h = (f64::from(r) * 0.9).round() as i32;
-                chart.draw_series(
-                    pts.map(|p| EmptyElement::at(p) + Rectangle::new([(-h, -h), (h, h)], fill)),
-                )
-            }
-            (_, Marker::Triangle) => {
-                let h = (f64::from(r) * 1.25).round() as i32;
-                chart.draw_series(
-                    pts.map(|p| EmptyElement::at(p) + TriangleMarker::new((0, 0), h, fill)),
-                )
-            }
-            (_, Marker::Diamond) => {
-                let h = (f64::from(r) * 1.3).round() as i32;
-                chart.draw_series(pts.map(|p| {
-                    EmptyElement::at(p) + Polygon::new(vec![(0, -h), (h, 0), (0, h), (-h, 0)], fill)
-                }))
-            }
-        }
-        .map_err(drawing)?;
+        draw_markers(plot, s.markers.iter().copied(), marker, r, s.color)?;
     }
 
-    // Frame.
-    let (x0, y0, x1, y1) = area;
-    root.draw(&Rectangle::new(
-        [(x0, y0), (x1 - 1, y1 - 1)],
-        TEXT.stroke_width(1),
-    ))
-    .map_err(drawing)?;
-
+    draw_frame(root, area)?;
     if let Some(lb) = lb {
         let origin = match place {
-            Place::Corner(r, t) => corner_origin((r, t), &lb, area),
-            Place::Outside => (x1 + sz.margin, y0),
+            Place::Corner(r, t) => lb.corner_origin((r, t), area),
+            Place::Outside => (area.2 + sz.margin, area.1),
         };
-        draw_legend(root, &entries, &lb, origin, &legend_style, &sz)?;
+        draw_legend(root, &entries, &lb, origin, &sz)?;
     }
     root.present().map_err(drawing)
+}
+
+impl Prepared {
+    /// The vertices of the lines, then the markers.
+    fn vertices(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+        self.lines.iter().flatten().chain(&self.markers).copied()
+    }
+
+    /// Stroke width of the lines: thin ones join markers.
+    fn line_width(&self, sz: &Sizes) -> u32 {
+        if self.mark == Mark::Points {
+            (sz.line / 2).max(1)
+        } else {
+            sz.line
+        }
+    }
 }
 
 impl Figure {
@@ -985,24 +756,12 @@ fn draw_legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     entries: &[&Prepared],
     lb: &LegendBox,
-    (lx, ly): (i32, i32),
-    style: &TextStyle,
+    origin: (i32, i32),
     sz: &Sizes,
 ) -> std::result::Result<(), String> {
-    root.draw(&Rectangle::new(
-        [(lx, ly), (lx + lb.w, ly + lb.h)],
-        WHITE.mix(0.92).filled(),
-    ))
-    .map_err(drawing)?;
-    root.draw(&Rectangle::new(
-        [(lx, ly), (lx + lb.w, ly + lb.h)],
-        RGBColor(0, 0, 0).mix(0.3).stroke_width(1),
-    ))
-    .map_err(drawing)?;
-    let left_style = style.pos(Pos::new(HPos::Left, VPos::Center));
-    for (i, e) in entries.iter().enumerate() {
-        let cy = ly + lb.pad + lb.row * i as i32 + (sz.legend / 2.0).round() as i32;
-        let (gx0, gx1) = (lx + lb.pad, lx + lb.pad + lb.glyph);
+    let texts = entries.iter().map(|e| &e.label);
+    lb.draw(root, origin, sz, texts, |i, (gx0, gx1, cy)| {
+        let e = entries[i];
         let half = (sz.legend * 0.45).round() as i32;
         if !e.bands.is_empty() {
             root.draw(&Rectangle::new(
@@ -1011,73 +770,24 @@ fn draw_legend<DB: DrawingBackend>(
             ))
             .map_err(drawing)?;
         }
-        match e.mark {
-            Mark::Bars => {
-                root.draw(&Rectangle::new(
+        if e.mark == Mark::Bars {
+            return root
+                .draw(&Rectangle::new(
                     [
                         (gx0 + lb.glyph / 4, cy - half),
                         (gx1 - lb.glyph / 4, cy + half),
                     ],
                     e.color.mix(0.9).filled(),
                 ))
-                .map_err(drawing)?;
-            }
-            mark => {
-                let width = if mark == Mark::Points {
-                    (sz.line / 2).max(1)
-                } else {
-                    sz.line
-                };
-                let line_style = e.color.stroke_width(width);
-                if e.dashed {
-                    root.draw(&DashedPathElement::new(
-                        vec![(gx0, cy), (gx1, cy)],
-                        sz.dash,
-                        sz.gap,
-                        line_style,
-                    ))
-                } else {
-                    root.draw(&PathElement::new(vec![(gx0, cy), (gx1, cy)], line_style))
-                }
-                .map_err(drawing)?;
-                if mark == Mark::Points {
-                    let c = ((gx0 + gx1) / 2, cy);
-                    let fill = e.color.filled();
-                    let r = sz.marker;
-                    match e.marker {
-                        Marker::Circle => root.draw(&Circle::new(c, r, fill)),
-                        Marker::Square => {
-                            let s = (f64::from(r) * 0.9).round() as i32;
-                            root.draw(&Rectangle::new(
-                                [(c.0 - s, c.1 - s), (c.0 + s, c.1 + s)],
-                                fill,
-                            ))
-                        }
-                        Marker::Triangle => {
-                            let s = (f64::from(r) * 1.25).round() as i32;
-                            root.draw(&TriangleMarker::new(c, s, fill))
-                        }
-                        Marker::Diamond => {
-                            let s = (f64::from(r) * 1.3).round() as i32;
-                            root.draw(&Polygon::new(
-                                vec![
-                                    (c.0, c.1 - s),
-                                    (c.0 + s, c.1),
-                                    (c.0, c.1 + s),
-                                    (c.0 - s, c.1),
-                                ],
-                                fill,
-                            ))
-                        }
-                    }
-                    .map_err(drawing)?;
-                }
-            }
+                .map_err(drawing);
         }
-        root.draw_text(&e.label, &left_style, (gx1 + lb.pad, cy))
-            .map_err(drawing)?;
-    }
-    Ok(())
+        let style = e.color.stroke_width(e.line_width(sz));
+        draw_line(root, vec![(gx0, cy), (gx1, cy)], e.dashed, style, sz)?;
+        if e.mark == Mark::Points {
+            draw_markers(root, [((gx0 + gx1) / 2, cy)], e.marker, sz.marker, e.color)?;
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -56,13 +56,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use super::style::{text_style, Marker, Sizes, MARKERS, PALETTE, REFERENCE, TEXT};
+use super::layout::{
+    build_chart, draw_frame, draw_mesh, draw_title, label_areas, plot_area, sample, widest,
+    LegendBox, Texts, CORNERS,
+};
+use super::style::{
+    draw_error_bars, draw_line, draw_markers, text_style, Marker, Sizes, MARKERS, PALETTE,
+    REFERENCE,
+};
 use super::{drawing, Render};
 use crate::error::Result;
 use plotters::coord::Shift;
-use plotters::element::DashedPathElement;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
 use std::path::Path;
 
 /// One series of points on a log-log chart.
@@ -368,73 +373,6 @@ fn legend_entries(series: &[Prepared], reference: Option<&Reference>) -> Vec<Leg
     entries
 }
 
-/// Legend box geometry in pixels.
-#[derive(Debug, Clone, Copy)]
-struct LegendBox {
-    w: i32,
-    h: i32,
-    pad: i32,
-    row: i32,
-    glyph: i32,
-    inset: i32,
-}
-
-/// Candidate corners, in order of preference: `(right, top)`.
-const CORNERS: [(bool, bool); 4] = [(true, true), (false, true), (false, false), (true, false)];
-
-/// Top-left pixel of the legend in the corner `(right, top)` of the plot area.
-fn corner_origin(
-    (right, top): (bool, bool),
-    lb: &LegendBox,
-    area: (i32, i32, i32, i32),
-) -> (i32, i32) {
-    let (x0, y0, x1, y1) = area;
-    let x = if right {
-        x1 - lb.inset - lb.w
-    } else {
-        x0 + lb.inset
-    };
-    let y = if top {
-        y0 + lb.inset
-    } else {
-        y1 - lb.inset - lb.h
-    };
-    (x, y)
-}
-
-/// Number of obstacles (log10 coordinates) inside the legend placed in `corner`, for the axis
-/// ranges `xr`, `yr` and the plot area `area` (pixels).
-fn hits(
-    obstacles: &[(f64, f64)],
-    corner: (bool, bool),
-    lb: &LegendBox,
-    area: (i32, i32, i32, i32),
-    xr: (f64, f64),
-    yr: (f64, f64),
-    slack: i32,
-) -> usize {
-    let (x0, y0, x1, y1) = area;
-    let (lx, ly) = corner_origin(corner, lb, area);
-    let (bx0, by0) = (f64::from(lx - slack), f64::from(ly - slack));
-    let (bx1, by1) = (f64::from(lx + lb.w + slack), f64::from(ly + lb.h + slack));
-    obstacles
-        .iter()
-        .filter(|&&(u, v)| {
-            let px = f64::from(x0) + (u - xr.0) / (xr.1 - xr.0) * f64::from(x1 - x0);
-            let py = f64::from(y1) - (v - yr.0) / (yr.1 - yr.0) * f64::from(y1 - y0);
-            px >= bx0 && px <= bx1 && py >= by0 && py <= by1
-        })
-        .count()
-}
-
-/// Samples a straight segment (log10 coordinates) for the obstacle test.
-fn sample(out: &mut Vec<(f64, f64)>, a: (f64, f64), b: (f64, f64), n: usize) {
-    for i in 0..=n {
-        let t = i as f64 / n as f64;
-        out.push((a.0 + t * (b.0 - a.0), a.1 + t * (b.1 - a.1)));
-    }
-}
-
 fn log_pt((x, y): (f64, f64)) -> (f64, f64) {
     (x.log10(), y.log10())
 }
@@ -502,111 +440,39 @@ fn draw_chart<DB: DrawingBackend>(
 
     // Text metrics and label areas (with provisional ticks).
     let tick_style = text_style(sz.tick_label);
-    let desc_style = text_style(sz.axis_desc);
-    let title_style = text_style(sz.title);
-    let legend_style = text_style(sz.legend);
-    let text_size = |t: &str, style: &TextStyle| -> std::result::Result<(i32, i32), String> {
-        let (w, h) = root.estimate_text_size(t, style).map_err(drawing)?;
-        Ok((w as i32, h as i32))
+    // At least the widest label the axis may use (2×10ᵏ / 5×10ᵏ on short axes): the ticks
+    // measured here come from a widened range and may all be plain powers of ten.
+    let widest = |t: &Ticks| {
+        widest(
+            root,
+            &tick_style,
+            "5×10⁻¹⁰",
+            t.major.iter().map(|&v| tick_label(v)),
+        )
     };
-    let widest = |ticks: &[f64]| -> std::result::Result<(i32, i32), String> {
-        // At least the widest label the axis may use (2×10ᵏ / 5×10ᵏ on short axes): the ticks
-        // measured here come from a widened range and may all be plain powers of ten.
-        let mut m = text_size("5×10⁻¹⁰", &tick_style)?;
-        for &t in ticks {
-            let (w, h) = text_size(&tick_label(t), &tick_style)?;
-            m = (m.0.max(w), m.1.max(h));
-        }
-        Ok(m)
+    let (xt_w, tick_h) = widest(&log_ticks(xr.0, xr.1, 12))?;
+    let (yt_w, _) = widest(&log_ticks(yr.0 - 0.5, yr.1 + 0.5, 12))?;
+    let texts = Texts {
+        title: &plot.title,
+        x_label: &plot.x_label,
+        y_label: &plot.y_label,
     };
-    let (xt_w, tick_h) = widest(&log_ticks(xr.0, xr.1, 12).major)?;
-    let (yt_w, _) = widest(&log_ticks(yr.0 - 0.5, yr.1 + 0.5, 12).major)?;
-    let desc_h = text_size("Ng", &desc_style)?.1;
-    let title_h = if plot.title.is_empty() {
-        0
-    } else {
-        text_size(&plot.title, &title_style)?.1 + sz.margin
-    };
-    let gap = (sz.tick_label * 0.5).round() as i32;
-    let x_area = 2 * sz.tick
-        + tick_h
-        + gap
-        + if plot.x_label.is_empty() {
-            0
-        } else {
-            desc_h + gap
-        };
-    let y_area = 2 * sz.tick
-        + yt_w
-        + gap
-        + if plot.y_label.is_empty() {
-            0
-        } else {
-            desc_h + gap
-        };
+    let areas = label_areas(root, &sz, &texts, tick_h, yt_w)?;
 
     root.fill(&WHITE).map_err(drawing)?;
-    let (title_area, body) = root.split_vertically(title_h + sz.margin / 2);
-    let build = |xr: (f64, f64), yr: (f64, f64), xt: &Ticks, yt: &Ticks| {
-        let x_spec = (10f64.powf(xr.0)..10f64.powf(xr.1))
-            .log_scale()
-            .with_key_points(xt.major.clone())
-            .with_light_points(xt.minor.clone());
-        let y_spec = (10f64.powf(yr.0)..10f64.powf(yr.1))
-            .log_scale()
-            .with_key_points(yt.major.clone())
-            .with_light_points(yt.minor.clone());
-        ChartBuilder::on(&body)
-            .margin_left(sz.margin)
-            .margin_bottom(sz.margin / 2)
-            .margin_top(sz.margin.max(tick_h / 2 + 2))
-            .margin_right(sz.margin.max(xt_w / 2 + 4))
-            .x_label_area_size(x_area)
-            .y_label_area_size(y_area)
-            .build_cartesian_2d(x_spec, y_spec)
-            .map_err(drawing)
-    };
-    let empty = Ticks {
-        major: vec![],
-        minor: vec![],
-    };
-    // The plot area in pixels does not depend on the ranges: measure it on a provisional chart.
-    let area = {
-        let chart = build(xr, yr, &empty, &empty)?;
-        let (xs, ys) = chart.plotting_area().get_pixel_range();
-        (xs.start, ys.start, xs.end, ys.end)
-    };
+    let (title_area, body) = root.split_vertically(areas.title + sz.margin / 2);
+    let margins = (sz.margin.max(tick_h / 2 + 2), sz.margin.max(xt_w / 2 + 4));
+    // The plot area in pixels does not depend on the ranges.
+    let area = plot_area(&body, &sz, margins, &areas)?;
     let (pw, ph) = ((area.2 - area.0).max(1), (area.3 - area.1).max(1));
 
     // Legend size and placement (headroom at the top if no corner is free).
     let entries = legend_entries(&series, reference.as_ref());
     let mut corner = CORNERS[0];
-    let lb = if entries.is_empty() {
-        None
-    } else {
-        let mut text_w = 0;
-        for e in &entries {
-            text_w = text_w.max(text_size(&e.text, &legend_style)?.0);
-        }
-        let pad = (sz.legend * 0.6).round() as i32;
-        let row = (sz.legend * 1.45).round() as i32;
-        let glyph = (sz.legend * 2.4).round() as i32;
-        let lb = LegendBox {
-            w: pad + glyph + pad + text_w + pad,
-            h: 2 * pad + row * entries.len() as i32 - (row - sz.legend.round() as i32) / 2,
-            pad,
-            row,
-            glyph,
-            inset: (sz.legend * 0.6).round() as i32,
-        };
+    let lb = LegendBox::measure(root, &sz, entries.iter().map(|e| &e.text))?;
+    if let Some(lb) = &lb {
         let slack = sz.marker + 2;
-        let free = |yr: (f64, f64)| {
-            CORNERS
-                .iter()
-                .copied()
-                .find(|&c| hits(&obstacles, c, &lb, area, xr, yr, slack) == 0)
-        };
-        if let Some(c) = free(yr) {
+        if let Some(c) = lb.free_corner(&obstacles, area, (xr, yr), slack) {
             corner = c;
         } else {
             // Room for the legend above everything drawn: top band of fraction f.
@@ -616,15 +482,16 @@ fn draw_chart<DB: DrawingBackend>(
                 let pad_px = f64::from(sz.marker + 4) / f64::from(ph);
                 yr.1 = yr.1.max((top - (f + pad_px) * yr.0) / (1.0 - f - pad_px));
             }
-            corner = free(yr).unwrap_or_else(|| {
-                *CORNERS
-                    .iter()
-                    .min_by_key(|&&c| hits(&obstacles, c, &lb, area, xr, yr, slack))
-                    .unwrap_or(&CORNERS[0])
-            });
+            corner = lb
+                .free_corner(&obstacles, area, (xr, yr), slack)
+                .unwrap_or_else(|| {
+                    *CORNERS
+                        .iter()
+                        .min_by_key(|&&c| lb.hits(&obstacles, c, area, (xr, yr), slack))
+                        .unwrap_or(&CORNERS[0])
+                });
         }
-        Some(lb)
-    };
+    }
 
     // Final ticks: label spacing from the plot size.
     let max_x = (f64::from(pw) / (f64::from(xt_w) * 1.8)).floor().max(2.0) as usize;
@@ -634,119 +501,43 @@ fn draw_chart<DB: DrawingBackend>(
 
     // Draw.
     root.fill(&WHITE).map_err(drawing)?;
-    if !plot.title.is_empty() {
-        let (tw, _) = title_area.dim_in_pixel();
-        title_area
-            .draw_text(
-                &plot.title,
-                &title_style.pos(Pos::new(HPos::Center, VPos::Top)),
-                ((tw / 2) as i32, sz.margin),
-            )
-            .map_err(drawing)?;
-    }
-    let mut chart = build(xr, yr, &xt, &yt)?;
+    draw_title(&title_area, &plot.title, &sz)?;
+    let spec = |r: (f64, f64), t: Ticks| {
+        (10f64.powf(r.0)..10f64.powf(r.1))
+            .log_scale()
+            .with_key_points(t.major)
+            .with_light_points(t.minor)
+    };
+    let mut chart = build_chart(&body, &sz, margins, &areas, spec(xr, xt), spec(yr, yt))?;
     let fmt = |v: &f64| tick_label(*v);
-    let mut mesh = chart.configure_mesh();
-    mesh.bold_line_style(RGBColor(0, 0, 0).mix(0.16).stroke_width(1))
-        .light_line_style(RGBColor(0, 0, 0).mix(0.06).stroke_width(1))
-        .axis_style(TEXT.stroke_width(1))
-        .set_all_tick_mark_size(sz.tick)
-        .x_label_style(tick_style.clone())
-        .y_label_style(tick_style.clone())
-        .axis_desc_style(desc_style.clone())
-        .x_label_formatter(&fmt)
-        .y_label_formatter(&fmt);
-    if !plot.x_label.is_empty() {
-        mesh.x_desc(plot.x_label.as_str());
-    }
-    if !plot.y_label.is_empty() {
-        mesh.y_desc(plot.y_label.as_str());
-    }
-    mesh.draw().map_err(drawing)?;
+    draw_mesh(&mut chart, &sz, (0.16, 0.06), true, &texts, &fmt, &fmt)?;
+    let area_2d = chart.plotting_area();
 
     for s in &series {
         if let Some((_, Some(ends))) = s.fit {
-            chart
-                .draw_series(LineSeries::new(
-                    ends,
-                    s.color.mix(0.85).stroke_width(sz.line),
-                ))
-                .map_err(drawing)?;
+            let style = s.color.mix(0.85).stroke_width(sz.line);
+            draw_line(area_2d, ends.to_vec(), false, style, &sz)?;
         }
         let bar_style = s.color.mix(0.9).stroke_width(sz.bar);
-        chart
-            .draw_series(
-                s.bars
-                    .iter()
-                    .map(|&(x, lo, hi)| PathElement::new(vec![(x, lo), (x, hi)], bar_style)),
-            )
-            .map_err(drawing)?;
-        let cap = sz.cap;
-        chart
-            .draw_series(s.bars.iter().flat_map(|&(x, lo, hi)| {
-                [lo, hi].map(|y| {
-                    EmptyElement::at((x, y))
-                        + PathElement::new(vec![(-cap, 0), (cap, 0)], bar_style)
-                })
-            }))
-            .map_err(drawing)?;
-        // One concrete element type per shape (plotters' DynElement needs a 'static backend).
-        let (r, fill, pts) = (sz.marker, s.color.filled(), s.points.iter().copied());
-        match s.marker {
-            Marker::Circle => {
-                chart.draw_series(pts.map(|p| EmptyElement::at(p) + Circle::new((0, 0), r, fill)))
-            }
-            Marker::Square => {
-                let h = (f64::from(r) * 0.9).round() as i32;
-                chart.draw_series(
-                    pts.map(|p| EmptyElement::at(p) + Rectangle::new([(-h, -h), (h, h)], fill)),
-                )
-            }
-            Marker::Triangle => {
-                let h = (f64::from(r) * 1.25).round() as i32;
-                chart.draw_series(
-                    pts.map(|p| EmptyElement::at(p) + TriangleMarker::new((0, 0), h, fill)),
-                )
-            }
-            Marker::Diamond => {
-                let h = (f64::from(r) * 1.3).round() as i32;
-                chart.draw_series(pts.map(|p| {
-                    EmptyElement::at(p) + Polygon::new(vec![(0, -h), (h, 0), (0, h), (-h, 0)], fill)
-                }))
-            }
-        }
-        .map_err(drawing)?;
+        draw_error_bars(area_2d, &s.bars, bar_style, sz.cap)?;
+        draw_markers(
+            area_2d,
+            s.points.iter().copied(),
+            s.marker,
+            sz.marker,
+            s.color,
+        )?;
     }
 
     // The reference line goes on top: with data on the reference slope it would be hidden.
     if let Some(r) = &reference {
-        chart
-            .draw_series(DashedLineSeries::new(
-                r.ends,
-                sz.dash,
-                sz.gap,
-                REFERENCE.stroke_width(sz.line),
-            ))
-            .map_err(drawing)?;
+        let style = REFERENCE.stroke_width(sz.line);
+        draw_line(area_2d, r.ends.to_vec(), true, style, &sz)?;
     }
 
-    // Frame around the plot area.
-    let (x0, y0, x1, y1) = area;
-    root.draw(&Rectangle::new(
-        [(x0, y0), (x1 - 1, y1 - 1)],
-        TEXT.stroke_width(1),
-    ))
-    .map_err(drawing)?;
-
+    draw_frame(root, area)?;
     if let Some(lb) = lb {
-        draw_legend(
-            root,
-            &entries,
-            &lb,
-            corner_origin(corner, &lb, area),
-            &legend_style,
-            &sz,
-        )?;
+        draw_legend(root, &entries, &lb, lb.corner_origin(corner, area), &sz)?;
     }
     root.present().map_err(drawing)
 }
@@ -756,82 +547,26 @@ fn draw_legend<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     entries: &[LegendEntry],
     lb: &LegendBox,
-    (lx, ly): (i32, i32),
-    style: &TextStyle,
+    origin: (i32, i32),
     sz: &Sizes,
 ) -> std::result::Result<(), String> {
-    root.draw(&Rectangle::new(
-        [(lx, ly), (lx + lb.w, ly + lb.h)],
-        WHITE.mix(0.92).filled(),
-    ))
-    .map_err(drawing)?;
-    root.draw(&Rectangle::new(
-        [(lx, ly), (lx + lb.w, ly + lb.h)],
-        RGBColor(0, 0, 0).mix(0.3).stroke_width(1),
-    ))
-    .map_err(drawing)?;
-    let left_style = style.pos(Pos::new(HPos::Left, VPos::Center));
-    for (i, e) in entries.iter().enumerate() {
-        let cy = ly + lb.pad + lb.row * i as i32 + (sz.legend / 2.0).round() as i32;
-        let (gx0, gx1) = (lx + lb.pad, lx + lb.pad + lb.glyph);
-        match e.glyph {
+    let texts = entries.iter().map(|e| &e.text);
+    lb.draw(root, origin, sz, texts, |i, (gx0, gx1, cy)| {
+        let ends = vec![(gx0, cy), (gx1, cy)];
+        match entries[i].glyph {
             Glyph::Series {
                 color,
                 marker,
                 line,
             } => {
                 if line {
-                    root.draw(&PathElement::new(
-                        vec![(gx0, cy), (gx1, cy)],
-                        color.mix(0.85).stroke_width(sz.line),
-                    ))
-                    .map_err(drawing)?;
+                    draw_line(root, ends, false, color.mix(0.85).stroke_width(sz.line), sz)?;
                 }
-                let c = ((gx0 + gx1) / 2, cy);
-                let fill = color.filled();
-                let r = sz.marker;
-                match marker {
-                    Marker::Circle => root.draw(&Circle::new(c, r, fill)),
-                    Marker::Square => {
-                        let s = (f64::from(r) * 0.9).round() as i32;
-                        root.draw(&Rectangle::new(
-                            [(c.0 - s, c.1 - s), (c.0 + s, c.1 + s)],
-                            fill,
-                        ))
-                    }
-                    Marker::Triangle => {
-                        let s = (f64::from(r) * 1.25).round() as i32;
-                        root.draw(&TriangleMarker::new(c, s, fill))
-                    }
-                    Marker::Diamond => {
-                        let s = (f64::from(r) * 1.3).round() as i32;
-                        root.draw(&Polygon::new(
-                            vec![
-                                (c.0, c.1 - s),
-                                (c.0 + s, c.1),
-                                (c.0, c.1 + s),
-                                (c.0 - s, c.1),
-                            ],
-                            fill,
-                        ))
-                    }
-                }
-                .map_err(drawing)?;
+                draw_markers(root, [((gx0 + gx1) / 2, cy)], marker, sz.marker, color)
             }
-            Glyph::Reference => {
-                root.draw(&DashedPathElement::new(
-                    vec![(gx0, cy), (gx1, cy)],
-                    sz.dash,
-                    sz.gap,
-                    REFERENCE.stroke_width(sz.line),
-                ))
-                .map_err(drawing)?;
-            }
+            Glyph::Reference => draw_line(root, ends, true, REFERENCE.stroke_width(sz.line), sz),
         }
-        root.draw_text(&e.text, &left_style, (gx1 + lb.pad, cy))
-            .map_err(drawing)?;
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -47,6 +47,7 @@
 
 pub mod figure;
 pub mod kind;
+mod layout;
 pub mod loglog;
 pub mod read;
 mod style;

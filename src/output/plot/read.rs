@@ -48,6 +48,13 @@ impl InputKind {
     }
 }
 
+/// The array `v`, read from `path` at `key`.
+fn json_array<'v>(v: &'v Value, path: &Path, key: &str) -> Result<&'v [Value]> {
+    v.as_array()
+        .map(Vec::as_slice)
+        .ok_or_else(|| input_error(path, key, "missing or not an array"))
+}
+
 fn input_error(path: &Path, key: &str, reason: impl Into<String>) -> Error {
     Error::Input {
         path: path.to_path_buf(),
@@ -389,39 +396,29 @@ pub fn read_sweep(dir: &Path) -> Result<Sweep> {
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| input_error(&path, "(file)", format!("not JSON: {e}")))?;
     let bad = |key: &str, reason: &str| input_error(&path, key, reason);
-    let command = v["command"]
-        .as_str()
-        .ok_or_else(|| bad("command", "missing or not a string"))?
-        .to_owned();
+    let string = |v: &Value, key: &str| -> Result<String> {
+        v.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| bad(key, "missing or not a string"))
+    };
+    let array = |v, key: &str| json_array(v, &path, key);
+    let command = string(&v["command"], "command")?;
     let start = v["start"].as_str().map(str::to_owned);
-    let grid = v["grid"]
-        .as_array()
-        .ok_or_else(|| bad("grid", "missing or not an array"))?
+    let grid = array(&v["grid"], "grid")?
         .iter()
         .enumerate()
         .map(|(i, g)| {
             Ok(GridKey {
-                key: g["key"]
-                    .as_str()
-                    .ok_or_else(|| bad(&format!("grid[{i}].key"), "missing or not a string"))?
-                    .to_owned(),
-                values: g["values"]
-                    .as_array()
-                    .ok_or_else(|| bad(&format!("grid[{i}].values"), "missing or not an array"))?
-                    .clone(),
+                key: string(&g["key"], &format!("grid[{i}].key"))?,
+                values: array(&g["values"], &format!("grid[{i}].values"))?.to_vec(),
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let runs = v["runs"]
-        .as_array()
-        .ok_or_else(|| bad("runs", "missing or not an array"))?
+    let runs = array(&v["runs"], "runs")?
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let id = r["id"]
-                .as_str()
-                .ok_or_else(|| bad(&format!("runs[{i}].id"), "missing or not a string"))?
-                .to_owned();
+            let id = string(&r["id"], &format!("runs[{i}].id"))?;
             let values = grid
                 .iter()
                 .map(|g| {
@@ -613,12 +610,17 @@ fn is_z_column(name: &str) -> bool {
         .is_some_and(|s| s.parse::<usize>().is_ok())
 }
 
-/// The Utf8 column `name`.
-fn string_column(t: &ParquetTable, name: &str) -> Result<Vec<String>> {
-    let i = t.schema.index_of(name).map_err(|_| Error::Output {
+/// The index of the column `name`.
+fn column_index(t: &ParquetTable, name: &str) -> Result<usize> {
+    t.schema.index_of(name).map_err(|_| Error::Output {
         path: t.path.clone(),
         reason: format!("no column `{name}`"),
-    })?;
+    })
+}
+
+/// The Utf8 column `name`.
+fn string_column(t: &ParquetTable, name: &str) -> Result<Vec<String>> {
+    let i = column_index(t, name)?;
     let mut out = Vec::with_capacity(t.num_rows());
     for b in &t.batches {
         let a = b
@@ -635,10 +637,7 @@ fn string_column(t: &ParquetTable, name: &str) -> Result<Vec<String>> {
 
 /// A Float64, Int64 or Boolean column as floats (nulls NaN, booleans 0/1).
 fn numeric_column(t: &ParquetTable, name: &str) -> Result<Vec<f64>> {
-    let i = t.schema.index_of(name).map_err(|_| Error::Output {
-        path: t.path.clone(),
-        reason: format!("no column `{name}`"),
-    })?;
+    let i = column_index(t, name)?;
     let mut out = Vec::with_capacity(t.num_rows());
     for b in &t.batches {
         let a = b.column(i);

@@ -1,8 +1,13 @@
-//! What every chart shares: the embedded font, the colours, marker shapes and sizes.
+//! What every chart shares: the embedded font, the colours, marker shapes and sizes, and the
+//! drawing of markers, error bars and (dashed) lines.
 
+use plotters::coord::CoordTranslate;
+use plotters::element::DashedPathElement;
 use plotters::prelude::*;
 use plotters::style::register_font;
 use std::sync::OnceLock;
+
+use super::drawing;
 
 /// The font family name the embedded font is registered under (plotters' default family).
 pub(super) const FONT_FAMILY: &str = "sans-serif";
@@ -96,4 +101,79 @@ pub(super) fn text_style(size: f64) -> TextStyle<'static> {
         FontStyle::Normal,
     ))
     .color(&TEXT)
+}
+
+/// Draws a filled `marker` of radius `r` (pixels) at each of `points` (coordinates of `area`).
+pub(super) fn draw_markers<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    points: impl IntoIterator<Item = CT::From>,
+    marker: Marker,
+    r: i32,
+    color: RGBColor,
+) -> std::result::Result<(), String> {
+    let fill = color.filled();
+    // One concrete element type per shape (plotters' DynElement needs a 'static backend).
+    for p in points {
+        let at = EmptyElement::at(p);
+        match marker {
+            Marker::Circle => area.draw(&(at + Circle::new((0, 0), r, fill))),
+            Marker::Square => {
+                let h = (f64::from(r) * 0.9).round() as i32;
+                area.draw(&(at + Rectangle::new([(-h, -h), (h, h)], fill)))
+            }
+            Marker::Triangle => {
+                let h = (f64::from(r) * 1.25).round() as i32;
+                area.draw(&(at + TriangleMarker::new((0, 0), h, fill)))
+            }
+            Marker::Diamond => {
+                let h = (f64::from(r) * 1.3).round() as i32;
+                area.draw(&(at + Polygon::new(vec![(0, -h), (h, 0), (0, h), (-h, 0)], fill)))
+            }
+        }
+        .map_err(drawing)?;
+    }
+    Ok(())
+}
+
+/// Draws vertical error bars `(x, lo, hi)` with horizontal caps of half-width `cap` (pixels):
+/// all bars first, then all caps.
+pub(super) fn draw_error_bars<DB: DrawingBackend, CT: CoordTranslate<From = (f64, f64)>>(
+    area: &DrawingArea<DB, CT>,
+    bars: &[(f64, f64, f64)],
+    style: ShapeStyle,
+    cap: i32,
+) -> std::result::Result<(), String> {
+    for &(x, lo, hi) in bars {
+        area.draw(&PathElement::new(vec![(x, lo), (x, hi)], style))
+            .map_err(drawing)?;
+    }
+    for &(x, lo, hi) in bars {
+        for y in [lo, hi] {
+            area.draw(
+                &(EmptyElement::at((x, y)) + PathElement::new(vec![(-cap, 0), (cap, 0)], style)),
+            )
+            .map_err(drawing)?;
+        }
+    }
+    Ok(())
+}
+
+/// Draws a polyline through `points` (coordinates of `area`), dashed (`sz.dash` on, `sz.gap`
+/// off) when `dashed`.
+pub(super) fn draw_line<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    points: Vec<CT::From>,
+    dashed: bool,
+    style: ShapeStyle,
+    sz: &Sizes,
+) -> std::result::Result<(), String>
+where
+    CT::From: Clone,
+{
+    if dashed {
+        area.draw(&DashedPathElement::new(points, sz.dash, sz.gap, style))
+    } else {
+        area.draw(&PathElement::new(points, style))
+    }
+    .map_err(drawing)
 }
