@@ -231,7 +231,8 @@ pub struct SweepSpec {
     pub seeds: u64,
     /// For `solve`: the T-BR start (default: the scenario's `solver.start`).
     pub start: Option<StartSpec>,
-    /// For `finite-n`: the study's settings (`base_seed` and `learner` are set per run).
+    /// For `finite-n`: the study's settings (`base_seed`, `engine` and `learner` are set per
+    /// run from its scenario).
     pub finite_n: FiniteNParams,
 }
 
@@ -493,7 +494,7 @@ impl Sweep {
         if spec.command == SweepCommand::FiniteN {
             m["finite_n"] = json!({
                 "agents": fin.agents, "seeds": fin.seeds, "steps": fin.steps,
-                "burn_in": fin.burn_in, "engine": fin.engine.as_str(),
+                "burn_in": fin.burn_in,
                 "policy": fin.policy.as_str(),
             });
         }
@@ -521,7 +522,7 @@ impl Sweep {
                 _ => sc.sim.engine == EngineKind::Agents && sc.sim.agents > BIG,
             },
             SweepCommand::FiniteN => {
-                self.spec.finite_n.engine == EngineKind::Agents
+                sc.sim.engine == EngineKind::Agents
                     && self.spec.finite_n.agents.iter().any(|&n| n > BIG)
             }
         }
@@ -884,8 +885,10 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
             to_json(&report)?
         }
         SweepCommand::FiniteN => {
+            // The run's own engine, so `sim.engine` can be a grid axis.
             let params = FiniteNParams {
                 base_seed: run.seed,
+                engine: sc.sim.engine,
                 ..sweep.spec.finite_n.clone()
             };
             let study = match run::finite_n(sc, &params, stop, &|_| {}) {

@@ -53,7 +53,6 @@ fn spec_of(a: &SweepArgs) -> Result<(Scenario, SweepSpec)> {
     if let Some(b) = a.burn_in {
         f.burn_in = b;
     }
-    f.engine = sc.sim.engine;
     if spec.command == SweepCommand::FiniteN {
         spec.finite_n.validate()?;
     }
