@@ -532,8 +532,8 @@ impl Sweep {
 /// How [`run_sweep`] schedules runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SweepOptions {
-    /// Runs at a time; 0 (default): one per thread for small runs, then the large ones
-    /// ([`Sweep::run_is_large`]) one at a time on every thread.
+    /// Runs at a time, at most `threads`; 0 (default): one per thread for small runs, then
+    /// the large ones ([`Sweep::run_is_large`]) one at a time on every thread.
     pub jobs: usize,
     /// Worker threads in all; 0 (default): the current rayon pool's.
     pub threads: usize,
@@ -623,7 +623,8 @@ pub fn run_sweep(
             continue;
         }
         let jobs = if opts.jobs == 0 { jobs } else { opts.jobs };
-        let jobs = jobs.clamp(1, batch.len());
+        // More jobs than threads would only oversubscribe the cores.
+        let jobs = jobs.clamp(1, batch.len().min(threads).max(1));
         let per_run = (threads / jobs).max(1);
         if !std::ptr::eq(batch, &large) {
             used = (jobs, per_run);

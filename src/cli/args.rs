@@ -208,8 +208,9 @@ pub struct SweepArgs {
     /// finite-n: steps before recording. Default: 50.
     #[arg(long, value_name = "B", value_parser = parse_count)]
     pub burn_in: Option<u64>,
-    /// Runs at a time. Default (0): one per thread for small runs, one at a time with all
-    /// threads for large ones (more than 2^17 agents, or more than 500 states for solve).
+    /// Runs at a time (at most the threads). Default (0): one per thread for small runs,
+    /// one at a time with all threads for large ones (more than 2^17 agents, or more than
+    /// 500 states for solve).
     #[arg(long, default_value_t = 0, value_name = "J")]
     pub jobs: usize,
     /// Worker threads in all, shared by the jobs (results do not depend on it). Default:
