@@ -303,7 +303,7 @@ fn assemble(
 pub const MAX_SCENARIO_BYTES: u64 = 16 << 20;
 
 /// The text of the scenario file `path`: at most [`MAX_SCENARIO_BYTES`], UTF-8.
-fn read_text(path: &Path) -> Result<String> {
+pub(crate) fn read_text(path: &Path) -> Result<String> {
     use std::io::Read;
     let io = |source| Error::Io {
         path: path.to_path_buf(),

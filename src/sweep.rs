@@ -383,7 +383,9 @@ impl Sweep {
     /// [`Error::Param`] with key `sweep.grid.KEY` quoting the value and the reason;
     /// [`Error::Param`] for more than [`MAX_RUNS`] runs or a seed axis given twice.
     pub fn plan(path: &Path, overrides: &[String], spec: SweepSpec) -> Result<Self> {
-        let base = Scenario::load(path, overrides)?;
+        // Read once (with the size cap), then parsed once per grid value and per run.
+        let text = crate::scenario::read_text(path)?;
+        let base = Scenario::parse(&text, path, overrides)?;
         let seeded_by_grid = spec.grid.iter().any(|a| a.key == "sim.seed");
         if seeded_by_grid && spec.seeds > 1 {
             return Err(Error::param(
@@ -417,7 +419,7 @@ impl Sweep {
             for v in &a.values {
                 let mut o = overrides.to_vec();
                 o.push(format!("{}={v}", a.key));
-                Scenario::load(path, &o).map_err(|e| {
+                Scenario::parse(&text, path, &o).map_err(|e| {
                     Error::param(
                         format!("sweep.grid.{}", a.key),
                         format!("the value {v} does not validate: {e}"),
@@ -442,7 +444,7 @@ impl Sweep {
                 if !seeded_by_grid {
                     o.push(format!("sim.seed={}", base.sim.seed.wrapping_add(j)));
                 }
-                let scenario = Scenario::load(path, &o).map_err(|e| {
+                let scenario = Scenario::parse(&text, path, &o).map_err(|e| {
                     Error::param(
                         "sweep.grid",
                         format!("the combination {} does not validate: {e}", o.join(" ")),
@@ -529,6 +531,14 @@ impl Sweep {
     }
 }
 
+/// The file that marks a run finished: its `summary.json`, written last, atomically.
+const FINISHED: &str = "summary.json";
+
+/// True when `run` finished in the sweep directory `dir` (`dir/runs/<id>/summary.json`).
+pub fn is_finished(dir: &Path, run: &PlannedRun) -> bool {
+    dir.join("runs").join(&run.id).join(FINISHED).is_file()
+}
+
 /// How [`run_sweep`] schedules runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct SweepOptions {
@@ -597,11 +607,7 @@ pub fn run_sweep(
     claim_dir(dir, &manifest_path, &manifest)?;
     let runs_dir = dir.join("runs");
     mkdir(&runs_dir)?;
-    let pending: Vec<&PlannedRun> = sweep
-        .runs
-        .iter()
-        .filter(|r| !runs_dir.join(&r.id).join("summary.json").is_file())
-        .collect();
+    let pending: Vec<&PlannedRun> = sweep.runs.iter().filter(|r| !is_finished(dir, r)).collect();
     let skipped = sweep.runs.len() - pending.len();
     let threads = if opts.threads == 0 {
         rayon::current_num_threads()
@@ -855,7 +861,7 @@ fn short(v: Option<&Value>) -> String {
 fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Result<bool> {
     let sc = &run.scenario;
     mkdir(dir)?;
-    let done = dir.join("summary.json");
+    let done = dir.join(FINISHED);
     let command = sweep.spec.command.as_str();
     let meta = RunMetadata::new(sc.text.clone(), run.seed)
         .with_extra("mfgsim.command", command)
@@ -997,7 +1003,7 @@ fn finished_summaries<'a>(
 ) -> Result<Vec<(&'a PlannedRun, Value)>> {
     let mut summaries = Vec::new();
     for r in &sweep.runs {
-        let p = runs_dir.join(&r.id).join("summary.json");
+        let p = runs_dir.join(&r.id).join(FINISHED);
         if let Ok(text) = std::fs::read_to_string(&p) {
             let v: Value = serde_json::from_str(&text).map_err(|e| Error::Input {
                 path: p.clone(),

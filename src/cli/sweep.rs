@@ -97,7 +97,7 @@ fn run(plan: &Sweep, dir: &Path, a: &SweepArgs) -> Result<ExitCode> {
     let done_before = plan
         .runs
         .iter()
-        .filter(|r| dir.join("runs").join(&r.id).join("summary.json").is_file())
+        .filter(|r| sweep::is_finished(dir, r))
         .count();
     bar.set_position(done_before as u64);
     let opts = SweepOptions {
