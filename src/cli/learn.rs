@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use mfgsim::output::{
-    self, push_snapshot, snapshot_schema, transitions_encoding, transitions_schema, PartWriter,
-    RunMetadata, StreamingParquet, TableBuilder,
+    self, push_snapshot, snapshot_schema, PartWriter, RunMetadata, StreamingParquet, TableBuilder,
+    TransitionsExport,
 };
 use mfgsim::run::{self, LearnOptions, LearnReport};
 use mfgsim::scenario::Override;
@@ -144,13 +144,16 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
         64,
     )?;
     let mut exporter = if a.export_transitions {
-        // Parts of 2^20 rows, each encoded whole by one of `threads` encoder threads.
-        let schema = transitions_schema(ns, usize::try_from(sc.sim.agents).unwrap_or(usize::MAX));
-        let encoding = transitions_encoding(a.export_codec.codec());
-        Some(StreamingParquet::spawn_pool(
-            PartWriter::try_new(&trans_dir, schema, meta.clone(), 1 << 20)?.with_encoding(encoding),
-            4,
-            rayon::current_num_threads(),
+        // Pages encoded on the pool, parts of about 2^20 rows written by a writer thread.
+        let na = sc.model.as_model().num_actions();
+        let agents = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
+        Some(TransitionsExport::try_new(
+            &trans_dir,
+            ns,
+            na,
+            agents,
+            &meta,
+            a.export_codec.codec(),
         )?)
     } else {
         None
@@ -167,7 +170,7 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
         push_snapshot(&mut row, snap);
         stream.send(row.finish())?;
         if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
-            exp.send(b)?;
+            exp.push(&b)?;
         }
         let rate = if algo.uses_population() {
             format!(

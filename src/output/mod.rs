@@ -98,15 +98,14 @@ mod online;
 mod owned;
 mod parquet;
 pub mod plot;
+mod transitions;
 
 pub use self::finite_n::{
     finite_n_runs_batch, finite_n_runs_schema, finite_n_steps_batch, finite_n_steps_schema,
     read_finite_n_series,
 };
 pub use self::json::{solution_json, write_json};
-pub use self::online::{
-    push_snapshot, snapshot_schema, transitions_batch, transitions_encoding, transitions_schema,
-};
+pub use self::online::{push_snapshot, snapshot_schema, transitions_batch, transitions_schema};
 pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
 pub use self::parquet::{
     equilibrium_batch, equilibrium_schema, numbered_fields, read_parquet, trajectory_batch,
@@ -114,6 +113,9 @@ pub use self::parquet::{
     ParquetTable, ParquetTableWriter, PartSummary, PartWriter, RowAppender, RunMetadata,
     StreamingParquet, TableBuilder, TableEncoding, DEFAULT_ROW_GROUP_BYTES, KEY_SCENARIO, KEY_SEED,
     KEY_VERSION,
+};
+pub use self::transitions::{
+    EncodedPart, Selection, StepTransitions, TransitionsEncoder, TransitionsExport, ROWS_PER_PART,
 };
 
 use crate::error::{Error, Result};

@@ -8,13 +8,12 @@ use arrow_array::{
     UInt8Array,
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use rand::Rng;
 use rayon::prelude::*;
 
-use super::parquet::{numbered_fields, Codec, TableBuilder, TableEncoding};
+use super::parquet::{numbered_fields, TableBuilder};
+use super::transitions::{Selection, StepTransitions};
 use crate::learner::Snapshot;
 use crate::population::{StateCode, CHUNK};
-use crate::rng::{stream, Purpose};
 use crate::transition::{is_regenerated, unpack_action, TransitionBuffer};
 
 /// Schema of `snapshots.parquet` for |S| = `num_states`:
@@ -139,25 +138,11 @@ pub fn transitions_schema(num_states: usize, num_agents: usize) -> SchemaRef {
     ]))
 }
 
-/// How [`transitions_schema`] tables are encoded: `codec`, with the integer columns
-/// delta-encoded (`iteration` and `agent` are constant and sequential within a part; the small
-/// state and action codes bit-pack as well as with a dictionary, at a fraction of the cost),
-/// `r` and `regenerated` as parquet's default (a dictionary, RLE).
-pub fn transitions_encoding(codec: Codec) -> TableEncoding {
-    TableEncoding {
-        codec,
-        delta_columns: ["iteration", "agent", "s", "a", "s_next"]
-            .map(String::from)
-            .to_vec(),
-    }
-}
-
 /// The transitions of `buffer` (the step of learning iteration `iteration`) as one batch of
-/// [`transitions_schema`], in agent order. With `fraction` < 1 each agent is kept
-/// independently with that probability, decided by the stream
-/// `(seed, Export, iteration, chunk)` for each chunk of [`CHUNK`] agents. The chunks are
-/// selected and copied in parallel on the rayon pool; the rows are the same for any thread
-/// count.
+/// [`transitions_schema`], in agent order: each agent kept with probability `fraction` as
+/// [`Selection::draw`] decides. The chunks are selected and copied in parallel on the rayon
+/// pool; the rows are the same for any thread count. (`mfgsim learn` writes the same rows
+/// with [`super::TransitionsExport`], without building Arrow arrays.)
 ///
 /// # Panics
 /// When `iteration` exceeds `u32::MAX`.
@@ -167,41 +152,33 @@ pub fn transitions_batch<T: StateCode>(
     fraction: f64,
     seed: u64,
 ) -> RecordBatch {
+    let mut selection = Selection::default();
+    selection.draw(buffer.len(), iteration, fraction, seed);
+    StepTransitions::new(buffer, iteration, &selection).to_batch()
+}
+
+/// The rows of `selection` of `buffer` as one batch of [`transitions_schema`].
+///
+/// # Panics
+/// When `iteration` exceeds `u32::MAX`.
+pub(crate) fn transitions_columns<T: StateCode>(
+    buffer: &TransitionBuffer<T>,
+    iteration: u64,
+    selection: &Selection,
+) -> RecordBatch {
     let n = buffer.len();
     let schema = transitions_schema(buffer.tables().num_states(), n);
     let iteration = u32::try_from(iteration).expect("iteration exceeds u32::MAX");
-    let chunks = n.div_ceil(CHUNK);
-    let range = |c: usize| c * CHUNK..((c + 1) * CHUNK).min(n);
-    // The kept agents of each chunk (`None`: all of them).
-    let kept: Vec<Option<Vec<usize>>> = if fraction >= 1.0 {
-        vec![None; chunks]
-    } else {
-        // Keep agent i when its u64 draw is below fraction·2^64.
-        let threshold = (fraction.clamp(0.0, 1.0) * 2f64.powi(64)) as u64;
-        (0..chunks)
-            .into_par_iter()
-            .map(|c| {
-                let mut rng = stream(seed, Purpose::Export, u64::from(iteration), c as u64);
-                Some(range(c).filter(|_| rng.next_u64() < threshold).collect())
-            })
-            .collect()
-    };
-    let lens: Vec<usize> = (0..chunks)
-        .map(|c| kept[c].as_ref().map_or(range(c).len(), Vec::len))
+    let lens: Vec<usize> = (0..n.div_ceil(CHUNK))
+        .map(|c| selection.chunk_agents(c, n).len())
         .collect();
-    let agents = |c: usize| -> Box<dyn Iterator<Item = usize> + '_> {
-        match &kept[c] {
-            Some(v) => Box::new(v.iter().copied()),
-            None => Box::new(range(c)),
-        }
-    };
     let wide_agents = schema.field(1).data_type() == &DataType::UInt64;
     let wide_states = schema.field(2).data_type() == &DataType::UInt16;
     match (wide_agents, wide_states) {
-        (false, false) => columns::<T, u32, u8>(buffer, &schema, iteration, &lens, agents),
-        (false, true) => columns::<T, u32, u16>(buffer, &schema, iteration, &lens, agents),
-        (true, false) => columns::<T, u64, u8>(buffer, &schema, iteration, &lens, agents),
-        (true, true) => columns::<T, u64, u16>(buffer, &schema, iteration, &lens, agents),
+        (false, false) => columns::<T, u32, u8>(buffer, &schema, iteration, &lens, selection),
+        (false, true) => columns::<T, u32, u16>(buffer, &schema, iteration, &lens, selection),
+        (true, false) => columns::<T, u64, u8>(buffer, &schema, iteration, &lens, selection),
+        (true, true) => columns::<T, u64, u16>(buffer, &schema, iteration, &lens, selection),
     }
 }
 
@@ -235,14 +212,15 @@ fn pieces<'a, X>(mut out: &'a mut [X], lens: &[usize]) -> Vec<&'a mut [X]> {
         .collect()
 }
 
-/// Fills the columns of [`transitions_batch`], chunk `c` (rows `agents(c)`) on its own task.
-fn columns<'b, T: StateCode, Ag: FromIndex, St: FromIndex>(
+/// Fills the columns of [`transitions_columns`], chunk `c` on its own task.
+fn columns<T: StateCode, Ag: FromIndex, St: FromIndex>(
     buffer: &TransitionBuffer<T>,
     schema: &SchemaRef,
     iteration: u32,
     lens: &[usize],
-    agents: impl Fn(usize) -> Box<dyn Iterator<Item = usize> + 'b> + Sync,
+    selection: &Selection,
 ) -> RecordBatch {
+    let n = buffer.len();
     let rows: usize = lens.iter().sum();
     let (mut agent, mut s, mut a) = (
         vec![Ag::default(); rows],
@@ -269,7 +247,9 @@ fn columns<'b, T: StateCode, Ag: FromIndex, St: FromIndex>(
         .zip(pieces(&mut regen, lens))
         .enumerate()
         .for_each(|(c, (((((agent, s), a), r), s_next), regen))| {
-            for (j, i) in agents(c).enumerate() {
+            let kept = selection.chunk_agents(c, n);
+            for j in 0..kept.len() {
+                let i = kept.agent(j);
                 let (si, ai) = (prev[i].index(), unpack_action(packed[i]));
                 agent[j] = Ag::from_index(i);
                 s[j] = St::from_index(si);

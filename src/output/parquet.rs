@@ -101,7 +101,11 @@ impl RunMetadata {
 
     /// Writer properties: `encoding`'s codec and delta columns, default statistics, these
     /// pairs in the footer.
-    fn writer_properties(&self, path: &Path, encoding: &TableEncoding) -> Result<WriterProperties> {
+    pub(crate) fn writer_properties(
+        &self,
+        path: &Path,
+        encoding: &TableEncoding,
+    ) -> Result<WriterProperties> {
         if let Some((key, _)) = self
             .extra
             .iter()
@@ -152,7 +156,7 @@ impl Codec {
         }
     }
 
-    fn compression(self) -> Compression {
+    pub(crate) fn compression(self) -> Compression {
         match self {
             Codec::Zstd => Compression::ZSTD(ZstdLevel::default()),
             Codec::Snappy => Compression::SNAPPY,
@@ -624,6 +628,25 @@ pub struct PartSummary {
     pub rows: usize,
 }
 
+/// Creates the dataset directory `dir` if missing and checks that it holds no
+/// `part-*.parquet` files (which would mix two runs in one dataset).
+pub(crate) fn open_part_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
+        let name = entry.map_err(io_error(dir))?.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("part-") && name.ends_with(".parquet") {
+            return Err(Error::Output {
+                path: dir.to_path_buf(),
+                reason: format!(
+                    "already holds part files ({name}); remove them or choose another directory"
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Writes a stream of batches as a directory of closed Parquet files,
 /// `DIR/part-00000.parquet`, `DIR/part-00001.parquet`, …, each holding `rows_per_part` rows
 /// (the last one possibly fewer).
@@ -662,19 +685,7 @@ impl PartWriter {
         if rows_per_part == 0 {
             return Err(Error::param("rows_per_part", "must be >= 1"));
         }
-        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-        for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
-            let name = entry.map_err(io_error(dir))?.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with("part-") && name.ends_with(".parquet") {
-                return Err(Error::Output {
-                    path: dir.to_path_buf(),
-                    reason: format!(
-                        "already holds part files ({name}); remove them or choose another directory"
-                    ),
-                });
-            }
-        }
+        open_part_dir(dir)?;
         Ok(PartWriter {
             dir: dir.to_path_buf(),
             schema,

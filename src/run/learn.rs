@@ -4,7 +4,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use arrow_array::RecordBatch;
 use serde::Serialize;
 
 use super::checkpoint::{
@@ -19,7 +18,7 @@ use crate::learner::{
     OnlineTmfq, Snapshot, Tmfq,
 };
 use crate::model::Model;
-use crate::output::transitions_batch;
+use crate::output::{Selection, StepTransitions};
 use crate::population::{CountPopulation, Population};
 use crate::scenario::Scenario;
 use crate::solver::{solve, Start};
@@ -178,7 +177,7 @@ pub fn learn(
     sc: &Scenario,
     opts: &LearnOptions,
     stop: &AtomicBool,
-    on_iteration: &mut dyn FnMut(&Snapshot, Option<RecordBatch>) -> Result<()>,
+    on_iteration: &mut dyn FnMut(&Snapshot, Option<StepTransitions<'_>>) -> Result<()>,
 ) -> Result<LearnReport> {
     learn_checkpointed(sc, opts, None, stop, on_iteration)
 }
@@ -201,7 +200,7 @@ pub fn learn_checkpointed(
     opts: &LearnOptions,
     plan: Option<&CheckpointPlan>,
     stop: &AtomicBool,
-    on_iteration: &mut dyn FnMut(&Snapshot, Option<RecordBatch>) -> Result<()>,
+    on_iteration: &mut dyn FnMut(&Snapshot, Option<StepTransitions<'_>>) -> Result<()>,
 ) -> Result<LearnReport> {
     let options = plan.map(|p| {
         let mut o = p.options.clone();
@@ -270,17 +269,17 @@ pub fn learn_checkpointed(
     let report = match (algo, sc.sim.engine) {
         (Algo::Tmfq, _) => {
             let run = Tmfq::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
-            ctx.drive(run, |_, _| None)?
+            ctx.drive(run, |_, _, _| None)?
         }
         (Algo::Gmbl, _) => {
             let run = Gmbl::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
-            ctx.drive(run, |_, _| None)?
+            ctx.drive(run, |_, _, _| None)?
         }
         (Algo::Online, EngineKind::Counts) => {
             let learner = OnlineTmfq::from_params(ns, na, sc.game, &sc.learner)?;
             let pop = CountPopulation::try_new(ns, sc.sim.agents, &uniform(ns), seed)?;
             let run = OnlineDriver::new(model, pop, learner, seed)?;
-            ctx.drive(run, |_, _| None)?
+            ctx.drive(run, |_, _, _| None)?
         }
         (Algo::Iql | Algo::Mfq, EngineKind::Counts) => {
             return Err(Error::Unsupported {
@@ -403,7 +402,7 @@ struct Ctx<'a, 'm> {
     sc: &'a Scenario,
     opts: &'a LearnOptions,
     stop: &'a AtomicBool,
-    on_iteration: &'a mut dyn FnMut(&Snapshot, Option<RecordBatch>) -> Result<()>,
+    on_iteration: &'a mut dyn FnMut(&Snapshot, Option<StepTransitions<'_>>) -> Result<()>,
     eval: Evaluator<'m, dyn Model + 'm>,
     /// The exact T-MFE the run is measured against, and the seconds it took.
     tmfe: TmfeSummary,
@@ -447,10 +446,11 @@ impl<'m> Ctx<'_, 'm> {
         let seed = self.sc.sim.seed;
         let run = OnlineDriver::new(model, pop, learner, seed)?;
         let fraction = self.opts.export_fraction;
-        self.drive(run, move |run, k| {
+        self.drive(run, move |run, k, selection| {
             let f = fraction?;
             let buffer = run.engine().transitions()?;
-            Some(transitions_batch(buffer, k, f, seed))
+            selection.draw(buffer.len(), k, f, seed);
+            Some(StepTransitions::new(buffer, k, selection))
         })
     }
 
@@ -458,7 +458,7 @@ impl<'m> Ctx<'_, 'm> {
     fn drive<A: Algorithm>(
         &mut self,
         mut run: A,
-        export: impl Fn(&A, u64) -> Option<RecordBatch>,
+        export: impl for<'r> Fn(&'r A, u64, &'r mut Selection) -> Option<StepTransitions<'r>>,
     ) -> Result<LearnReport> {
         let setup = self.t_setup.elapsed().as_secs_f64();
         let requested = self.sc.sim.iterations;
@@ -470,6 +470,7 @@ impl<'m> Ctx<'_, 'm> {
             ..LearnTimings::default()
         };
         let mut exported = self.opts.export_fraction.map(|_| 0u64);
+        let mut selection = Selection::default();
         let sample = run
             .num_agents()
             .map(|n| agent_sample(n, self.sc.sim.seed))
@@ -531,11 +532,11 @@ impl<'m> Ctx<'_, 'm> {
                 snap.eval_seconds += t_eval.elapsed().as_secs_f64();
             }
             let t_out = Instant::now();
-            let batch = export(&run, snap.iteration);
-            if let (Some(rows), Some(b)) = (exported.as_mut(), &batch) {
-                *rows += b.num_rows() as u64;
+            let step = export(&run, snap.iteration, &mut selection);
+            if let (Some(rows), Some(step)) = (exported.as_mut(), &step) {
+                *rows += step.rows() as u64;
             }
-            (self.on_iteration)(&snap, batch)?;
+            (self.on_iteration)(&snap, step)?;
             t.output += t_out.elapsed().as_secs_f64();
             t.step += snap.step_seconds;
             t.learn += snap.learn_seconds;

@@ -1,0 +1,1670 @@
+//! The transitions dataset of `mfgsim learn --export-transitions`, encoded page by page
+//! straight from the population's transition buffer.
+//!
+//! A general Parquet writer spends its time discovering what this writer knows in advance:
+//! it hashes every value into a dictionary, tries encodings and computes statistics value by
+//! value. Here every column's structure is known before a row is seen, so each data page is
+//! written directly in its final encoding:
+//!
+//! ```text
+//! column       physical   data pages                              dictionary page (per part)
+//! iteration    INT32      RLE_DICTIONARY: one RLE run per page    the part's iterations k₀, k₁, …
+//! agent        INT32/64   DELTA_BINARY_PACKED (sorted ids;        —
+//!                         width 0 when consecutive)
+//! s, s_next    INT32      RLE_DICTIONARY: the state itself,       0, 1, …, |S| − 1
+//!                         bit-packed at ⌈log₂|S|⌉ bits
+//! a            INT32      RLE_DICTIONARY: the action, bit-packed  0, 1, …, |A| − 1
+//! r            DOUBLE     RLE_DICTIONARY: j·|S||A| + s·|A| + a    r(·,·,ẑ) of each of the part's
+//!                         for the part's j-th iteration           iterations, row-major
+//!                         (PLAIN when |S||A| > 2^16)
+//! regenerated  BOOLEAN    PLAIN (bit-packed)                      —
+//! ```
+//!
+//! One data page per chunk of [`CHUNK`] agents of a step (the kept ones), encoded and
+//! compressed on the rayon pool, each page by one task: the page bytes depend only on the
+//! page's rows, so the files are byte-identical for any thread count. A part (one row group,
+//! one file) closes after the page that brings it to [`ROWS_PER_PART`] rows, or before a
+//! page of a new iteration when it already holds [`TransitionsEncoder::max_iterations`]
+//! iterations (which bounds the `r` dictionary). Column chunks carry min/max statistics, and
+//! the footer the Arrow schema, so readers see the narrow unsigned types of
+//! [`transitions_schema`].
+//!
+//! The encodings are the Parquet format's own (PLAIN, RLE_DICTIONARY with the RLE/bit-packing
+//! hybrid, DELTA_BINARY_PACKED), data pages v1, no nulls: pandas, pyarrow, polars and DuckDB
+//! read the parts (`scripts/check_parquet.py`).
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
+use bytes::Bytes;
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
+use parquet::basic::Encoding;
+use parquet::column::page::{CompressedPage, Page, PageWriter};
+use parquet::column::writer::ColumnCloseResult;
+use parquet::file::metadata::ColumnChunkMetaData;
+use parquet::file::properties::WriterPropertiesPtr;
+use parquet::file::statistics::Statistics;
+use parquet::file::writer::{SerializedFileWriter, SerializedPageWriter, TrackedWrite};
+use parquet::schema::types::SchemaDescPtr;
+use rand::Rng;
+use rayon::prelude::*;
+
+use super::online::{transitions_columns, transitions_schema};
+use super::parquet::{open_part_dir, Codec, PartSummary, PartWriter, RunMetadata, TableEncoding};
+use super::AtomicFile;
+use crate::error::{Error, Result};
+use crate::population::CHUNK;
+use crate::rng::{stream, Purpose};
+use crate::state::StateCode;
+use crate::transition::{is_regenerated, unpack_action, TransitionBuffer};
+
+/// Rows after which a part closes (at the end of the page that reaches it): 2^20.
+pub const ROWS_PER_PART: usize = 1 << 20;
+
+/// Largest |S|·|A| whose rewards are dictionary-encoded (above it `r` is PLAIN).
+const MAX_REWARD_DICTIONARY: usize = 1 << 16;
+
+/// Dictionary entries of `r` a part may hold (iterations × |S|·|A|).
+const MAX_REWARD_ENTRIES: usize = 1 << 18;
+
+// ---------------------------------------------------------------------------------------
+// Which rows are exported
+// ---------------------------------------------------------------------------------------
+
+/// The agents whose transitions a step exports: each agent independently with probability
+/// `fraction`, decided by the stream `(seed, Export, iteration, chunk)` of its chunk of
+/// [`CHUNK`] agents (agent i is kept when its u64 draw is below fraction·2^64). Drawn in
+/// parallel per chunk; the same agents for any thread count. Reused across steps.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Per chunk: the kept offsets within the chunk (`None`: every agent, fraction 1).
+    kept: Vec<Option<Vec<u16>>>,
+    rows: usize,
+}
+
+impl Selection {
+    /// Draws the selection of step `iteration` of `n` agents.
+    pub fn draw(&mut self, n: usize, iteration: u64, fraction: f64, seed: u64) {
+        let chunks = n.div_ceil(CHUNK);
+        let len = |c: usize| ((c + 1) * CHUNK).min(n) - c * CHUNK;
+        if fraction >= 1.0 {
+            self.kept.clear();
+            self.kept.resize(chunks, None);
+            self.rows = n;
+            return;
+        }
+        let threshold = (fraction.clamp(0.0, 1.0) * 2f64.powi(64)) as u64;
+        self.kept.resize_with(chunks, || Some(Vec::new()));
+        self.kept.truncate(chunks);
+        self.kept.par_iter_mut().enumerate().for_each(|(c, kept)| {
+            let v = kept.get_or_insert_with(Vec::new);
+            v.clear();
+            let mut rng = stream(seed, Purpose::Export, iteration, c as u64);
+            v.extend(
+                (0..len(c))
+                    .filter(|_| rng.next_u64() < threshold)
+                    .map(|j| j as u16),
+            );
+        });
+        self.rows = self
+            .kept
+            .iter()
+            .map(|k| k.as_ref().map_or(0, Vec::len))
+            .sum();
+    }
+
+    /// Rows kept.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Rows kept in chunk `c` of a step of `n` agents.
+    fn chunk_rows(&self, c: usize, n: usize) -> usize {
+        self.kept[c]
+            .as_ref()
+            .map_or(((c + 1) * CHUNK).min(n) - c * CHUNK, Vec::len)
+    }
+
+    /// The kept agents of chunk `c`, in order.
+    pub(crate) fn chunk_agents(&self, c: usize, n: usize) -> ChunkRows<'_> {
+        let start = c * CHUNK;
+        match &self.kept[c] {
+            None => ChunkRows::Range(start, ((c + 1) * CHUNK).min(n) - start),
+            Some(v) => ChunkRows::List(start, v),
+        }
+    }
+}
+
+/// The kept agents of one chunk: `Range(start, len)` or `List(start, offsets)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ChunkRows<'a> {
+    Range(usize, usize),
+    List(usize, &'a [u16]),
+}
+
+impl ChunkRows<'_> {
+    pub(crate) fn len(self) -> usize {
+        match self {
+            ChunkRows::Range(_, n) => n,
+            ChunkRows::List(_, v) => v.len(),
+        }
+    }
+
+    /// Agent index of row `j`.
+    #[inline(always)]
+    pub(crate) fn agent(self, j: usize) -> usize {
+        match self {
+            ChunkRows::Range(s, _) => s + j,
+            ChunkRows::List(s, v) => s + usize::from(v[j]),
+        }
+    }
+}
+
+/// The transitions one learning iteration exports: the population step's buffer (borrowed
+/// from the engine) and the [`Selection`] of its agents.
+#[derive(Debug, Clone, Copy)]
+pub struct StepTransitions<'a> {
+    buffer: BufferRef<'a>,
+    iteration: u64,
+    selection: &'a Selection,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum BufferRef<'a> {
+    U8(&'a TransitionBuffer<u8>),
+    U16(&'a TransitionBuffer<u16>),
+}
+
+impl<'a> StepTransitions<'a> {
+    /// The rows of `selection` (drawn for this buffer's length) of the step of learning
+    /// iteration `iteration` (1-based).
+    pub fn new<T: StateCode>(
+        buffer: &'a TransitionBuffer<T>,
+        iteration: u64,
+        selection: &'a Selection,
+    ) -> Self {
+        let any: &dyn Any = buffer;
+        let buffer = match (
+            any.downcast_ref::<TransitionBuffer<u8>>(),
+            any.downcast_ref::<TransitionBuffer<u16>>(),
+        ) {
+            (Some(b), _) => BufferRef::U8(b),
+            (_, Some(b)) => BufferRef::U16(b),
+            // `StateCode` is sealed: u8 and u16 only.
+            _ => unreachable!("a state code other than u8 or u16"),
+        };
+        StepTransitions {
+            buffer,
+            iteration,
+            selection,
+        }
+    }
+
+    /// The learning iteration k (1-based).
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    /// Rows exported.
+    pub fn rows(&self) -> usize {
+        self.selection.rows()
+    }
+
+    /// The exported rows as one Arrow batch of [`transitions_schema`], in agent order (what
+    /// the part files hold).
+    ///
+    /// # Panics
+    /// When the iteration exceeds `u32::MAX`.
+    pub fn to_batch(&self) -> RecordBatch {
+        match self.buffer {
+            BufferRef::U8(b) => transitions_columns(b, self.iteration, self.selection),
+            BufferRef::U16(b) => transitions_columns(b, self.iteration, self.selection),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Encoding primitives (the Parquet format's encodings)
+// ---------------------------------------------------------------------------------------
+
+/// Appends `v` as ULEB128.
+fn uleb(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// Bits needed for values up to `max` (0 for 0).
+fn bit_width(max: u64) -> usize {
+    (64 - max.leading_zeros()) as usize
+}
+
+/// Bit-packs `values` (each below 2^`width`, `width` ≤ 32) least significant bit first, as
+/// groups of 8 (the last group padded with zeros): ⌈n/8⌉·`width` bytes.
+fn pack(values: &[u32], width: usize, out: &mut Vec<u8>) {
+    macro_rules! dispatch {
+        ($($w:literal)*) => {
+            match width {
+                0 => {}
+                $($w => pack_fixed::<$w>(values, out),)*
+                _ => {
+                    let wide: Vec<u64> = values.iter().map(|&v| u64::from(v)).collect();
+                    pack_wide(&wide, width, out);
+                }
+            }
+        };
+    }
+    dispatch!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
+}
+
+/// [`pack`] at a width `W` ≤ 16 known at compile time: each group of 8 values is assembled
+/// in one register with constant shifts and stored whole (the next group overwrites the
+/// spare high bytes).
+fn pack_fixed<const W: usize>(values: &[u32], out: &mut Vec<u8>) {
+    let groups = values.len().div_ceil(8);
+    let start = out.len();
+    out.resize(start + groups * W + 16, 0);
+    let buf = &mut out[start..];
+    let group = |g: &[u32; 8]| -> u128 {
+        let mut acc = 0u128;
+        for (j, &v) in g.iter().enumerate() {
+            acc |= u128::from(v) << (j * W);
+        }
+        acc
+    };
+    let mut chunks = values.chunks_exact(8);
+    for (i, g) in (&mut chunks).enumerate() {
+        let acc = group(g.try_into().expect("8 values"));
+        buf[i * W..i * W + 16].copy_from_slice(&acc.to_le_bytes());
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut last = [0u32; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        let i = groups - 1;
+        buf[i * W..i * W + 16].copy_from_slice(&group(&last).to_le_bytes());
+    }
+    out.truncate(start + groups * W);
+}
+
+/// Bit-packs 64-bit `values` (each below 2^`width`, `width` ≤ 64), as [`pack`].
+fn pack_wide(values: &[u64], width: usize, out: &mut Vec<u8>) {
+    debug_assert!(width <= 64);
+    if width == 0 {
+        return;
+    }
+    let start = out.len();
+    let (mut acc, mut bits) = (0u128, 0usize);
+    for &v in values {
+        acc |= u128::from(v) << bits;
+        bits += width;
+        if bits >= 64 {
+            out.extend_from_slice(&(acc as u64).to_le_bytes());
+            acc >>= 64;
+            bits -= 64;
+        }
+    }
+    out.extend_from_slice(&acc.to_le_bytes()[..bits.div_ceil(8)]);
+    out.resize(start + values.len().div_ceil(8) * width, 0);
+}
+
+/// The RLE / bit-packing hybrid of dictionary indices (a data page of RLE_DICTIONARY): the
+/// bit width byte, then one bit-packed run of `values`.
+fn dictionary_indices(values: &[u32], width: usize, out: &mut Vec<u8>) {
+    out.push(width as u8);
+    uleb(out, ((values.len().div_ceil(8) as u64) << 1) | 1);
+    pack(values, width, out);
+}
+
+/// A dictionary-index page whose `n` values are all `index`: one RLE run.
+fn dictionary_run(n: usize, index: u32, out: &mut Vec<u8>) {
+    let width = bit_width(u64::from(index)).max(1);
+    out.push(width as u8);
+    uleb(out, (n as u64) << 1);
+    out.extend_from_slice(&index.to_le_bytes()[..width.div_ceil(8)]);
+}
+
+/// A physical integer type of DELTA_BINARY_PACKED: wrapping arithmetic in its own width.
+trait DeltaInt: Copy + Ord {
+    fn delta(self, prev: Self) -> Self;
+    /// `self − min` as an unsigned number of the type's width.
+    fn above(self, min: Self) -> u64;
+    fn zigzag(self) -> u64;
+}
+
+impl DeltaInt for i32 {
+    #[inline(always)]
+    fn delta(self, prev: Self) -> Self {
+        self.wrapping_sub(prev)
+    }
+    #[inline(always)]
+    fn above(self, min: Self) -> u64 {
+        u64::from(self.wrapping_sub(min) as u32)
+    }
+    fn zigzag(self) -> u64 {
+        u64::from(((self << 1) ^ (self >> 31)) as u32)
+    }
+}
+
+impl DeltaInt for i64 {
+    #[inline(always)]
+    fn delta(self, prev: Self) -> Self {
+        self.wrapping_sub(prev)
+    }
+    #[inline(always)]
+    fn above(self, min: Self) -> u64 {
+        self.wrapping_sub(min) as u64
+    }
+    fn zigzag(self) -> u64 {
+        ((self << 1) ^ (self >> 63)) as u64
+    }
+}
+
+/// DELTA_BINARY_PACKED of `values` (blocks of 128 deltas, 4 miniblocks of 32): a miniblock
+/// whose deltas all equal the block's minimum takes no bytes at all.
+fn delta_binary_packed<V: DeltaInt>(values: &[V], out: &mut Vec<u8>) {
+    const BLOCK: usize = 128;
+    const MINI: usize = 32;
+    uleb(out, BLOCK as u64);
+    uleb(out, (BLOCK / MINI) as u64);
+    uleb(out, values.len() as u64);
+    let Some(&first) = values.first() else {
+        uleb(out, 0);
+        return;
+    };
+    uleb(out, first.zigzag());
+    let mut deltas = [first; BLOCK];
+    let mut above = [0u64; MINI];
+    let (mut prev, mut rest) = (first, &values[1..]);
+    while !rest.is_empty() {
+        let n = rest.len().min(BLOCK);
+        for (d, &v) in deltas.iter_mut().zip(&rest[..n]) {
+            *d = v.delta(prev);
+            prev = v;
+        }
+        rest = &rest[n..];
+        let min = *deltas[..n].iter().min().expect("a block holds a delta");
+        uleb(out, min.zigzag());
+        let widths_at = out.len();
+        out.extend_from_slice(&[0; BLOCK / MINI]);
+        for (m, mini) in deltas[..n].chunks(MINI).enumerate() {
+            let mut max = 0u64;
+            for (a, d) in above.iter_mut().zip(mini) {
+                *a = d.above(min);
+                max = max.max(*a);
+            }
+            above[mini.len()..].fill(0);
+            let width = bit_width(max);
+            out[widths_at + m] = width as u8;
+            pack_wide(&above, width, out);
+        }
+    }
+}
+
+/// DELTA_BINARY_PACKED of the `n` consecutive integers `first`, `first` + 1, …: every delta
+/// is 1, so every block is its minimum delta (1) and four zero widths.
+fn delta_consecutive(first: u64, n: usize, wide: bool, out: &mut Vec<u8>) {
+    uleb(out, 128);
+    uleb(out, 4);
+    uleb(out, n as u64);
+    if wide {
+        uleb(out, (first as i64).zigzag());
+    } else {
+        uleb(out, (first as u32 as i32).zigzag());
+    }
+    for _ in 0..n.saturating_sub(1).div_ceil(128) {
+        out.extend_from_slice(&[2, 0, 0, 0, 0]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pages
+// ---------------------------------------------------------------------------------------
+
+/// Min and max of a column over some rows: integers as unsigned values, doubles, booleans
+/// as 0/1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum MinMax {
+    Int(u64, u64),
+    Float(f64, f64),
+}
+
+impl MinMax {
+    fn merge(self, other: MinMax) -> MinMax {
+        match (self, other) {
+            (MinMax::Int(a, b), MinMax::Int(c, d)) => MinMax::Int(a.min(c), b.max(d)),
+            (MinMax::Float(a, b), MinMax::Float(c, d)) => MinMax::Float(a.min(c), b.max(d)),
+            _ => unreachable!("one column, one kind"),
+        }
+    }
+}
+
+/// One column's data page: its compressed bytes, their uncompressed length, its encoding.
+#[derive(Debug)]
+struct ColumnPage {
+    data: Vec<u8>,
+    uncompressed: usize,
+    encoding: Encoding,
+    stats: MinMax,
+}
+
+/// The seven column pages of one chunk of one step.
+#[derive(Debug)]
+struct PageSet {
+    rows: usize,
+    columns: Vec<ColumnPage>,
+}
+
+/// A page compressor of one thread (a zstd context is costly to make, so each thread keeps
+/// one): zstd at level 1 (parquet's default level), or raw Snappy (parquet's SNAPPY).
+enum Compressor {
+    Zstd(zstd::bulk::Compressor<'static>),
+    Snappy(snap::raw::Encoder),
+}
+
+thread_local! {
+    static COMPRESSOR: RefCell<Option<Compressor>> = const { RefCell::new(None) };
+}
+
+/// `raw` compressed with `codec` (as it is for [`Codec::None`]).
+fn compress(codec: Codec, raw: Vec<u8>) -> Result<Vec<u8>> {
+    if codec == Codec::None {
+        return Ok(raw);
+    }
+    COMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let fits = matches!(
+            (&*cell, codec),
+            (Some(Compressor::Zstd(_)), Codec::Zstd) | (Some(Compressor::Snappy(_)), Codec::Snappy)
+        );
+        if !fits {
+            *cell = Some(match codec {
+                Codec::Snappy => Compressor::Snappy(snap::raw::Encoder::new()),
+                _ => {
+                    Compressor::Zstd(zstd::bulk::Compressor::new(1).map_err(|e| encode_error(&e))?)
+                }
+            });
+        }
+        match cell.as_mut().expect("just made") {
+            Compressor::Zstd(z) => z.compress(&raw).map_err(|e| encode_error(&e)),
+            Compressor::Snappy(e) => e.compress_vec(&raw).map_err(|e| encode_error(&e)),
+        }
+    })
+}
+
+fn encode_error(e: &dyn std::fmt::Display) -> Error {
+    Error::Output {
+        path: PathBuf::from("<transitions>"),
+        reason: format!("encoding a page: {e}"),
+    }
+}
+
+/// What a page's encoding needs besides its rows.
+#[derive(Debug, Clone, Copy)]
+struct PageContext {
+    num_actions: usize,
+    /// |S|·|A|.
+    pairs: usize,
+    codec: Codec,
+    state_width: usize,
+    action_width: usize,
+    /// Index of the step's iteration in its part (`None`: `r` is PLAIN).
+    slot: u32,
+    reward_dictionary: bool,
+    wide_agents: bool,
+}
+
+fn page(codec: Codec, raw: Vec<u8>, encoding: Encoding, stats: MinMax) -> Result<ColumnPage> {
+    let uncompressed = raw.len();
+    Ok(ColumnPage {
+        data: compress(codec, raw)?,
+        uncompressed,
+        encoding,
+        stats,
+    })
+}
+
+/// Encodes the rows `rows` of `buffer` (one chunk) as the seven column pages.
+fn encode_page<T: StateCode>(
+    buffer: &TransitionBuffer<T>,
+    iteration: u32,
+    rows: ChunkRows<'_>,
+    cx: PageContext,
+) -> Result<PageSet> {
+    let n = rows.len();
+    let (prev, packed, next, tables) = (
+        buffer.states(),
+        buffer.actions(),
+        buffer.next_states(),
+        buffer.tables(),
+    );
+    let mut columns = Vec::with_capacity(7);
+    let codec = cx.codec;
+    let it = u64::from(iteration);
+
+    // iteration: one RLE run of the part's dictionary slot.
+    let mut raw = Vec::with_capacity(16);
+    dictionary_run(n, cx.slot, &mut raw);
+    columns.push(page(
+        codec,
+        raw,
+        Encoding::RLE_DICTIONARY,
+        MinMax::Int(it, it),
+    )?);
+
+    // agent: sorted ids.
+    let (lo, hi) = (rows.agent(0) as u64, rows.agent(n - 1) as u64);
+    let mut raw = Vec::with_capacity(64 + n / 8);
+    if let ChunkRows::Range(start, _) = rows {
+        delta_consecutive(start as u64, n, cx.wide_agents, &mut raw);
+    } else if cx.wide_agents {
+        let ids: Vec<i64> = (0..n).map(|j| rows.agent(j) as i64).collect();
+        delta_binary_packed(&ids, &mut raw);
+    } else {
+        let ids: Vec<i32> = (0..n).map(|j| rows.agent(j) as u32 as i32).collect();
+        delta_binary_packed(&ids, &mut raw);
+    }
+    columns.push(page(
+        codec,
+        raw,
+        Encoding::DELTA_BINARY_PACKED,
+        MinMax::Int(lo, hi),
+    )?);
+
+    let minmax = |v: &[u32]| {
+        let (lo, hi) = v
+            .iter()
+            .fold((u32::MAX, 0), |(lo, hi), &x| (lo.min(x), hi.max(x)));
+        MinMax::Int(u64::from(lo), u64::from(hi))
+    };
+    let indices = |v: &[u32], width: usize| {
+        let mut raw = Vec::with_capacity(8 + v.len().div_ceil(8) * width);
+        dictionary_indices(v, width, &mut raw);
+        raw
+    };
+
+    // s, a.
+    let mut s = vec![0u32; n];
+    let mut a = vec![0u32; n];
+    let mut regen = vec![0u32; n];
+    match rows {
+        ChunkRows::Range(start, _) => {
+            let (p, q) = (&prev[start..start + n], &packed[start..start + n]);
+            for j in 0..n {
+                s[j] = p[j].index() as u32;
+                a[j] = unpack_action(q[j]) as u32;
+                regen[j] = u32::from(is_regenerated(q[j]));
+            }
+        }
+        ChunkRows::List(..) => {
+            for j in 0..n {
+                let i = rows.agent(j);
+                s[j] = prev[i].index() as u32;
+                a[j] = unpack_action(packed[i]) as u32;
+                regen[j] = u32::from(is_regenerated(packed[i]));
+            }
+        }
+    }
+    let raw = indices(&s, cx.state_width);
+    columns.push(page(codec, raw, Encoding::RLE_DICTIONARY, minmax(&s))?);
+    let raw = indices(&a, cx.action_width);
+    columns.push(page(codec, raw, Encoding::RLE_DICTIONARY, minmax(&a))?);
+
+    // r.
+    if cx.reward_dictionary {
+        let base = cx.slot as usize * cx.pairs;
+        let na = cx.num_actions;
+        let mut used = vec![false; cx.pairs];
+        let r: Vec<u32> = s
+            .iter()
+            .zip(&a)
+            .map(|(&s, &a)| {
+                let pair = s as usize * na + a as usize;
+                used[pair] = true;
+                (base + pair) as u32
+            })
+            .collect();
+        let (lo, hi) = used
+            .iter()
+            .zip(&tables.reward)
+            .filter(|(u, _)| **u)
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), (_, &v)| {
+                (lo.min(v), hi.max(v))
+            });
+        let width = bit_width((base + cx.pairs - 1) as u64).max(1);
+        let raw = indices(&r, width);
+        columns.push(page(
+            codec,
+            raw,
+            Encoding::RLE_DICTIONARY,
+            MinMax::Float(lo, hi),
+        )?);
+    } else {
+        let mut raw = Vec::with_capacity(8 * n);
+        let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
+        for (&s, &a) in s.iter().zip(&a) {
+            let v = tables.r(s as usize, a as usize);
+            (lo, hi) = (lo.min(v), hi.max(v));
+            raw.extend_from_slice(&v.to_le_bytes());
+        }
+        columns.push(page(codec, raw, Encoding::PLAIN, MinMax::Float(lo, hi))?);
+    }
+
+    // s_next.
+    match rows {
+        ChunkRows::Range(start, _) => {
+            for (d, x) in s.iter_mut().zip(&next[start..start + n]) {
+                *d = x.index() as u32;
+            }
+        }
+        ChunkRows::List(..) => {
+            for (j, d) in s.iter_mut().enumerate() {
+                *d = next[rows.agent(j)].index() as u32;
+            }
+        }
+    }
+    let raw = indices(&s, cx.state_width);
+    columns.push(page(codec, raw, Encoding::RLE_DICTIONARY, minmax(&s))?);
+
+    // regenerated: PLAIN booleans are bit-packed at width 1.
+    let mut raw = Vec::with_capacity(n.div_ceil(8) + 16);
+    pack(&regen, 1, &mut raw);
+    raw.truncate(n.div_ceil(8));
+    columns.push(page(codec, raw, Encoding::PLAIN, minmax(&regen))?);
+    Ok(PageSet { rows: n, columns })
+}
+
+// ---------------------------------------------------------------------------------------
+// Parts
+// ---------------------------------------------------------------------------------------
+
+/// One closed part: a whole Parquet file in memory.
+#[derive(Debug, Clone)]
+pub struct EncodedPart {
+    /// Part number (the file is `part-{index:05}.parquet`).
+    pub index: usize,
+    /// Rows in the part.
+    pub rows: usize,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// The open part: its pages, iterations and their reward tables.
+#[derive(Debug, Default)]
+struct OpenPart {
+    rows: usize,
+    iterations: Vec<u32>,
+    rewards: Vec<f64>,
+    pages: Vec<PageSet>,
+}
+
+/// Encodes the exported transitions of successive learning iterations into closed part
+/// files held in memory ([`EncodedPart`]); [`TransitionsExport`] writes them.
+///
+/// Parts and their bytes depend only on the rows pushed, never on the thread count.
+pub struct TransitionsEncoder {
+    arrow: SchemaRef,
+    descr: SchemaDescPtr,
+    props: WriterPropertiesPtr,
+    codec: Codec,
+    num_states: usize,
+    num_actions: usize,
+    num_agents: usize,
+    max_iterations: usize,
+    rows_per_part: usize,
+    reward_dictionary: bool,
+    wide_agents: bool,
+    open: OpenPart,
+    next_part: usize,
+    last_iteration: u64,
+}
+
+impl std::fmt::Debug for TransitionsEncoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransitionsEncoder")
+            .field("codec", &self.codec)
+            .field("num_states", &self.num_states)
+            .field("num_actions", &self.num_actions)
+            .field("num_agents", &self.num_agents)
+            .field("next_part", &self.next_part)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TransitionsEncoder {
+    /// An encoder of the transitions of a population of `num_agents` agents on
+    /// `num_states` states and `num_actions` actions, pages compressed with `codec`, `meta`
+    /// in every footer (`dir` names the dataset in errors).
+    ///
+    /// # Errors
+    /// [`Error::Output`] for a reserved metadata key or a schema parquet cannot express.
+    pub fn try_new(
+        dir: &Path,
+        num_states: usize,
+        num_actions: usize,
+        num_agents: usize,
+        meta: &RunMetadata,
+        codec: Codec,
+    ) -> Result<Self> {
+        let wide_agents = u32::try_from(num_agents).is_err();
+        Self::build(
+            dir,
+            num_states,
+            num_actions,
+            num_agents,
+            wide_agents,
+            meta,
+            codec,
+        )
+    }
+
+    /// As [`TransitionsEncoder::try_new`], with 64-bit agent ids when `wide_agents`.
+    fn build(
+        dir: &Path,
+        num_states: usize,
+        num_actions: usize,
+        num_agents: usize,
+        wide_agents: bool,
+        meta: &RunMetadata,
+        codec: Codec,
+    ) -> Result<Self> {
+        let ids = if wide_agents { usize::MAX } else { num_agents };
+        let arrow = transitions_schema(num_states, ids);
+        let schema_error = |e: parquet::errors::ParquetError| Error::Output {
+            path: dir.to_path_buf(),
+            reason: format!("transitions schema: {e}"),
+        };
+        let descr = Arc::new(
+            ArrowSchemaConverter::new()
+                .convert(&arrow)
+                .map_err(schema_error)?,
+        );
+        let mut props = meta.writer_properties(
+            dir,
+            &TableEncoding {
+                codec,
+                delta_columns: Vec::new(),
+            },
+        )?;
+        add_encoded_arrow_schema_to_metadata(&arrow, &mut props);
+        let pairs = num_states * num_actions;
+        let reward_dictionary = pairs <= MAX_REWARD_DICTIONARY;
+        let max_iterations = if reward_dictionary {
+            (MAX_REWARD_ENTRIES / pairs.max(1)).max(1)
+        } else {
+            1 << 16
+        };
+        Ok(TransitionsEncoder {
+            wide_agents,
+            arrow,
+            descr,
+            props: Arc::new(props),
+            codec,
+            num_states,
+            num_actions,
+            num_agents,
+            max_iterations,
+            rows_per_part: ROWS_PER_PART,
+            reward_dictionary,
+            open: OpenPart::default(),
+            next_part: 0,
+            last_iteration: 0,
+        })
+    }
+
+    /// Smaller parts, to test part boundaries without millions of rows.
+    #[cfg(test)]
+    fn with_limits(mut self, rows_per_part: usize, max_iterations: usize) -> Self {
+        (self.rows_per_part, self.max_iterations) = (rows_per_part, max_iterations);
+        self
+    }
+
+    /// Most iterations one part holds (so its `r` dictionary has at most 2^18 entries).
+    pub fn max_iterations(&self) -> usize {
+        self.max_iterations
+    }
+
+    /// The Arrow schema of the parts ([`transitions_schema`]).
+    pub fn schema(&self) -> &SchemaRef {
+        &self.arrow
+    }
+
+    /// Encodes `step`'s rows (pages in parallel on the rayon pool) and returns the parts it
+    /// closed.
+    ///
+    /// # Errors
+    /// [`Error::Output`] when the step does not fit the encoder (another population size or
+    /// number of states, an iteration not after the previous one or above `u32::MAX`), or a
+    /// page cannot be compressed.
+    pub fn push(&mut self, step: &StepTransitions<'_>) -> Result<Vec<EncodedPart>> {
+        match step.buffer {
+            BufferRef::U8(b) => self.push_typed(b, step.iteration, step.selection),
+            BufferRef::U16(b) => self.push_typed(b, step.iteration, step.selection),
+        }
+    }
+
+    fn push_typed<T: StateCode>(
+        &mut self,
+        buffer: &TransitionBuffer<T>,
+        iteration: u64,
+        selection: &Selection,
+    ) -> Result<Vec<EncodedPart>> {
+        let n = buffer.len();
+        let bad = |reason: String| Error::Output {
+            path: PathBuf::from("<transitions>"),
+            reason,
+        };
+        if n != self.num_agents
+            || buffer.tables().num_states() != self.num_states
+            || buffer.tables().num_actions() != self.num_actions
+        {
+            return Err(bad(format!(
+                "a step of {n} agents on {} states and {} actions, the dataset has {} agents on {} states and {} actions",
+                buffer.tables().num_states(),
+                buffer.tables().num_actions(),
+                self.num_agents,
+                self.num_states,
+                self.num_actions
+            )));
+        }
+        let k = u32::try_from(iteration)
+            .map_err(|_| bad(format!("iteration {iteration} exceeds u32::MAX")))?;
+        if iteration <= self.last_iteration {
+            return Err(bad(format!(
+                "iteration {iteration} after iteration {}",
+                self.last_iteration
+            )));
+        }
+        if selection.kept.len() != n.div_ceil(CHUNK) {
+            return Err(bad("the selection was drawn for another population".into()));
+        }
+        self.last_iteration = iteration;
+
+        // Plan: which part (0 = the open one, 1 = the next, …) and dictionary slot each
+        // non-empty page takes; it depends on row counts only.
+        let chunks = (0..n.div_ceil(CHUNK)).filter(|&c| selection.chunk_rows(c, n) > 0);
+        let mut plan = Vec::new();
+        let (mut part, mut rows, mut slots) = (0usize, self.open.rows, self.open.iterations.len());
+        let mut has_k = false;
+        for c in chunks {
+            if !has_k && slots >= self.max_iterations && rows > 0 {
+                (part, rows, slots) = (part + 1, 0, 0);
+            }
+            if !has_k {
+                (slots, has_k) = (slots + 1, true);
+            }
+            plan.push((c, part, (slots - 1) as u32));
+            rows += selection.chunk_rows(c, n);
+            if rows >= self.rows_per_part {
+                (part, rows, slots, has_k) = (part + 1, 0, 0, false);
+            }
+        }
+
+        let (state_width, action_width) = (
+            bit_width(self.num_states.saturating_sub(1) as u64).max(1),
+            bit_width(self.num_actions.saturating_sub(1) as u64).max(1),
+        );
+        let cx = |slot: u32| PageContext {
+            num_actions: self.num_actions,
+            pairs: self.num_states * self.num_actions,
+            codec: self.codec,
+            state_width,
+            action_width,
+            slot,
+            reward_dictionary: self.reward_dictionary,
+            wide_agents: self.wide_agents,
+        };
+        let pages: Vec<Result<PageSet>> = plan
+            .par_iter()
+            .map(|&(c, _, slot)| encode_page(buffer, k, selection.chunk_agents(c, n), cx(slot)))
+            .collect();
+
+        let mut closed = Vec::new();
+        let mut current = 0;
+        for (&(_, part, _), page) in plan.iter().zip(pages) {
+            let page = page?;
+            if part != current {
+                closed.push(self.close()?);
+                current = part;
+            }
+            if self.open.iterations.last() != Some(&k) {
+                self.open.iterations.push(k);
+                self.open.rewards.extend_from_slice(&buffer.tables().reward);
+            }
+            self.open.rows += page.rows;
+            self.open.pages.push(page);
+        }
+        if self.open.rows >= self.rows_per_part {
+            closed.push(self.close()?);
+        }
+        Ok(closed)
+    }
+
+    /// Closes the open part if it has rows (or when no part was written yet: an empty
+    /// dataset still gets one part, so it has a schema).
+    ///
+    /// # Errors
+    /// As [`TransitionsEncoder::push`].
+    pub fn finish(mut self) -> Result<Option<EncodedPart>> {
+        if self.open.rows > 0 || self.next_part == 0 {
+            return self.close().map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Assembles the open part into a Parquet file (one row group) and starts a new part.
+    fn close(&mut self) -> Result<EncodedPart> {
+        let mut open = std::mem::take(&mut self.open);
+        let index = self.next_part;
+        self.next_part += 1;
+        let err = |e: parquet::errors::ParquetError| Error::Output {
+            path: PathBuf::from(format!("part-{index:05}.parquet")),
+            reason: format!("assembling the part: {e}"),
+        };
+        let mut file = SerializedFileWriter::new(
+            Vec::with_capacity(
+                open.pages
+                    .iter()
+                    .flat_map(|p| &p.columns)
+                    .map(|c| c.data.len() + 32)
+                    .sum::<usize>()
+                    + (1 << 16),
+            ),
+            self.descr.root_schema_ptr(),
+            self.props.clone(),
+        )
+        .map_err(err)?;
+        let mut group = file.next_row_group().map_err(err)?;
+        for col in 0..7 {
+            let dictionary = self.dictionary(col, &open)?;
+            let close = self.column_chunk(col, dictionary, &mut open).map_err(err)?;
+            group.append_column(&close.0, close.1).map_err(err)?;
+        }
+        group.close().map_err(err)?;
+        let bytes = file.into_inner().map_err(err)?;
+        Ok(EncodedPart {
+            index,
+            rows: open.rows,
+            bytes,
+        })
+    }
+
+    /// Column `col`'s dictionary page (PLAIN values, compressed), if it has one.
+    fn dictionary(&self, col: usize, open: &OpenPart) -> Result<Option<(Vec<u8>, usize, u32)>> {
+        let mut raw = Vec::new();
+        let count = match col {
+            0 => {
+                for &k in &open.iterations {
+                    raw.extend_from_slice(&k.to_le_bytes());
+                }
+                open.iterations.len()
+            }
+            2 | 5 => {
+                for s in 0..self.num_states as u32 {
+                    raw.extend_from_slice(&s.to_le_bytes());
+                }
+                self.num_states
+            }
+            3 => {
+                for a in 0..self.num_actions as u32 {
+                    raw.extend_from_slice(&a.to_le_bytes());
+                }
+                self.num_actions
+            }
+            4 if self.reward_dictionary => {
+                for r in &open.rewards {
+                    raw.extend_from_slice(&r.to_le_bytes());
+                }
+                open.rewards.len()
+            }
+            _ => return Ok(None),
+        };
+        let len = raw.len();
+        Ok(Some((compress(self.codec, raw)?, len, count as u32)))
+    }
+
+    /// Column `col` of the open part as one column chunk (its bytes and metadata).
+    fn column_chunk(
+        &self,
+        col: usize,
+        dictionary: Option<(Vec<u8>, usize, u32)>,
+        open: &mut OpenPart,
+    ) -> parquet::errors::Result<(Bytes, ColumnCloseResult)> {
+        let bytes = dictionary.as_ref().map_or(0, |d| d.0.len())
+            + open
+                .pages
+                .iter()
+                .map(|p| p.columns[col].data.len() + 64)
+                .sum::<usize>();
+        let mut sink = TrackedWrite::new(Vec::with_capacity(bytes + 64));
+        let (mut compressed, mut uncompressed) = (0i64, 0i64);
+        let mut dictionary_offset = None;
+        let mut encodings = Vec::new();
+        let data_offset;
+        {
+            let mut writer = SerializedPageWriter::new(&mut sink);
+            if let Some((data, len, count)) = dictionary {
+                let spec = writer.write_page(CompressedPage::new(
+                    Page::DictionaryPage {
+                        buf: Bytes::from(data),
+                        num_values: count,
+                        encoding: Encoding::PLAIN,
+                        is_sorted: col != 4,
+                    },
+                    len,
+                ))?;
+                dictionary_offset = Some(spec.offset as i64);
+                compressed += spec.compressed_size as i64;
+                uncompressed += spec.uncompressed_size as i64;
+                encodings.push(Encoding::PLAIN);
+            }
+            data_offset = compressed;
+            let mut stats: Option<MinMax> = None;
+            for p in &mut open.pages {
+                let c = &mut p.columns[col];
+                if !encodings.contains(&c.encoding) {
+                    encodings.push(c.encoding);
+                }
+                stats = Some(stats.map_or(c.stats, |s| s.merge(c.stats)));
+                let spec = writer.write_page(CompressedPage::new(
+                    Page::DataPage {
+                        buf: Bytes::from(std::mem::take(&mut c.data)),
+                        num_values: p.rows as u32,
+                        encoding: c.encoding,
+                        def_level_encoding: Encoding::RLE,
+                        rep_level_encoding: Encoding::RLE,
+                        statistics: None,
+                    },
+                    c.uncompressed,
+                ))?;
+                compressed += spec.compressed_size as i64;
+                uncompressed += spec.uncompressed_size as i64;
+            }
+            writer.close()?;
+            let descr = self.descr.column(col);
+            let statistics = stats.map(|s| self.statistics(col, s));
+            let mut meta = ColumnChunkMetaData::builder(descr)
+                .set_compression(self.codec.compression())
+                .set_encodings(encodings)
+                .set_num_values(open.rows as i64)
+                .set_total_compressed_size(compressed)
+                .set_total_uncompressed_size(uncompressed)
+                .set_data_page_offset(data_offset)
+                .set_dictionary_page_offset(dictionary_offset);
+            if let Some(s) = statistics {
+                meta = meta.set_statistics(s);
+            }
+            let metadata = meta.build()?;
+            let bytes = Bytes::from(sink.into_inner()?);
+            Ok((
+                bytes,
+                ColumnCloseResult {
+                    bytes_written: compressed as u64,
+                    rows_written: open.rows as u64,
+                    metadata,
+                    bloom_filter: None,
+                    column_index: None,
+                    offset_index: None,
+                },
+            ))
+        }
+    }
+
+    /// Column chunk statistics of column `col` (integers stored as their unsigned bit
+    /// pattern, the order of their unsigned logical type).
+    fn statistics(&self, col: usize, s: MinMax) -> Statistics {
+        match (col, s) {
+            (4, MinMax::Float(lo, hi)) => {
+                Statistics::double(Some(lo), Some(hi), None, Some(0), false)
+            }
+            (6, MinMax::Int(lo, hi)) => {
+                Statistics::boolean(Some(lo != 0), Some(hi != 0), None, Some(0), false)
+            }
+            (1, MinMax::Int(lo, hi)) if self.wide_agents => {
+                Statistics::int64(Some(lo as i64), Some(hi as i64), None, Some(0), false)
+            }
+            (_, MinMax::Int(lo, hi)) => Statistics::int32(
+                Some(lo as u32 as i32),
+                Some(hi as u32 as i32),
+                None,
+                Some(0),
+                false,
+            ),
+            (_, MinMax::Float(..)) => unreachable!("only r is a double"),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------------------
+
+/// The transitions export of a learning run: a [`TransitionsEncoder`] on the calling
+/// thread (its pages on the rayon pool) and a writer thread that writes each closed part as
+/// `DIR/part-NNNNN.parquet` (an [`AtomicFile`]: a killed run leaves closed parts only).
+#[derive(Debug)]
+pub struct TransitionsExport {
+    dir: PathBuf,
+    encoder: Option<TransitionsEncoder>,
+    sender: Option<crossbeam_channel::Sender<EncodedPart>>,
+    handle: Option<std::thread::JoinHandle<Result<Vec<(usize, PathBuf, usize)>>>>,
+}
+
+impl TransitionsExport {
+    /// Starts the export into `dir` (created if missing) of a population as
+    /// [`TransitionsEncoder::try_new`] describes it.
+    ///
+    /// # Errors
+    /// As [`TransitionsEncoder::try_new`]; [`Error::Output`] when `dir` already holds part
+    /// files; [`Error::Io`] when `dir` cannot be created or the writer thread cannot be
+    /// spawned.
+    pub fn try_new(
+        dir: &Path,
+        num_states: usize,
+        num_actions: usize,
+        num_agents: usize,
+        meta: &RunMetadata,
+        codec: Codec,
+    ) -> Result<Self> {
+        let encoder =
+            TransitionsEncoder::try_new(dir, num_states, num_actions, num_agents, meta, codec)?;
+        open_part_dir(dir)?;
+        // Two parts in flight: the encoder runs ahead of the disk by at most that much.
+        let (sender, receiver) = crossbeam_channel::bounded::<EncodedPart>(2);
+        let target = dir.to_path_buf();
+        let handle = std::thread::Builder::new()
+            .name("mfgsim-transitions".into())
+            .spawn(move || {
+                let mut done = Vec::new();
+                for part in receiver {
+                    let path = PartWriter::part_path(&target, part.index);
+                    let mut file = AtomicFile::create(&path)?;
+                    std::io::Write::write_all(&mut file, &part.bytes).map_err(|e| Error::Io {
+                        path: path.clone(),
+                        source: e,
+                    })?;
+                    file.commit()?;
+                    done.push((part.index, path, part.rows));
+                }
+                Ok(done)
+            })
+            .map_err(|e| Error::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })?;
+        Ok(TransitionsExport {
+            dir: dir.to_path_buf(),
+            encoder: Some(encoder),
+            sender: Some(sender),
+            handle: Some(handle),
+        })
+    }
+
+    /// Encodes `step` and queues the parts it closed for writing (blocks while two parts
+    /// wait for the disk).
+    ///
+    /// # Errors
+    /// The encoder's errors; the writer thread's error once it stopped on one.
+    pub fn push(&mut self, step: &StepTransitions<'_>) -> Result<()> {
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Err(self.closed());
+        };
+        for part in encoder.push(step)? {
+            self.send(part)?;
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, part: EncodedPart) -> Result<()> {
+        let sent = self.sender.as_ref().is_some_and(|s| s.send(part).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            self.sender = None;
+            Err(self.join().err().unwrap_or_else(|| self.closed()))
+        }
+    }
+
+    fn closed(&self) -> Error {
+        Error::Output {
+            path: self.dir.clone(),
+            reason: "the transitions writer has stopped".into(),
+        }
+    }
+
+    /// Closes the last part, waits for the writer and returns the dataset's parts.
+    ///
+    /// # Errors
+    /// As [`TransitionsExport::push`].
+    pub fn finish(mut self) -> Result<PartSummary> {
+        if let Some(last) = self
+            .encoder
+            .take()
+            .map(TransitionsEncoder::finish)
+            .transpose()?
+        {
+            if let Some(part) = last {
+                self.send(part)?;
+            }
+        }
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<PartSummary> {
+        self.sender = None;
+        let handle = self.handle.take().ok_or_else(|| self.closed())?;
+        let mut parts = handle.join().map_err(|_| Error::Output {
+            path: self.dir.clone(),
+            reason: "the transitions writer thread panicked".into(),
+        })??;
+        parts.sort_unstable_by_key(|p| p.0);
+        Ok(PartSummary {
+            dir: self.dir.clone(),
+            rows: parts.iter().map(|p| p.2).sum(),
+            parts: parts.into_iter().map(|p| p.1).collect(),
+        })
+    }
+}
+
+impl Drop for TransitionsExport {
+    /// Closes the last part (also while unwinding) and waits for the writer.
+    fn drop(&mut self) {
+        if let Some(Ok(Some(part))) = self.encoder.take().map(TransitionsEncoder::finish) {
+            if let Some(s) = self.sender.as_ref() {
+                let _ = s.send(part);
+            }
+        }
+        self.sender = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Infection, InfectionParams, Model};
+    use crate::population::Population;
+    use crate::space::{uniform, Policy};
+    use crate::test_util::in_pool;
+    use arrow_array::{Array, UInt32Array};
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    use proptest::prelude::*;
+
+    fn infection(num_states: usize) -> Infection {
+        Infection::try_new(InfectionParams {
+            num_states,
+            w2_pmf: vec![1.0 / num_states as f64; num_states],
+            ..InfectionParams::default()
+        })
+        .unwrap()
+    }
+
+    /// The batches of `steps` successive steps of `n` agents (state code `T`), and the parts
+    /// an encoder with these limits makes of them.
+    fn export<T: StateCode>(
+        model: &Infection,
+        n: usize,
+        steps: u64,
+        fraction: f64,
+        limits: (usize, usize),
+        wide: bool,
+    ) -> (Vec<RecordBatch>, Vec<EncodedPart>, TransitionsEncoder) {
+        let (ns, na) = (model.num_states(), model.num_actions());
+        let mut pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), 5).unwrap();
+        let meta = RunMetadata::new("scenario text", 5);
+        let mut enc =
+            TransitionsEncoder::build(Path::new("t"), ns, na, n, wide, &meta, Codec::Zstd)
+                .unwrap()
+                .with_limits(limits.0, limits.1);
+        let (mut batches, mut parts) = (Vec::new(), Vec::new());
+        let mut selection = Selection::default();
+        for k in 1..=steps {
+            pop.step_par(model, &Policy::uniform(ns, na), k - 1, 5)
+                .unwrap();
+            let buffer = pop.transitions().unwrap();
+            selection.draw(n, k, fraction, 9);
+            let step = StepTransitions::new(buffer, k, &selection);
+            batches.push(step.to_batch());
+            parts.extend(enc.push(&step).unwrap());
+        }
+        (batches, parts, enc)
+    }
+
+    fn read(part: &EncodedPart) -> Vec<RecordBatch> {
+        ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part.bytes.clone()))
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(|b| b.unwrap())
+            .collect()
+    }
+
+    fn concat(batches: &[RecordBatch]) -> RecordBatch {
+        arrow_select::concat::concat_batches(&batches[0].schema(), batches).unwrap()
+    }
+
+    /// Reads every part back with parquet-rs (as readers see it: the Arrow schema's narrow
+    /// unsigned types) and compares with the Arrow batches of the same steps; checks part
+    /// sizes, iterations per part and the column statistics.
+    fn check_round_trip<T: StateCode>(num_states: usize, n: usize, fraction: f64, wide: bool) {
+        let model = infection(num_states);
+        let (rows_per_part, max_iterations) = (3 * CHUNK / 2, 3);
+        let (batches, mut parts, enc) = export::<T>(
+            &model,
+            n,
+            7,
+            fraction,
+            (rows_per_part, max_iterations),
+            wide,
+        );
+        parts.extend(enc.finish().unwrap());
+        assert!(parts.len() >= 3, "{} parts", parts.len());
+        let mut read_back = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            assert_eq!(p.index, i);
+            let b = read(p);
+            let rows: usize = b.iter().map(RecordBatch::num_rows).sum();
+            assert_eq!(rows, p.rows);
+            if i + 1 < parts.len() {
+                assert!(rows >= rows_per_part.min(1) && rows < rows_per_part + CHUNK);
+            }
+            let file = SerializedFileReader::new(Bytes::from(p.bytes.clone())).unwrap();
+            let meta = file.metadata();
+            assert_eq!(meta.num_row_groups(), 1);
+            let whole = concat(&b);
+            let iterations = whole
+                .column(0)
+                .as_any()
+                .downcast_ref::<UInt32Array>()
+                .unwrap();
+            let mut distinct: Vec<u32> = iterations.values().to_vec();
+            distinct.dedup();
+            assert!(distinct.len() <= max_iterations, "{distinct:?}");
+            // Statistics: min/max of each integer column, as stored.
+            let rg = meta.row_group(0);
+            for (c, name) in [(0, "iteration"), (1, "agent"), (2, "s"), (5, "s_next")] {
+                let col = arrow_cast_u64(whole.column(c));
+                let (lo, hi) = (col.iter().min().unwrap(), col.iter().max().unwrap());
+                let st = rg.column(c).statistics().expect(name);
+                let got = match st {
+                    Statistics::Int32(v) => (
+                        u64::from(*v.min_opt().unwrap() as u32),
+                        u64::from(*v.max_opt().unwrap() as u32),
+                    ),
+                    Statistics::Int64(v) => {
+                        (*v.min_opt().unwrap() as u64, *v.max_opt().unwrap() as u64)
+                    }
+                    other => panic!("{name}: {other:?}"),
+                };
+                assert_eq!(got, (*lo, *hi), "{name}");
+            }
+            read_back.extend(b);
+        }
+        let (got, want) = (concat(&read_back), concat(&batches));
+        if wide {
+            // UInt64 agent ids: the same values as the batches' UInt32 ones.
+            assert_eq!(
+                arrow_cast_u64(got.column(1)),
+                arrow_cast_u64(want.column(1))
+            );
+            for c in [0, 2, 3, 4, 5, 6] {
+                assert_eq!(got.column(c), want.column(c));
+            }
+        } else {
+            assert_eq!(got, want);
+        }
+    }
+
+    /// An unsigned integer column as u64s.
+    fn arrow_cast_u64(a: &arrow_array::ArrayRef) -> Vec<u64> {
+        use arrow_array::cast::AsArray;
+        use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+        match a.data_type() {
+            arrow_schema::DataType::UInt8 => a
+                .as_primitive::<UInt8Type>()
+                .values()
+                .iter()
+                .map(|&v| u64::from(v))
+                .collect(),
+            arrow_schema::DataType::UInt16 => a
+                .as_primitive::<UInt16Type>()
+                .values()
+                .iter()
+                .map(|&v| u64::from(v))
+                .collect(),
+            arrow_schema::DataType::UInt32 => a
+                .as_primitive::<UInt32Type>()
+                .values()
+                .iter()
+                .map(|&v| u64::from(v))
+                .collect(),
+            arrow_schema::DataType::UInt64 => a.as_primitive::<UInt64Type>().values().to_vec(),
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn parts_read_back_as_the_batches_of_every_step() {
+        // Several chunks (the last one short), all agents and a seeded fraction.
+        check_round_trip::<u8>(25, 2 * CHUNK + 999, 1.0, false);
+        check_round_trip::<u8>(25, 2 * CHUNK + 999, 0.37, false);
+        // 64-bit agent ids (populations above 2^32), consecutive and with gaps.
+        check_round_trip::<u8>(25, CHUNK + 999, 1.0, true);
+        check_round_trip::<u8>(25, 2 * CHUNK + 999, 0.05, true);
+        // u16 state codes with 25 states (UInt8 columns), and 300 states (UInt16, 9-bit
+        // indices, an `r` dictionary of 1500 entries per iteration: 11–13-bit indices).
+        check_round_trip::<u16>(25, CHUNK + 5, 1.0, false);
+        check_round_trip::<u16>(300, 2 * CHUNK + 17, 0.6, false);
+    }
+
+    #[test]
+    fn parts_are_byte_identical_for_any_thread_count() {
+        let model = infection(25);
+        let run = |threads| {
+            in_pool(threads, || {
+                let (_, mut parts, enc) =
+                    export::<u8>(&model, 3 * CHUNK + 7, 4, 0.5, (CHUNK, 2), false);
+                parts.extend(enc.finish().unwrap());
+                parts.into_iter().map(|p| p.bytes).collect::<Vec<_>>()
+            })
+        };
+        let one = run(1);
+        assert!(one.len() >= 3);
+        assert_eq!(one, run(2));
+        assert_eq!(one, run(4));
+    }
+
+    #[test]
+    fn default_parts_hold_about_a_million_rows() {
+        let model = infection(25);
+        let n = 5 * CHUNK;
+        let (_, parts, enc) = export::<u8>(&model, n, 5, 1.0, (ROWS_PER_PART, 1 << 10), false);
+        // 5 steps of 327 680 rows: the first part closes at the page that reaches 2^20.
+        assert_eq!(parts.len(), 1);
+        assert_eq!(parts[0].rows, 16 * CHUNK);
+        let last = enc.finish().unwrap().unwrap();
+        assert_eq!((last.index, last.rows), (1, 9 * CHUNK));
+        assert_eq!(
+            read(&last).iter().map(RecordBatch::num_rows).sum::<usize>(),
+            9 * CHUNK
+        );
+    }
+
+    #[test]
+    fn an_empty_dataset_has_one_part_with_the_schema() {
+        let meta = RunMetadata::new("", 1);
+        let enc =
+            TransitionsEncoder::try_new(Path::new("t"), 25, 5, 100, &meta, Codec::Snappy).unwrap();
+        let schema = enc.schema().clone();
+        let part = enc.finish().unwrap().unwrap();
+        assert_eq!(part.rows, 0);
+        let reader = ParquetRecordBatchReaderBuilder::try_new(Bytes::from(part.bytes)).unwrap();
+        assert_eq!(reader.schema().fields(), schema.fields());
+    }
+
+    #[test]
+    fn steps_that_do_not_fit_are_refused() {
+        let model = infection(25);
+        let (_, _, mut enc) = export::<u8>(&model, 1000, 2, 1.0, (ROWS_PER_PART, 8), false);
+        let mut pop = Population::<u8>::try_new_typed(25, 1000, &uniform(25), 1).unwrap();
+        pop.step_par(&model, &Policy::uniform(25, 5), 0, 1).unwrap();
+        let mut selection = Selection::default();
+        selection.draw(1000, 2, 1.0, 1);
+        let again = StepTransitions::new(pop.transitions().unwrap(), 2, &selection);
+        let e = enc.push(&again).unwrap_err().to_string();
+        assert!(e.contains("iteration 2 after iteration 2"), "{e}");
+        let mut other = Population::<u8>::try_new_typed(25, 999, &uniform(25), 1).unwrap();
+        other
+            .step_par(&model, &Policy::uniform(25, 5), 0, 1)
+            .unwrap();
+        selection.draw(999, 3, 1.0, 1);
+        let e = enc
+            .push(&StepTransitions::new(
+                other.transitions().unwrap(),
+                3,
+                &selection,
+            ))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a step of 999 agents"), "{e}");
+    }
+
+    /// A reference decoder of DELTA_BINARY_PACKED (the format's definition, bit by bit), as
+    /// i128 values wrapped to `bits`.
+    fn decode_delta(bytes: &[u8], bits: u32) -> Vec<i128> {
+        let mut at = 0;
+        let mut uleb = || {
+            let (mut v, mut shift) = (0u128, 0);
+            loop {
+                let b = bytes[at];
+                at += 1;
+                v |= u128::from(b & 0x7f) << shift;
+                shift += 7;
+                if b < 0x80 {
+                    return v;
+                }
+            }
+        };
+        let unzig = |v: u128| (v >> 1) as i128 ^ -((v & 1) as i128);
+        let (block, minis, n) = (uleb() as usize, uleb() as usize, uleb() as usize);
+        let wrap = |v: i128| {
+            let m = 1i128 << bits;
+            let v = v.rem_euclid(m);
+            if v >= m / 2 {
+                v - m
+            } else {
+                v
+            }
+        };
+        let mut out = vec![unzig(uleb())];
+        drop(uleb);
+        let mut pos = {
+            // Re-scan the header to find where the blocks start.
+            let mut p = 0;
+            for _ in 0..4 {
+                while bytes[p] >= 0x80 {
+                    p += 1;
+                }
+                p += 1;
+            }
+            p
+        };
+        let read_uleb = |pos: &mut usize| {
+            let (mut v, mut shift) = (0u128, 0);
+            loop {
+                let b = bytes[*pos];
+                *pos += 1;
+                v |= u128::from(b & 0x7f) << shift;
+                shift += 7;
+                if b < 0x80 {
+                    return v;
+                }
+            }
+        };
+        while out.len() < n {
+            let min = unzig(read_uleb(&mut pos));
+            let widths: Vec<usize> = bytes[pos..pos + minis]
+                .iter()
+                .map(|&w| usize::from(w))
+                .collect();
+            pos += minis;
+            for w in widths {
+                if out.len() >= n {
+                    break;
+                }
+                let per = block / minis;
+                for j in 0..per {
+                    let mut v = 0u128;
+                    for b in 0..w {
+                        let bit = (j * w + b) as usize;
+                        v |= u128::from(bytes[pos + bit / 8] >> (bit % 8) & 1) << b;
+                    }
+                    if out.len() < n {
+                        let prev = *out.last().unwrap();
+                        out.push(wrap(prev + min + v as i128));
+                    }
+                }
+                pos += per * w / 8;
+            }
+        }
+        assert_eq!(pos, bytes.len(), "no trailing bytes");
+        out
+    }
+
+    proptest! {
+        #[test]
+        fn delta_binary_packed_decodes(values in proptest::collection::vec(any::<i32>(), 1..700),
+                                       wide in proptest::collection::vec(any::<i64>(), 1..300)) {
+            let mut out = Vec::new();
+            delta_binary_packed(&values, &mut out);
+            let want: Vec<i128> = values.iter().map(|&v| i128::from(v)).collect();
+            prop_assert_eq!(decode_delta(&out, 32), want);
+            let mut out = Vec::new();
+            delta_binary_packed(&wide, &mut out);
+            let want: Vec<i128> = wide.iter().map(|&v| i128::from(v)).collect();
+            prop_assert_eq!(decode_delta(&out, 64), want);
+        }
+
+        #[test]
+        fn consecutive_deltas_decode(first in 0u64..(1 << 33), n in 1usize..1000) {
+            let mut out = Vec::new();
+            delta_consecutive(first, n, true, &mut out);
+            let want: Vec<i128> = (0..n as i128).map(|j| first as i128 + j).collect();
+            prop_assert_eq!(decode_delta(&out, 64), want);
+            let first = first as u32;
+            let mut out = Vec::new();
+            delta_consecutive(u64::from(first), n, false, &mut out);
+            let want: Vec<i128> = (0..n as u32).map(|j| i128::from(first.wrapping_add(j) as i32)).collect();
+            prop_assert_eq!(decode_delta(&out, 32), want);
+        }
+
+        #[test]
+        fn packing_matches_a_bit_by_bit_reference(width in 1usize..=32, seed in any::<u64>(), n in 0usize..100) {
+            let mask = if width == 32 { u32::MAX } else { (1u32 << width) - 1 };
+            let values: Vec<u32> = (0..n as u64)
+                .map(|i| (seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i.wrapping_mul(0xD1B5_4A32_D192_ED03)) >> 17) as u32 & mask)
+                .collect();
+            let mut out = Vec::new();
+            pack(&values, width, &mut out);
+            let mut want = vec![0u8; n.div_ceil(8) * width];
+            for (j, &v) in values.iter().enumerate() {
+                for b in 0..width {
+                    if v >> b & 1 == 1 {
+                        let at = j * width + b;
+                        want[at / 8] |= 1 << (at % 8);
+                    }
+                }
+            }
+            prop_assert_eq!(out, want);
+        }
+    }
+}
