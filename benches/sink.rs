@@ -3,15 +3,19 @@
 //!
 //! Run: `cargo bench --bench sink`. The data, batch, schema and metadata are built outside
 //! the timer; `build_rows` times pushing the rows through a reused [`TableBuilder`] on its
-//! own (Throughput = rows). `transitions/*` encodes 10^6 rows of the transitions dataset
-//! (the schema and encoding of `mfgsim learn --export-transitions`) with each codec, on one
-//! thread (Throughput = rows).
+//! own (Throughput = rows). `transitions/*` encodes one step of 2^20 infection agents into
+//! a whole part file in memory, as `mfgsim learn --export-transitions` does, with each codec,
+//! on every thread of the pool and on one (Throughput = rows); `arrow_writer_zstd` writes
+//! the same rows through parquet-rs's `ArrowWriter` for comparison.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mfgsim::model::{Infection, Model};
 use mfgsim::output::{
-    trajectory_schema, transitions_encoding, transitions_schema, Codec, ParquetTableWriter,
-    RunMetadata, TableBuilder,
+    trajectory_schema, Codec, ParquetTableWriter, RunMetadata, Selection, StepTransitions,
+    TableBuilder, TransitionsEncoder,
 };
+use mfgsim::population::Population;
+use mfgsim::space::{uniform, Policy};
 use std::hint::black_box;
 
 const ROWS: usize = 10_000;
@@ -76,61 +80,60 @@ fn sink(c: &mut Criterion) {
     g.finish();
 }
 
-/// 10^6 transition rows of one iteration on 8 states and 2 actions: agent i in order, states
-/// and actions from a fixed hash, the reward a function of (s, a), ~1% regenerated.
-fn transitions_data(rows: usize) -> arrow_array::RecordBatch {
-    use arrow_array::{BooleanArray, Float64Array, UInt32Array, UInt8Array};
-    use std::sync::Arc;
-    let mix = |i: usize, k: u64| {
-        let mut x = (i as u64 ^ k).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        x ^= x >> 31;
-        x.wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 40
-    };
-    let s: Vec<u8> = (0..rows).map(|i| (mix(i, 1) % 8) as u8).collect();
-    let a: Vec<u8> = (0..rows).map(|i| (mix(i, 2) % 2) as u8).collect();
-    let r: Vec<f64> = s
-        .iter()
-        .zip(&a)
-        .map(|(&s, &a)| -0.37 * f64::from(s) - 0.11 * f64::from(a))
-        .collect();
-    let s_next: Vec<u8> = (0..rows).map(|i| (mix(i, 3) % 8) as u8).collect();
-    let regen: Vec<bool> = (0..rows).map(|i| mix(i, 4) % 100 == 0).collect();
-    let columns: Vec<arrow_array::ArrayRef> = vec![
-        Arc::new(UInt32Array::from(vec![7; rows])),
-        Arc::new(UInt32Array::from_iter_values(0..rows as u32)),
-        Arc::new(UInt8Array::from(s)),
-        Arc::new(UInt8Array::from(a)),
-        Arc::new(Float64Array::from(r)),
-        Arc::new(UInt8Array::from(s_next)),
-        Arc::new(BooleanArray::from(regen)),
-    ];
-    arrow_array::RecordBatch::try_new(transitions_schema(8, rows), columns).unwrap()
+/// One step of 2^20 infection agents (uniform policy, so every action is taken), and its
+/// whole selection.
+fn stepped_population() -> (Population, Selection) {
+    let model = Infection::default();
+    let (ns, na, n) = (model.num_states(), model.num_actions(), 1 << 20);
+    let mut pop = Population::try_new(ns, n, &uniform(ns), 3).unwrap();
+    pop.step_par(&model, &Policy::uniform(ns, na), 0, 3)
+        .unwrap();
+    let mut selection = Selection::default();
+    selection.draw(n, 1, 1.0, 3);
+    (pop, selection)
 }
 
 fn transitions(c: &mut Criterion) {
-    const ROWS: usize = 1 << 20;
-    let batch = transitions_data(ROWS);
+    let (pop, selection) = stepped_population();
+    let buffer = pop.transitions().unwrap();
+    let step = StepTransitions::new(buffer, 1, &selection);
+    let rows = step.rows();
     let meta = RunMetadata::new("[model]\nkind = \"infection\"\n", 1);
+    let dir = std::path::Path::new("<bench>");
+    let encode = |codec: Codec| {
+        let mut enc = TransitionsEncoder::try_new(dir, 25, 5, rows, &meta, codec).unwrap();
+        let mut parts = enc.push(black_box(&step)).unwrap();
+        parts.extend(enc.finish().unwrap());
+        parts
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     let mut g = c.benchmark_group("transitions");
-    g.throughput(Throughput::Elements(ROWS as u64));
+    g.throughput(Throughput::Elements(rows as u64));
     g.sample_size(20);
     for codec in [Codec::Zstd, Codec::Snappy, Codec::None] {
-        let encoding = transitions_encoding(codec);
-        g.bench_function(format!("{}/1M_rows", codec.as_str()), |b| {
-            b.iter(|| {
-                let mut w = ParquetTableWriter::try_new_encoded(
-                    "<sink>",
-                    std::io::sink(),
-                    batch.schema(),
-                    &meta,
-                    &encoding,
-                )
-                .unwrap();
-                w.write_batch(black_box(&batch)).unwrap();
-                w.finish().unwrap()
-            })
+        let name = codec.as_str();
+        g.bench_function(format!("{name}/2^20_rows/all_threads"), |b| {
+            b.iter(|| encode(codec))
+        });
+        g.bench_function(format!("{name}/2^20_rows/1_thread"), |b| {
+            b.iter(|| one.install(|| encode(codec)))
         });
     }
+    // The same rows through parquet-rs's ArrowWriter (dictionaries, statistics, zstd): what
+    // the export cost before its pages were written directly.
+    let batch = step.to_batch();
+    g.bench_function("arrow_writer_zstd/2^20_rows/1_thread", |b| {
+        b.iter(|| {
+            let mut w =
+                ParquetTableWriter::try_new("<sink>", std::io::sink(), batch.schema(), &meta)
+                    .unwrap();
+            w.write_batch(black_box(&batch)).unwrap();
+            w.finish().unwrap()
+        })
+    });
     g.finish();
 }
 

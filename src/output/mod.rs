@@ -111,8 +111,7 @@ pub use self::parquet::{
     equilibrium_batch, equilibrium_schema, numbered_fields, read_parquet, trajectory_batch,
     trajectory_schema, write_equilibrium, write_parquet, write_solutions, write_trajectory, Codec,
     ParquetTable, ParquetTableWriter, PartSummary, PartWriter, RowAppender, RunMetadata,
-    StreamingParquet, TableBuilder, TableEncoding, DEFAULT_ROW_GROUP_BYTES, KEY_SCENARIO, KEY_SEED,
-    KEY_VERSION,
+    StreamingParquet, TableBuilder, DEFAULT_ROW_GROUP_BYTES, KEY_SCENARIO, KEY_SEED, KEY_VERSION,
 };
 pub use self::transitions::{
     EncodedPart, Selection, StepTransitions, TransitionsEncoder, TransitionsExport, ROWS_PER_PART,

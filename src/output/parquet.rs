@@ -13,7 +13,6 @@ use ::parquet::arrow::ArrowWriter;
 use ::parquet::basic::{Compression, ZstdLevel};
 use ::parquet::file::metadata::KeyValue;
 use ::parquet::file::properties::WriterProperties;
-use ::parquet::schema::types::ColumnPath;
 use arrow_array::builder::{
     BooleanBuilder, Float64Builder, Int64Builder, UInt32Builder, UInt64Builder,
 };
@@ -23,7 +22,6 @@ use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Footer key of the scenario TOML text.
@@ -99,13 +97,8 @@ impl RunMetadata {
         pairs
     }
 
-    /// Writer properties: `encoding`'s codec and delta columns, default statistics, these
-    /// pairs in the footer.
-    pub(crate) fn writer_properties(
-        &self,
-        path: &Path,
-        encoding: &TableEncoding,
-    ) -> Result<WriterProperties> {
+    /// Writer properties: `codec`, default statistics, these pairs in the footer.
+    pub(crate) fn writer_properties(&self, path: &Path, codec: Codec) -> Result<WriterProperties> {
         if let Some((key, _)) = self
             .extra
             .iter()
@@ -121,16 +114,10 @@ impl RunMetadata {
             .into_iter()
             .map(|(k, v)| KeyValue::new(k, v))
             .collect();
-        let mut props = WriterProperties::builder()
-            .set_compression(encoding.codec.compression())
-            .set_key_value_metadata(Some(kv));
-        for name in &encoding.delta_columns {
-            let col = ColumnPath::from(name.as_str());
-            props = props
-                .set_column_dictionary_enabled(col.clone(), false)
-                .set_column_encoding(col, ::parquet::basic::Encoding::DELTA_BINARY_PACKED);
-        }
-        Ok(props.build())
+        Ok(WriterProperties::builder()
+            .set_compression(codec.compression())
+            .set_key_value_metadata(Some(kv))
+            .build())
     }
 }
 
@@ -163,18 +150,6 @@ impl Codec {
             Codec::None => Compression::UNCOMPRESSED,
         }
     }
-}
-
-/// How the columns of a table are encoded: the [`Codec`], and the integer columns written
-/// with `DELTA_BINARY_PACKED` instead of a dictionary (for sorted or sequential columns, such
-/// as an agent index, where a dictionary costs time and saves nothing). The default is zstd
-/// with dictionaries everywhere.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TableEncoding {
-    /// Page compression.
-    pub codec: Codec,
-    /// Names of integer columns to delta-encode.
-    pub delta_columns: Vec<String>,
 }
 
 // ---------------------------------------------------------------------------------------
@@ -509,22 +484,8 @@ impl<W: Write + Send> ParquetTableWriter<W> {
         schema: SchemaRef,
         meta: &RunMetadata,
     ) -> Result<Self> {
-        Self::try_new_encoded(path, sink, schema, meta, &TableEncoding::default())
-    }
-
-    /// As [`ParquetTableWriter::try_new`], with the columns encoded as `encoding` says.
-    ///
-    /// # Errors
-    /// As [`ParquetTableWriter::try_new`].
-    pub fn try_new_encoded(
-        path: impl Into<PathBuf>,
-        sink: W,
-        schema: SchemaRef,
-        meta: &RunMetadata,
-        encoding: &TableEncoding,
-    ) -> Result<Self> {
         let path = path.into();
-        let props = meta.writer_properties(&path, encoding)?;
+        let props = meta.writer_properties(&path, Codec::default())?;
         let writer =
             ArrowWriter::try_new(sink, schema.clone(), Some(props)).map_err(output_error(&path))?;
         Ok(ParquetTableWriter {
@@ -662,7 +623,6 @@ pub struct PartWriter {
     meta: RunMetadata,
     rows_per_part: usize,
     row_group_bytes: usize,
-    encoding: TableEncoding,
     open: Option<(PathBuf, ParquetTableWriter<AtomicFile>)>,
     open_rows: usize,
     parts: Vec<PathBuf>,
@@ -692,7 +652,6 @@ impl PartWriter {
             meta,
             rows_per_part,
             row_group_bytes: DEFAULT_ROW_GROUP_BYTES,
-            encoding: TableEncoding::default(),
             open: None,
             open_rows: 0,
             parts: Vec::new(),
@@ -703,12 +662,6 @@ impl PartWriter {
     /// Sets the row-group target of each part (see [`ParquetTableWriter::with_row_group_bytes`]).
     pub fn with_row_group_bytes(mut self, bytes: usize) -> Self {
         self.row_group_bytes = bytes.max(1);
-        self
-    }
-
-    /// Sets how the columns of each part are encoded (see [`TableEncoding`]).
-    pub fn with_encoding(mut self, encoding: TableEncoding) -> Self {
-        self.encoding = encoding;
         self
     }
 
@@ -793,7 +746,6 @@ impl PartWriter {
             schema: self.schema.clone(),
             meta: self.meta.clone(),
             row_group_bytes: self.row_group_bytes,
-            encoding: self.encoding.clone(),
         }
     }
 
@@ -814,7 +766,6 @@ struct PartSpec {
     schema: SchemaRef,
     meta: RunMetadata,
     row_group_bytes: usize,
-    encoding: TableEncoding,
 }
 
 impl PartSpec {
@@ -822,108 +773,10 @@ impl PartSpec {
     fn create(&self, index: usize) -> Result<(PathBuf, ParquetTableWriter<AtomicFile>)> {
         let path = PartWriter::part_path(&self.dir, index);
         let file = AtomicFile::create(&path)?;
-        let writer = ParquetTableWriter::try_new_encoded(
-            &path,
-            file,
-            self.schema.clone(),
-            &self.meta,
-            &self.encoding,
-        )?
-        .with_row_group_bytes(self.row_group_bytes);
+        let writer = ParquetTableWriter::try_new(&path, file, self.schema.clone(), &self.meta)?
+            .with_row_group_bytes(self.row_group_bytes);
         Ok((path, writer))
     }
-
-    /// Writes part `index` from `batches` and renames it into place.
-    fn write(&self, index: usize, batches: &[RecordBatch]) -> Result<PathBuf> {
-        let (path, mut writer) = self.create(index)?;
-        for b in batches {
-            writer.write_batch(b)?;
-        }
-        writer.finish()?.commit()?;
-        Ok(path)
-    }
-}
-
-/// The body of a [`StreamingParquet`] thread with `workers` ≥ 2: cuts the stream into parts
-/// of `rows_per_part` rows exactly as [`PartWriter::write_batch`] does and hands each whole
-/// part to one of `workers` encoder threads. An encoder's error stops the stream.
-fn write_parts_pooled(
-    writer: PartWriter,
-    receiver: crossbeam_channel::Receiver<RecordBatch>,
-    workers: usize,
-) -> Result<PartSummary> {
-    let spec = writer.spec();
-    let per_part = writer.rows_per_part;
-    let failed = AtomicBool::new(false);
-    let (spec, failed) = (&spec, &failed);
-    std::thread::scope(|scope| {
-        let (jobs, queue) = crossbeam_channel::bounded::<(usize, Vec<RecordBatch>)>(1);
-        let encoders: Vec<_> = (0..workers)
-            .map(|_| {
-                let queue = queue.clone();
-                scope.spawn(move || -> Result<Vec<(usize, PathBuf, usize)>> {
-                    let mut done = Vec::new();
-                    for (index, batches) in queue {
-                        let rows = batches.iter().map(RecordBatch::num_rows).sum();
-                        match spec.write(index, &batches) {
-                            Ok(path) => done.push((index, path, rows)),
-                            Err(e) => {
-                                failed.store(true, Ordering::Relaxed);
-                                return Err(e);
-                            }
-                        }
-                    }
-                    Ok(done)
-                })
-            })
-            .collect();
-        drop(queue);
-        let (mut part, mut open, mut open_rows) = (0, Vec::new(), 0);
-        'stream: for batch in receiver {
-            let mut offset = 0;
-            while offset < batch.num_rows() {
-                let take = (per_part - open_rows).min(batch.num_rows() - offset);
-                open.push(batch.slice(offset, take));
-                (open_rows, offset) = (open_rows + take, offset + take);
-                if open_rows == per_part {
-                    if failed.load(Ordering::Relaxed)
-                        || jobs.send((part, std::mem::take(&mut open))).is_err()
-                    {
-                        break 'stream;
-                    }
-                    (part, open_rows) = (part + 1, 0);
-                }
-            }
-        }
-        if !failed.load(Ordering::Relaxed) && (open_rows > 0 || part == 0) {
-            // The last, short part; or an empty part 0 so the dataset has a schema.
-            let _ = jobs.send((part, open));
-        }
-        drop(jobs);
-        let mut parts = Vec::new();
-        let mut first_error = None;
-        for e in encoders {
-            match e.join() {
-                Ok(Ok(done)) => parts.extend(done),
-                Ok(Err(e)) => first_error = first_error.or(Some(e)),
-                Err(_) => {
-                    first_error = first_error.or(Some(Error::Output {
-                        path: spec.dir.clone(),
-                        reason: "a Parquet encoder thread panicked".into(),
-                    }));
-                }
-            }
-        }
-        if let Some(e) = first_error {
-            return Err(e);
-        }
-        parts.sort_unstable_by_key(|p| p.0);
-        Ok(PartSummary {
-            dir: spec.dir.clone(),
-            rows: parts.iter().map(|p| p.2).sum(),
-            parts: parts.into_iter().map(|p| p.1).collect(),
-        })
-    })
 }
 
 /// A [`PartWriter`] on its own thread, fed through a bounded crossbeam channel of batches.
@@ -975,27 +828,12 @@ impl StreamingParquet {
     ///
     /// # Errors
     /// [`Error::Io`] naming the dataset directory when the thread cannot be spawned.
-    pub fn spawn(writer: PartWriter, capacity: usize) -> Result<Self> {
-        Self::spawn_pool(writer, capacity, 1)
-    }
-
-    /// As [`StreamingParquet::spawn`], with `workers` threads each encoding whole parts
-    /// (`workers` ≤ 1: the stream's thread encodes them itself). Parts are cut at the same
-    /// rows for any `workers`, and each part's bytes depend only on its rows, so the dataset
-    /// is byte-identical for any `workers`; parts may close out of order, each still written
-    /// under a temporary name and renamed when complete.
-    ///
-    /// # Errors
-    /// As [`StreamingParquet::spawn`].
-    pub fn spawn_pool(mut writer: PartWriter, capacity: usize, workers: usize) -> Result<Self> {
+    pub fn spawn(mut writer: PartWriter, capacity: usize) -> Result<Self> {
         let dir = writer.dir.clone();
         let (sender, receiver) = crossbeam_channel::bounded::<RecordBatch>(capacity.max(1));
         let handle = std::thread::Builder::new()
             .name("mfgsim-parquet".into())
             .spawn(move || {
-                if workers >= 2 {
-                    return write_parts_pooled(writer, receiver, workers);
-                }
                 for batch in receiver {
                     writer.write_batch(&batch)?;
                 }
@@ -1546,42 +1384,6 @@ mod tests {
         rows.push_row(|r| {
             r.f64(1.0).f64(2.0);
         });
-    }
-
-    #[test]
-    fn pooled_parts_are_byte_identical_to_serial_ones() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut rows = TableBuilder::new(tiny_schema(), 8);
-        let batches: Vec<RecordBatch> = (0..9).map(|k| tiny_batch(&mut rows, 7 * k, 7)).collect();
-        let write = |name: &str, workers: usize| {
-            let w = PartWriter::try_new(&dir.path().join(name), tiny_schema(), meta(), 10)
-                .unwrap()
-                .with_encoding(TableEncoding {
-                    codec: Codec::Snappy,
-                    delta_columns: vec!["step".into()],
-                });
-            let mut stream = StreamingParquet::spawn_pool(w, 2, workers).unwrap();
-            for b in &batches {
-                stream.send(b.clone()).unwrap();
-            }
-            let summary = stream.finish().unwrap();
-            assert_eq!((summary.parts.len(), summary.rows), (7, 63));
-            let names: Vec<_> = std::fs::read_dir(&summary.dir)
-                .unwrap()
-                .map(|e| e.unwrap().file_name().into_string().unwrap())
-                .collect();
-            assert!(names.iter().all(|n| n.starts_with("part-")), "{names:?}");
-            summary
-                .parts
-                .iter()
-                .map(|p| std::fs::read(p).unwrap())
-                .collect::<Vec<_>>()
-        };
-        let serial = write("one", 1);
-        assert_eq!(write("three", 3), serial);
-        assert_eq!(write("two", 2), serial);
-        let t = read_parquet(&PartWriter::part_path(&dir.path().join("two"), 6)).unwrap();
-        assert_eq!(t.i64_column("step").unwrap(), vec![60, 61, 62]);
     }
 
     #[test]

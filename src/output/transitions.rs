@@ -54,7 +54,7 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use super::online::{transitions_columns, transitions_schema};
-use super::parquet::{open_part_dir, Codec, PartSummary, PartWriter, RunMetadata, TableEncoding};
+use super::parquet::{open_part_dir, Codec, PartSummary, PartWriter, RunMetadata};
 use super::AtomicFile;
 use crate::error::{Error, Result};
 use crate::population::CHUNK;
@@ -465,7 +465,7 @@ struct PageSet {
 /// one): zstd at level 1 (parquet's default level), or raw Snappy (parquet's SNAPPY).
 enum Compressor {
     Zstd(zstd::bulk::Compressor<'static>),
-    Snappy(snap::raw::Encoder),
+    Snappy(Box<snap::raw::Encoder>),
 }
 
 thread_local! {
@@ -485,7 +485,7 @@ fn compress(codec: Codec, raw: Vec<u8>) -> Result<Vec<u8>> {
         );
         if !fits {
             *cell = Some(match codec {
-                Codec::Snappy => Compressor::Snappy(snap::raw::Encoder::new()),
+                Codec::Snappy => Compressor::Snappy(Box::new(snap::raw::Encoder::new())),
                 _ => {
                     Compressor::Zstd(zstd::bulk::Compressor::new(1).map_err(|e| encode_error(&e))?)
                 }
@@ -785,13 +785,7 @@ impl TransitionsEncoder {
                 .convert(&arrow)
                 .map_err(schema_error)?,
         );
-        let mut props = meta.writer_properties(
-            dir,
-            &TableEncoding {
-                codec,
-                delta_columns: Vec::new(),
-            },
-        )?;
+        let mut props = meta.writer_properties(dir, codec)?;
         add_encoded_arrow_schema_to_metadata(&arrow, &mut props);
         let pairs = num_states * num_actions;
         let reward_dictionary = pairs <= MAX_REWARD_DICTIONARY;
@@ -1145,6 +1139,9 @@ impl TransitionsEncoder {
 // Files
 // ---------------------------------------------------------------------------------------
 
+/// A part the writer thread committed: index, path, rows.
+type WrittenPart = (usize, PathBuf, usize);
+
 /// The transitions export of a learning run: a [`TransitionsEncoder`] on the calling
 /// thread (its pages on the rayon pool) and a writer thread that writes each closed part as
 /// `DIR/part-NNNNN.parquet` (an [`AtomicFile`]: a killed run leaves closed parts only).
@@ -1153,7 +1150,7 @@ pub struct TransitionsExport {
     dir: PathBuf,
     encoder: Option<TransitionsEncoder>,
     sender: Option<crossbeam_channel::Sender<EncodedPart>>,
-    handle: Option<std::thread::JoinHandle<Result<Vec<(usize, PathBuf, usize)>>>>,
+    handle: Option<std::thread::JoinHandle<Result<Vec<WrittenPart>>>>,
 }
 
 impl TransitionsExport {
@@ -1243,15 +1240,13 @@ impl TransitionsExport {
     /// # Errors
     /// As [`TransitionsExport::push`].
     pub fn finish(mut self) -> Result<PartSummary> {
-        if let Some(last) = self
+        if let Some(Some(part)) = self
             .encoder
             .take()
             .map(TransitionsEncoder::finish)
             .transpose()?
         {
-            if let Some(part) = last {
-                self.send(part)?;
-            }
+            self.send(part)?;
         }
         self.join()
     }
@@ -1541,44 +1536,8 @@ mod tests {
     /// A reference decoder of DELTA_BINARY_PACKED (the format's definition, bit by bit), as
     /// i128 values wrapped to `bits`.
     fn decode_delta(bytes: &[u8], bits: u32) -> Vec<i128> {
-        let mut at = 0;
-        let mut uleb = || {
-            let (mut v, mut shift) = (0u128, 0);
-            loop {
-                let b = bytes[at];
-                at += 1;
-                v |= u128::from(b & 0x7f) << shift;
-                shift += 7;
-                if b < 0x80 {
-                    return v;
-                }
-            }
-        };
-        let unzig = |v: u128| (v >> 1) as i128 ^ -((v & 1) as i128);
-        let (block, minis, n) = (uleb() as usize, uleb() as usize, uleb() as usize);
-        let wrap = |v: i128| {
-            let m = 1i128 << bits;
-            let v = v.rem_euclid(m);
-            if v >= m / 2 {
-                v - m
-            } else {
-                v
-            }
-        };
-        let mut out = vec![unzig(uleb())];
-        drop(uleb);
-        let mut pos = {
-            // Re-scan the header to find where the blocks start.
-            let mut p = 0;
-            for _ in 0..4 {
-                while bytes[p] >= 0x80 {
-                    p += 1;
-                }
-                p += 1;
-            }
-            p
-        };
-        let read_uleb = |pos: &mut usize| {
+        let mut pos = 0;
+        let uleb = |pos: &mut usize| {
             let (mut v, mut shift) = (0u128, 0);
             loop {
                 let b = bytes[*pos];
@@ -1590,8 +1549,23 @@ mod tests {
                 }
             }
         };
+        let unzig = |v: u128| (v >> 1) as i128 ^ -((v & 1) as i128);
+        let wrap = |v: i128| {
+            let m = 1i128 << bits;
+            let v = v.rem_euclid(m);
+            if v >= m / 2 {
+                v - m
+            } else {
+                v
+            }
+        };
+        let block = uleb(&mut pos) as usize;
+        let minis = uleb(&mut pos) as usize;
+        let n = uleb(&mut pos) as usize;
+        let mut out = vec![unzig(uleb(&mut pos))];
+        let per = block / minis;
         while out.len() < n {
-            let min = unzig(read_uleb(&mut pos));
+            let min = unzig(uleb(&mut pos));
             let widths: Vec<usize> = bytes[pos..pos + minis]
                 .iter()
                 .map(|&w| usize::from(w))
@@ -1601,11 +1575,10 @@ mod tests {
                 if out.len() >= n {
                     break;
                 }
-                let per = block / minis;
                 for j in 0..per {
                     let mut v = 0u128;
                     for b in 0..w {
-                        let bit = (j * w + b) as usize;
+                        let bit = j * w + b;
                         v |= u128::from(bytes[pos + bit / 8] >> (bit % 8) & 1) << b;
                     }
                     if out.len() < n {
