@@ -102,7 +102,12 @@ fn transitions(c: &mut Criterion) {
     let dir = std::path::Path::new("<bench>");
     let encode = |codec: Codec| {
         let mut enc = TransitionsEncoder::try_new(dir, 25, 5, rows, &meta, codec).unwrap();
-        let mut parts = enc.push(black_box(&step)).unwrap();
+        let mut parts = Vec::new();
+        enc.push(black_box(&step), &mut |p| {
+            parts.push(p);
+            Ok(())
+        })
+        .unwrap();
         parts.extend(enc.finish().unwrap());
         parts
     };

@@ -115,6 +115,7 @@ pub use self::parquet::{
 };
 pub use self::transitions::{
     EncodedPart, Selection, StepTransitions, TransitionsEncoder, TransitionsExport, ROWS_PER_PART,
+    WINDOW_PAGES,
 };
 
 use crate::error::{Error, Result};

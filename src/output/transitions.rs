@@ -65,6 +65,10 @@ use crate::transition::{is_regenerated, unpack_action, TransitionBuffer};
 /// Rows after which a part closes (at the end of the page that reaches it): 2^20.
 pub const ROWS_PER_PART: usize = 1 << 20;
 
+/// Pages encoded at once (in parallel) before they join their parts: 64 pages of
+/// [`CHUNK`] agents, 4·2^20 rows.
+pub const WINDOW_PAGES: usize = 64;
+
 /// Largest |S|·|A| whose rewards are dictionary-encoded (above it `r` is PLAIN).
 const MAX_REWARD_DICTIONARY: usize = 1 << 16;
 
@@ -718,6 +722,7 @@ pub struct TransitionsEncoder {
     num_agents: usize,
     max_iterations: usize,
     rows_per_part: usize,
+    window: usize,
     reward_dictionary: bool,
     wide_agents: bool,
     open: OpenPart,
@@ -805,6 +810,7 @@ impl TransitionsEncoder {
             num_agents,
             max_iterations,
             rows_per_part: ROWS_PER_PART,
+            window: WINDOW_PAGES,
             reward_dictionary,
             open: OpenPart::default(),
             next_part: 0,
@@ -812,10 +818,11 @@ impl TransitionsEncoder {
         })
     }
 
-    /// Smaller parts, to test part boundaries without millions of rows.
+    /// Smaller parts and windows of 2 pages, to test part and window boundaries without
+    /// millions of rows.
     #[cfg(test)]
     fn with_limits(mut self, rows_per_part: usize, max_iterations: usize) -> Self {
-        (self.rows_per_part, self.max_iterations) = (rows_per_part, max_iterations);
+        (self.rows_per_part, self.max_iterations, self.window) = (rows_per_part, max_iterations, 2);
         self
     }
 
@@ -829,17 +836,21 @@ impl TransitionsEncoder {
         &self.arrow
     }
 
-    /// Encodes `step`'s rows (pages in parallel on the rayon pool) and returns the parts it
-    /// closed.
+    /// Encodes `step`'s rows (pages in parallel on the rayon pool, [`WINDOW_PAGES`] at a
+    /// time) and hands each part it closes to `emit` as soon as it is closed.
     ///
     /// # Errors
     /// [`Error::Output`] when the step does not fit the encoder (another population size or
     /// number of states, an iteration not after the previous one or above `u32::MAX`), or a
-    /// page cannot be compressed.
-    pub fn push(&mut self, step: &StepTransitions<'_>) -> Result<Vec<EncodedPart>> {
+    /// page cannot be compressed; `emit`'s error.
+    pub fn push(
+        &mut self,
+        step: &StepTransitions<'_>,
+        emit: &mut dyn FnMut(EncodedPart) -> Result<()>,
+    ) -> Result<()> {
         match step.buffer {
-            BufferRef::U8(b) => self.push_typed(b, step.iteration, step.selection),
-            BufferRef::U16(b) => self.push_typed(b, step.iteration, step.selection),
+            BufferRef::U8(b) => self.push_typed(b, step.iteration, step.selection, emit),
+            BufferRef::U16(b) => self.push_typed(b, step.iteration, step.selection, emit),
         }
     }
 
@@ -848,7 +859,8 @@ impl TransitionsEncoder {
         buffer: &TransitionBuffer<T>,
         iteration: u64,
         selection: &Selection,
-    ) -> Result<Vec<EncodedPart>> {
+        emit: &mut dyn FnMut(EncodedPart) -> Result<()>,
+    ) -> Result<()> {
         let n = buffer.len();
         let bad = |reason: String| Error::Output {
             path: PathBuf::from("<transitions>"),
@@ -904,40 +916,43 @@ impl TransitionsEncoder {
             bit_width(self.num_states.saturating_sub(1) as u64).max(1),
             bit_width(self.num_actions.saturating_sub(1) as u64).max(1),
         );
-        let cx = |slot: u32| PageContext {
+        let base = PageContext {
             num_actions: self.num_actions,
             pairs: self.num_states * self.num_actions,
             codec: self.codec,
             state_width,
             action_width,
-            slot,
+            slot: 0,
             reward_dictionary: self.reward_dictionary,
             wide_agents: self.wide_agents,
         };
-        let pages: Vec<Result<PageSet>> = plan
-            .par_iter()
-            .map(|&(c, _, slot)| encode_page(buffer, k, selection.chunk_agents(c, n), cx(slot)))
-            .collect();
-
-        let mut closed = Vec::new();
+        let cx = |slot: u32| PageContext { slot, ..base };
+        // Encode a window of pages at a time, so a step of 10^9 agents holds a few
+        // windows of pages in memory, not the whole step.
         let mut current = 0;
-        for (&(_, part, _), page) in plan.iter().zip(pages) {
-            let page = page?;
-            if part != current {
-                closed.push(self.close()?);
-                current = part;
+        for window in plan.chunks(self.window) {
+            let pages: Vec<Result<PageSet>> = window
+                .par_iter()
+                .map(|&(c, _, slot)| encode_page(buffer, k, selection.chunk_agents(c, n), cx(slot)))
+                .collect();
+            for (&(_, part, _), page) in window.iter().zip(pages) {
+                let page = page?;
+                if part != current {
+                    emit(self.close()?)?;
+                    current = part;
+                }
+                if self.open.iterations.last() != Some(&k) {
+                    self.open.iterations.push(k);
+                    self.open.rewards.extend_from_slice(&buffer.tables().reward);
+                }
+                self.open.rows += page.rows;
+                self.open.pages.push(page);
             }
-            if self.open.iterations.last() != Some(&k) {
-                self.open.iterations.push(k);
-                self.open.rewards.extend_from_slice(&buffer.tables().reward);
-            }
-            self.open.rows += page.rows;
-            self.open.pages.push(page);
         }
         if self.open.rows >= self.rows_per_part {
-            closed.push(self.close()?);
+            emit(self.close()?)?;
         }
-        Ok(closed)
+        Ok(())
     }
 
     /// Closes the open part if it has rows (or when no part was written yet: an empty
@@ -1212,10 +1227,25 @@ impl TransitionsExport {
         let Some(encoder) = self.encoder.as_mut() else {
             return Err(self.closed());
         };
-        for part in encoder.push(step)? {
-            self.send(part)?;
+        let sender = self.sender.as_ref();
+        let mut stopped = false;
+        let pushed = encoder.push(step, &mut |part| {
+            if sender.is_some_and(|s| s.send(part).is_ok()) {
+                Ok(())
+            } else {
+                stopped = true;
+                Err(Error::Output {
+                    path: PathBuf::new(),
+                    reason: String::new(),
+                })
+            }
+        });
+        if stopped {
+            // The writer stopped on an error: report it.
+            self.sender = None;
+            return Err(self.join().err().unwrap_or_else(|| self.closed()));
         }
-        Ok(())
+        pushed
     }
 
     fn send(&mut self, part: EncodedPart) -> Result<()> {
@@ -1329,7 +1359,11 @@ mod tests {
             selection.draw(n, k, fraction, 9);
             let step = StepTransitions::new(buffer, k, &selection);
             batches.push(step.to_batch());
-            parts.extend(enc.push(&step).unwrap());
+            enc.push(&step, &mut |p| {
+                parts.push(p);
+                Ok(())
+            })
+            .unwrap();
         }
         (batches, parts, enc)
     }
@@ -1515,7 +1549,7 @@ mod tests {
         let mut selection = Selection::default();
         selection.draw(1000, 2, 1.0, 1);
         let again = StepTransitions::new(pop.transitions().unwrap(), 2, &selection);
-        let e = enc.push(&again).unwrap_err().to_string();
+        let e = enc.push(&again, &mut |_| Ok(())).unwrap_err().to_string();
         assert!(e.contains("iteration 2 after iteration 2"), "{e}");
         let mut other = Population::<u8>::try_new_typed(25, 999, &uniform(25), 1).unwrap();
         other
@@ -1523,11 +1557,10 @@ mod tests {
             .unwrap();
         selection.draw(999, 3, 1.0, 1);
         let e = enc
-            .push(&StepTransitions::new(
-                other.transitions().unwrap(),
-                3,
-                &selection,
-            ))
+            .push(
+                &StepTransitions::new(other.transitions().unwrap(), 3, &selection),
+                &mut |_| Ok(()),
+            )
             .unwrap_err()
             .to_string();
         assert!(e.contains("a step of 999 agents"), "{e}");

@@ -28,10 +28,11 @@ use crate::state::StateCode;
 /// Options of [`learn`] that are not scenario keys (they change outputs, not results).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LearnOptions {
-    /// Build the transitions (s, a, r, s′) of every population step as a batch for
-    /// `on_iteration`, keeping each agent with this probability (seeded, the same agents for
-    /// any thread count). `None` (default): no batches. Needs the agent engine and an
-    /// online algorithm.
+    /// Hand the transitions (s, a, r, s′) of every population step to `on_iteration` (a
+    /// [`StepTransitions`] borrowed from the engine, for [`crate::output::TransitionsExport`]
+    /// or [`StepTransitions::to_batch`]), keeping each agent with this probability (seeded,
+    /// the same agents for any thread count). `None` (default): none. Needs the agent engine
+    /// and an online algorithm.
     pub export_fraction: Option<f64>,
 }
 
@@ -185,7 +186,7 @@ pub fn learn(
 /// As [`learn`], writing checkpoints as `plan` says and, with `plan.resume`, continuing from
 /// the checkpoint in `plan.dir` (format and guarantees: [`super::checkpoint`]).
 ///
-/// A resumed run first hands the k restored snapshots to `on_iteration` (without batches),
+/// A resumed run first hands the k restored snapshots to `on_iteration` (without transitions),
 /// then iterates k + 1, …; its report, snapshots and final state are bitwise those of an
 /// uninterrupted run (timings aside). A run stopped by `stop` writes a last checkpoint at
 /// the iteration it finished, so it can be resumed there.
@@ -304,8 +305,8 @@ pub fn learn_checkpointed(
 
 /// What can be refused before the exact solve: a learning rule the engine cannot run on
 /// this model, and any run whose memory estimate does not fit (the solver's tables, the
-/// agents' columns and per-agent tables, the simulator of TMFQ, GMBL's two kernels, exported
-/// transition batches in flight, and one kept snapshot per iteration).
+/// agents' columns and per-agent tables, the simulator of TMFQ, GMBL's two kernels, the
+/// transitions export's pages and parts in flight, and one kept snapshot per iteration).
 ///
 /// # Errors
 /// [`Error::Scenario`] naming `learner.rule` for the batch rule on too many states with the
@@ -335,12 +336,20 @@ fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
     )?;
     super::check_solver_memory(sc, if algo == Algo::Gmbl { 2 } else { 1 })?;
     let solver = super::solver_bytes(ns, na, sc.solver.max_iterations);
-    // Exported transitions: the step's batch (about 24 bytes a row in Arrow) while the
-    // encoder pool holds up to 4 more in its queue and one per encoder thread.
+    // Exported transitions: a window of encoded pages, the open part, the parts queued for
+    // the writer and the one it writes (at most 16 bytes a row, raw, before compression),
+    // and the selection's 2 bytes per kept agent (none when every agent is kept).
     let export = opts.export_fraction.map_or(0, |f| {
+        use crate::output::{ROWS_PER_PART, WINDOW_PAGES};
         let rows = (f * sc.sim.agents as f64).ceil() as u64;
-        let in_flight = 5 + rayon::current_num_threads() as u64;
-        rows.saturating_mul(24).saturating_mul(in_flight)
+        let chunk = crate::population::CHUNK as u64;
+        let window = rows.min(WINDOW_PAGES as u64 * chunk);
+        let parts = 5 * rows
+            .saturating_mul(sc.sim.iterations)
+            .min(ROWS_PER_PART as u64 + chunk);
+        (window + parts)
+            .saturating_mul(16)
+            .saturating_add(rows.saturating_mul(2))
     });
     let fixed = solver.saturating_add(snapshots).saturating_add(export);
     match algo {
