@@ -9,7 +9,9 @@ For each file:
   * pandas:   read with engine="pyarrow", require every z_* column to be float64;
   * polars:   read, require every z_* column to be Float64;
   * DuckDB:   SELECT count(*) (plus sum(z_0) when present), compare with pyarrow.
-Every z_* column must be plain float64 numbers (no list/struct columns, no nulls).
+Every z_* column must be plain float64 numbers (no list/struct columns, no nulls), and every
+numeric or boolean column must decode to the same values in pyarrow, polars and DuckDB (the
+sum and the number of distinct values of each column agree).
 Directories of part files (part-*.parquet) are also read once as one dataset.
 
 Exits 0 when all files pass, 1 on any failure, 2 on usage errors or a missing reader.
@@ -96,7 +98,47 @@ def check_file(path):
         assert math.isclose(row[1], want, rel_tol=1e-12, abs_tol=1e-12), \
             f"duckdb: sum(z_0)={row[1]} vs {want}"
     print(f"  duckdb   {duckdb.__version__}: SELECT {sel} -> {row}")
+    check_values(path, table, pf)
     return table.num_rows
+
+
+def check_values(path, table, pf):
+    """Every numeric or boolean column decodes to the same values in pyarrow, polars and
+    DuckDB: the sum and the count of distinct values of each column agree."""
+    import pyarrow.compute as pc
+    cols = [f.name for f in table.schema
+            if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)
+            or pa.types.is_boolean(f.type)]
+    if not cols or table.num_rows == 0:
+        return
+    q = lambda c: '"' + c.replace('"', '""') + '"'
+    parts = []
+    for c in cols:
+        cast = "::BIGINT" if pa.types.is_boolean(table.schema.field(c).type) else ""
+        parts += [f"sum({q(c)}{cast})", f"count(DISTINCT {q(c)})"]
+    duck = DUCK.execute(f"SELECT {', '.join(parts)} FROM read_parquet({sql_string(path)})").fetchone()
+    for i, c in enumerate(cols):
+        col = table.column(c)
+        if pa.types.is_boolean(col.type):
+            col = pc.cast(col, pa.int64())
+        want = pc.sum(col).as_py()
+        want_distinct = pc.count_distinct(table.column(c)).as_py()
+        # polars sums in the column's own type (a UInt32 sum wraps): widen first.
+        pser = pf[c] if pf.schema[c].is_float() else pf[c].cast(pl.Int64)
+        got = {"polars": (pser.sum(), pf[c].n_unique() - (1 if pf[c].null_count() else 0)),
+               "duckdb": (duck[2 * i], duck[2 * i + 1])}
+        for reader, (total, distinct) in got.items():
+            if pa.types.is_floating(table.schema.field(c).type):
+                # An all-null column sums to None (pyarrow, DuckDB) or 0 (polars).
+                ok = math.isclose(float(total or 0.0), float(want or 0.0),
+                                  rel_tol=1e-9, abs_tol=1e-9)
+            else:
+                ok = int(total) == int(want)
+            assert ok, f"{reader}: sum({c}) = {total}, pyarrow {want}"
+            assert distinct == want_distinct, \
+                f"{reader}: {distinct} distinct {c}, pyarrow {want_distinct}"
+    print(f"           values: sums and distinct counts of {len(cols)} columns agree "
+          f"(pyarrow, polars, DuckDB)")
 
 
 def check_dataset(directory, expected_rows):

@@ -31,7 +31,19 @@
 //!
 //! The encodings are the Parquet format's own (PLAIN, RLE_DICTIONARY with the RLE/bit-packing
 //! hybrid, DELTA_BINARY_PACKED), data pages v1, no nulls: pandas, pyarrow, polars and DuckDB
-//! read the parts (`scripts/check_parquet.py`).
+//! read the parts and decode the same values (`scripts/check_parquet.py` compares every
+//! column's sum and distinct count across them).
+//!
+//! # Measured (2 cores, infection, zstd)
+//! * `cargo bench --bench sink -- transitions`: one step of 2^20 agents into a whole part in
+//!   memory, 165 M rows/s on one thread; the same rows through parquet-rs's `ArrowWriter`
+//!   (a dictionary per column, value-by-value statistics) 21 M rows/s.
+//! * `scripts/export-bench.py`: `mfgsim learn --agents 1e6 --iterations 20
+//!   --export-transitions` end to end (2·10^7 rows, step, learning and files included)
+//!   85 M rows/s, 40 MiB; pyarrow's single-core `pq.write_table(zstd)` of the same rows read
+//!   back 15.5 M rows/s, 99 MiB. Per row: ≈ 22 bits before compression (5-bit states, 3-bit
+//!   actions, 8-bit rewards, 1-bit flag; `iteration` and consecutive `agent` ids cost
+//!   nothing), ≈ 2 bytes after.
 
 use std::any::Any;
 use std::cell::RefCell;
