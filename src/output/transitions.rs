@@ -1469,26 +1469,23 @@ mod tests {
     fn arrow_cast_u64(a: &arrow_array::ArrayRef) -> Vec<u64> {
         use arrow_array::cast::AsArray;
         use arrow_array::types::{UInt16Type, UInt32Type, UInt64Type, UInt8Type};
+        use arrow_array::ArrowPrimitiveType;
+        use arrow_schema::DataType;
+        fn widen<T: ArrowPrimitiveType>(a: &arrow_array::ArrayRef) -> Vec<u64>
+        where
+            T::Native: Into<u64>,
+        {
+            a.as_primitive::<T>()
+                .values()
+                .iter()
+                .map(|&v| v.into())
+                .collect()
+        }
         match a.data_type() {
-            arrow_schema::DataType::UInt8 => a
-                .as_primitive::<UInt8Type>()
-                .values()
-                .iter()
-                .map(|&v| u64::from(v))
-                .collect(),
-            arrow_schema::DataType::UInt16 => a
-                .as_primitive::<UInt16Type>()
-                .values()
-                .iter()
-                .map(|&v| u64::from(v))
-                .collect(),
-            arrow_schema::DataType::UInt32 => a
-                .as_primitive::<UInt32Type>()
-                .values()
-                .iter()
-                .map(|&v| u64::from(v))
-                .collect(),
-            arrow_schema::DataType::UInt64 => a.as_primitive::<UInt64Type>().values().to_vec(),
+            DataType::UInt8 => widen::<UInt8Type>(a),
+            DataType::UInt16 => widen::<UInt16Type>(a),
+            DataType::UInt32 => widen::<UInt32Type>(a),
+            DataType::UInt64 => widen::<UInt64Type>(a),
             other => panic!("{other}"),
         }
     }
