@@ -118,13 +118,16 @@ impl Selection {
         self.kept.truncate(chunks);
         self.kept.par_iter_mut().enumerate().for_each(|(c, kept)| {
             let v = kept.get_or_insert_with(Vec::new);
-            v.clear();
             let mut rng = stream(seed, Purpose::Export, iteration, c as u64);
-            v.extend(
-                (0..len(c))
-                    .filter(|_| rng.next_u64() < threshold)
-                    .map(|j| j as u16),
-            );
+            // Branch-free compaction: write every offset, advance past the kept ones.
+            v.clear();
+            v.resize(len(c), 0);
+            let mut m = 0;
+            for j in 0..len(c) {
+                v[m] = j as u16;
+                m += usize::from(rng.next_u64() < threshold);
+            }
+            v.truncate(m);
         });
         self.rows = self
             .kept
@@ -418,7 +421,12 @@ fn delta_binary_packed<V: DeltaInt>(values: &[V], out: &mut Vec<u8>) {
             above[mini.len()..].fill(0);
             let width = bit_width(max);
             out[widths_at + m] = width as u8;
-            pack_wide(&above, width, out);
+            if width <= 16 {
+                let narrow: [u32; MINI] = std::array::from_fn(|j| above[j] as u32);
+                pack(&narrow, width, out);
+            } else {
+                pack_wide(&above, width, out);
+            }
         }
     }
 }
