@@ -3,7 +3,8 @@
 //! `DIR/sweep.parquet`.
 //!
 //! * **Plan** ([`Sweep::plan`]): the Cartesian product of the grid axes (first axis slowest)
-//!   × the seeds `sim.seed + j`, j < `seeds` (fastest). Each run is the base scenario with
+//!   × the seeds `sim.seed + j`, j < `seeds` (fastest; `finite-n`: `sim.seed + j·K`, K its
+//!   replicates per N, so no two runs share a replicate). Each run is the base scenario with
 //!   `KEY=VALUE` overrides and `sim.seed`; every run's scenario is validated here, before
 //!   anything runs, and a bad grid value is reported with its key.
 //! * **Run** ([`run_sweep`]): `jobs` runs at a time, each on its own rayon pool of
@@ -227,7 +228,9 @@ pub struct SweepSpec {
     pub command: SweepCommand,
     /// The grid axes (may be empty: an ensemble over seeds only).
     pub grid: Vec<GridAxis>,
-    /// Seeds per grid point: `sim.seed + j` for j < `seeds` (default 1).
+    /// Seeds per grid point: `sim.seed + j` for j < `seeds` (default 1); for `finite-n`,
+    /// `sim.seed + j·K` with K = `finite_n.seeds`, so the runs' replicates
+    /// (`sim.seed + 0..K` each) are disjoint.
     pub seeds: u64,
     /// For `solve`: the T-BR start (default: the scenario's `solver.start`).
     pub start: Option<StartSpec>,
@@ -428,6 +431,12 @@ impl Sweep {
             }
         }
         let width = (total.saturating_sub(1)).to_string().len().max(4);
+        // A finite-n run's K replicates have seeds sim.seed + 0..K: step the sweep's seeds by
+        // K, so the runs of one grid point share no replicate (their spread is a real one).
+        let stride = match spec.command {
+            SweepCommand::FiniteN => spec.finite_n.seeds.max(1) as u64,
+            _ => 1,
+        };
         let mut runs = Vec::with_capacity(total);
         for p in 0..points {
             let mut rest = p;
@@ -442,7 +451,8 @@ impl Sweep {
                     o.push(format!("{}={v}", a.key));
                 }
                 if !seeded_by_grid {
-                    o.push(format!("sim.seed={}", base.sim.seed.wrapping_add(j)));
+                    let seed = base.sim.seed.wrapping_add(j.wrapping_mul(stride));
+                    o.push(format!("sim.seed={seed}"));
                 }
                 let scenario = Scenario::parse(&text, path, &o).map_err(|e| {
                     Error::param(
@@ -1339,5 +1349,31 @@ steps = 20
             assert!(e.to_string().contains(key), "{text}: {e}");
             assert!(e.to_string().contains("f.toml"), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn finite_n_runs_of_a_point_share_no_replicate() {
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/gig.toml"));
+        let spec = |command| SweepSpec {
+            command,
+            seeds: 3,
+            grid: vec![GridAxis::parse("sim.engine=agents,counts").unwrap()],
+            finite_n: FiniteNParams {
+                seeds: 4,
+                ..FiniteNParams::default()
+            },
+            ..SweepSpec::default()
+        };
+        let seeds = |command| -> Vec<u64> {
+            Sweep::plan(path, &["sim.seed=10".into()], spec(command))
+                .unwrap()
+                .runs
+                .iter()
+                .map(|r| r.seed)
+                .collect()
+        };
+        // Replicates 10..14, 14..18, 18..22 at each grid point.
+        assert_eq!(seeds(SweepCommand::FiniteN), [10, 14, 18, 10, 14, 18]);
+        assert_eq!(seeds(SweepCommand::Learn), [10, 11, 12, 10, 11, 12]);
     }
 }

@@ -189,7 +189,8 @@ pub struct SweepArgs {
     /// grid.
     #[arg(long, value_name = "KEY=VALUES")]
     pub grid: Vec<String>,
-    /// Seeds per grid point: sim.seed + j for j < K. Default: the `[sweep]` table's, else 1.
+    /// Seeds per grid point: sim.seed + j for j < K (finite-n: sim.seed + j·study-seeds, so
+    /// no two runs share a replicate). Default: the `[sweep]` table's, else 1.
     #[arg(long, value_name = "K", value_parser = parse_count)]
     pub seeds: Option<u64>,
     /// solve: where T-BR starts (uniform, lowest, highest, extremal for the least and
