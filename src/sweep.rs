@@ -31,7 +31,10 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::finite_n::FiniteNParams;
-use crate::output::{self, push_snapshot, snapshot_schema, RunMetadata, TableBuilder};
+use crate::output::{
+    self, push_snapshot, snapshot_schema, ManifestAxis, ManifestRun, RunMetadata, SweepManifest,
+    TableBuilder, MANIFEST_FILE,
+};
 use crate::run::{self, LearnOptions};
 use crate::scenario::{Scenario, StartSpec};
 
@@ -472,45 +475,54 @@ impl Sweep {
     }
 
     /// The manifest `sweep.json`: command, base scenario text, grid, seeds and the runs.
-    pub fn manifest(&self) -> Value {
+    pub fn manifest(&self) -> SweepManifest {
         let spec = &self.spec;
         let fin = &spec.finite_n;
-        let runs: Vec<Value> = self
+        let runs = self
             .runs
             .iter()
-            .map(|r| {
-                let values: serde_json::Map<String, Value> = spec
+            .map(|r| ManifestRun {
+                id: r.id.clone(),
+                values: spec
                     .grid
                     .iter()
                     .zip(&r.values)
                     .map(|(a, v)| {
-                        (
-                            a.key.clone(),
-                            serde_json::to_value(v).unwrap_or(Value::Null),
-                        )
+                        let v = serde_json::to_value(v).unwrap_or(Value::Null);
+                        (a.key.clone(), v)
                     })
-                    .collect();
-                json!({"id": r.id, "values": values, "seed": r.seed})
+                    .collect(),
+                seed: r.seed,
             })
             .collect();
-        let mut m = json!({
-            "command": spec.command.as_str(),
-            "scenario_file": self.base.path.display().to_string(),
-            "scenario": self.base.text,
-            "mfgsim_version": env!("CARGO_PKG_VERSION"),
-            "start": spec.start.as_ref().map(start_json),
-            "grid": spec.grid.iter().map(|a| json!({"key": a.key, "values": a.values})).collect::<Vec<_>>(),
-            "seeds": self.runs.iter().map(|r| r.seed).collect::<std::collections::BTreeSet<_>>(),
-            "runs": runs,
-        });
-        if spec.command == SweepCommand::FiniteN {
-            m["finite_n"] = json!({
-                "agents": fin.agents, "seeds": fin.seeds, "steps": fin.steps,
-                "burn_in": fin.burn_in,
-                "policy": fin.policy.as_str(),
-            });
+        SweepManifest {
+            command: spec.command.as_str().into(),
+            scenario_file: self.base.path.display().to_string(),
+            scenario: self.base.text.clone(),
+            mfgsim_version: env!("CARGO_PKG_VERSION").into(),
+            start: spec.start.as_ref().map(start_json),
+            grid: spec
+                .grid
+                .iter()
+                .map(|a| ManifestAxis {
+                    key: a.key.clone(),
+                    values: a
+                        .values
+                        .iter()
+                        .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
+                        .collect(),
+                })
+                .collect(),
+            seeds: self.runs.iter().map(|r| r.seed).collect(),
+            runs,
+            finite_n: (spec.command == SweepCommand::FiniteN).then(|| {
+                json!({
+                    "agents": fin.agents, "seeds": fin.seeds, "steps": fin.steps,
+                    "burn_in": fin.burn_in,
+                    "policy": fin.policy.as_str(),
+                })
+            }),
         }
-        m
     }
 
     /// True when any run is large ([`Sweep::run_is_large`]).
@@ -612,8 +624,8 @@ pub fn run_sweep(
     progress: &(dyn Fn(&RunDone) + Sync),
 ) -> Result<SweepOutcome> {
     let t0 = Instant::now();
-    let manifest_path = dir.join("sweep.json");
-    let manifest = reparse(&sweep.manifest());
+    let manifest_path = dir.join(MANIFEST_FILE);
+    let manifest = sweep.manifest().to_json();
     claim_dir(dir, &manifest_path, &manifest)?;
     let runs_dir = dir.join("runs");
     mkdir(&runs_dir)?;
@@ -786,10 +798,6 @@ fn mkdir(dir: &Path) -> Result<()> {
 
 /// A JSON value as it reads back from its own text (so fresh and resumed values compare
 /// and tabulate identically).
-fn reparse(v: &Value) -> Value {
-    serde_json::from_str(&v.to_string()).unwrap_or(Value::Null)
-}
-
 /// Makes `dir` this sweep's directory: a new or empty directory gets the manifest; one
 /// with the same manifest is resumed; anything else is refused.
 fn claim_dir(dir: &Path, manifest_path: &Path, manifest: &Value) -> Result<()> {
@@ -809,16 +817,7 @@ fn claim_dir(dir: &Path, manifest_path: &Path, manifest: &Value) -> Result<()> {
                 format!("unreadable manifest ({e}); delete the directory or pick another --out"),
             )
         })?;
-        for key in [
-            "mfgsim_version",
-            "command",
-            "scenario",
-            "start",
-            "grid",
-            "seeds",
-            "finite_n",
-            "runs",
-        ] {
+        for key in SweepManifest::IDENTITY {
             if stored.get(key) != manifest.get(key) {
                 return Err(refuse(
                     key,

@@ -94,6 +94,7 @@
 
 mod finite_n;
 mod json;
+mod manifest;
 mod online;
 mod owned;
 mod parquet;
@@ -105,6 +106,7 @@ pub use self::finite_n::{
     read_finite_n_series,
 };
 pub use self::json::{solution_json, write_json};
+pub use self::manifest::{ManifestAxis, ManifestRun, SweepManifest, MANIFEST_FILE};
 pub use self::online::{push_snapshot, snapshot_schema, transitions_batch, transitions_schema};
 pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
 pub use self::parquet::{

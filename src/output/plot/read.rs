@@ -21,7 +21,7 @@ use arrow_schema::DataType;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::output::{read_parquet, ParquetTable};
+use crate::output::{read_parquet, ParquetTable, SweepManifest, MANIFEST_FILE};
 
 /// What an input directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,13 +46,6 @@ impl InputKind {
             InputKind::Sweep => "sweep",
         }
     }
-}
-
-/// The array `v`, read from `path` at `key`.
-fn json_array<'v>(v: &'v Value, path: &Path, key: &str) -> Result<&'v [Value]> {
-    v.as_array()
-        .map(Vec::as_slice)
-        .ok_or_else(|| input_error(path, key, "missing or not an array"))
 }
 
 fn input_error(path: &Path, key: &str, reason: impl Into<String>) -> Error {
@@ -87,7 +80,7 @@ pub fn input_dir(path: &Path) -> Result<PathBuf> {
 /// [`Error::Input`] naming `dir` when it is none of the known kinds.
 pub fn detect(dir: &Path) -> Result<InputKind> {
     let has = |name: &str| dir.join(name).is_file();
-    if has("sweep.json") {
+    if has(MANIFEST_FILE) {
         return Ok(InputKind::Sweep);
     }
     if has("snapshots.parquet") {
@@ -388,58 +381,47 @@ fn value_matches(v: &Value, text: &str) -> bool {
 /// [`Error::Io`] when it cannot be read, [`Error::Input`] naming the key that is missing or
 /// mistyped.
 pub fn read_sweep(dir: &Path) -> Result<Sweep> {
-    let path = dir.join("sweep.json");
+    let path = dir.join(MANIFEST_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
         source,
     })?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| input_error(&path, "(file)", format!("not JSON: {e}")))?;
+    let m: SweepManifest = serde_json::from_str(&text)
+        .map_err(|e| input_error(&path, "(file)", format!("not a sweep manifest: {e}")))?;
     let bad = |key: &str, reason: &str| input_error(&path, key, reason);
-    let string = |v: &Value, key: &str| -> Result<String> {
-        v.as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| bad(key, "missing or not a string"))
-    };
-    let array = |v, key: &str| json_array(v, &path, key);
-    let command = string(&v["command"], "command")?;
-    let start = v["start"].as_str().map(str::to_owned);
-    let grid = array(&v["grid"], "grid")?
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            Ok(GridKey {
-                key: string(&g["key"], &format!("grid[{i}].key"))?,
-                values: array(&g["values"], &format!("grid[{i}].values"))?.to_vec(),
-            })
+    let grid: Vec<GridKey> = m
+        .grid
+        .into_iter()
+        .map(|a| GridKey {
+            key: a.key,
+            values: a.values,
         })
-        .collect::<Result<Vec<_>>>()?;
-    let runs = array(&v["runs"], "runs")?
-        .iter()
+        .collect();
+    let runs = m
+        .runs
+        .into_iter()
         .enumerate()
         .map(|(i, r)| {
-            let id = string(&r["id"], &format!("runs[{i}].id"))?;
             let values = grid
                 .iter()
-                .map(|g| {
-                    let v = &r["values"][g.key.as_str()];
-                    if v.is_null() {
-                        Err(bad(&format!("runs[{i}].values.{}", g.key), "missing"))
-                    } else {
-                        Ok(v.clone())
-                    }
+                .map(|g| match r.values.get(&g.key) {
+                    Some(v) if !v.is_null() => Ok(v.clone()),
+                    _ => Err(bad(&format!("runs[{i}].values.{}", g.key), "missing")),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let seed = r["seed"]
-                .as_i64()
-                .ok_or_else(|| bad(&format!("runs[{i}].seed"), "missing or not an integer"))?;
-            Ok(SweepRun { id, values, seed })
+            let seed =
+                i64::try_from(r.seed).map_err(|_| bad(&format!("runs[{i}].seed"), "above 2^63"))?;
+            Ok(SweepRun {
+                id: r.id,
+                values,
+                seed,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(Sweep {
         dir: dir.to_path_buf(),
-        command,
-        start,
+        command: m.command,
+        start: m.start.as_ref().and_then(Value::as_str).map(str::to_owned),
         grid,
         runs,
     })
