@@ -154,14 +154,31 @@ pub struct BatchTqParams {
     /// K (`batch_sweeps`): most synchronous sweeps of eq. 6 per call (they stop earlier once
     /// a sweep changes Q by less than [`SWEEP_TOL`]). Default 50; range ≥ 1.
     pub sweeps: usize,
+    /// δ (`batch_drift`): the drift tolerance, in L1 distance between the mean field of a
+    /// row's memory (count-weighted mean of the ẑ its counts were taken at) and the current
+    /// ẑ_k, less the sampling noise of ẑ_k. A row whose memory is farther off is cut so that
+    /// after the call it is at most that far. Default 0.1; range > 0 (`inf`: never cut).
+    ///
+    /// Trade-off: smaller forgets sooner when ẑ moves (less bias from kernels of older mean
+    /// fields), but more often (more noise).
+    pub drift: f64,
+    /// G (`batch_drift_gate`): a row holding W samples tolerates a drift of up to
+    /// max(δ, √(G/W)): the bias of a drift that small stays below the row's own noise
+    /// (∝ 1/√W), so sparse rows keep their memory. Default 10⁴; range ≥ 0, finite.
+    ///
+    /// Trade-off: larger protects small N from forgetting too often, smaller lets large N
+    /// forget sooner.
+    pub drift_gate: f64,
 }
 
 impl Default for BatchTqParams {
     fn default() -> Self {
         BatchTqParams {
-            samples: 1e7,
+            samples: 1e9,
             memory: 100.0,
             sweeps: 50,
+            drift: 0.1,
+            drift_gate: 1e4,
         }
     }
 }
@@ -171,7 +188,7 @@ impl BatchTqParams {
     ///
     /// # Errors
     /// [`Error::Param`] naming the first invalid key (`batch_samples`, `batch_memory`,
-    /// `batch_sweeps`).
+    /// `batch_sweeps`, `batch_drift`, `batch_drift_gate`).
     pub fn validate(&self) -> Result<()> {
         let s = self.samples;
         if !(s >= 1.0 && s.is_finite()) {
@@ -190,6 +207,20 @@ impl BatchTqParams {
         if self.sweeps == 0 {
             return Err(Error::param("batch_sweeps", "must be >= 1, got 0"));
         }
+        let d = self.drift;
+        if !(d > 0.0) {
+            return Err(Error::param(
+                "batch_drift",
+                format!("must be a number > 0 (inf: never cut), got {d}"),
+            ));
+        }
+        let g = self.drift_gate;
+        if !(g >= 0.0 && g.is_finite()) {
+            return Err(Error::param(
+                "batch_drift_gate",
+                format!("must be a finite number >= 0, got {g}"),
+            ));
+        }
         Ok(())
     }
 }
@@ -207,6 +238,8 @@ pub struct BatchStats {
     pub mean_abs_td_error: f64,
     /// ‖ΔQ‖_∞ of the last sweep.
     pub residual: f64,
+    /// Rows whose memory was cut for drift (see [`BatchTqParams::drift`]).
+    pub cut_rows: usize,
 }
 
 /// Batch TQ-learning on transition counts (see the module docs).
@@ -219,6 +252,11 @@ pub struct BatchTqLearner {
     weights: Vec<f64>,
     /// Σ_s′ W(s,a,s′) per row.
     row_weight: Vec<f64>,
+    /// Z(s,a,·) = Σ_j w_j·ẑ_j: the mean fields the row's memory was counted at, weighted as
+    /// its counts (Z/Σ_s′ W is the memory's mean field), row-major in (s, a, state).
+    row_z: Vec<f64>,
+    /// Scratch: ẑ_k.
+    z: Vec<f64>,
     /// Scratch: G(Q) per state, and the next iterate.
     g: Vec<f64>,
     next: Vec<f64>,
@@ -251,6 +289,8 @@ impl BatchTqLearner {
             q: QTable::zeros(num_states, num_actions),
             weights: vec![0.0; rows * num_states],
             row_weight: vec![0.0; rows],
+            row_z: vec![0.0; rows * num_states],
+            z: vec![0.0; num_states],
             g: vec![0.0; num_states],
             next: vec![0.0; rows],
         })
@@ -271,15 +311,16 @@ impl BatchTqLearner {
         &self.row_weight
     }
 
-    /// Saves Q and the kernel memory W (sections `batch_q`, `batch_weights`,
-    /// `batch_row_weights`).
+    /// Saves Q and the kernel memory W, Z (sections `batch_q`, `batch_weights`,
+    /// `batch_row_weights`, `batch_row_mean_fields`).
     ///
     /// # Errors
     /// The writer's error.
     pub fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
         w.f64s("batch_q", &self.q.values)?;
         w.f64s("batch_weights", &self.weights)?;
-        w.f64s("batch_row_weights", &self.row_weight)
+        w.f64s("batch_row_weights", &self.row_weight)?;
+        w.f64s("batch_row_mean_fields", &self.row_z)
     }
 
     /// Restores what [`BatchTqLearner::save_state`] saved (same sizes).
@@ -289,7 +330,8 @@ impl BatchTqLearner {
     pub fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
         r.f64s("batch_q", &mut self.q.values)?;
         r.f64s("batch_weights", &mut self.weights)?;
-        r.f64s("batch_row_weights", &mut self.row_weight)
+        r.f64s("batch_row_weights", &mut self.row_weight)?;
+        r.f64s("batch_row_mean_fields", &mut self.row_z)
     }
 
     /// Fills `policy` with π^ε_Q, reusing its storage.
@@ -330,25 +372,62 @@ impl BatchTqLearner {
         );
         let (s_eff, h) = (self.params.samples, self.params.memory);
         let mut stats = BatchStats::default();
-        // 1. The kernel memory.
-        for ((c, w), rw) in counts
+        // 1. The kernel memory, at ẑ_k (the counts' state marginal).
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return stats;
+        }
+        let big_n = total as f64;
+        for (z, c) in self.z.iter_mut().zip(counts.chunks_exact(ns * na)) {
+            *z = c.iter().sum::<u64>() as f64 / big_n;
+        }
+        // E‖ẑ_k − z‖₁ of N multinomial draws: Σ_s √(2·z(1 − z)/(π·N)).
+        let noise: f64 = self
+            .z
+            .iter()
+            .map(|z| (2.0 * z * (1.0 - z) / (std::f64::consts::PI * big_n)).sqrt())
+            .sum();
+        let (delta, gate) = (self.params.drift, self.params.drift_gate);
+        for (((c, w), rw), rz) in counts
             .chunks_exact(ns)
             .zip(self.weights.chunks_exact_mut(ns))
             .zip(&mut self.row_weight)
+            .zip(self.row_z.chunks_exact_mut(ns))
         {
             let n: u64 = c.iter().sum();
             if n == 0 {
                 continue;
             }
             stats.transitions += n;
-            let m = (s_eff / n as f64).clamp(1.0, h);
-            let keep = 1.0 - 1.0 / m;
-            let mut total = 0.0;
+            let n = n as f64;
+            let m = (s_eff / n).clamp(1.0, h);
+            let mut keep = 1.0 - 1.0 / m;
+            if *rw > 0.0 {
+                let d = rz
+                    .iter()
+                    .zip(&self.z)
+                    .map(|(z_mem, z)| (z_mem / *rw - z).abs())
+                    .sum::<f64>()
+                    - noise;
+                let tol = delta.max((gate / *rw).sqrt());
+                if d > tol {
+                    // After the call the memory's mean field is keep·W/(keep·W + n)·d from ẑ_k.
+                    let cut = n * tol / ((d - tol) * *rw);
+                    if cut < keep {
+                        keep = cut;
+                        stats.cut_rows += 1;
+                    }
+                }
+            }
+            let mut sum = 0.0;
             for (w, c) in w.iter_mut().zip(c) {
                 *w = keep * *w + *c as f64;
-                total += *w;
+                sum += *w;
             }
-            *rw = total;
+            *rw = sum;
+            for (z_mem, z) in rz.iter_mut().zip(&self.z) {
+                *z_mem = keep * *z_mem + n * z;
+            }
         }
         // 2. Synchronous sweeps of eq. 6 on (r, P̂), α = 1.
         let gamma = self.game.gamma;
@@ -491,6 +570,7 @@ mod tests {
             samples: 1000.0,
             memory: 10.0,
             sweeps: 1,
+            ..Default::default()
         };
         let mut l = BatchTqLearner::try_new(10, 4, GameParams::default(), params).unwrap();
         let mut counts = vec![0u64; 400];
@@ -503,6 +583,71 @@ mod tests {
         // Steady state of W ← 0.9 W + 1: 10.
         assert!((l.row_weights()[1] - 10.0).abs() < 1e-6);
         assert_eq!(l.row_weights()[2], 0.0);
+    }
+
+    /// Row (0, 0) gets 1000 transitions per call; 10⁶ agents sit in state `crowd` (row
+    /// (crowd, 0)), which sets ẑ_k ≈ e_crowd.
+    fn drift_counts(crowd: usize) -> Vec<u64> {
+        let mut c = vec![0u64; 400];
+        c[0] = 1000;
+        c[(crowd * 4) * 10 + crowd] = 1_000_000;
+        c
+    }
+
+    /// The weight of row (0, 0) after 200 calls at ẑ ≈ e_1, then one call at ẑ ≈ e_2.
+    fn weight_after_a_jump(drift: f64, drift_gate: f64) -> (f64, f64) {
+        let tables = KernelTables::of(&Gig::default(), &uniform(10));
+        let params = BatchTqParams {
+            samples: 1e9,
+            memory: 10.0,
+            sweeps: 1,
+            drift,
+            drift_gate,
+        };
+        let mut l = BatchTqLearner::try_new(10, 4, GameParams::default(), params).unwrap();
+        let before = drift_counts(1);
+        let mut stats = BatchStats::default();
+        for _ in 0..200 {
+            stats = l.learn_counts(&before, &tables);
+        }
+        assert_eq!(stats.cut_rows, 0, "a still mean field never cuts");
+        let w_before = l.row_weights()[0];
+        // Steady state of W ← 0.9·W + 1000: 10⁴ (up to 0.9^200).
+        assert!((w_before - 1e4).abs() < 1e-6 * 1e4, "{w_before}");
+        stats = l.learn_counts(&drift_counts(2), &tables);
+        (l.row_weights()[0], stats.cut_rows as f64)
+    }
+
+    #[test]
+    fn a_jump_of_the_mean_field_cuts_the_memory_to_the_tolerance() {
+        let n_total = 1_001_000.0f64;
+        let z1 = 1e6 / n_total;
+        // ‖Z̄ − ẑ‖₁ = 2·z1, less the noise Σ_s √(2 z(1 − z)/(π N)) of ẑ = (1 − z1, 0, z1, 0…).
+        let noise = 2.0 * (2.0 * z1 * (1.0 - z1) / (std::f64::consts::PI * n_total)).sqrt();
+        let d = 2.0 * z1 - noise;
+        // tol = max(δ, √(G/W)) = max(0.1, √(10⁴/10⁴)) = 1: the old memory is cut to
+        // n·tol/(d − tol), so that the new mean field is tol from ẑ_k.
+        let (w, cuts) = weight_after_a_jump(0.1, 1e4);
+        let want = 1000.0 + 1000.0 * 1.0 / (d - 1.0);
+        assert!((w - want).abs() < 1e-6 * want, "{w} vs {want}");
+        // Rows (0, 0) and (2, 0) (the crowd's new row had no memory: not cut).
+        assert_eq!(cuts, 1.0);
+        // δ = 0.1 and no gate: cut to n·0.1/(d − 0.1).
+        let (w, _) = weight_after_a_jump(0.1, 0.0);
+        let want = 1000.0 + 1000.0 * 0.1 / (d - 0.1);
+        assert!((w - want).abs() < 1e-6 * want, "{w} vs {want}");
+    }
+
+    #[test]
+    fn no_cut_without_drift_control_or_below_the_gate() {
+        // δ = ∞: the plain memory, 0.9·10⁴ + 1000.
+        let (w, cuts) = weight_after_a_jump(f64::INFINITY, 1e4);
+        assert!((w - 1e4).abs() < 1e-6 * 1e4, "{w}");
+        assert_eq!(cuts, 0.0);
+        // G = 10⁹: a row of 10⁴ samples tolerates √(10⁵) ≫ 2 (the largest L1 distance).
+        let (w, cuts) = weight_after_a_jump(0.1, 1e9);
+        assert!((w - 1e4).abs() < 1e-6 * 1e4, "{w}");
+        assert_eq!(cuts, 0.0);
     }
 
     #[test]
@@ -532,5 +677,26 @@ mod tests {
             "batch_memory",
         );
         bad(BatchTqParams { sweeps: 0, ..d }, "batch_sweeps");
+        bad(BatchTqParams { drift: 0.0, ..d }, "batch_drift");
+        bad(
+            BatchTqParams {
+                drift: f64::NAN,
+                ..d
+            },
+            "batch_drift",
+        );
+        bad(
+            BatchTqParams {
+                drift_gate: -1.0,
+                ..d
+            },
+            "batch_drift_gate",
+        );
+        assert!(BatchTqParams {
+            drift: f64::INFINITY,
+            ..d
+        }
+        .validate()
+        .is_ok());
     }
 }
