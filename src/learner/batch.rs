@@ -75,8 +75,9 @@
 //! with a(19) = 1 instead of 0 the population sits one state higher (mean 20.53 instead of
 //! 20.02, 3% less infection), row (19, 0) still holds the kernel of the old mean field, and
 //! the wrong choice confirms itself (max exploitability 2.4·10⁻⁴ at N = 10⁸ for 9 seeds in
-//! 10 on the count engine, also at 600 and 1 200 iterations: it is not slowness). A longer
-//! memory makes it worse, a shorter one is noisier (H = 1: 8·10⁻⁴). So each row keeps the
+//! 10 on the count engine; seed 2 also at 600 and 1 200 iterations: it is not slowness). A
+//! longer memory does not help (S = 10⁹, H = 300: 3 seeds of 4 still at 2.4·10⁻⁴), a shorter
+//! one is noisier (H = 1: 8·10⁻⁴). So each row keeps the
 //! mean field of its memory, Z/ΣW, and when the memory is farther than τ (in L1, less the
 //! expected ‖ẑ_k − z‖₁ of N multinomial draws, so that sampling noise alone does not count)
 //! from ẑ_k, the old weight is cut so that after the call the memory's mean field is exactly τ
