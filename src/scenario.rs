@@ -563,6 +563,8 @@ fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
             samples: f.f64("batch_samples")?.unwrap_or(d.batch.samples),
             memory: f.f64("batch_memory")?.unwrap_or(d.batch.memory),
             sweeps: f.usize("batch_sweeps")?.unwrap_or(d.batch.sweeps),
+            drift: f.f64("batch_drift")?.unwrap_or(d.batch.drift),
+            drift_gate: f.f64("batch_drift_gate")?.unwrap_or(d.batch.drift_gate),
         },
         tq: TqLearnerParams {
             budget: f.usize("budget")?.unwrap_or(d.tq.budget),

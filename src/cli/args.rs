@@ -373,6 +373,18 @@ fn learner_keys_help() -> String {
         ),
         (
             "",
+            "batch_drift",
+            format!("{:?}", l.batch.drift),
+            "online batch: delta, L1 drift of a row's mean field that cuts its memory",
+        ),
+        (
+            "",
+            "batch_drift_gate",
+            format!("{:?}", l.batch.drift_gate),
+            "online batch: G, a row of W samples tolerates drift sqrt(G/W)",
+        ),
+        (
+            "",
             "budget",
             l.tq.budget.to_string(),
             "online, tmfq: most TQ updates per step",

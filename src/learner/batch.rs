@@ -11,11 +11,18 @@
 //!
 //! # Formula
 //! ```text
-//! Call k, with counts c_k(s,a,s′) of the N transitions taken at ẑ_k, n_k(s,a) = Σ_s′ c_k(s,a,s′):
+//! Call k, with counts c_k(s,a,s′) of the N transitions taken at ẑ_k, n_k(s,a) = Σ_s′ c_k(s,a,s′),
+//! ẑ_k(s) = Σ_a n_k(s,a) / N:
 //!
 //!  1. for every (s,a) with n_k(s,a) > 0:                                  (kernel memory)
-//!        m(s,a)     = clamp( S / n_k(s,a), 1, H )          memory in calls
-//!        W(s,a,s′)  ← (1 − 1/m(s,a))·W(s,a,s′) + c_k(s,a,s′)
+//!        m       = clamp( S / n_k(s,a), 1, H )                 memory in calls
+//!        λ       = 1 − 1/m                                     forgetting factor
+//!        if the row has a memory (ΣW > 0):                     (drift cut)
+//!           d    = ‖Z(s,a,·)/ΣW − ẑ_k‖₁ − Σ_s √(2·ẑ_k(s)(1 − ẑ_k(s))/(π·N))
+//!           τ    = max( δ, √(G / ΣW) )
+//!           if d > τ:  λ ← min( λ, n_k(s,a)·τ / ((d − τ)·ΣW) )
+//!        W(s,a,s′) ← λ·W(s,a,s′) + c_k(s,a,s′)
+//!        Z(s,a,·)  ← λ·Z(s,a,·)  + n_k(s,a)·ẑ_k
 //!     P̂(s′|s,a) = W(s,a,s′) / Σ_s″ W(s,a,s″)                 (rows never visited: no P̂)
 //!  2. repeat K times, or until ‖ΔQ‖_∞ < SWEEP_TOL:                       (synchronous eq. 6, α = 1)
 //!        for every (s,a) with a P̂ row, all at once:
@@ -24,9 +31,12 @@
 //!
 //!  G(Q)(s′) = Σ_a′ π^ε_Q(s′,a′)·Q(s′,a′)        (as in [`super::tq`])
 //! ```
-//! * Q: the TQ-table, 0 before the first call, carried over (warm start); W: 0 at first.
+//! * Q: the TQ-table, 0 before the first call, carried over (warm start); W, Z: 0 at first.
+//!   ΣW = Σ_s′ W(s,a,s′); Z/ΣW is the mean field the row's memory was counted at (the
+//!   count-weighted mean of the ẑ_j of its calls).
 //! * S = [`BatchTqParams::samples`], H = [`BatchTqParams::memory`],
-//!   K = [`BatchTqParams::sweeps`]; SWEEP_TOL = [`SWEEP_TOL`].
+//!   K = [`BatchTqParams::sweeps`], δ = [`BatchTqParams::drift`],
+//!   G = [`BatchTqParams::drift_gate`]; SWEEP_TOL = [`SWEEP_TOL`].
 //!
 //! # Why this rule
 //!
@@ -54,60 +64,115 @@
 //! matters: the first visit sets W = c_k (no arbitrary prior), and a row that is not visited
 //! keeps its estimate.
 //!
+//! **Forget the mean fields that are gone.** The kernel of a row moves with ẑ, so a memory
+//! is only as good as the mean fields it was counted at. Two ways a memory goes stale were
+//! measured on infection (the per-row error of P̂·G(Q*) against the exact kernel at ẑ_k):
+//! (a) the start: ẑ moves from uniform (mean state 12) to the equilibrium (mean ≈ 20) in
+//! ≈ 30 calls, and the rows of actions played only by the tremble (m = H) still carried
+//! −3·10⁻⁴ of Q from those calls after 300 iterations at N = 10⁸; (b) a greedy action that is
+//! demoted keeps the heavy counts of its greedy days, taken at the mean field its own
+//! choice produced, and it then learns at the tremble's rate (1/H per call). (b) is a trap:
+//! with a(19) = 1 instead of 0 the population sits one state higher (mean 20.53 instead of
+//! 20.02, 3% less infection), row (19, 0) still holds the kernel of the old mean field, and
+//! the wrong choice confirms itself (max exploitability 2.4·10⁻⁴ at N = 10⁸ for 9 seeds in
+//! 10 on the count engine; seed 2 also at 600 and 1 200 iterations: it is not slowness). A
+//! longer memory does not help (S = 10⁹, H = 300: 3 seeds of 4 still at 2.4·10⁻⁴), a shorter
+//! one is noisier (H = 1: 8·10⁻⁴). So each row keeps the
+//! mean field of its memory, Z/ΣW, and when the memory is farther than τ (in L1, less the
+//! expected ‖ẑ_k − z‖₁ of N multinomial draws, so that sampling noise alone does not count)
+//! from ẑ_k, the old weight is cut so that after the call the memory's mean field is exactly τ
+//! from ẑ_k: λ·ΣW/(λ·ΣW + n)·d = τ. A still mean field never cuts, so at a stationary ẑ the
+//! memory is the plain one. Drift in z is the generic cause of kernel drift (the kernel is a
+//! function of z); a test on the counts themselves (a row's new counts against its P̂) was
+//! ruled out by arithmetic: the 3% change of infection above moves a tremble row's
+//! χ² statistic by ≈ 1.5 per call against a noise of ≈ 8, hundreds of calls to detect.
+//!
+//! **Gate by noise.** A cut trades bias for noise, and a sparse row is noise-bound: the bias
+//! of a drift d is ∝ d while the noise of a row of W samples is ∝ 1/√W, so the row tolerates
+//! τ = max(δ, √(G/W)). Without the gate (G = 0) small N suffers: at N = 10⁵ the noise flips
+//! greedy actions, the flips move ẑ (0.3 of mass between states 19 and 20), the cuts shorten
+//! every memory, and the run lands at 0.03–0.39 max exploitability instead of ≈ 10⁻³ (count
+//! engine, δ = 0.1, 10 seeds). With G = 10⁴ a row of 10⁴ samples tolerates d = 1, one of
+//! 10⁶ samples d = 0.1.
+//!
 //! **Sweeps.** A sweep costs |S|²|A| multiply-adds (3 125 for infection, ≈ 2 µs), so running
 //! F on the estimate to convergence is cheap; warm-started, the change per sweep falls by γ,
 //! and K bounds the work when ẑ still moves. Rows never visited keep Q = 0 (no information),
 //! as in the sampled rule.
 //!
 //! # Knobs
-//! * S (`batch_samples`, default 10⁷, range ≥ 1): effective samples per row. Larger S lowers
+//! * S (`batch_samples`, default 10⁹, range ≥ 1): effective samples per row. Larger S lowers
 //!   the noise of P̂ (and of the learned greedy action between near-tied actions) but
-//!   lengthens the memory of every row with fewer than S samples per call, which then
-//!   averages kernels of older mean fields (bias while ẑ moves). With the default a greedy
-//!   row of infection (≈ 0.9·N/25 samples per call) keeps H calls up to N ≈ 3·10⁶, ≈ 28
-//!   calls at 10⁷, ≈ 3 at 10⁸ and 1 at 10⁹ and above.
-//! * H (`batch_memory`, default 100 calls, range ≥ 1, finite): the longest memory. Plays the
-//!   role of the sampled rule's H (default 300): longer is less noisy at small N, shorter
-//!   tracks a moving ẑ faster.
+//!   lengthens the memory of every row with fewer than S samples per call. With the drift
+//!   cut the bias of a long memory is bounded, so S is large: every row of infection keeps
+//!   H calls up to N ≈ 3·10⁸, and rows with ≥ 10⁹ samples per call (N = 10¹²) keep one.
+//!   (Was 10⁷ without the cut; S = 10⁷ with the cut: 2 seeds in 10 at 0 at 10⁸ instead of
+//!   10, 2 instead of 5 at 10⁷; count engine.)
+//! * H (`batch_memory`, default 100 calls, range ≥ 1, finite): the longest memory. H = 300
+//!   with the cut (count engine, seeds 0–9): better at 10⁵ (median 2.5·10⁻⁴ instead of
+//!   9.5·10⁻⁴), worse at 10⁶ and 10⁷ (1 and 2 seeds in 10 at 0 instead of 3 and 5), the same
+//!   at 10⁸ (10 in 10). H = 100 is kept for the N where accuracy can grow.
 //! * K (`batch_sweeps`, default 50, range ≥ 1): most sweeps per call (γ^50 ≈ 0.005, so a
 //!   warm-started Q is within ~10⁻³ of the estimate's fixed point after one call and far
-//!   closer after a few; ≈ 0.1 ms per call on infection).
+//!   closer after a few; ≈ 0.07 ms per call on infection).
+//! * δ (`batch_drift`, default 0.1, > 0, `inf` = never cut): the drift tolerance. Count
+//!   engine, seeds 0–9, seeds at 0 for N = 10⁶ / 10⁷ / 10⁸: δ = 0.05: 1 / 4 / 9 (the tenth
+//!   1.4·10⁻⁴); δ = 0.1: 3 / 5 / 10; δ = 0.2: 1 / 4 / 10.
+//! * G (`batch_drift_gate`, default 10⁴, ≥ 0, finite): the noise gate. G = 0: 0.03–0.39 at
+//!   10⁵ (see above); G = 10⁴: 20 seeds in 20 (0–19) at 0 at 10⁸; G = 10⁵: better at 10⁵
+//!   (median 2.4·10⁻⁴), 2 seeds of 20 at 2.2·10⁻⁴ at 10⁸ (one state stuck for 200 calls
+//!   before the cut reaches it).
 //!
 //! # Experiments
-//! `mfgsim learn scenarios/infection.toml --agents N --iterations 300 --seed s --set
-//! learner.rule=R` (release, 2 cores shared with other jobs), final max exploitability of
-//! μ_K at ẑ_K; seeds 1, 2, 3 and the median. Batch with the defaults (S = 10⁷, H = 100,
-//! K = 50; at N ≤ 10⁶ S = 10⁷ and 10⁹ give the same rule, every row has memory H):
+//! `mfgsim learn scenarios/infection.toml --agents N --iterations 300 --seed s` (agent
+//! engine, release, 2 cores shared with other jobs; `scripts/batch-table`), final max
+//! exploitability of μ_K at ẑ_K for seeds 0, 1, 2 (and more at 10⁸), the median of seeds
+//! 0–2, and L1 to z*. "before": the rule without the drift cut (`--set
+//! learner.batch_samples=1e7 --set learner.batch_drift=inf`, the defaults before it),
+//! measured in the same session; the sampled rule's median from the earlier table:
 //!
 //! ```text
-//! N       batch: seeds 1 2 3            median   sampled: seeds 1 2 3         median
-//! 10⁵     2.3e-4 2.4e-4 5.1e-3          2.4e-4   2.5e-3 7.3e-3 5.7e-3         5.7e-3
-//! 10⁶     2.2e-4 2.3e-4 2.3e-4          2.3e-4   0      1.0e-3 9.5e-4         9.5e-4
-//! 10⁷     2.3e-4 2.2e-4 2.4e-4          2.3e-4   2.2e-4 2.3e-4 2.3e-4         2.3e-4
-//! 10⁸     0      2.3e-4 2.3e-4          2.3e-4   3.1e-3 (seed 1 only)
-//! 10¹²    0 (count engine, L1 to z* 4.3e-6, 0.6 ms per iteration)
+//! N     batch: seeds 0 1 2     median  L1 to z*       before: seeds 0 1 2     median  L1 to z*
+//! 10⁵   2.4e-4 2.5e-3 2.5e-4   2.5e-4  0.57–0.61      2.4e-4 2.3e-4 2.4e-4    2.4e-4  0.55–0.58
+//! 10⁶   2.2e-4 2.3e-4 1.5e-4   2.2e-4  0.10–0.58      2.3e-4 2.2e-4 2.3e-4    2.3e-4  0.53–0.56
+//! 10⁷   0      2.3e-4 0        0       5e-4–0.56      2.2e-4 2.3e-4 2.2e-4    2.2e-4  0.52–0.56
+//! 10⁸   0      0      0        0       2.1–3.4e-4     0      0      2.3e-4    0       0.37–0.56
+//!       (seeds 3, 4, 5: 0)                            (seed 3: 2.3e-4)
+//! 10¹²  count engine, seed 0: L1 to z* 3.0e-6 and 0.43 ms per iteration (before: 3.0e-6, 0.45)
 //! ```
-//! (0 = below 10⁻⁹.) Gig at 10⁷: L1 to z* 6.2·10⁻⁴ and exploitability 0 with either rule.
-//! The 2.2–2.4·10⁻⁴ plateau is one near-tied state (18 or 19, Q*-gaps ≈ 1.4·10⁻⁴) whose
-//! learned greedy action is one off: at N ≤ 10⁷ the noise of P̂ in the rows of actions
-//! played only by the tremble (≈ 0.025·N/25 samples per call, memory H) is larger than that
-//! gap. At 10⁸ (S/H = 10⁵ samples per call in those rows) seed 1 gets every greedy action
-//! right, seeds 2 and 3 still miss one: the target ≤ 2·10⁻⁴ at 10⁸ is not met yet (a test
-//! of drift, to shorten H only when the kernel moves, is the next thing to try).
-//! Memory H at N = 10⁶ / 10⁷ (seed 1, S = 10⁹): H = 1: 0.054 / 0.0024; 3: 0.0063 / 1.7e-4;
-//! 10: 0.0036 / 1.7e-4; 30: 9.4e-4 / 0; 100: 2.2e-4 / 2.3e-4 — short memories are noisy at
-//! 10⁶, and H = 100 is the best at 10⁶, where the rule most needs averaging.
+//! Batch with the defaults (S = 10⁹, H = 100, K = 50, δ = 0.1, G = 10⁴); the sampled rule's
+//! medians were 5.7e-3, 9.5e-4, 2.3e-4 at 10⁵, 10⁶, 10⁷.
+//! (0 = below 10⁻⁹.) Before, the two seeds at 0 at 10⁸ were unexploitable but not at the
+//! equilibrium (L1 0.37 and 0.44: ẑ still on its way after a late change of policy); with the
+//! cut every seed ends at z* up to the sampling noise of ẑ. Gig at 10⁷: L1 to z* 6·10⁻⁴ and
+//! exploitability 0 for seeds 0–2, as before; gig on the count engine at 10¹²: L1 1–2·10⁻⁶.
+//! The count engine (exact in distribution, fast)
+//! gives the same picture over 10 seeds (0–9; how many of 10 end below 10⁻⁹, and the median):
+//!
+//! ```text
+//! N       batch, defaults          before (S = 10⁷, δ = ∞)
+//! 10⁵     1/10, 9.5e-4             0/10, 5.7e-4
+//! 10⁶     3/10, 2.3e-4             0/10, 2.4e-4
+//! 10⁷     5/10, 7.0e-5             0/10, 2.4e-4
+//! 10⁸     10/10, 0                 1/10, 2.4e-4
+//! ```
+//! The median falls with N and every seed of 20 (0–19) is at 0 at 10⁸. What is left at
+//! 10⁶–10⁷ is noise, not bias: the rows of tremble-only actions in states 16–18
+//! (z* ≈ 0.015) get 0.025·0.015·N samples per call, ≈ 3.7·10⁵ in H = 100 calls at 10⁷, and
+//! the noise of P̂·G(Q) there (≈ 0.16/√W ≈ 2.7·10⁻⁴) is larger than the 1.4·10⁻⁴ Q*-gaps.
+//! The 2.2–2.5·10⁻⁴ values are one near-tied state (19) one off, 1.4·10⁻⁴ one of 16–18.
 //!
 //! **Default rule: batch.** It is at least as accurate as the sampled rule at every N
 //! measured (far better at 10⁵–10⁶, where the sampled rule's B = 2^20 asynchronous updates
 //! with α ≈ 1/((1−γ)·n) leave more noise), it is the only one whose accuracy keeps growing
-//! above N = 2^20 (the sampled rule reads a 2^20 subsample), and it costs ≈ 0.1 ms per
-//! iteration instead of ≈ 20 ms on one thread: end to end, learning is ≈ 0.5% of the loop at
-//! 10⁶ agents instead of 70%.
+//! above N = 2^20 (the sampled rule reads a 2^20 subsample), and it costs ≈ 0.07 ms per
+//! iteration (learn time of `mfgsim learn`, infection, with or without the drift cut)
+//! instead of ≈ 20 ms on one thread.
 //!
 //! # Cost
 //! O(|S|²·|A|·(1 + K)) per call, independent of N, on one thread (the counting itself is in
-//! the population step, one increment per agent).
+//! the population step, one increment per agent); the drift cut adds 2·|S|²·|A| (ẑ_k, the
+//! distances and Z).
 //!
 //! # Determinism
 //! The result is a function of the sequence of (counts, tables) and the parameters only:
@@ -154,14 +219,31 @@ pub struct BatchTqParams {
     /// K (`batch_sweeps`): most synchronous sweeps of eq. 6 per call (they stop earlier once
     /// a sweep changes Q by less than [`SWEEP_TOL`]). Default 50; range ≥ 1.
     pub sweeps: usize,
+    /// δ (`batch_drift`): the drift tolerance, in L1 distance between the mean field of a
+    /// row's memory (count-weighted mean of the ẑ its counts were taken at) and the current
+    /// ẑ_k, less the sampling noise of ẑ_k. A row whose memory is farther off is cut so that
+    /// after the call it is at most that far. Default 0.1; range > 0 (`inf`: never cut).
+    ///
+    /// Trade-off: smaller forgets sooner when ẑ moves (less bias from kernels of older mean
+    /// fields), but more often (more noise).
+    pub drift: f64,
+    /// G (`batch_drift_gate`): a row holding W samples tolerates a drift of up to
+    /// max(δ, √(G/W)): the bias of a drift that small stays below the row's own noise
+    /// (∝ 1/√W), so sparse rows keep their memory. Default 10⁴; range ≥ 0, finite.
+    ///
+    /// Trade-off: larger protects small N from forgetting too often, smaller lets large N
+    /// forget sooner.
+    pub drift_gate: f64,
 }
 
 impl Default for BatchTqParams {
     fn default() -> Self {
         BatchTqParams {
-            samples: 1e7,
+            samples: 1e9,
             memory: 100.0,
             sweeps: 50,
+            drift: 0.1,
+            drift_gate: 1e4,
         }
     }
 }
@@ -171,7 +253,7 @@ impl BatchTqParams {
     ///
     /// # Errors
     /// [`Error::Param`] naming the first invalid key (`batch_samples`, `batch_memory`,
-    /// `batch_sweeps`).
+    /// `batch_sweeps`, `batch_drift`, `batch_drift_gate`).
     pub fn validate(&self) -> Result<()> {
         let s = self.samples;
         if !(s >= 1.0 && s.is_finite()) {
@@ -190,6 +272,20 @@ impl BatchTqParams {
         if self.sweeps == 0 {
             return Err(Error::param("batch_sweeps", "must be >= 1, got 0"));
         }
+        let d = self.drift;
+        if d.is_nan() || d <= 0.0 {
+            return Err(Error::param(
+                "batch_drift",
+                format!("must be a number > 0 (inf: never cut), got {d}"),
+            ));
+        }
+        let g = self.drift_gate;
+        if !(g >= 0.0 && g.is_finite()) {
+            return Err(Error::param(
+                "batch_drift_gate",
+                format!("must be a finite number >= 0, got {g}"),
+            ));
+        }
         Ok(())
     }
 }
@@ -207,6 +303,8 @@ pub struct BatchStats {
     pub mean_abs_td_error: f64,
     /// ‖ΔQ‖_∞ of the last sweep.
     pub residual: f64,
+    /// Rows whose memory was cut for drift (see [`BatchTqParams::drift`]).
+    pub cut_rows: usize,
 }
 
 /// Batch TQ-learning on transition counts (see the module docs).
@@ -219,6 +317,11 @@ pub struct BatchTqLearner {
     weights: Vec<f64>,
     /// Σ_s′ W(s,a,s′) per row.
     row_weight: Vec<f64>,
+    /// Z(s,a,·) = Σ_j w_j·ẑ_j: the mean fields the row's memory was counted at, weighted as
+    /// its counts (Z/Σ_s′ W is the memory's mean field), row-major in (s, a, state).
+    row_z: Vec<f64>,
+    /// Scratch: ẑ_k.
+    z: Vec<f64>,
     /// Scratch: G(Q) per state, and the next iterate.
     g: Vec<f64>,
     next: Vec<f64>,
@@ -251,6 +354,8 @@ impl BatchTqLearner {
             q: QTable::zeros(num_states, num_actions),
             weights: vec![0.0; rows * num_states],
             row_weight: vec![0.0; rows],
+            row_z: vec![0.0; rows * num_states],
+            z: vec![0.0; num_states],
             g: vec![0.0; num_states],
             next: vec![0.0; rows],
         })
@@ -271,15 +376,16 @@ impl BatchTqLearner {
         &self.row_weight
     }
 
-    /// Saves Q and the kernel memory W (sections `batch_q`, `batch_weights`,
-    /// `batch_row_weights`).
+    /// Saves Q and the kernel memory W, Z (sections `batch_q`, `batch_weights`,
+    /// `batch_row_weights`, `batch_row_mean_fields`).
     ///
     /// # Errors
     /// The writer's error.
     pub fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
         w.f64s("batch_q", &self.q.values)?;
         w.f64s("batch_weights", &self.weights)?;
-        w.f64s("batch_row_weights", &self.row_weight)
+        w.f64s("batch_row_weights", &self.row_weight)?;
+        w.f64s("batch_row_mean_fields", &self.row_z)
     }
 
     /// Restores what [`BatchTqLearner::save_state`] saved (same sizes).
@@ -289,7 +395,8 @@ impl BatchTqLearner {
     pub fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
         r.f64s("batch_q", &mut self.q.values)?;
         r.f64s("batch_weights", &mut self.weights)?;
-        r.f64s("batch_row_weights", &mut self.row_weight)
+        r.f64s("batch_row_weights", &mut self.row_weight)?;
+        r.f64s("batch_row_mean_fields", &mut self.row_z)
     }
 
     /// Fills `policy` with π^ε_Q, reusing its storage.
@@ -330,25 +437,59 @@ impl BatchTqLearner {
         );
         let (s_eff, h) = (self.params.samples, self.params.memory);
         let mut stats = BatchStats::default();
-        // 1. The kernel memory.
-        for ((c, w), rw) in counts
+        // 1. The kernel memory, at ẑ_k (the counts' state marginal).
+        // (No counts at all: nothing to remember, the sweeps still run on the estimate.)
+        let big_n = counts.iter().sum::<u64>().max(1) as f64;
+        for (z, c) in self.z.iter_mut().zip(counts.chunks_exact(ns * na)) {
+            *z = c.iter().sum::<u64>() as f64 / big_n;
+        }
+        // E‖ẑ_k − z‖₁ of N multinomial draws: Σ_s √(2·z(1 − z)/(π·N)).
+        let noise: f64 = self
+            .z
+            .iter()
+            .map(|z| (2.0 * z * (1.0 - z) / (std::f64::consts::PI * big_n)).sqrt())
+            .sum();
+        let (delta, gate) = (self.params.drift, self.params.drift_gate);
+        for (((c, w), rw), rz) in counts
             .chunks_exact(ns)
             .zip(self.weights.chunks_exact_mut(ns))
             .zip(&mut self.row_weight)
+            .zip(self.row_z.chunks_exact_mut(ns))
         {
             let n: u64 = c.iter().sum();
             if n == 0 {
                 continue;
             }
             stats.transitions += n;
-            let m = (s_eff / n as f64).clamp(1.0, h);
-            let keep = 1.0 - 1.0 / m;
-            let mut total = 0.0;
+            let n = n as f64;
+            let m = (s_eff / n).clamp(1.0, h);
+            let mut keep = 1.0 - 1.0 / m;
+            if *rw > 0.0 {
+                let d = rz
+                    .iter()
+                    .zip(&self.z)
+                    .map(|(z_mem, z)| (z_mem / *rw - z).abs())
+                    .sum::<f64>()
+                    - noise;
+                let tol = delta.max((gate / *rw).sqrt());
+                if d > tol {
+                    // After the call the memory's mean field is keep·W/(keep·W + n)·d from ẑ_k.
+                    let cut = n * tol / ((d - tol) * *rw);
+                    if cut < keep {
+                        keep = cut;
+                        stats.cut_rows += 1;
+                    }
+                }
+            }
+            let mut sum = 0.0;
             for (w, c) in w.iter_mut().zip(c) {
                 *w = keep * *w + *c as f64;
-                total += *w;
+                sum += *w;
             }
-            *rw = total;
+            *rw = sum;
+            for (z_mem, z) in rz.iter_mut().zip(&self.z) {
+                *z_mem = keep * *z_mem + n * z;
+            }
         }
         // 2. Synchronous sweeps of eq. 6 on (r, P̂), α = 1.
         let gamma = self.game.gamma;
@@ -491,6 +632,7 @@ mod tests {
             samples: 1000.0,
             memory: 10.0,
             sweeps: 1,
+            ..Default::default()
         };
         let mut l = BatchTqLearner::try_new(10, 4, GameParams::default(), params).unwrap();
         let mut counts = vec![0u64; 400];
@@ -503,6 +645,71 @@ mod tests {
         // Steady state of W ← 0.9 W + 1: 10.
         assert!((l.row_weights()[1] - 10.0).abs() < 1e-6);
         assert_eq!(l.row_weights()[2], 0.0);
+    }
+
+    /// Row (0, 0) gets 1000 transitions per call; 10⁶ agents sit in state `crowd` (row
+    /// (crowd, 0)), which sets ẑ_k ≈ e_crowd.
+    fn drift_counts(crowd: usize) -> Vec<u64> {
+        let mut c = vec![0u64; 400];
+        c[0] = 1000;
+        c[(crowd * 4) * 10 + crowd] = 1_000_000;
+        c
+    }
+
+    /// The weight of row (0, 0) after 200 calls at ẑ ≈ e_1, then one call at ẑ ≈ e_2.
+    fn weight_after_a_jump(drift: f64, drift_gate: f64) -> (f64, f64) {
+        let tables = KernelTables::of(&Gig::default(), &uniform(10));
+        let params = BatchTqParams {
+            samples: 1e9,
+            memory: 10.0,
+            sweeps: 1,
+            drift,
+            drift_gate,
+        };
+        let mut l = BatchTqLearner::try_new(10, 4, GameParams::default(), params).unwrap();
+        let before = drift_counts(1);
+        let mut stats = BatchStats::default();
+        for _ in 0..200 {
+            stats = l.learn_counts(&before, &tables);
+        }
+        assert_eq!(stats.cut_rows, 0, "a still mean field never cuts");
+        let w_before = l.row_weights()[0];
+        // Steady state of W ← 0.9·W + 1000: 10⁴ (up to 0.9^200).
+        assert!((w_before - 1e4).abs() < 1e-6 * 1e4, "{w_before}");
+        stats = l.learn_counts(&drift_counts(2), &tables);
+        (l.row_weights()[0], stats.cut_rows as f64)
+    }
+
+    #[test]
+    fn a_jump_of_the_mean_field_cuts_the_memory_to_the_tolerance() {
+        let n_total = 1_001_000.0f64;
+        let z1 = 1e6 / n_total;
+        // ‖Z̄ − ẑ‖₁ = 2·z1, less the noise Σ_s √(2 z(1 − z)/(π N)) of ẑ = (1 − z1, 0, z1, 0…).
+        let noise = 2.0 * (2.0 * z1 * (1.0 - z1) / (std::f64::consts::PI * n_total)).sqrt();
+        let d = 2.0 * z1 - noise;
+        // tol = max(δ, √(G/W)) = max(0.1, √(10⁴/10⁴)) = 1: the old memory is cut to
+        // n·tol/(d − tol), so that the new mean field is tol from ẑ_k.
+        let (w, cuts) = weight_after_a_jump(0.1, 1e4);
+        let want = 1000.0 + 1000.0 * 1.0 / (d - 1.0);
+        assert!((w - want).abs() < 1e-6 * want, "{w} vs {want}");
+        // Rows (0, 0) and (2, 0) (the crowd's new row had no memory: not cut).
+        assert_eq!(cuts, 1.0);
+        // δ = 0.1 and no gate: cut to n·0.1/(d − 0.1).
+        let (w, _) = weight_after_a_jump(0.1, 0.0);
+        let want = 1000.0 + 1000.0 * 0.1 / (d - 0.1);
+        assert!((w - want).abs() < 1e-6 * want, "{w} vs {want}");
+    }
+
+    #[test]
+    fn no_cut_without_drift_control_or_below_the_gate() {
+        // δ = ∞: the plain memory, 0.9·10⁴ + 1000.
+        let (w, cuts) = weight_after_a_jump(f64::INFINITY, 1e4);
+        assert!((w - 1e4).abs() < 1e-6 * 1e4, "{w}");
+        assert_eq!(cuts, 0.0);
+        // G = 10⁹: a row of 10⁴ samples tolerates √(10⁵) ≫ 2 (the largest L1 distance).
+        let (w, cuts) = weight_after_a_jump(0.1, 1e9);
+        assert!((w - 1e4).abs() < 1e-6 * 1e4, "{w}");
+        assert_eq!(cuts, 0.0);
     }
 
     #[test]
@@ -532,5 +739,26 @@ mod tests {
             "batch_memory",
         );
         bad(BatchTqParams { sweeps: 0, ..d }, "batch_sweeps");
+        bad(BatchTqParams { drift: 0.0, ..d }, "batch_drift");
+        bad(
+            BatchTqParams {
+                drift: f64::NAN,
+                ..d
+            },
+            "batch_drift",
+        );
+        bad(
+            BatchTqParams {
+                drift_gate: -1.0,
+                ..d
+            },
+            "batch_drift_gate",
+        );
+        assert!(BatchTqParams {
+            drift: f64::INFINITY,
+            ..d
+        }
+        .validate()
+        .is_ok());
     }
 }

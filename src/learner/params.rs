@@ -221,7 +221,8 @@ pub struct LearnerParams {
     /// `rule`: online TMFQ's learning rule. Default [`Rule::Batch`] (see [`super::batch`]'s
     /// experiments).
     pub rule: Rule,
-    /// `batch_samples`, `batch_memory`, `batch_sweeps`: the batch rule; see
+    /// `batch_samples`, `batch_memory`, `batch_sweeps`, `batch_drift`, `batch_drift_gate`:
+    /// the batch rule; see
     /// [`BatchTqParams`].
     pub batch: BatchTqParams,
     /// `budget`, `step_exponent`, `memory`: the TQ-learning rule (eq. 6) of online TMFQ and
@@ -251,12 +252,14 @@ impl Default for LearnerParams {
 
 impl LearnerParams {
     /// Every key of the table, as written in scenario files.
-    pub const KEYS: [&'static str; 17] = [
+    pub const KEYS: [&'static str; 19] = [
         "algo",
         "rule",
         "batch_samples",
         "batch_memory",
         "batch_sweeps",
+        "batch_drift",
+        "batch_drift_gate",
         "budget",
         "step_exponent",
         "memory",
@@ -355,6 +358,8 @@ mod tests {
         bad(|p| p.batch.samples = 0.0, "batch_samples");
         bad(|p| p.batch.memory = 0.0, "batch_memory");
         bad(|p| p.batch.sweeps = 0, "batch_sweeps");
+        bad(|p| p.batch.drift = 0.0, "batch_drift");
+        bad(|p| p.batch.drift_gate = f64::INFINITY, "batch_drift_gate");
         bad(|p| p.tmfq.sim_agents = 0, "sim_agents");
         bad(|p| p.tmfq.inner_tol = f64::NAN, "inner_tol");
         bad(|p| p.tmfq.check_every = 0, "check_every");
