@@ -36,14 +36,15 @@
 //!
 //! # Measured (2 cores, infection, zstd)
 //! * `cargo bench --bench sink -- transitions`: one step of 2^20 agents into a whole part in
-//!   memory, 165 M rows/s on one thread; the same rows through parquet-rs's `ArrowWriter`
-//!   (a dictionary per column, value-by-value statistics) 21 M rows/s.
+//!   memory, 188 M rows/s on one thread and 334 M rows/s on two (snappy: 262 / 479); the
+//!   same rows through parquet-rs's `ArrowWriter` (a dictionary per column, value-by-value
+//!   statistics) 21 M rows/s on one thread.
 //! * `scripts/export-bench.py`: `mfgsim learn --agents 1e6 --iterations 20
-//!   --export-transitions` end to end (2·10^7 rows, step, learning and files included)
-//!   85 M rows/s, 40 MiB; pyarrow's single-core `pq.write_table(zstd)` of the same rows read
-//!   back 15.5 M rows/s, 99 MiB. Per row: ≈ 22 bits before compression (5-bit states, 3-bit
-//!   actions, 8-bit rewards, 1-bit flag; `iteration` and consecutive `agent` ids cost
-//!   nothing), ≈ 2 bytes after.
+//!   --export-transitions` end to end (2·10^7 rows; the whole process: solve, steps,
+//!   learning, files) 134 M rows/s, 40 MiB; pyarrow's single-core `pq.write_table(zstd)` of
+//!   the same rows read back 17.4 M rows/s, 98 MiB (7.7×). Per row: ≈ 22 bits before
+//!   compression (5-bit states, 3-bit actions, 8-bit rewards, 1-bit flag; `iteration` and
+//!   consecutive `agent` ids cost nothing), ≈ 2 bytes after.
 
 use std::any::Any;
 use std::cell::RefCell;
