@@ -75,6 +75,9 @@ use crate::rng::{stream, Purpose};
 use crate::state::StateCode;
 use crate::transition::{is_regenerated, unpack_action, TransitionBuffer};
 
+// A chunk's kept offsets are u16s.
+const _: () = assert!(CHUNK <= 1 << 16);
+
 /// Rows after which a part closes (at the end of the page that reaches it): 2^20.
 pub const ROWS_PER_PART: usize = 1 << 20;
 
@@ -539,7 +542,7 @@ struct PageContext {
     codec: Codec,
     state_width: usize,
     action_width: usize,
-    /// Index of the step's iteration in its part (`None`: `r` is PLAIN).
+    /// Index of the step's iteration in its part's `iteration` and `r` dictionaries.
     slot: u32,
     reward_dictionary: bool,
     wide_agents: bool,
@@ -734,6 +737,8 @@ struct OpenPart {
 ///
 /// Parts and their bytes depend only on the rows pushed, never on the thread count.
 pub struct TransitionsEncoder {
+    /// The dataset directory, named in errors.
+    dir: PathBuf,
     arrow: SchemaRef,
     descr: SchemaDescPtr,
     props: WriterPropertiesPtr,
@@ -821,6 +826,7 @@ impl TransitionsEncoder {
             1 << 16
         };
         Ok(TransitionsEncoder {
+            dir: dir.to_path_buf(),
             wide_agents,
             arrow,
             descr,
@@ -837,6 +843,17 @@ impl TransitionsEncoder {
             next_part: 0,
             last_iteration: 0,
         })
+    }
+
+    /// `e` with the dataset directory as its path (page errors are made without it).
+    fn in_dir(&self, e: Error) -> Error {
+        match e {
+            Error::Output { reason, .. } => Error::Output {
+                path: self.dir.clone(),
+                reason,
+            },
+            other => other,
+        }
     }
 
     /// Smaller parts and windows of 2 pages, to test part and window boundaries without
@@ -884,7 +901,7 @@ impl TransitionsEncoder {
     ) -> Result<()> {
         let n = buffer.len();
         let bad = |reason: String| Error::Output {
-            path: PathBuf::from("<transitions>"),
+            path: self.dir.clone(),
             reason,
         };
         if n != self.num_agents
@@ -957,7 +974,7 @@ impl TransitionsEncoder {
                 .map(|&(c, _, slot)| encode_page(buffer, k, selection.chunk_agents(c, n), cx(slot)))
                 .collect();
             for (&(_, part, _), page) in window.iter().zip(pages) {
-                let page = page?;
+                let page = page.map_err(|e| self.in_dir(e))?;
                 if part != current {
                     emit(self.close()?)?;
                     current = part;
@@ -994,7 +1011,7 @@ impl TransitionsEncoder {
         let index = self.next_part;
         self.next_part += 1;
         let err = |e: parquet::errors::ParquetError| Error::Output {
-            path: PathBuf::from(format!("part-{index:05}.parquet")),
+            path: PartWriter::part_path(&self.dir, index),
             reason: format!("assembling the part: {e}"),
         };
         let mut file = SerializedFileWriter::new(
@@ -1012,7 +1029,7 @@ impl TransitionsEncoder {
         .map_err(err)?;
         let mut group = file.next_row_group().map_err(err)?;
         for col in 0..7 {
-            let dictionary = self.dictionary(col, &open)?;
+            let dictionary = self.dictionary(col, &open).map_err(|e| self.in_dir(e))?;
             let close = self.column_chunk(col, dictionary, &mut open).map_err(err)?;
             group.append_column(&close.0, close.1).map_err(err)?;
         }
