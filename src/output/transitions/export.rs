@@ -1,0 +1,167 @@
+//! Writing the encoded parts: [`TransitionsExport`], the encoder on the calling thread and a
+//! writer thread that commits each part file.
+
+use std::path::{Path, PathBuf};
+
+use super::{EncodedPart, StepTransitions, TransitionsEncoder};
+use crate::error::{Error, Result};
+use crate::output::parquet::{open_part_dir, Codec, PartSummary, PartWriter, RunMetadata};
+use crate::output::AtomicFile;
+
+/// A part the writer thread committed: index, path, rows.
+type WrittenPart = (usize, PathBuf, usize);
+
+/// The transitions export of a learning run: a [`TransitionsEncoder`] on the calling
+/// thread (its pages on the rayon pool) and a writer thread that writes each closed part as
+/// `DIR/part-NNNNN.parquet` (an [`AtomicFile`]: a killed run leaves closed parts only).
+#[derive(Debug)]
+pub struct TransitionsExport {
+    dir: PathBuf,
+    encoder: Option<TransitionsEncoder>,
+    sender: Option<crossbeam_channel::Sender<EncodedPart>>,
+    handle: Option<std::thread::JoinHandle<Result<Vec<WrittenPart>>>>,
+}
+
+impl TransitionsExport {
+    /// Starts the export into `dir` (created if missing) of a population as
+    /// [`TransitionsEncoder::try_new`] describes it.
+    ///
+    /// # Errors
+    /// As [`TransitionsEncoder::try_new`]; [`Error::Output`] when `dir` already holds part
+    /// files; [`Error::Io`] when `dir` cannot be created or the writer thread cannot be
+    /// spawned.
+    pub fn try_new(
+        dir: &Path,
+        num_states: usize,
+        num_actions: usize,
+        num_agents: usize,
+        meta: &RunMetadata,
+        codec: Codec,
+    ) -> Result<Self> {
+        let encoder =
+            TransitionsEncoder::try_new(dir, num_states, num_actions, num_agents, meta, codec)?;
+        open_part_dir(dir)?;
+        // Two parts in flight: the encoder runs ahead of the disk by at most that much.
+        let (sender, receiver) = crossbeam_channel::bounded::<EncodedPart>(2);
+        let target = dir.to_path_buf();
+        let handle = std::thread::Builder::new()
+            .name("mfgsim-transitions".into())
+            .spawn(move || {
+                let mut done = Vec::new();
+                for part in receiver {
+                    let path = PartWriter::part_path(&target, part.index);
+                    let mut file = AtomicFile::create(&path)?;
+                    std::io::Write::write_all(&mut file, &part.bytes).map_err(|e| Error::Io {
+                        path: path.clone(),
+                        source: e,
+                    })?;
+                    file.commit()?;
+                    done.push((part.index, path, part.rows));
+                }
+                Ok(done)
+            })
+            .map_err(|e| Error::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })?;
+        Ok(TransitionsExport {
+            dir: dir.to_path_buf(),
+            encoder: Some(encoder),
+            sender: Some(sender),
+            handle: Some(handle),
+        })
+    }
+
+    /// Encodes `step` and queues the parts it closed for writing (blocks while two parts
+    /// wait for the disk).
+    ///
+    /// # Errors
+    /// The encoder's errors; the writer thread's error once it stopped on one.
+    pub fn push(&mut self, step: &StepTransitions<'_>) -> Result<()> {
+        let Some(encoder) = self.encoder.as_mut() else {
+            return Err(self.closed());
+        };
+        let sender = self.sender.as_ref();
+        let mut stopped = false;
+        let pushed = encoder.push(step, &mut |part| {
+            if sender.is_some_and(|s| s.send(part).is_ok()) {
+                Ok(())
+            } else {
+                stopped = true;
+                Err(Error::Output {
+                    path: PathBuf::new(),
+                    reason: String::new(),
+                })
+            }
+        });
+        if stopped {
+            // The writer stopped on an error: report it.
+            self.sender = None;
+            return Err(self.join().err().unwrap_or_else(|| self.closed()));
+        }
+        pushed
+    }
+
+    fn send(&mut self, part: EncodedPart) -> Result<()> {
+        let sent = self.sender.as_ref().is_some_and(|s| s.send(part).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            self.sender = None;
+            Err(self.join().err().unwrap_or_else(|| self.closed()))
+        }
+    }
+
+    fn closed(&self) -> Error {
+        Error::Output {
+            path: self.dir.clone(),
+            reason: "the transitions writer has stopped".into(),
+        }
+    }
+
+    /// Closes the last part, waits for the writer and returns the dataset's parts.
+    ///
+    /// # Errors
+    /// As [`TransitionsExport::push`].
+    pub fn finish(mut self) -> Result<PartSummary> {
+        if let Some(Some(part)) = self
+            .encoder
+            .take()
+            .map(TransitionsEncoder::finish)
+            .transpose()?
+        {
+            self.send(part)?;
+        }
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<PartSummary> {
+        self.sender = None;
+        let handle = self.handle.take().ok_or_else(|| self.closed())?;
+        let mut parts = handle.join().map_err(|_| Error::Output {
+            path: self.dir.clone(),
+            reason: "the transitions writer thread panicked".into(),
+        })??;
+        parts.sort_unstable_by_key(|p| p.0);
+        Ok(PartSummary {
+            dir: self.dir.clone(),
+            rows: parts.iter().map(|p| p.2).sum(),
+            parts: parts.into_iter().map(|p| p.1).collect(),
+        })
+    }
+}
+
+impl Drop for TransitionsExport {
+    /// Closes the last part (also while unwinding) and waits for the writer.
+    fn drop(&mut self) {
+        if let Some(Ok(Some(part))) = self.encoder.take().map(TransitionsEncoder::finish) {
+            if let Some(s) = self.sender.as_ref() {
+                let _ = s.send(part);
+            }
+        }
+        self.sender = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}

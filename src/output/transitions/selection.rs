@@ -1,0 +1,172 @@
+//! Which agents' transitions a step exports ([`Selection`]), and the borrowed view of one
+//! step the run layer hands its callback ([`StepTransitions`]).
+
+use std::any::Any;
+
+use arrow_array::RecordBatch;
+use rand::Rng;
+use rayon::prelude::*;
+
+use crate::output::online::transitions_columns;
+use crate::population::CHUNK;
+use crate::rng::{stream, Purpose};
+use crate::state::StateCode;
+use crate::transition::TransitionBuffer;
+
+// A chunk's kept offsets are u16s.
+const _: () = assert!(CHUNK <= 1 << 16);
+
+/// The agents whose transitions a step exports: each agent independently with probability
+/// `fraction`, decided by the stream `(seed, Export, iteration, chunk)` of its chunk of
+/// [`CHUNK`] agents (agent i is kept when its u64 draw is below fraction·2^64). Drawn in
+/// parallel per chunk; the same agents for any thread count. Reused across steps.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Per chunk: the kept offsets within the chunk (`None`: every agent, fraction 1).
+    pub(super) kept: Vec<Option<Vec<u16>>>,
+    rows: usize,
+}
+
+impl Selection {
+    /// Draws the selection of step `iteration` of `n` agents.
+    pub fn draw(&mut self, n: usize, iteration: u64, fraction: f64, seed: u64) {
+        let chunks = n.div_ceil(CHUNK);
+        let len = |c: usize| ((c + 1) * CHUNK).min(n) - c * CHUNK;
+        if fraction >= 1.0 {
+            self.kept.clear();
+            self.kept.resize(chunks, None);
+            self.rows = n;
+            return;
+        }
+        let threshold = (fraction.clamp(0.0, 1.0) * 2f64.powi(64)) as u64;
+        self.kept.resize_with(chunks, || Some(Vec::new()));
+        self.kept.truncate(chunks);
+        self.kept.par_iter_mut().enumerate().for_each(|(c, kept)| {
+            let v = kept.get_or_insert_with(Vec::new);
+            let mut rng = stream(seed, Purpose::Export, iteration, c as u64);
+            // Branch-free compaction: write every offset, advance past the kept ones.
+            v.clear();
+            v.resize(len(c), 0);
+            let mut m = 0;
+            for j in 0..len(c) {
+                v[m] = j as u16;
+                m += usize::from(rng.next_u64() < threshold);
+            }
+            v.truncate(m);
+        });
+        self.rows = self
+            .kept
+            .iter()
+            .map(|k| k.as_ref().map_or(0, Vec::len))
+            .sum();
+    }
+
+    /// Rows kept.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Rows kept in chunk `c` of a step of `n` agents.
+    pub(super) fn chunk_rows(&self, c: usize, n: usize) -> usize {
+        self.kept[c]
+            .as_ref()
+            .map_or(((c + 1) * CHUNK).min(n) - c * CHUNK, Vec::len)
+    }
+
+    /// The kept agents of chunk `c`, in order.
+    pub(crate) fn chunk_agents(&self, c: usize, n: usize) -> ChunkRows<'_> {
+        let start = c * CHUNK;
+        match &self.kept[c] {
+            None => ChunkRows::Range(start, ((c + 1) * CHUNK).min(n) - start),
+            Some(v) => ChunkRows::List(start, v),
+        }
+    }
+}
+
+/// The kept agents of one chunk: `Range(start, len)` or `List(start, offsets)`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum ChunkRows<'a> {
+    Range(usize, usize),
+    List(usize, &'a [u16]),
+}
+
+impl ChunkRows<'_> {
+    pub(crate) fn len(self) -> usize {
+        match self {
+            ChunkRows::Range(_, n) => n,
+            ChunkRows::List(_, v) => v.len(),
+        }
+    }
+
+    /// Agent index of row `j`.
+    #[inline(always)]
+    pub(crate) fn agent(self, j: usize) -> usize {
+        match self {
+            ChunkRows::Range(s, _) => s + j,
+            ChunkRows::List(s, v) => s + usize::from(v[j]),
+        }
+    }
+}
+
+/// The transitions one learning iteration exports: the population step's buffer (borrowed
+/// from the engine) and the [`Selection`] of its agents.
+#[derive(Debug, Clone, Copy)]
+pub struct StepTransitions<'a> {
+    pub(super) buffer: BufferRef<'a>,
+    pub(super) iteration: u64,
+    pub(super) selection: &'a Selection,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) enum BufferRef<'a> {
+    U8(&'a TransitionBuffer<u8>),
+    U16(&'a TransitionBuffer<u16>),
+}
+
+impl<'a> StepTransitions<'a> {
+    /// The rows of `selection` (drawn for this buffer's length) of the step of learning
+    /// iteration `iteration` (1-based).
+    pub fn new<T: StateCode>(
+        buffer: &'a TransitionBuffer<T>,
+        iteration: u64,
+        selection: &'a Selection,
+    ) -> Self {
+        let any: &dyn Any = buffer;
+        let buffer = match (
+            any.downcast_ref::<TransitionBuffer<u8>>(),
+            any.downcast_ref::<TransitionBuffer<u16>>(),
+        ) {
+            (Some(b), _) => BufferRef::U8(b),
+            (_, Some(b)) => BufferRef::U16(b),
+            // `StateCode` is sealed: u8 and u16 only.
+            _ => unreachable!("a state code other than u8 or u16"),
+        };
+        StepTransitions {
+            buffer,
+            iteration,
+            selection,
+        }
+    }
+
+    /// The learning iteration k (1-based).
+    pub fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    /// Rows exported.
+    pub fn rows(&self) -> usize {
+        self.selection.rows()
+    }
+
+    /// The exported rows as one Arrow batch of [`crate::output::transitions_schema`], in agent order (what
+    /// the part files hold).
+    ///
+    /// # Panics
+    /// When the iteration exceeds `u32::MAX`.
+    pub fn to_batch(&self) -> RecordBatch {
+        match self.buffer {
+            BufferRef::U8(b) => transitions_columns(b, self.iteration, self.selection),
+            BufferRef::U16(b) => transitions_columns(b, self.iteration, self.selection),
+        }
+    }
+}
