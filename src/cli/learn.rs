@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use mfgsim::output::{
     self, push_snapshot, snapshot_schema, PartWriter, RunMetadata, StreamingParquet, TableBuilder,
-    TransitionsExport,
+    TransitionsEncoder, TransitionsExport,
 };
 use mfgsim::run::{self, LearnOptions, LearnReport};
 use mfgsim::scenario::Override;
@@ -147,14 +147,14 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
         // Pages encoded on the pool, parts of about 2^20 rows written by a writer thread.
         let na = sc.model.as_model().num_actions();
         let agents = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
-        Some(TransitionsExport::try_new(
+        Some(TransitionsExport::try_new(TransitionsEncoder::try_new(
             &trans_dir,
             ns,
             na,
             agents,
             &meta,
             a.export_codec.codec(),
-        )?)
+        )?)?)
     } else {
         None
     };

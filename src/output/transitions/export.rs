@@ -1,11 +1,11 @@
 //! Writing the encoded parts: [`TransitionsExport`], the encoder on the calling thread and a
 //! writer thread that commits each part file.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{EncodedPart, StepTransitions, TransitionsEncoder};
 use crate::error::{Error, Result};
-use crate::output::parquet::{open_part_dir, Codec, PartSummary, PartWriter, RunMetadata};
+use crate::output::parquet::{open_part_dir, PartSummary, PartWriter};
 use crate::output::AtomicFile;
 
 /// A part the writer thread committed: index, path, rows.
@@ -23,23 +23,14 @@ pub struct TransitionsExport {
 }
 
 impl TransitionsExport {
-    /// Starts the export into `dir` (created if missing) of a population as
-    /// [`TransitionsEncoder::try_new`] describes it.
+    /// Starts writing the parts of `encoder` into its directory (created if missing).
     ///
     /// # Errors
-    /// As [`TransitionsEncoder::try_new`]; [`Error::Output`] when `dir` already holds part
-    /// files; [`Error::Io`] when `dir` cannot be created or the writer thread cannot be
-    /// spawned.
-    pub fn try_new(
-        dir: &Path,
-        num_states: usize,
-        num_actions: usize,
-        num_agents: usize,
-        meta: &RunMetadata,
-        codec: Codec,
-    ) -> Result<Self> {
-        let encoder =
-            TransitionsEncoder::try_new(dir, num_states, num_actions, num_agents, meta, codec)?;
+    /// [`Error::Output`] when the directory already holds part files; [`Error::Io`] when it
+    /// cannot be created or the writer thread cannot be spawned.
+    pub fn try_new(encoder: TransitionsEncoder) -> Result<Self> {
+        let dir = encoder.dir().to_path_buf();
+        let dir = dir.as_path();
         open_part_dir(dir)?;
         // Two parts in flight: the encoder runs ahead of the disk by at most that much.
         let (sender, receiver) = crossbeam_channel::bounded::<EncodedPart>(2);

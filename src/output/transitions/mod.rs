@@ -509,6 +509,11 @@ impl TransitionsEncoder {
         self
     }
 
+    /// The dataset directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// Most iterations one part holds (so its `r` dictionary has at most 2^18 entries).
     pub fn max_iterations(&self) -> usize {
         self.max_iterations
@@ -836,11 +841,11 @@ impl TransitionsEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::RecordBatch;
     use crate::model::{Infection, InfectionParams, Model};
     use crate::population::Population;
     use crate::space::{uniform, Policy};
     use crate::test_util::in_pool;
+    use arrow_array::RecordBatch;
     use arrow_array::{Array, UInt32Array};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     use parquet::file::reader::{FileReader, SerializedFileReader};
