@@ -478,6 +478,7 @@ impl Sweep {
     pub fn manifest(&self) -> SweepManifest {
         let spec = &self.spec;
         let fin = &spec.finite_n;
+        let json = |v: &toml::Value| serde_json::to_value(v).unwrap_or(Value::Null);
         let runs = self
             .runs
             .iter()
@@ -487,10 +488,7 @@ impl Sweep {
                     .grid
                     .iter()
                     .zip(&r.values)
-                    .map(|(a, v)| {
-                        let v = serde_json::to_value(v).unwrap_or(Value::Null);
-                        (a.key.clone(), v)
-                    })
+                    .map(|(a, v)| (a.key.clone(), json(v)))
                     .collect(),
                 seed: r.seed,
             })
@@ -506,11 +504,7 @@ impl Sweep {
                 .iter()
                 .map(|a| ManifestAxis {
                     key: a.key.clone(),
-                    values: a
-                        .values
-                        .iter()
-                        .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
-                        .collect(),
+                    values: a.values.iter().map(json).collect(),
                 })
                 .collect(),
             seeds: self.runs.iter().map(|r| r.seed).collect(),

@@ -21,7 +21,7 @@ use arrow_schema::DataType;
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::output::{read_parquet, ParquetTable, SweepManifest, MANIFEST_FILE};
+use crate::output::{read_parquet, ManifestAxis, ParquetTable, SweepManifest, MANIFEST_FILE};
 
 /// What an input directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -307,14 +307,8 @@ pub fn mean_sd_traces(traces: &[Vec<(f64, f64)>]) -> Vec<(f64, f64, f64)> {
 // ---------------------------------------------------------------------------------------
 // Sweeps
 
-/// One grid axis of a sweep.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GridKey {
-    /// Dotted scenario key, e.g. `model.infection_constant`.
-    pub key: String,
-    /// Its values, in grid order (JSON: numbers, strings or booleans).
-    pub values: Vec<Value>,
-}
+/// One grid axis of a sweep (dotted key, values in grid order): the manifest's own type.
+pub type GridKey = ManifestAxis;
 
 /// One run of a sweep.
 #[derive(Debug, Clone, PartialEq)]
@@ -389,14 +383,7 @@ pub fn read_sweep(dir: &Path) -> Result<Sweep> {
     let m: SweepManifest = serde_json::from_str(&text)
         .map_err(|e| input_error(&path, "(file)", format!("not a sweep manifest: {e}")))?;
     let bad = |key: &str, reason: &str| input_error(&path, key, reason);
-    let grid: Vec<GridKey> = m
-        .grid
-        .into_iter()
-        .map(|a| GridKey {
-            key: a.key,
-            values: a.values,
-        })
-        .collect();
+    let grid: Vec<GridKey> = m.grid;
     let runs = m
         .runs
         .into_iter()

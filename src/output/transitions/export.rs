@@ -1,7 +1,7 @@
 //! Writing the encoded parts: [`TransitionsExport`], the encoder on the calling thread and a
 //! writer thread that commits each part file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{EncodedPart, StepTransitions, TransitionsEncoder};
 use crate::error::{Error, Result};
@@ -72,42 +72,44 @@ impl TransitionsExport {
         let Some(encoder) = self.encoder.as_mut() else {
             return Err(self.closed());
         };
-        let sender = self.sender.as_ref();
+        let (sender, dir) = (self.sender.as_ref(), &self.dir);
         let mut stopped = false;
         let pushed = encoder.push(step, &mut |part| {
             if sender.is_some_and(|s| s.send(part).is_ok()) {
                 Ok(())
             } else {
                 stopped = true;
-                Err(Error::Output {
-                    path: PathBuf::new(),
-                    reason: String::new(),
-                })
+                Err(writer_stopped(dir))
             }
         });
         if stopped {
-            // The writer stopped on an error: report it.
-            self.sender = None;
-            return Err(self.join().err().unwrap_or_else(|| self.closed()));
+            return Err(self.writer_error());
         }
         pushed
     }
 
-    fn send(&mut self, part: EncodedPart) -> Result<()> {
-        let sent = self.sender.as_ref().is_some_and(|s| s.send(part).is_ok());
-        if sent {
-            Ok(())
-        } else {
-            self.sender = None;
-            Err(self.join().err().unwrap_or_else(|| self.closed()))
+    /// Closes the encoder's last part and queues it.
+    fn flush_last(&mut self) -> Result<()> {
+        let Some(encoder) = self.encoder.take() else {
+            return Ok(());
+        };
+        let Some(part) = encoder.finish()? else {
+            return Ok(());
+        };
+        match self.sender.as_ref().map(|s| s.send(part)) {
+            Some(Ok(())) => Ok(()),
+            _ => Err(self.writer_error()),
         }
     }
 
+    /// The writer thread's error, once a part could not be queued (it has stopped).
+    fn writer_error(&mut self) -> Error {
+        self.sender = None;
+        self.join().err().unwrap_or_else(|| self.closed())
+    }
+
     fn closed(&self) -> Error {
-        Error::Output {
-            path: self.dir.clone(),
-            reason: "the transitions writer has stopped".into(),
-        }
+        writer_stopped(&self.dir)
     }
 
     /// Closes the last part, waits for the writer and returns the dataset's parts.
@@ -115,14 +117,7 @@ impl TransitionsExport {
     /// # Errors
     /// As [`TransitionsExport::push`].
     pub fn finish(mut self) -> Result<PartSummary> {
-        if let Some(Some(part)) = self
-            .encoder
-            .take()
-            .map(TransitionsEncoder::finish)
-            .transpose()?
-        {
-            self.send(part)?;
-        }
+        self.flush_last()?;
         self.join()
     }
 
@@ -145,14 +140,18 @@ impl TransitionsExport {
 impl Drop for TransitionsExport {
     /// Closes the last part (also while unwinding) and waits for the writer.
     fn drop(&mut self) {
-        if let Some(Ok(Some(part))) = self.encoder.take().map(TransitionsEncoder::finish) {
-            if let Some(s) = self.sender.as_ref() {
-                let _ = s.send(part);
-            }
-        }
+        let _ = self.flush_last();
         self.sender = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
+    }
+}
+
+/// The error of a push or finish after the writer thread stopped.
+fn writer_stopped(dir: &Path) -> Error {
+    Error::Output {
+        path: dir.to_path_buf(),
+        reason: "the transitions writer has stopped".into(),
     }
 }

@@ -582,7 +582,7 @@ impl TransitionsEncoder {
 
         // Plan: which part (0 = the open one, 1 = the next, …) and dictionary slot each
         // non-empty page takes; it depends on row counts only.
-        let chunks = (0..n.div_ceil(CHUNK)).filter(|&c| selection.chunk_rows(c, n) > 0);
+        let chunks = (0..n.div_ceil(CHUNK)).filter(|&c| selection.chunk_agents(c, n).len() > 0);
         let mut plan = Vec::new();
         let (mut part, mut rows, mut slots) = (0usize, self.open.rows, self.open.iterations.len());
         let mut has_k = false;
@@ -594,7 +594,7 @@ impl TransitionsEncoder {
                 (slots, has_k) = (slots + 1, true);
             }
             plan.push((c, part, (slots - 1) as u32));
-            rows += selection.chunk_rows(c, n);
+            rows += selection.chunk_agents(c, n).len();
             if rows >= self.rows_per_part {
                 (part, rows, slots, has_k) = (part + 1, 0, 0, false);
             }

@@ -40,7 +40,6 @@ impl Selection {
         }
         let threshold = (fraction.clamp(0.0, 1.0) * 2f64.powi(64)) as u64;
         self.kept.resize_with(chunks, || Some(Vec::new()));
-        self.kept.truncate(chunks);
         self.kept.par_iter_mut().enumerate().for_each(|(c, kept)| {
             let v = kept.get_or_insert_with(Vec::new);
             let mut rng = stream(seed, Purpose::Export, iteration, c as u64);
@@ -64,13 +63,6 @@ impl Selection {
     /// Rows kept.
     pub fn rows(&self) -> usize {
         self.rows
-    }
-
-    /// Rows kept in chunk `c` of a step of `n` agents.
-    pub(super) fn chunk_rows(&self, c: usize, n: usize) -> usize {
-        self.kept[c]
-            .as_ref()
-            .map_or(((c + 1) * CHUNK).min(n) - c * CHUNK, Vec::len)
     }
 
     /// The kept agents of chunk `c`, in order.
