@@ -9,6 +9,7 @@
 //! epsilon = 0.1
 //! [solver]
 //! start = "uniform"           # "lowest" | "highest" | "extremal" | [z_0, z_1, ...]
+//! algo = "tbr"                # "damped" | "fp" | "omd"
 //! [sim]
 //! agents = 1000000
 //! ```
@@ -25,7 +26,7 @@ use crate::learner::{
     Algo, BatchTqParams, GmblParams, LearnerParams, MfqParams, Rule, TmfqParams, TqLearnerParams,
 };
 use crate::model::{BuiltinModel, GameParams, Gig, GigParams, Infection, InfectionParams};
-use crate::solver::{SolverParams, Start};
+use crate::solver::{FpWeights, SolverAlgo, SolverParams, Start};
 
 /// Where T-BR starts, as written in a scenario or on the command line.
 #[derive(Debug, Clone, PartialEq)]
@@ -477,12 +478,27 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
 fn parse_solver(path: &Path, t: toml::Table) -> Result<(SolverParams, StartSpec)> {
     let mut f = Fields::new(path, "solver", t);
     let d = SolverParams::default();
+    let algo = match f.string("algo")? {
+        None => d.algo,
+        Some(name) => SolverAlgo::parse(&name).map_err(|r| f.error("algo", r))?,
+    };
     let p = SolverParams {
+        algo,
         tol: f.f64("tol")?.unwrap_or(d.tol),
         max_iterations: f.usize("max_iterations")?.unwrap_or(d.max_iterations),
         tq_tol: f.f64("tq_tol")?.unwrap_or(d.tq_tol),
         max_tq_sweeps: f.usize("max_tq_sweeps")?.unwrap_or(d.max_tq_sweeps),
         certify_greedy: f.bool("certify_greedy")?.unwrap_or(d.certify_greedy),
+        damping: f.f64("damping")?.unwrap_or(d.damping),
+        omd_rate: f.f64("omd_rate")?.unwrap_or(d.omd_rate),
+        fp_weights: match f.string("fp_weights")? {
+            None => d.fp_weights,
+            Some(w) => FpWeights::parse(&w).map_err(|r| f.error("fp_weights", r))?,
+        },
+        target_exploitability: f
+            .f64("target_exploitability")?
+            .unwrap_or(d.target_exploitability),
+        target_consistency: f.f64("target_consistency")?.unwrap_or(d.target_consistency),
     };
     let start = match f.take("start") {
         None => StartSpec::Single(Start::Uniform),
@@ -509,6 +525,12 @@ fn parse_solver(path: &Path, t: toml::Table) -> Result<(SolverParams, StartSpec)
         "max_tq_sweeps",
         "certify_greedy",
         "start",
+        "algo",
+        "damping",
+        "omd_rate",
+        "fp_weights",
+        "target_exploitability",
+        "target_consistency",
     ])?;
     p.validate().map_err(|e| e.in_file(path, "solver"))?;
     Ok((p, start))

@@ -94,6 +94,49 @@ impl Policy {
     pub fn get(&self, s: usize, a: usize) -> f64 {
         self.probs[s * self.num_actions + a]
     }
+
+    /// A policy from its rows `probs` (`s·A + a`, each row on the simplex), with `greedy` the
+    /// highest-probability action per state (ties to the lowest): for a mixture of
+    /// trembling-hand strategies, the action the mixture plays most.
+    ///
+    /// # Panics
+    /// When `probs.len() != num_states·num_actions` or `num_actions == 0`.
+    pub fn from_probs(num_states: usize, num_actions: usize, probs: Vec<f64>) -> Self {
+        assert!(
+            num_actions > 0 && probs.len() == num_states * num_actions,
+            "Policy::from_probs: sizes disagree"
+        );
+        let greedy = probs
+            .chunks_exact(num_actions)
+            .map(|row| {
+                // Lowest index of the maximum.
+                (1..row.len()).fold(0, |best, a| if row[a] > row[best] { a } else { best })
+            })
+            .collect();
+        Policy {
+            num_states,
+            num_actions,
+            probs,
+            greedy,
+        }
+    }
+
+    /// True when every row is a trembling-hand row π^ε: 1 − ε on one action and ε/(|A| − 1)
+    /// on each other (within `tol`), i.e. μ ∈ Π^ε rather than a mixture of its members.
+    pub fn is_trembling(&self, epsilon: f64, tol: f64) -> bool {
+        let (wg, wo) = if self.num_actions <= 1 {
+            (1.0, 0.0)
+        } else {
+            (1.0 - epsilon, epsilon / (self.num_actions - 1) as f64)
+        };
+        (0..self.num_states).all(|s| {
+            let g = self.greedy[s];
+            self.row(s).iter().enumerate().all(|(a, &p)| {
+                let want = if a == g { wg } else { wo };
+                (p - want).abs() <= tol
+            })
+        })
+    }
 }
 
 /// ||x − y||_1. Summed in index order.

@@ -257,12 +257,46 @@ pub struct SolveArgs {
     /// `solver.start`.
     #[arg(long, value_name = "START", value_parser = StartSpec::parse)]
     pub start: Option<StartSpec>,
+    /// The equilibrium algorithm (the scenario key `solver.algo`). Default: the scenario's,
+    /// else tbr.
+    #[arg(long, value_enum, value_name = "ALGO")]
+    pub algo: Option<SolverAlgoArg>,
     /// Output directory. Default: out/<scenario name>/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Write nothing to disk; only print the summary.
     #[arg(long)]
     pub no_write: bool,
+}
+
+/// Equilibrium algorithm (the scenario key `solver.algo`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SolverAlgoArg {
+    /// T-BR (Algorithm 1): z ← Φ(z, π^ε(Q*_z)); a T-MFE in Π^ε when it converges; can cycle
+    /// where Definition 1 fails.
+    Tbr,
+    /// Damped T-BR: z ← (1 − β)z + βΦ(z, π^ε(Q*_z)), β = solver.damping (default 0.5).
+    Damped,
+    /// Fictitious play: averages trembling-hand best responses and their stationary mean
+    /// fields; finds an equilibrium in mixtures of trembling-hand strategies where T-BR
+    /// cycles (converged: exploitability < solver.target_exploitability and consistency <
+    /// solver.target_consistency, both 1e-6 by default).
+    Fp,
+    /// Online mirror descent on Q-values, kept in the convex hull of the trembling-hand
+    /// strategies (step solver.omd_rate, default 1); converges as fp does.
+    Omd,
+}
+
+impl SolverAlgoArg {
+    /// The scenario value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SolverAlgoArg::Tbr => "tbr",
+            SolverAlgoArg::Damped => "damped",
+            SolverAlgoArg::Fp => "fp",
+            SolverAlgoArg::Omd => "omd",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

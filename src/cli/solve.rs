@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use mfgsim::check::CheckOptions;
+use mfgsim::model::mean_state;
 use mfgsim::output::{self, RunMetadata};
 use mfgsim::run::{self, SolveRun};
 use mfgsim::scenario::{Override, Scenario, StartSpec};
+use mfgsim::solver::CertifiedAt;
 
 use crate::args::{CheckArgs, ScenarioArgs, SolveArgs};
 
@@ -22,7 +24,15 @@ pub fn load(a: &ScenarioArgs, extra: &[Override]) -> Result<Scenario> {
 
 /// Runs `mfgsim solve`.
 pub fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
-    let sc = load(&a.scenario, &[])?;
+    let algo: Vec<Override> = a
+        .algo
+        .iter()
+        .map(|x| Override {
+            text: format!("solver.algo=\"{}\"", x.as_str()),
+            source: format!("--algo {}", x.as_str()),
+        })
+        .collect();
+    let sc = load(&a.scenario, &algo)?;
     let model = sc.model.as_model();
     let mut out = std::io::stdout().lock();
     writeln!(
@@ -54,9 +64,12 @@ pub fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
     }
     // A spinner on stderr (when it is a terminal) once the solve has run for a second.
     let bar = indicatif::ProgressBar::hidden();
+    let algo_name = sc.solver.algo.describe();
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] T-BR {wide_msg}")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {algo_name} {{wide_msg}}"
+        ))
+        .expect("valid template"),
     );
     bar.set_message("iteration 1");
     let (done, wait) = std::sync::mpsc::channel::<()>();
@@ -71,9 +84,14 @@ pub fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
         })
     };
     let result = run::solve_with(&sc, a.start.as_ref(), &mut |label, r| {
+        let expl = r
+            .exploitability
+            .map(|e| format!(", exploitability {e:.2e}"))
+            .unwrap_or_default();
         bar.set_message(format!(
-            "from {label}: iteration {} done, ||z_k - z_(k-1)||_1 {:.2e}, {} TQ sweeps",
-            r.iteration, r.delta_l1, r.tq_sweeps
+            "from {label}: iteration {} done, ||z_k - z_(k-1)||_1 {:.2e}, \
+             ||Phi(z,mu)-z||_1 {:.2e}{expl}, {} TQ sweeps",
+            r.iteration, r.delta_l1, r.consistency_l1, r.tq_sweeps
         ));
     });
     drop(done);
@@ -111,26 +129,54 @@ fn print_run(out: &mut impl Write, label: &str, r: &SolveRun) -> std::io::Result
     let s = &r.summary;
     writeln!(
         out,
-        "{head}start {}: {} ({}) after {} T-BR iterations in {:.2} ms",
+        "{head}start {}: {} {} ({}) after {} iterations in {:.2} ms",
         r.start_label,
+        r.solution.algo.describe(),
         if s.converged {
             "converged"
         } else {
-            "NOT converged"
+            "did NOT converge"
         },
         s.termination,
         s.iterations,
         r.seconds * 1e3
     )?;
-    writeln!(
-        out,
-        "{head}mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   exploitability {}",
-        s.mean_state,
-        s.consistency_l1,
-        within_tol(s.exploitability, s.exploitability_tol)
-    )?;
+    let expl = within_tol(s.exploitability, s.exploitability_tol);
+    match s.exploitability_at {
+        CertifiedAt::ReturnedMeanField => writeln!(
+            out,
+            "{head}mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   exploitability {expl}",
+            s.mean_state, s.consistency_l1,
+        )?,
+        CertifiedAt::StationaryMeanField => {
+            let zm = s.stationary_z.as_deref().unwrap_or_default();
+            writeln!(
+                out,
+                "{head}end point (NOT an equilibrium): mean state {:.6}   \
+                 ||Phi(z,mu)-z||_1 {:.2e}",
+                s.mean_state, s.consistency_l1,
+            )?;
+            writeln!(
+                out,
+                "{head}its strategy at its own stationary mean field z_mu (mean state {:.6}): \
+                 exploitability {expl}",
+                mean_state(zm)
+            )?;
+        }
+        CertifiedAt::Unavailable => writeln!(
+            out,
+            "{head}end point (NOT an equilibrium): mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   \
+             exploitability unavailable (no stationary mean field of its strategy)",
+            s.mean_state, s.consistency_l1,
+        )?,
+    }
     let greedy: Vec<String> = s.greedy_action.iter().map(|a| a.to_string()).collect();
-    writeln!(out, "{head}greedy action per state: {}", greedy.join(" "))?;
+    let what = if s.mixed {
+        "most played action per state (a mixture of trembling-hand strategies)"
+    } else {
+        "greedy action per state"
+    };
+    writeln!(out, "{head}{what}: {}", greedy.join(" "))?;
     let z: Vec<String> = s.z.iter().map(|p| format!("{p:.4}")).collect();
     let label = if s.converged { "z*" } else { "z" };
     writeln!(out, "{head}{label}: {}", z.join(" "))?;

@@ -916,13 +916,17 @@ impl Drop for StreamingParquet {
 /// | `z_0` … `z_{S−1}`    | Float64         | z_k(s)                                     |
 /// | `mean_state`         | Float64         | Σ_s s·z_k(s)                               |
 /// | `delta_l1`           | Float64, nullable | ‖z_k − z_{k−1}‖₁ (null at k = 0)         |
-/// | `tq_sweeps`          | Int64           | F-applications spent on Q*_{z_{k−1}} (0 at k = 0) |
+/// | `tq_sweeps`          | Int64           | F-applications spent in iteration k (0 at k = 0) |
+/// | `consistency_l1`     | Float64, nullable | ‖Φ(z, μ) − z‖₁ of iteration k's pair (see [`IterationRecord`](crate::solver::IterationRecord)); null at k = 0 |
+/// | `exploitability`     | Float64, nullable | fp / omd: exploitability of iteration k's strategy at z_k; null for tbr / damped and at k = 0 |
 pub fn trajectory_schema(num_states: usize) -> SchemaRef {
     let mut fields = vec![Field::new("iteration", DataType::Int64, false)];
     fields.extend(numbered_fields("z", num_states, DataType::Float64));
     fields.push(Field::new("mean_state", DataType::Float64, false));
     fields.push(Field::new("delta_l1", DataType::Float64, true));
     fields.push(Field::new("tq_sweeps", DataType::Int64, false));
+    fields.push(Field::new("consistency_l1", DataType::Float64, true));
+    fields.push(Field::new("exploitability", DataType::Float64, true));
     Arc::new(Schema::new(fields))
 }
 
@@ -935,7 +939,9 @@ pub fn trajectory_batch(sol: &Solution) -> RecordBatch {
             .f64s(&sol.start)
             .f64(mean_state(&sol.start))
             .opt_f64(None)
-            .i64(0);
+            .i64(0)
+            .opt_f64(None)
+            .opt_f64(None);
     });
     for rec in &sol.trace {
         rows.push_row(|r| {
@@ -943,7 +949,9 @@ pub fn trajectory_batch(sol: &Solution) -> RecordBatch {
                 .f64s(&rec.z)
                 .f64(rec.mean_state)
                 .opt_f64(Some(rec.delta_l1))
-                .i64(count(rec.tq_sweeps));
+                .i64(count(rec.tq_sweeps))
+                .opt_f64(Some(rec.consistency_l1))
+                .opt_f64(rec.exploitability);
         });
     }
     rows.finish()
