@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod census;
 pub mod check;
 pub mod error;
 pub mod finite_n;

@@ -65,6 +65,8 @@ pub enum Purpose {
     /// population step: TMFQ's Next-MF sample (step k, chunk 0) and GMBL's P̂_k (step k,
     /// chunk s).
     Simulate,
+    /// Random starts of the equilibrium census (step = start index).
+    Census,
 }
 
 impl Purpose {
@@ -78,6 +80,7 @@ impl Purpose {
             Purpose::Eval => 0x4556_414c,     // "EVAL"
             Purpose::Check => 0x4348_454b,    // "CHEK"
             Purpose::Simulate => 0x5349_4d55, // "SIMU"
+            Purpose::Census => 0x4345_4e53,   // "CENS"
         }
     }
 }

@@ -599,6 +599,10 @@ pub struct SweepOutcome {
     /// Mean ± sd over the seeds of each grid point (also in `DIR/summary.md` and
     /// `DIR/summary.json`).
     pub groups: Vec<GroupStats>,
+    /// Finished solve runs in which some start did not converge (`all_converged` false in
+    /// their `summary.json`): their rows are end points, not equilibria. 0 for other
+    /// commands.
+    pub not_converged: usize,
 }
 
 /// Runs the missing runs of `sweep` into `dir`, then writes `dir/sweep.parquet`.
@@ -671,6 +675,10 @@ pub fn run_sweep(
     write_table(sweep, &summaries, &table)?;
     let groups = group_stats(sweep, &summaries);
     let finished = summaries.len();
+    let not_converged = summaries
+        .iter()
+        .filter(|(_, v)| v.pointer("/all_converged") == Some(&Value::Bool(false)))
+        .count();
     let md = dir.join("summary.md");
     output::write_atomic(&md, |w| {
         use std::io::Write;
@@ -680,7 +688,10 @@ pub fn run_sweep(
                 source,
             })
     })?;
-    output::write_json(&dir.join("summary.json"), &json!({"groups": groups}))?;
+    output::write_json(
+        &dir.join("summary.json"),
+        &json!({"groups": groups, "finished_runs": finished, "not_converged_runs": not_converged}),
+    )?;
     if let Some((_, e)) = failure {
         return Err(e);
     }
@@ -695,6 +706,7 @@ pub fn run_sweep(
         table,
         seconds: t0.elapsed().as_secs_f64(),
         groups,
+        not_converged,
     })
 }
 
@@ -958,6 +970,10 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
                 m("greatest_mean_state", F, "/greatest/mean_state"),
                 m("least_exploitability", F, "/least/exploitability"),
                 m("greatest_exploitability", F, "/greatest/exploitability"),
+                m("least_consistency_l1", F, "/least/consistency_l1"),
+                m("greatest_consistency_l1", F, "/greatest/consistency_l1"),
+                m("least_mixed", B, "/least/mixed"),
+                m("greatest_mixed", B, "/greatest/mixed"),
             ]
         }
         SweepCommand::Solve => vec![
@@ -966,6 +982,8 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
             m("mean_state", F, "/mean_state"),
             m("exploitability", F, "/exploitability"),
             m("exploitability_weighted", F, "/exploitability_weighted"),
+            m("consistency_l1", F, "/consistency_l1"),
+            m("mixed", B, "/mixed"),
         ],
         SweepCommand::Learn => vec![
             m("iterations", I, "/iterations"),

@@ -38,6 +38,12 @@ pub enum Command {
     /// outputs under DIR/runs/<id>/; rerunning the same command resumes a stopped sweep.
     #[command(after_long_help = SWEEP_HELP)]
     Sweep(SweepArgs),
+    /// The equilibrium census: T-BR and fictitious play from the lowest, highest and uniform
+    /// mean fields, every point mass and seeded random starts; lists each distinct
+    /// equilibrium (a T-MFE in Π^ε, or a mixture of trembling-hand strategies) with its
+    /// certificates and the starts that reached it, and each T-BR cycle; writes summary.json
+    /// and equilibria.parquet. Exit status 1 when no equilibrium was found.
+    Equilibria(EquilibriaArgs),
     /// Draw charts of solve, learn, finite-n and sweep outputs (PNG or SVG): final mean
     /// fields as bars or CDF, mean state, L1 to z* or exploitability against iteration (mean
     /// ± 1 sd over a sweep's seeds), the finite-N rate, a sweep metric against a grid key
@@ -297,6 +303,37 @@ impl SolverAlgoArg {
             SolverAlgoArg::Omd => "omd",
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct EquilibriaArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// Random starts (Dirichlet(1, ..., 1) mean fields) besides the lowest, highest, uniform
+    /// and point-mass ones.
+    #[arg(long, default_value_t = 16, value_name = "K")]
+    pub random_starts: usize,
+    /// Seed of the random starts. Default: the scenario's `sim.seed`.
+    #[arg(long, value_name = "SEED")]
+    pub seed: Option<u64>,
+    /// Two converged end points whose mean fields are closer than this in L1 are one
+    /// equilibrium.
+    #[arg(long, default_value_t = 1e-4, value_name = "L1")]
+    pub cluster_tol: f64,
+    /// Fictitious play's exploitability and consistency targets in the census (tight, so
+    /// that an fp end point near a T-MFE lands in its cluster).
+    #[arg(long, default_value_t = 1e-9, value_name = "X")]
+    pub fp_target: f64,
+    /// Worker threads (the attempts run in parallel; results do not depend on it). Default:
+    /// every core.
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// Output directory. Default: out/<scenario name>/equilibria/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Write nothing to disk; only print the summary.
+    #[arg(long)]
+    pub no_write: bool,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Learn(a) => learn::learn_cmd(a),
         Command::FiniteN(a) => study::finite_n_cmd(a),
         Command::Sweep(a) => sweep::sweep_cmd(a),
+        Command::Equilibria(a) => solve::equilibria_cmd(a),
         Command::Plot(a) => plot::plot_cmd(a),
     }
 }

@@ -12,7 +12,7 @@ use mfgsim::run::{self, SolveRun};
 use mfgsim::scenario::{Override, Scenario, StartSpec};
 use mfgsim::solver::CertifiedAt;
 
-use crate::args::{CheckArgs, ScenarioArgs, SolveArgs};
+use crate::args::{CheckArgs, EquilibriaArgs, ScenarioArgs, SolveArgs};
 
 /// Reads the scenario of `a` with `extra` (flags that are shortcuts for scenario keys),
 /// then its `--set` overrides (which win).
@@ -221,5 +221,97 @@ pub fn check_cmd(a: CheckArgs) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// Runs `mfgsim equilibria`.
+pub fn equilibria_cmd(a: EquilibriaArgs) -> Result<ExitCode> {
+    let sc = load(&a.scenario, &[])?;
+    let opts = mfgsim::census::CensusOptions {
+        random_starts: a.random_starts,
+        seed: a.seed.unwrap_or(sc.sim.seed),
+        cluster_tol: a.cluster_tol,
+        fp_target: a.fp_target,
+    };
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| Path::new("out").join(&sc.name).join("equilibria"));
+    let files = [dir.join("summary.json"), dir.join("equilibria.parquet")];
+    if !a.no_write {
+        crate::cmd::refuse_foreign(&files)?;
+    }
+    let pool = crate::cmd::thread_pool(a.threads)?;
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_message("equilibrium census: T-BR and fictitious play from every start");
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    let report = pool.install(|| run::equilibria(&sc, &opts));
+    bar.finish_and_clear();
+    let report = report.with_context(|| format!("census of {}", sc.path.display()))?;
+    let c = &report.census;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "{} ({}): {} starts x (T-BR, fp) in {:.2} s: {} distinct equilibria, {} T-BR cycles, \
+         {} of {} runs did not converge",
+        sc.name,
+        sc.path.display(),
+        c.starts,
+        report.seconds,
+        c.equilibria.len(),
+        c.cycles.len(),
+        c.not_converged,
+        c.attempts.len()
+    )?;
+    for (i, e) in c.equilibria.iter().enumerate() {
+        let what = if e.kind == "tmfe" {
+            "T-MFE in Pi^eps (one trembling-hand strategy)"
+        } else {
+            "mixed equilibrium (a mixture of trembling-hand strategies)"
+        };
+        writeln!(
+            out,
+            "[{i}] {what}: mean state {:.6}   exploitability {}   ||Phi(z,mu)-z||_1 {:.2e}   \
+             reached by {} runs (first: {})",
+            e.mean_state,
+            within_tol(
+                e.exploitability,
+                4.0 * sc.solver.tq_tol / (1.0 - sc.game.gamma)
+            ),
+            e.consistency_l1,
+            e.reached,
+            e.starts.first().map_or("", String::as_str)
+        )?;
+        let greedy: Vec<String> = e.greedy_action.iter().map(|a| a.to_string()).collect();
+        writeln!(
+            out,
+            "    most played action per state: {}",
+            greedy.join(" ")
+        )?;
+    }
+    for (i, cy) in c.cycles.iter().enumerate() {
+        let ms: Vec<String> = cy.mean_states.iter().map(|m| format!("{m:.4}")).collect();
+        writeln!(
+            out,
+            "cycle {i}: T-BR period {} through mean states {} (NOT an equilibrium), from {} runs",
+            cy.period,
+            ms.join(", "),
+            cy.reached
+        )?;
+    }
+    if !a.no_write {
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let meta =
+            RunMetadata::new(sc.text.clone(), opts.seed).with_extra("mfgsim.command", "equilibria");
+        let na = sc.model.as_model().num_actions();
+        output::write_census(&files[1], c, na, &meta)?;
+        output::write_json(&files[0], &serde_json::to_value(&report)?)?;
+        writeln!(out, "wrote {}", dir.display())?;
+    }
+    Ok(if c.equilibria.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }

@@ -139,5 +139,16 @@ fn run(plan: &Sweep, dir: &Path, a: &SweepArgs) -> Result<ExitCode> {
         )?;
         return Ok(ExitCode::from(130));
     }
+    if o.not_converged > 0 {
+        writeln!(
+            out,
+            "NOT converged: {} of {} solve runs (some start did not converge): their rows are \
+             end points, not equilibria (see the converged columns; `mfgsim plot` draws them \
+             hollow); try --set solver.algo=\"fp\"",
+            o.not_converged,
+            o.total - o.missing
+        )?;
+        return Ok(ExitCode::from(1));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -71,7 +71,11 @@ mod tests {
     use crate::output::test_util::gig_solution;
     use crate::solver::Termination;
 
-    const KEYS: [&str; 18] = [
+    const KEYS: [&str; 22] = [
+        "algo",
+        "mixed",
+        "exploitability_at",
+        "stationary_z",
         "converged",
         "termination",
         "termination_kind",

@@ -92,6 +92,7 @@
 //! [`StreamingParquet`] (also during a panic) closes the channel, and the writer thread closes
 //! the last, short part before it exits.
 
+mod census;
 mod finite_n;
 mod json;
 mod manifest;
@@ -101,6 +102,7 @@ mod parquet;
 pub mod plot;
 mod transitions;
 
+pub use self::census::{census_batch, census_schema, write_census};
 pub use self::finite_n::{
     finite_n_runs_batch, finite_n_runs_schema, finite_n_steps_batch, finite_n_steps_schema,
     read_finite_n_series,
@@ -113,7 +115,8 @@ pub use self::parquet::{
     equilibrium_batch, equilibrium_schema, numbered_fields, read_parquet, trajectory_batch,
     trajectory_schema, write_equilibrium, write_parquet, write_solutions, write_trajectory, Codec,
     ParquetTable, ParquetTableWriter, PartSummary, PartWriter, RowAppender, RunMetadata,
-    StreamingParquet, TableBuilder, DEFAULT_ROW_GROUP_BYTES, KEY_SCENARIO, KEY_SEED, KEY_VERSION,
+    StreamingParquet, TableBuilder, DEFAULT_ROW_GROUP_BYTES, KEY_ALGO, KEY_CONVERGED, KEY_MIXED,
+    KEY_SCENARIO, KEY_SEED, KEY_VERSION,
 };
 pub use self::transitions::{
     EncodedPart, Selection, StepTransitions, TransitionsEncoder, TransitionsExport, ROWS_PER_PART,

@@ -1019,7 +1019,15 @@ pub fn write_equilibrium(
     write_parquet(path, &equilibrium_batch(sol, epsilon), meta)
 }
 
-/// Writes the files of `mfgsim solve` for each labelled T-BR run into `dir`:
+/// Footer key of a solve's files: the algorithm (`tbr`, `damped`, `fp`, `omd`).
+pub const KEY_ALGO: &str = "mfgsim.solver.algo";
+/// Footer key of a solve's files: `true` when the run converged, else `false` (the file
+/// holds an end point, not an equilibrium).
+pub const KEY_CONVERGED: &str = "mfgsim.solver.converged";
+/// Footer key of a solve's files: `true` when μ is a mixture of trembling-hand strategies.
+pub const KEY_MIXED: &str = "mfgsim.solver.mixed";
+
+/// Writes the files of `mfgsim solve` for each labelled solver run into `dir`:
 /// `trajectory.parquet` and `equilibrium.parquet`, in `dir` itself for the unlabelled run
 /// (label `""`) and in `dir/<label>/` otherwise (`least/`, `greatest/` with start extremal).
 ///
@@ -1041,8 +1049,15 @@ pub fn write_solutions(
             path: sub.clone(),
             source,
         })?;
-        write_trajectory(&sub.join("trajectory.parquet"), sol, meta)?;
-        write_equilibrium(&sub.join("equilibrium.parquet"), sol, epsilon, meta)?;
+        // Each file says what it holds: a readers (and `mfgsim plot`) never shows an end
+        // point that did not converge as an equilibrium.
+        let meta = meta
+            .clone()
+            .with_extra(KEY_ALGO, sol.algo.name())
+            .with_extra(KEY_CONVERGED, sol.converged().to_string())
+            .with_extra(KEY_MIXED, sol.mixed.to_string());
+        write_trajectory(&sub.join("trajectory.parquet"), sol, &meta)?;
+        write_equilibrium(&sub.join("equilibrium.parquet"), sol, epsilon, &meta)?;
     }
     Ok(())
 }
@@ -1220,7 +1235,16 @@ mod tests {
 
         let mut expected = vec!["iteration".to_string()];
         expected.extend((0..ns).map(|s| format!("z_{s}")));
-        expected.extend(["mean_state", "delta_l1", "tq_sweeps"].map(String::from));
+        expected.extend(
+            [
+                "mean_state",
+                "delta_l1",
+                "tq_sweeps",
+                "consistency_l1",
+                "exploitability",
+            ]
+            .map(String::from),
+        );
         assert_eq!(t.column_names(), expected);
         assert_eq!(t.num_rows(), sol.iterations() + 1);
         assert_provenance(&t);
@@ -1240,10 +1264,16 @@ mod tests {
         assert_eq!(sweeps[0], 0);
         let mean = t.f64_column("mean_state").unwrap();
         assert_eq!(mean[0], mean_state(&sol.start));
+        let cons = t.opt_f64_column("consistency_l1").unwrap();
+        let expl = t.opt_f64_column("exploitability").unwrap();
+        assert_eq!((cons[0], expl[0]), (None, None));
         for (k, rec) in sol.trace.iter().enumerate() {
             assert_eq!(delta[k + 1], Some(rec.delta_l1));
             assert_eq!(sweeps[k + 1], rec.tq_sweeps as i64);
             assert_eq!(mean[k + 1], rec.mean_state);
+            assert_eq!(cons[k + 1], Some(rec.consistency_l1));
+            // T-BR's strategy is the best response to z_k: no exploitability column value.
+            assert_eq!(expl[k + 1], None);
         }
         // The last row is the returned mean field.
         let last: Vec<f64> = (0..ns)

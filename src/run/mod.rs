@@ -36,12 +36,14 @@
 //! # Ok::<(), mfgsim::Error>(())
 //! ```
 
+mod census;
 pub mod checkpoint;
 mod learn;
 mod memory;
 mod solve;
 mod study;
 
+pub use census::{equilibria, CensusReport};
 pub use checkpoint::{CheckpointPlan, CheckpointSummary, Interval};
 pub use learn::{
     learn, learn_checkpointed, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary,

@@ -71,6 +71,9 @@ pub struct Series {
     pub spread: Vec<(f64, f64)>,
     /// Dashed line (for [`Mark::Line`], [`Mark::Step`], [`Mark::Points`]).
     pub dashed: bool,
+    /// [`Mark::Points`] only: outlined markers and no joining line (points that are not what
+    /// the filled series shows, e.g. solver end points that did not converge).
+    pub hollow: bool,
     /// Explicit colour (RGB); `None` takes the next colour of the palette.
     pub color: Option<(u8, u8, u8)>,
 }
@@ -110,6 +113,7 @@ struct Prepared {
     color: RGBColor,
     marker: Marker,
     dashed: bool,
+    hollow: bool,
     /// Polylines (a gap in valid points starts a new one).
     lines: Vec<Vec<(f64, f64)>>,
     /// Band polygons.
@@ -202,6 +206,7 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
                 color,
                 marker: MARKERS[i % MARKERS.len()],
                 dashed: s.dashed != repeat,
+                hollow: s.hollow && s.mark == Mark::Points,
                 lines: Vec::new(),
                 bands: Vec::new(),
                 markers: Vec::new(),
@@ -252,6 +257,9 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
                 Mark::Points => {
                     p.lines = split_runs(s.points.iter().map(valid));
                     p.markers = p.lines.iter().flatten().copied().collect();
+                    if p.hollow {
+                        p.lines.clear();
+                    }
                     if has_spread {
                         p.bars = (0..s.points.len())
                             .filter_map(|k| {
@@ -715,7 +723,14 @@ fn draw<DB: DrawingBackend>(
         } else {
             (s.marker, sz.marker)
         };
-        draw_markers(plot, s.markers.iter().copied(), marker, r, s.color)?;
+        draw_markers(
+            plot,
+            s.markers.iter().copied(),
+            marker,
+            r,
+            s.color,
+            s.hollow,
+        )?;
     }
 
     draw_frame(root, area)?;
@@ -782,9 +797,12 @@ fn draw_legend<DB: DrawingBackend>(
                 .map_err(drawing);
         }
         let style = e.color.stroke_width(e.line_width(sz));
-        draw_line(root, vec![(gx0, cy), (gx1, cy)], e.dashed, style, sz)?;
+        if !e.hollow {
+            draw_line(root, vec![(gx0, cy), (gx1, cy)], e.dashed, style, sz)?;
+        }
         if e.mark == Mark::Points {
-            draw_markers(root, [((gx0 + gx1) / 2, cy)], e.marker, sz.marker, e.color)?;
+            let at = [((gx0 + gx1) / 2, cy)];
+            draw_markers(root, at, e.marker, sz.marker, e.color, e.hollow)?;
         }
         Ok(())
     })

@@ -290,6 +290,31 @@ fn branch_name(branch: &str) -> &'static str {
     }
 }
 
+/// The name of a solve run's series: [`branch_name`] when the run converged (its files say
+/// so in their footers), else what it is: an end point that is not an equilibrium.
+fn solve_item_name(branch: &str, dir: &Path) -> String {
+    let table = crate::output::read_parquet(&dir.join("equilibrium.parquet")).ok();
+    let meta = |k: &str| {
+        table
+            .as_ref()
+            .and_then(|t| t.metadata(k).map(str::to_owned))
+    };
+    let algo = meta(crate::output::KEY_ALGO).unwrap_or_else(|| "tbr".into());
+    let converged = meta(crate::output::KEY_CONVERGED).is_none_or(|c| c == "true");
+    let mixed = meta(crate::output::KEY_MIXED).is_some_and(|c| c == "true");
+    let start = match branch {
+        "least" => "lowest-start ",
+        "greatest" => "highest-start ",
+        _ => "",
+    };
+    match (converged, algo.as_str()) {
+        (true, "tbr") => branch_name(branch).into(),
+        (true, a) if mixed => format!("{start}mixed equilibrium ({a})"),
+        (true, a) => format!("{start}T-MFE ({a})"),
+        (false, a) => format!("{start}{a} end point, NOT converged (not an equilibrium)"),
+    }
+}
+
 fn wrong_input(input: &Input, kind: PlotKind, what: &str) -> Error {
     Error::Input {
         path: input.path().to_path_buf(),
@@ -305,7 +330,7 @@ fn items(input: &Input, kind: PlotKind) -> Result<Vec<Item>> {
         Source::Solve(dir) => {
             for (b, d) in solve_branches(dir) {
                 out.push(Item {
-                    name: branch_name(b).into(),
+                    name: solve_item_name(b, &d),
                     kind: InputKind::Solve,
                     dirs: vec![d],
                     exact: true,
@@ -557,6 +582,7 @@ fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
             points,
             spread,
             dashed: kind == PlotKind::Cdf && item.greatest,
+            hollow: false,
             color: color_of(item),
         });
     }
@@ -614,6 +640,7 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
             points: stats.iter().map(|&(k, m, _)| (k, m)).collect(),
             spread,
             dashed: item.greatest,
+            hollow: false,
             color: color_of(item).map(|c| if item.exact { (0, 0, 0) } else { c }),
         });
     }
@@ -770,6 +797,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
     let mut series = Vec::new();
     let mut categories: Vec<String> = Vec::new();
     let mut branches_drawn = false;
+    let mut not_converged = 0usize;
     let mut y_names: Vec<String> = Vec::new();
     let mut max_seeds = 1;
     let mut line = 0usize;
@@ -798,6 +826,22 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         } else {
             vec![(y.clone(), "")]
         };
+        // A solve sweep records whether each run (branch) converged: points that did not
+        // are end points, not equilibria, and are drawn hollow.
+        let flags: Vec<Option<Vec<f64>>> = columns
+            .iter()
+            .map(|(c, _)| {
+                let flag = match c.strip_suffix(&format!("_{y}")) {
+                    Some(branch) if branches => format!("{branch}_converged"),
+                    _ => "converged".to_string(),
+                };
+                if s.command == "solve" && have.contains(&flag) {
+                    s.metric(&flag).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .collect::<Result<_>>()?;
         if !y_names.contains(&y) {
             y_names.push(y.clone());
         }
@@ -834,6 +878,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                 let color = PALETTE[(line + if split_colors { b } else { 0 }) % 6];
                 let mut points = Vec::new();
                 let mut spread = Vec::new();
+                let mut ended = Vec::new();
                 for (j, xv) in x_values.iter().enumerate() {
                     let ys: Vec<f64> = s
                         .runs
@@ -855,6 +900,20 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                     }
                     max_seeds = max_seeds.max(ys.len());
                     let (m, sd) = mean_sd(&ys);
+                    // Converged only when every seed's run at this x converged.
+                    let converged = flags[b].as_ref().is_none_or(|f| {
+                        s.runs.iter().enumerate().all(|(i, r)| {
+                            r.values[xi] != *xv
+                                || !r
+                                    .values
+                                    .iter()
+                                    .enumerate()
+                                    .filter(|&(k, _)| k != xi)
+                                    .map(|(_, v)| v)
+                                    .eq(other.iter())
+                                || f[i] == 1.0
+                        })
+                    });
                     let x = if numeric {
                         xv.as_f64().unwrap_or(f64::NAN)
                     } else {
@@ -863,8 +922,15 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                             .position(|c| *c == value_text(xv))
                             .unwrap_or(j) as f64
                     };
-                    points.push((x, m));
-                    spread.push((m - sd, m + sd));
+                    if converged {
+                        points.push((x, m));
+                        spread.push((m - sd, m + sd));
+                    } else {
+                        // A gap in the line, and a hollow marker.
+                        points.push((x, f64::NAN));
+                        spread.push((f64::NAN, f64::NAN));
+                        ended.push((x, m));
+                    }
                 }
                 let mut parts: Vec<String> = Vec::new();
                 if let Some(l) = label {
@@ -879,12 +945,36 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                     parts.push((*branch).to_string());
                 }
                 // A lone series needs no legend: the y axis names it.
+                let label = parts.join(", ");
+                if !ended.is_empty() {
+                    not_converged += ended.len();
+                    let start = match *branch {
+                        "least T-MFE" => "lowest-start ",
+                        "greatest T-MFE" => "highest-start ",
+                        _ => "",
+                    };
+                    let mut hollow = parts.clone();
+                    hollow.retain(|p| p != branch);
+                    hollow.push(format!(
+                        "{start}end point, NOT converged (not an equilibrium)"
+                    ));
+                    series.push(Series {
+                        label: hollow.join(", "),
+                        mark: Mark::Points,
+                        points: ended,
+                        spread: Vec::new(),
+                        dashed: false,
+                        hollow: true,
+                        color: Some((color.0, color.1, color.2)),
+                    });
+                }
                 series.push(Series {
-                    label: parts.join(", "),
+                    label,
                     mark: Mark::Points,
                     points,
                     spread,
                     dashed: *branch == "greatest T-MFE",
+                    hollow: false,
                     color: Some((color.0, color.1, color.2)),
                 });
             }
@@ -913,12 +1003,20 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         && xs.iter().all(|&x| x > 0.0)
         && xs.iter().copied().fold(f64::MIN, f64::max)
             >= 50.0 * xs.iter().copied().fold(f64::MAX, f64::min);
-    let title = if branches_drawn {
-        format!("Equilibrium branches against {x_key}{note}")
-    } else {
-        format!("{} against {x_key}{note}", y_names.join(", "))
+    let title = match (branches_drawn, not_converged > 0) {
+        (true, false) => format!("Equilibrium branches against {x_key}{note}"),
+        (true, true) => format!(
+            "T-BR end points against {x_key}{note}: filled = T-MFE, hollow = did not converge"
+        ),
+        (false, false) => format!("{} against {x_key}{note}", y_names.join(", ")),
+        (false, true) => format!(
+            "{} against {x_key}{note}; hollow: did not converge",
+            y_names.join(", ")
+        ),
     };
-    let y_label = if branches_drawn {
+    let y_label = if branches_drawn && not_converged > 0 {
+        "mean state Σₛ s·z(s) of the T-BR end point".to_string()
+    } else if branches_drawn {
         "T-MFE mean state Σₛ s·z*(s)".to_string()
     } else if y_names.len() == 1 {
         metric_label(&y_names[0])

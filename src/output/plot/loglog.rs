@@ -526,6 +526,7 @@ fn draw_chart<DB: DrawingBackend>(
             s.marker,
             sz.marker,
             s.color,
+            false,
         )?;
     }
 
@@ -562,7 +563,14 @@ fn draw_legend<DB: DrawingBackend>(
                 if line {
                     draw_line(root, ends, false, color.mix(0.85).stroke_width(sz.line), sz)?;
                 }
-                draw_markers(root, [((gx0 + gx1) / 2, cy)], marker, sz.marker, color)
+                draw_markers(
+                    root,
+                    [((gx0 + gx1) / 2, cy)],
+                    marker,
+                    sz.marker,
+                    color,
+                    false,
+                )
             }
             Glyph::Reference => draw_line(root, ends, true, REFERENCE.stroke_width(sz.line), sz),
         }

@@ -103,31 +103,68 @@ pub(super) fn text_style(size: f64) -> TextStyle<'static> {
     .color(&TEXT)
 }
 
-/// Draws a filled `marker` of radius `r` (pixels) at each of `points` (coordinates of `area`).
+/// Draws a filled `marker` of radius `r` (pixels) at each of `points` (coordinates of
+/// `area`); `hollow`: a white marker with a coloured outline instead.
 pub(super) fn draw_markers<DB: DrawingBackend, CT: CoordTranslate>(
     area: &DrawingArea<DB, CT>,
     points: impl IntoIterator<Item = CT::From>,
     marker: Marker,
     r: i32,
     color: RGBColor,
+    hollow: bool,
+) -> std::result::Result<(), String>
+where
+    CT::From: Clone,
+{
+    if hollow {
+        let points: Vec<CT::From> = points.into_iter().collect();
+        draw_markers(area, points.iter().cloned(), marker, r, WHITE, false)?;
+        let outline = color.stroke_width((r / 3).max(2) as u32);
+        return draw_shapes(area, points, marker, r, outline);
+    }
+    draw_shapes(area, points, marker, r, color.filled())
+}
+
+fn draw_shapes<DB: DrawingBackend, CT: CoordTranslate>(
+    area: &DrawingArea<DB, CT>,
+    points: impl IntoIterator<Item = CT::From>,
+    marker: Marker,
+    r: i32,
+    style: ShapeStyle,
 ) -> std::result::Result<(), String> {
-    let fill = color.filled();
     // One concrete element type per shape (plotters' DynElement needs a 'static backend).
+    // Polygons are always filled by plotters, so outlines are drawn as closed paths.
+    let outline = |pts: Vec<(i32, i32)>| {
+        let mut closed = pts.clone();
+        closed.push(pts[0]);
+        PathElement::new(closed, style)
+    };
     for p in points {
         let at = EmptyElement::at(p);
         match marker {
-            Marker::Circle => area.draw(&(at + Circle::new((0, 0), r, fill))),
+            Marker::Circle => area.draw(&(at + Circle::new((0, 0), r, style))),
             Marker::Square => {
                 let h = (f64::from(r) * 0.9).round() as i32;
-                area.draw(&(at + Rectangle::new([(-h, -h), (h, h)], fill)))
+                area.draw(&(at + Rectangle::new([(-h, -h), (h, h)], style)))
             }
             Marker::Triangle => {
                 let h = (f64::from(r) * 1.25).round() as i32;
-                area.draw(&(at + TriangleMarker::new((0, 0), h, fill)))
+                if style.filled {
+                    area.draw(&(at + TriangleMarker::new((0, 0), h, style)))
+                } else {
+                    // TriangleMarker's vertices: up, then ±120°.
+                    let (dx, dy) = ((f64::from(h) * 0.866).round() as i32, h / 2);
+                    area.draw(&(at + outline(vec![(0, -h), (dx, dy), (-dx, dy)])))
+                }
             }
             Marker::Diamond => {
                 let h = (f64::from(r) * 1.3).round() as i32;
-                area.draw(&(at + Polygon::new(vec![(0, -h), (h, 0), (0, h), (-h, 0)], fill)))
+                let pts = vec![(0, -h), (h, 0), (0, h), (-h, 0)];
+                if style.filled {
+                    area.draw(&(at + Polygon::new(pts, style)))
+                } else {
+                    area.draw(&(at + outline(pts)))
+                }
             }
         }
         .map_err(drawing)?;
