@@ -181,6 +181,46 @@ fn at_invest_cost_0_3_the_least_and_the_greatest_coincide() {
 }
 
 #[test]
+fn the_game_is_bistable_for_invest_cost_from_0_0118_to_0_2171() {
+    // The edges, found with `mfgsim sweep … --grid model.invest_cost=0.010:0.015:51` (and
+    // 0.215:0.220:51) and bisected with `mfgsim solve`: least ≠ greatest exactly for
+    // invest_cost in (0.0117809, 0.2171035). Below, investing is so cheap that even the
+    // least T-MFE invests everywhere; above, nobody invests even at the greatest.
+    for (cost, bistable) in [
+        (0.0, false),
+        (0.0117, false),
+        (0.0118, true),
+        (0.013, true),
+        (0.1, true),
+        (0.2171, true),
+        (0.2172, false),
+        (0.25, false),
+    ] {
+        let set = format!("model.invest_cost={cost}");
+        let sc = scenario(&[&set]);
+        let least = tbr(&sc, &Start::Lowest);
+        let greatest = tbr(&sc, &Start::Highest);
+        let gap = l1_distance(&least.z, &greatest.z);
+        assert_eq!(gap > 1e-3, bistable, "invest_cost {cost}: L1 gap {gap:e}");
+        if !bistable {
+            assert!(gap < 1e-9, "invest_cost {cost}: L1 gap {gap:e}");
+        }
+        assert!(stochastically_le(&least.z, &greatest.z, 1e-12));
+        // Strategic complementarities: the greedy action is non-decreasing in the state
+        // (near the lower edge the least T-MFE invests from level 3 or 4 up).
+        for sol in [&least, &greatest] {
+            let g = &sol.policy.greedy;
+            assert!(
+                g.windows(2).all(|w| w[0] <= w[1]),
+                "invest_cost {cost}: {g:?}"
+            );
+        }
+    }
+    let sc = scenario(&["model.invest_cost=0.0118"]);
+    assert_eq!(tbr(&sc, &Start::Lowest).policy.greedy, [0, 0, 0, 1, 1, 1]);
+}
+
+#[test]
 fn every_learner_runs_on_adoption() {
     for (algo, extra) in [
         ("online", &["sim.agents=20000"][..]),
