@@ -82,9 +82,10 @@
 //! # Equilibria
 //! With the defaults (γ = 0.9, ε = 0.1) T-BR from the lowest mean field rises to a least
 //! T-MFE where nobody invests (mean state Σ s·z(s) ≈ 0.0932) and from the highest falls to a
-//! greatest T-MFE where everybody invests (≈ 2.868): adoption is bistable. Raising κ removes
-//! the high equilibrium (at κ = 0.3 both starts end at the low one); at κ = 0 investing is
-//! free and only the high one is left.
+//! greatest T-MFE where everybody invests (≈ 2.868): adoption is bistable. The two differ
+//! for κ ∈ (0.01178, 0.21710) (measured with `mfgsim sweep`, see README.md); above, the high
+//! equilibrium is gone (at κ = 0.3 both starts end at the low one); below, investing is so
+//! cheap that only the high one is left.
 
 use super::{check_finite, check_pmf, check_prob, check_size, KernelTables, Model};
 use crate::error::{Error, Result};
