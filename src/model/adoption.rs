@@ -37,8 +37,9 @@
 //! u + c ≤ 1 everywhere iff they are at the four corners: c0 ∈ [0, 1] (f = 0);
 //! α, c0 − η ∈ [0, 1] and α + c0 − η ≤ 1 (f = 1, m = 0); α + β, c0 − η − θ ∈ [0, 1] and
 //! α + β + c0 − η − θ ≤ 1 (f = 1, m = 1). [`AdoptionParams::validate`] enforces exactly
-//! these (the sums within [`SUM_TOL`]) and nothing else: the inequalities of Definition 1
-//! below are left to `mfgsim check`, so that their violations can be explored.
+//! these (the sums within [`AdoptionParams::SUM_TOL`]; also with A = 1, where f = 1 does not
+//! occur) and nothing else: the inequalities of Definition 1 below are left to
+//! `mfgsim check`, so that their violations can be explored.
 //!
 //! # Why Definition 1 holds
 //! Write T(t|s,a,z) = Σ_{s' ≥ t} P(s'|s,a,z) for a threshold t ∈ {1..S-1}. Regeneration
@@ -90,14 +91,9 @@
 use super::{check_finite, check_pmf, check_prob, check_size, KernelTables, Model};
 use crate::error::{Error, Result};
 
-/// Tolerance of the validity checks on sums of parameters (α + c0 − η ≤ 1 and the like),
-/// so that sums exact in decimal but not in binary (0.7 + 0.1 + 0.2) are accepted. The
-/// kernel clamps u, c and the stay probability into [0, 1], so a row is off by at most this.
-pub const SUM_TOL: f64 = 1e-12;
-
 /// Parameters of the adoption model. Every default is mfgsim's choice (the paper names the
-/// example but gives no model); see the [module docs](self) for the formula and for which
-/// values satisfy Definition 1.
+/// example but gives no model); see [`Adoption`] for the formula and for which values satisfy
+/// Definition 1.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdoptionParams {
     /// |S|, number of adoption levels (0 = not adopted, S−1 = fully adopted). Default 6.
@@ -155,10 +151,11 @@ impl Default for AdoptionParams {
     }
 }
 
-/// `Err` naming `key` unless `v ∈ [0, 1]` within [`SUM_TOL`]; `what` says which probability
-/// `v` is.
+/// `Err` naming `key` unless `v ∈ [0, 1]` within [`AdoptionParams::SUM_TOL`]; `what` says which
+/// probability `v` is.
 fn check_sum_prob(key: &str, what: &str, v: f64) -> Result<()> {
-    if !(-SUM_TOL..=1.0 + SUM_TOL).contains(&v) {
+    let tol = AdoptionParams::SUM_TOL;
+    if !(-tol..=1.0 + tol).contains(&v) {
         return Err(Error::param(
             key,
             format!("{what} must be in [0, 1], got {v}"),
@@ -168,9 +165,18 @@ fn check_sum_prob(key: &str, what: &str, v: f64) -> Result<()> {
 }
 
 impl AdoptionParams {
+    /// Tolerance of the validity checks on sums of parameters (α + c0 − η ≤ 1 and the like),
+    /// so that sums exact in decimal but not in binary (0.7 + 0.1 + 0.2) are accepted. The
+    /// kernel clamps u, c and the stay probability into [0, 1], so a row is off by at most
+    /// this.
+    pub const SUM_TOL: f64 = 1e-12;
+
     /// Checks every field: sizes, finiteness, and that u, c and 1 − u − c are probabilities
-    /// for every action and every m ∈ [0, 1] (the corner inequalities of the
-    /// [module docs](self)). The Definition-1 inequalities are not enforced.
+    /// for every investment share f ∈ [0, 1] and every m ∈ [0, 1], which holds iff it holds at
+    /// the four corners (u and c are bilinear in (f, m)): c0 ∈ [0, 1]; α, c0 − η ∈ [0, 1] and
+    /// α + c0 − η ≤ 1; α + β, c0 − η − θ ∈ [0, 1] and α + β + c0 − η − θ ≤ 1 (sums within
+    /// [`Self::SUM_TOL`]). The Definition-1 inequalities (see [`Adoption`]) are not enforced,
+    /// so that `mfgsim check` can explore their violations.
     ///
     /// # Errors
     /// [`Error::Param`] naming the first invalid key.
@@ -211,7 +217,7 @@ impl AdoptionParams {
             c0 - eta - theta,
         )?;
         let (low, high) = (alpha + c0 - eta, alpha + beta + c0 - eta - theta);
-        if low > 1.0 + SUM_TOL {
+        if low > 1.0 + Self::SUM_TOL {
             return Err(Error::param(
                 "advance_prob",
                 format!(
@@ -220,7 +226,7 @@ impl AdoptionParams {
                 ),
             ));
         }
-        if high > 1.0 + SUM_TOL {
+        if high > 1.0 + Self::SUM_TOL {
             return Err(Error::param(
                 "advance_network",
                 format!(
@@ -240,6 +246,19 @@ impl AdoptionParams {
 }
 
 /// The adoption model (validated parameters).
+///
+/// ```text
+/// m(z) = Σ_s s·z(s)/(S-1),  f(a) = a/(A-1)
+/// u(a,z) = f(a)·(α + β·m(z))        advance to min(s+1, S-1)
+/// c(a,z) = c0 − f(a)·(η + θ·m(z))   lapse to 0; stay w.p. 1 − u − c; all × (1 − ζ)
+/// w.p. ζ a new agent enters, drawn from entry_pmf
+/// r(s,a,z) = s/(S-1)·(ρ0 + ρ1·m(z)) − κ·f(a)
+/// ```
+/// Every condition of Definition 1 holds when α ≤ η, α + β ≤ η + θ, 0 ≤ β ≤ θ, ρ0 ≥ 0 and
+/// ρ1 ≥ 0 (necessary too when ζ < 1, S ≥ 2 and A ≥ 2); the defaults meet them. The module
+/// docs of `src/model/adoption.rs` derive each condition from the tail
+/// T(t|s,a,z) = Σ_{s'≥t} P(s'|s,a,z), which is (1 − ζ)·(0, u, 1 − c) for s below t − 1, at
+/// t − 1 and from t on, plus a regeneration term the same for every (s, a, z).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Adoption {
     params: AdoptionParams,
@@ -293,7 +312,7 @@ impl Adoption {
     }
 
     /// Advance and lapse probabilities (u(a, z), c(a, z)) at adoption m, clamped into
-    /// [0, 1] (they are already there up to [`SUM_TOL`]).
+    /// [0, 1] (they are already there up to [`AdoptionParams::SUM_TOL`]).
     #[inline]
     pub fn advance_and_lapse(&self, a: usize, m: f64) -> (f64, f64) {
         let p = &self.params;
