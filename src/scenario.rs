@@ -4,7 +4,7 @@
 //! ```toml
 //! name = "infection"          # optional; defaults to the file stem
 //! [model]
-//! kind = "infection"          # or "gig"; every other key is optional (paper defaults)
+//! kind = "infection"          # or "gig" or "adoption"; every other key is optional (defaults)
 //! gamma = 0.9
 //! epsilon = 0.1
 //! [solver]
@@ -25,7 +25,9 @@ use crate::finite_n::EngineKind;
 use crate::learner::{
     Algo, BatchTqParams, GmblParams, LearnerParams, MfqParams, Rule, TmfqParams, TqLearnerParams,
 };
-use crate::model::{BuiltinModel, GameParams, Gig, GigParams, Infection, InfectionParams};
+use crate::model::{
+    Adoption, AdoptionParams, BuiltinModel, GameParams, Gig, GigParams, Infection, InfectionParams,
+};
 use crate::solver::{FpWeights, SolverAlgo, SolverParams, Start};
 
 /// Where T-BR starts, as written in a scenario or on the command line.
@@ -372,9 +374,12 @@ fn check_name(name: &str) -> std::result::Result<(), String> {
 
 fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)> {
     let mut f = Fields::new(path, "model", t);
-    let kind = f
-        .string("kind")?
-        .ok_or_else(|| f.error("kind", "missing; expected \"infection\" or \"gig\"".into()))?;
+    let kind = f.string("kind")?.ok_or_else(|| {
+        f.error(
+            "kind",
+            "missing; expected \"infection\", \"gig\" or \"adoption\"".into(),
+        )
+    })?;
     let game_d = GameParams::default();
     let gamma = f.f64("gamma")?.unwrap_or(game_d.gamma);
     let epsilon = f.f64("epsilon")?.unwrap_or(game_d.epsilon);
@@ -453,10 +458,51 @@ fn parse_model(path: &Path, t: toml::Table) -> Result<(BuiltinModel, GameParams)
             f.finish(&[&common[..], &extra[..]].concat())?;
             BuiltinModel::Gig(Gig::try_new(p).map_err(|e| e.in_file(path, "model"))?)
         }
+        "adoption" => {
+            let d = AdoptionParams::default();
+            let num_states = f.num_states(d.num_states)?;
+            let p = AdoptionParams {
+                num_states,
+                num_actions: f.usize("num_actions")?.unwrap_or(d.num_actions),
+                advance_prob: f.f64("advance_prob")?.unwrap_or(d.advance_prob),
+                advance_network: f.f64("advance_network")?.unwrap_or(d.advance_network),
+                lapse_prob: f.f64("lapse_prob")?.unwrap_or(d.lapse_prob),
+                lapse_protection: f.f64("lapse_protection")?.unwrap_or(d.lapse_protection),
+                lapse_protection_network: f
+                    .f64("lapse_protection_network")?
+                    .unwrap_or(d.lapse_protection_network),
+                regen_prob: f.f64("regen_prob")?.unwrap_or(d.regen_prob),
+                entry_pmf: f
+                    .state_pmf("entry_pmf", num_states, "all mass on state 0")?
+                    .unwrap_or_else(|| {
+                        let mut e = vec![0.0; num_states];
+                        if let Some(x) = e.first_mut() {
+                            *x = 1.0;
+                        }
+                        e
+                    }),
+                standalone_value: f.f64("standalone_value")?.unwrap_or(d.standalone_value),
+                network_value: f.f64("network_value")?.unwrap_or(d.network_value),
+                invest_cost: f.f64("invest_cost")?.unwrap_or(d.invest_cost),
+            };
+            let extra = [
+                "advance_prob",
+                "advance_network",
+                "lapse_prob",
+                "lapse_protection",
+                "lapse_protection_network",
+                "entry_pmf",
+                "standalone_value",
+                "network_value",
+                "invest_cost",
+            ];
+            f.finish(&[&common[..], &extra[..]].concat())?;
+            BuiltinModel::Adoption(Adoption::try_new(p).map_err(|e| e.in_file(path, "model"))?)
+        }
         other => {
             return Err(f.error(
                 "kind",
-                format!("unknown model `{other}`; expected \"infection\" or \"gig\""),
+                format!("unknown model `{other}`; expected \"infection\", \"gig\" or \"adoption\""),
             ))
         }
     };
@@ -973,6 +1019,105 @@ mod tests {
     }
 
     #[test]
+    fn adoption_keys_are_read_and_each_bad_one_is_named() {
+        let base = "[model]\nkind = \"adoption\"\n";
+        let s = parse(base, &[]).unwrap();
+        match &s.model {
+            BuiltinModel::Adoption(m) => assert_eq!(m.params(), &AdoptionParams::default()),
+            _ => panic!("not an adoption model"),
+        }
+        let s = parse(
+            base,
+            &[
+                "model.num_states=4",
+                "model.num_actions=3",
+                "model.advance_prob=0.3",
+                "model.advance_network=0.1",
+                "model.lapse_prob=0.5",
+                "model.lapse_protection=0.35",
+                "model.lapse_protection_network=0.15",
+                "model.regen_prob=0.05",
+                "model.entry_pmf=[0.5, 0.5, 0, 0]",
+                "model.standalone_value=0.2",
+                "model.network_value=0.7",
+                "model.invest_cost=0.05",
+            ],
+        )
+        .unwrap();
+        let BuiltinModel::Adoption(m) = &s.model else {
+            panic!("not an adoption model")
+        };
+        assert_eq!(
+            m.params(),
+            &AdoptionParams {
+                num_states: 4,
+                num_actions: 3,
+                advance_prob: 0.3,
+                advance_network: 0.1,
+                lapse_prob: 0.5,
+                lapse_protection: 0.35,
+                lapse_protection_network: 0.15,
+                regen_prob: 0.05,
+                entry_pmf: vec![0.5, 0.5, 0.0, 0.0],
+                standalone_value: 0.2,
+                network_value: 0.7,
+                invest_cost: 0.05,
+            }
+        );
+        for (line, want) in [
+            (
+                "num_states = 0",
+                "`model.num_states`: must be in [1, 65536]",
+            ),
+            (
+                "num_actions = 0",
+                "`model.num_actions`: must be in [1, 256]",
+            ),
+            (
+                "advance_prob = 1.5",
+                "`model.advance_prob`: must be in [0, 1]",
+            ),
+            (
+                "advance_network = 0.7",
+                "`model.advance_network`: advance_prob + advance_network",
+            ),
+            ("lapse_prob = -1", "`model.lapse_prob`: must be in [0, 1]"),
+            (
+                "lapse_protection = 0.5",
+                "`model.lapse_protection`: lapse_prob - lapse_protection",
+            ),
+            (
+                "lapse_protection_network = 0.2",
+                "`model.lapse_protection_network`: lapse_prob - lapse_protection - \
+                 lapse_protection_network",
+            ),
+            ("regen_prob = 1.5", "`model.regen_prob`: must be in [0, 1]"),
+            ("entry_pmf = [1.0]", "`model.entry_pmf`: has 1 entries"),
+            (
+                "standalone_value = \"none\"",
+                "`model.standalone_value`: expected a number",
+            ),
+            (
+                "network_value = nan",
+                "`model.network_value`: must be finite",
+            ),
+            ("invest_cost = inf", "`model.invest_cost`: must be finite"),
+            (
+                "kappa = 0.1",
+                "`model.kappa`: unknown key; expected one of: kind",
+            ),
+        ] {
+            let e = err(&format!("{base}{line}\n"), &[]);
+            assert!(e.starts_with("x.toml: ") && e.contains(want), "{line}: {e}");
+        }
+        let e = err("[model]\n", &[]);
+        assert!(
+            e.contains("`model.kind`: missing; expected \"infection\", \"gig\" or \"adoption\""),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn learner_keys_are_read_and_each_bad_one_is_named() {
         let base = "[model]\nkind = \"gig\"\n";
         let s = parse(
@@ -1303,6 +1448,21 @@ mod bundled {
         assert_eq!(s.sim, SimParams::default());
         assert_eq!(s.learner, LearnerParams::default());
         let s = Scenario::load(&root.join("scenarios/infection.toml"), &[]).unwrap();
+        assert_eq!(s.sim, SimParams::default());
+        assert_eq!(s.learner, LearnerParams::default());
+    }
+
+    #[test]
+    fn the_bundled_adoption_scenario_holds_the_model_defaults() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let s = Scenario::load(&root.join("scenarios/adoption.toml"), &[]).unwrap();
+        match &s.model {
+            BuiltinModel::Adoption(m) => assert_eq!(m.params(), &AdoptionParams::default()),
+            _ => panic!("adoption.toml is not an adoption scenario"),
+        }
+        assert_eq!(s.name, "adoption");
+        assert_eq!(s.game, GameParams::default());
+        assert_eq!(s.solver, SolverParams::default());
         assert_eq!(s.sim, SimParams::default());
         assert_eq!(s.learner, LearnerParams::default());
     }

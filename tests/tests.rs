@@ -1,5 +1,6 @@
 //! The single integration-test binary (see `Cargo.toml`: `autotests = false`).
 
+mod adoption;
 mod bad_inputs;
 mod checkpoint;
 mod cli;

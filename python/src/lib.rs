@@ -178,7 +178,7 @@ impl PyScenario {
         self.inner.model.as_model().num_actions()
     }
 
-    /// The model's kind (`infection`, `gig`).
+    /// The model's kind (`infection`, `gig`, `adoption`, or a custom model's name).
     #[getter]
     fn model_kind(&self) -> String {
         self.inner.model.as_model().name().to_string()

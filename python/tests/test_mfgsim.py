@@ -40,6 +40,8 @@ def test_scenario_from_file_and_overrides(gig):
 def test_scenario_from_toml_and_errors():
     sc = mfgsim.Scenario.from_toml('[model]\nkind = "infection"\n')
     assert (sc.num_states, sc.num_actions, sc.model_kind) == (25, 5, "infection")
+    sc = mfgsim.Scenario.from_toml('[model]\nkind = "adoption"\n')
+    assert (sc.num_states, sc.num_actions, sc.model_kind) == (6, 2, "adoption")
     with pytest.raises(ValueError, match=r"<string>: `model.beta`: unknown key"):
         mfgsim.Scenario.from_toml('[model]\nkind = "gig"\nbeta = 1\n')
     with pytest.raises(ValueError, match=r"`model.entry_pmf`.*must sum to 1"):

@@ -10,9 +10,11 @@
 //! Conventions: states are `0..num_states()`, actions `0..num_actions()`, and a mean field
 //! `z` is a probability vector of length `num_states()` (ordered: state 0 is "lowest").
 
+mod adoption;
 mod gig;
 mod infection;
 
+pub use adoption::{Adoption, AdoptionParams};
 pub use gig::{Gig, GigParams};
 pub use infection::{Infection, InfectionParams};
 
@@ -263,6 +265,8 @@ pub enum BuiltinModel {
     Infection(Infection),
     /// `kind = "gig"`.
     Gig(Gig),
+    /// `kind = "adoption"`.
+    Adoption(Adoption),
     /// A model written outside the crate (e.g. the Python package's `CustomModel`), put in
     /// a scenario by [`crate::scenario::Scenario::with_model`].
     Custom(std::sync::Arc<dyn Model>),
@@ -274,6 +278,7 @@ impl BuiltinModel {
         match self {
             BuiltinModel::Infection(m) => m,
             BuiltinModel::Gig(m) => m,
+            BuiltinModel::Adoption(m) => m,
             BuiltinModel::Custom(m) => m.as_ref(),
         }
     }
@@ -285,6 +290,7 @@ impl PartialEq for BuiltinModel {
         match (self, other) {
             (BuiltinModel::Infection(a), BuiltinModel::Infection(b)) => a == b,
             (BuiltinModel::Gig(a), BuiltinModel::Gig(b)) => a == b,
+            (BuiltinModel::Adoption(a), BuiltinModel::Adoption(b)) => a == b,
             (BuiltinModel::Custom(a), BuiltinModel::Custom(b)) => std::sync::Arc::ptr_eq(a, b),
             _ => false,
         }
