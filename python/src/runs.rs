@@ -25,6 +25,7 @@ use crate::{run_blocking, to_py_err, ModelArg};
 pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_solve, m)?)?;
     m.add_function(wrap_pyfunction!(_check, m)?)?;
+    m.add_function(wrap_pyfunction!(_equilibria, m)?)?;
     m.add_function(wrap_pyfunction!(_learn, m)?)?;
     m.add_function(wrap_pyfunction!(_finite_n, m)?)?;
     m.add_function(wrap_pyfunction!(_exploitability, m)?)?;
@@ -136,6 +137,25 @@ fn solve_run<'py>(py: Python<'py>, label: &str, run: &SolveRun) -> PyResult<Boun
     )?;
     d.set_item("start", array(py, sol.start.clone(), &[ns])?)?;
     d.set_item("consistency_l1", sol.consistency_l1)?;
+    d.set_item(
+        "consistency_trace",
+        array(
+            py,
+            sol.trace.iter().map(|r| r.consistency_l1).collect(),
+            &[k],
+        )?,
+    )?;
+    d.set_item(
+        "exploitability_trace",
+        array(
+            py,
+            sol.trace
+                .iter()
+                .map(|r| r.exploitability.unwrap_or(f64::NAN))
+                .collect(),
+            &[k],
+        )?,
+    )?;
     d.set_item("seconds", run.seconds)?;
     d.set_item("summary", to_python(py, run)?)?;
     Ok(d)
@@ -174,6 +194,41 @@ fn _solve<'py>(
         .map(|(label, r)| solve_run(py, label, r))
         .collect::<PyResult<Vec<_>>>()?;
     Ok((to_python(py, &report)?, runs))
+}
+
+/// The equilibrium census through `run::equilibria`: the report as Python objects.
+#[pyfunction]
+#[pyo3(signature = (model, random_starts, seed, cluster_tol, fp_target, overrides=Vec::new(), threads=None))]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one Python keyword per census option"
+)]
+fn _equilibria<'py>(
+    py: Python<'py>,
+    model: &Bound<'py, PyAny>,
+    random_starts: usize,
+    seed: u64,
+    cluster_tol: f64,
+    fp_target: f64,
+    overrides: Vec<String>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let m = ModelArg::from_py(model)?;
+    let sc = m.scenario(&overrides)?;
+    let opts = mfgsim::census::CensusOptions {
+        random_starts,
+        seed,
+        cluster_tol,
+        fp_target,
+    };
+    let pm = m.py_model();
+    let stop = AtomicBool::new(false);
+    let pool = thread_pool(threads)?;
+    let report = run_blocking(py, &stop, pm.as_deref(), || {
+        pool.install(|| run::equilibria(&sc, &opts))
+            .map_err(to_py_err)
+    })?;
+    to_python(py, &report)
 }
 
 /// Definition 1's checker through `run::check`: the report as Python objects.

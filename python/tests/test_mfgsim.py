@@ -79,6 +79,34 @@ def test_solve(gig):
         mfgsim.solve(gig, start="sideways")
 
 
+def test_solve_algorithms_where_tbr_cycles(infection):
+    # c_f = 0.45: T-BR cycles (not an equilibrium); fictitious play finds a mixed one.
+    ov = {"model.infection_constant": 0.45}
+    tbr = mfgsim.solve(infection, overrides=ov)
+    assert not tbr.converged and tbr.algo == "tbr"
+    assert tbr.exploitability_at == "stationary_mean_field"
+    assert tbr.stationary_z is not None and tbr.consistency_l1 > 0.1
+    assert tbr.exploitability > 1e-4
+    fp = mfgsim.solve(infection, overrides=ov, algo="fp")
+    assert fp.converged and fp.algo == "fp" and fp.mixed
+    assert fp.exploitability <= 1e-6 and fp.consistency_l1 <= 1e-6
+    assert fp.exploitability_at == "returned_mean_field" and fp.stationary_z is None
+    assert fp.exploitability_trace.shape == (fp.iterations,)
+    assert fp.exploitability_trace[-1] <= 1e-6
+    assert np.isnan(tbr.exploitability_trace).all()
+    with pytest.raises(ValueError, match="solver.algo"):
+        mfgsim.solve(infection, algo="newton")
+
+
+def test_equilibria(infection):
+    c = mfgsim.equilibria(infection, random_starts=1,
+                          overrides={"model.infection_constant": 0.8}, threads=2)
+    ms = [e["mean_state"] for e in c["equilibria"]]
+    assert len(ms) >= 2 and ms[0] < 5 < 15 < ms[-1], ms
+    assert all(e["kind"] == "tmfe" for e in c["equilibria"])
+    assert c["starts"] == 3 + 23 + 1
+
+
 def test_solve_matches_cli(gig, cli, tmp_path):
     subprocess.run([cli, "solve", str(ROOT / "scenarios/gig.toml"), "--out", str(tmp_path)],
                    check=True, capture_output=True)

@@ -37,6 +37,7 @@ __all__ = [
     "LearnResult",
     "FiniteNResult",
     "solve",
+    "equilibria",
     "check",
     "learn",
     "finite_n",
@@ -82,21 +83,30 @@ def _toml(v: Any) -> str:
 
 @dataclass
 class Solution:
-    """One exact T-MFE run of T-BR (Algorithm 1).
+    """One exact solver run: T-BR (Algorithm 1), damped T-BR, fictitious play or mirror descent.
 
     Attributes:
-        z: the mean field z (length S) T-BR returned.
+        z: the mean field z (length S) the solver returned.
         q: Q*_z, the TQ-values at z (S×A).
-        mu: the trembling-hand strategy π^ε(Q*_z) (S×A, rows sum to 1).
-        greedy: the greedy action per state (length S).
-        trajectory: z_k after each T-BR iteration, one row per iteration (K×S).
+        mu: the strategy (S×A, rows sum to 1): π^ε(Q*_z) for tbr/damped, a mixture of
+            trembling-hand strategies for fp/omd (see ``mixed``).
+        greedy: the greedy (most played) action per state (length S).
+        trajectory: z_k after each iteration, one row per iteration (K×S).
         delta_l1: ‖z_k − z_{k−1}‖₁ per iteration (length K).
-        converged: whether T-BR met its tolerance.
-        iterations: K, the T-BR iterations run.
-        exploitability: max_s V*_z(s) − V_{μ,z}(s).
-        exploitability_weighted: Σ_s z(s)(V*_z(s) − V_{μ,z}(s)).
+        consistency_trace: ‖Φ(z, μ) − z‖₁ of each iteration's pair (length K).
+        exploitability_trace: fp/omd: exploitability of each iterate (NaN for tbr/damped).
+        algo: "tbr", "damped", "fp" or "omd".
+        mixed: whether μ is a mixture outside Π^ε.
+        converged: whether the solver met its tolerance. When False, the run is NOT an
+            equilibrium and ``exploitability`` is measured at μ's own stationary mean field
+            (``stationary_z``), not at ``z``.
+        iterations: K, the iterations run.
+        exploitability: max_s V*(s) − V_μ(s) at ``exploitability_at``.
+        exploitability_weighted: the same, weighted by that mean field.
+        exploitability_at: "returned_mean_field", "stationary_mean_field" or "unavailable".
+        stationary_z: μ's own stationary mean field (runs that did not converge), else None.
         consistency_l1: ‖Φ(z, μ) − z‖₁.
-        termination: why T-BR stopped, in words.
+        termination: why the solver stopped, in words.
         start_label: "uniform", "lowest", "highest" or "given".
         seconds: wall seconds of the run.
         summary: the run's keys as in the CLI's summary.json.
@@ -108,6 +118,12 @@ class Solution:
     greedy: np.ndarray
     trajectory: np.ndarray
     delta_l1: np.ndarray
+    consistency_trace: np.ndarray
+    exploitability_trace: np.ndarray
+    algo: str
+    mixed: bool
+    exploitability_at: str
+    stationary_z: Optional[np.ndarray]
     converged: bool
     iterations: int
     exploitability: float
@@ -128,6 +144,12 @@ class Solution:
             greedy=raw["greedy"],
             trajectory=raw["trajectory"],
             delta_l1=raw["delta_l1"],
+            consistency_trace=raw["consistency_trace"],
+            exploitability_trace=raw["exploitability_trace"],
+            algo=s["algo"],
+            mixed=bool(s["mixed"]),
+            exploitability_at=s["exploitability_at"],
+            stationary_z=None if s["stationary_z"] is None else np.asarray(s["stationary_z"]),
             converged=bool(s["converged"]),
             iterations=int(s["iterations"]),
             exploitability=_num(s["exploitability"]),
@@ -148,25 +170,63 @@ def solve(
     model: Model,
     start: Union[str, Sequence[float]] = "uniform",
     overrides: Optional[Mapping[str, Any]] = None,
+    algo: Optional[str] = None,
 ) -> Union[Solution, Tuple[Solution, Solution]]:
-    """The exact T-MFE by T-BR (Algorithm 1), through ``mfgsim::run::solve``.
+    """An exact equilibrium, through ``mfgsim::run::solve`` (as ``mfgsim solve``).
 
     Args:
         model: a Scenario or a CustomModel.
         start: "uniform" (default), "lowest", "highest", a distribution over the states, or
             "extremal" for the least and greatest T-MFE (from the lowest and highest starts).
         overrides: scenario keys (e.g. ``{"solver.tol": 1e-12}``).
+        algo: "tbr" (T-BR, Algorithm 1), "damped", "fp" (fictitious play: an equilibrium in
+            mixtures of trembling-hand strategies where T-BR cycles) or "omd" (mirror
+            descent); default: the scenario's ``solver.algo``, else "tbr".
 
     Returns:
-        A Solution, or ``(least, greatest)`` for ``start="extremal"``.
+        A Solution, or ``(least, greatest)`` for ``start="extremal"``. Check ``converged``:
+        a run that did not converge is an end point, not an equilibrium.
     """
     if not isinstance(start, str):
         start = [float(x) for x in np.asarray(start, dtype=float).ravel()]
-    _, runs = _mfgsim._solve(model, start, _as_override_list(_overrides(overrides)))
+    ov = dict(_overrides(overrides))
+    if algo is not None:
+        ov["solver.algo"] = str(algo)
+    _, runs = _mfgsim._solve(model, start, _as_override_list(ov))
     sols = [Solution._from_raw(r) for r in runs]
     if len(sols) == 2:
         return sols[0], sols[1]
     return sols[0]
+
+
+def equilibria(
+    model: Model,
+    random_starts: int = 16,
+    seed: int = 0,
+    cluster_tol: float = 1e-4,
+    fp_target: float = 1e-9,
+    overrides: Optional[Mapping[str, Any]] = None,
+    threads: Optional[int] = None,
+) -> Dict[str, Any]:
+    """The equilibrium census (as ``mfgsim equilibria``): T-BR and fictitious play from the
+    lowest, highest and uniform mean fields, every point mass and ``random_starts`` seeded
+    random starts.
+
+    Returns:
+        The report as in the CLI's ``summary.json``: ``equilibria`` (each with ``kind``
+        "tmfe" or "mixed", ``z``, ``mu``, ``mean_state``, ``exploitability``,
+        ``consistency_l1``, ``reached``, ``starts``), ``cycles``, ``attempts``, ``starts``,
+        ``not_converged``.
+    """
+    return _mfgsim._equilibria(
+        model,
+        int(random_starts),
+        int(seed),
+        float(cluster_tol),
+        float(fp_target),
+        _as_override_list(_overrides(overrides)),
+        threads,
+    )
 
 
 @dataclass

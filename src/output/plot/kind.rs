@@ -1005,9 +1005,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
             >= 50.0 * xs.iter().copied().fold(f64::MAX, f64::min);
     let title = match (branches_drawn, not_converged > 0) {
         (true, false) => format!("Equilibrium branches against {x_key}{note}"),
-        (true, true) => format!(
-            "T-BR end points against {x_key}{note}: filled = T-MFE, hollow = did not converge"
-        ),
+        (true, true) => format!("T-BR end points against {x_key}{note} (hollow: not converged)"),
         (false, false) => format!("{} against {x_key}{note}", y_names.join(", ")),
         (false, true) => format!(
             "{} against {x_key}{note}; hollow: did not converge",
