@@ -1,6 +1,7 @@
 //! The single integration-test binary (see `Cargo.toml`: `autotests = false`).
 
 mod bad_inputs;
+mod certificates;
 mod checkpoint;
 mod cli;
 mod determinism;
