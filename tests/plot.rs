@@ -152,6 +152,7 @@ fn learn_sweep(dir: &Path) {
             ("seed", Col::I(vec![0, 1, 0, 1])),
             ("final_l1_to_tmfe", Col::F(vec![0.0, 0.4, 0.6, 0.6])),
             ("final_mean_state", Col::F(vec![1.3, 0.9, 1.7, 1.7])),
+            ("final_consistency", Col::F(vec![1e-3, 2e-3, 4e-3, 4e-3])),
             ("total_real_transitions", Col::I(vec![10, 20, 30, 40])),
         ],
     );
@@ -534,6 +535,15 @@ fn sweep_charts_draw_the_equilibrium_branches() {
     let fig = figure(&req);
     assert_eq!(fig.series[0].points, vec![(0.0, 0.4), (1.0, 0.6)]);
     assert_eq!(fig.y_scale, YScale::Log);
+    // The final consistency: its formula on the axis, a log axis too.
+    req.y = Some("final_consistency".into());
+    let fig = figure(&req);
+    assert_eq!(fig.series[0].points, vec![(0.0, 2e-3), (1.0, 4e-3)]);
+    assert_eq!(fig.y_scale, YScale::Log);
+    assert_eq!(
+        fig.y_label,
+        "final consistency ‖Φ(z, μ) − z‖₁ [final_consistency]"
+    );
 }
 
 fn error(req: &PlotRequest) -> String {

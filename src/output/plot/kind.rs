@@ -731,6 +731,8 @@ fn metric_label(name: &str) -> String {
         "mean_state" | "final_mean_state" => "mean state Σₛ s·z(s)",
         "tmfe_mean_state" => "T-MFE mean state Σₛ s·z*(s)",
         "final_l1_to_tmfe" => "final L1 distance to z*, ‖z − z*‖₁",
+        "final_w1_to_tmfe" => "final W₁ distance to z*, Σₜ |F(t) − F*(t)|",
+        "final_consistency" => "final consistency ‖Φ(z, μ) − z‖₁",
         "exploitability" | "final_exploitability" => "exploitability maxₛ V*(s) − V^μ(s)",
         "final_exploitability_weighted" => "z-weighted exploitability Σₛ z(s)(V* − V^μ)(s)",
         "iterations" => "T-BR iterations",
@@ -919,7 +921,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         .all(|p| !p.1.is_finite() || p.1 > 0.0);
     let logish = y_names
         .iter()
-        .all(|y| y.contains("l1") || y.contains("exploitability"));
+        .all(|y| ["l1", "w1", "consistency", "exploitability"].iter().any(|m| y.contains(m)));
     let note = if max_seeds > 1 {
         format!(" (mean ± 1 sd over {max_seeds} seeds)")
     } else {
