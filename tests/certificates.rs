@@ -90,11 +90,20 @@ fn snapshots_parquet_carries_finite_certificates_within_the_l1_bounds() {
         let s1 = (ns - 1) as f64;
         for (k, snap) in report.snapshots.iter().enumerate() {
             let (l, w, c) = (l1[k], w1[k], consistency[k]);
-            assert!(l.is_finite() && w.is_finite() && c.is_finite(), "{name} row {k}");
-            assert!(c >= 0.0 && c <= 2.0 + ROUNDING, "{name} row {k}: {c}");
+            assert!(
+                l.is_finite() && w.is_finite() && c.is_finite(),
+                "{name} row {k}"
+            );
+            assert!((0.0..=2.0 + ROUNDING).contains(&c), "{name} row {k}: {c}");
             // W1 ≥ TV = L1/2 (states are integers), and each of the S − 1 CDF gaps ≤ TV.
-            assert!(w >= l / 2.0 - ROUNDING, "{name} row {k}: W1 {w} < L1/2 {l}/2");
-            assert!(w <= s1 * l / 2.0 + ROUNDING, "{name} row {k}: W1 {w} L1 {l}");
+            assert!(
+                w >= l / 2.0 - ROUNDING,
+                "{name} row {k}: W1 {w} < L1/2 {l}/2"
+            );
+            assert!(
+                w <= s1 * l / 2.0 + ROUNDING,
+                "{name} row {k}: W1 {w} L1 {l}"
+            );
             // The file holds the snapshot's values bit for bit, and W1 is of z against z*.
             assert_eq!(w.to_bits(), snap.w1_to_tmfe.to_bits(), "{name} row {k}");
             assert_eq!(c.to_bits(), snap.consistency.to_bits(), "{name} row {k}");
@@ -117,10 +126,6 @@ fn snapshots_parquet_carries_finite_certificates_within_the_l1_bounds() {
             &report.policy,
             &mut next,
         );
-        assert_eq!(
-            report.consistency,
-            l1_distance(&next, &report.z),
-            "{name}"
-        );
+        assert_eq!(report.consistency, l1_distance(&next, &report.z), "{name}");
     }
 }

@@ -474,7 +474,11 @@ fn iteration_charts_read_traces_and_average_seeds() {
     // W1 on the ordered states, log y, the formula on the axis.
     let fig = figure(&f.req(&["tbr", "learn"], Some(PlotKind::W1)));
     assert_eq!(fig.y_scale, YScale::Log);
-    assert!(fig.y_label.contains("Σₜ |Fₖ(t) − F*(t)|"), "{}", fig.y_label);
+    assert!(
+        fig.y_label.contains("Σₜ |Fₖ(t) − F*(t)|"),
+        "{}",
+        fig.y_label
+    );
     assert!(fig.title.starts_with("Wasserstein-1"), "{}", fig.title);
     // T-BR, to its own result F* = (0.2, 0.5): F = (1, 1) → 0.8 + 0.5; (0.4, 0.7) → 0.2 + 0.2.
     let ys: Vec<f64> = fig.series[0].points.iter().map(|p| p.1).collect();
@@ -494,7 +498,10 @@ fn iteration_charts_read_traces_and_average_seeds() {
     let fig = figure(&f.req(&["algos", "learn"], Some(PlotKind::Consistency)));
     assert_eq!(fig.y_scale, YScale::Log);
     assert_eq!(fig.y_label, "consistency ‖Φ(zₖ, μₖ) − zₖ‖₁");
-    assert_eq!(fig.series[2].points, vec![(1.0, 0.005), (2.0, 0.0025), (3.0, 0.00125)]);
+    assert_eq!(
+        fig.series[2].points,
+        vec![(1.0, 0.005), (2.0, 0.0025), (3.0, 0.00125)]
+    );
     assert_eq!(PlotKind::Consistency.to_string(), "consistency");
     assert_eq!(PlotKind::W1.to_string(), "w1");
 }

@@ -331,14 +331,15 @@ mod tests {
         let snap = eval.observe(at(&u), &star.policy, &mut total);
         assert_eq!(snap.consistency, expected);
         assert_eq!(eval.consistency(&star.policy, &u), expected);
-        // W1 to z* by its definition: the CDF gaps summed over t = 0..S−2.
-        let (mut fu, mut fs, mut w1) = (0.0, 0.0, 0.0);
-        for t in 0..ns - 1 {
-            fu += u[t];
-            fs += star.z[t];
-            w1 += (fu - fs).abs();
-        }
-        assert!((snap.w1_to_tmfe - w1).abs() < 1e-12, "{} {w1}", snap.w1_to_tmfe);
+        // W1 to z* by its definition: the CDF gaps over t = 0..S−2, F_uniform(t) = (t + 1)/S.
+        let w1: f64 = (0..ns - 1)
+            .map(|t| ((t + 1) as f64 / ns as f64 - star.z[..=t].iter().sum::<f64>()).abs())
+            .sum();
+        assert!(
+            (snap.w1_to_tmfe - w1).abs() < 1e-12,
+            "{} {w1}",
+            snap.w1_to_tmfe
+        );
         let l1 = snap.l1_to_tmfe;
         assert!(l1 / 2.0 <= snap.w1_to_tmfe && snap.w1_to_tmfe <= (ns - 1) as f64 * l1 / 2.0);
         // Without a reference the distances are NaN, the consistency is still exact.

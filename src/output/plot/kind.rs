@@ -919,9 +919,11 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         .iter()
         .flat_map(|s| s.points.iter())
         .all(|p| !p.1.is_finite() || p.1 > 0.0);
-    let logish = y_names
-        .iter()
-        .all(|y| ["l1", "w1", "consistency", "exploitability"].iter().any(|m| y.contains(m)));
+    let logish = y_names.iter().all(|y| {
+        ["l1", "w1", "consistency", "exploitability"]
+            .iter()
+            .any(|m| y.contains(m))
+    });
     let note = if max_seeds > 1 {
         format!(" (mean ± 1 sd over {max_seeds} seeds)")
     } else {
