@@ -1,7 +1,8 @@
 //! Dense tables over states and actions: Q-values and stochastic policies.
 //!
 //! Both are row-major in (s, a): entry `s·A + a`. A mean field is a plain `&[f64]` of length
-//! |S| on the probability simplex; helpers for it ([`l1_distance`], [`uniform`], …) live here.
+//! |S| on the probability simplex; helpers for it ([`l1_distance`], [`wasserstein1`],
+//! [`uniform`], …) live here.
 
 /// A table Q(s, a), row-major.
 #[derive(Debug, Clone, PartialEq)]
@@ -145,6 +146,34 @@ pub fn l1_distance(x: &[f64], y: &[f64]) -> f64 {
     x.iter().zip(y).map(|(a, b)| (a - b).abs()).sum()
 }
 
+/// The Wasserstein-1 (earth mover's) distance between two distributions on the ordered states
+/// 0, 1, …, S − 1 with unit spacing.
+///
+/// # Formula
+/// ```text
+/// W1(x, y) = min over couplings π of x and y of Σ_{s,t} π(s, t)·|s − t|
+///          = Σ_{t=0}^{S−2} |F_x(t) − F_y(t)|,        F_x(t) = Σ_{s≤t} x(s)
+/// ```
+/// (on the line the optimal coupling is the quantile coupling, so W1 is the area between the
+/// CDFs; the CDFs agree at t = S − 1 and that term is omitted). The CDFs are summed in index
+/// order; the result is symmetric in its arguments bit for bit, and 0 for equal arguments.
+///
+/// With L1 = ‖x − y‖₁ and S states: L1/2 ≤ W1 ≤ (S − 1)·L1/2. Each term |F_x(t) − F_y(t)|
+/// is the difference of the masses of {0, …, t}, at most the total variation L1/2, which
+/// gives the upper bound; states are integers, so |s − t| ≥ 1 wherever s ≠ t and W1 is at
+/// least the least P(X ≠ Y) over couplings, the total variation L1/2. The L1 distance
+/// ignores how far mass moves; W1 counts each unit of mass times the states it moves.
+pub fn wasserstein1(x: &[f64], y: &[f64]) -> f64 {
+    debug_assert_eq!(x.len(), y.len());
+    let (mut fx, mut fy, mut w) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y).take(x.len().saturating_sub(1)) {
+        fx += a;
+        fy += b;
+        w += (fx - fy).abs();
+    }
+    w
+}
+
 /// ||x − y||_∞.
 pub fn sup_distance(x: &[f64], y: &[f64]) -> f64 {
     debug_assert_eq!(x.len(), y.len());
@@ -180,4 +209,50 @@ pub fn stochastically_le(lo: &[f64], hi: &[f64], tol: f64) -> bool {
         }
     }
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasserstein1_of_point_masses_at_the_ends_is_the_span() {
+        for n in [1, 2, 5, 25] {
+            let (lo, hi) = (point_mass(n, 0), point_mass(n, n - 1));
+            assert_eq!(wasserstein1(&lo, &hi), (n - 1) as f64, "{n} states");
+        }
+        // Between point masses at s and t: |s − t|.
+        assert_eq!(wasserstein1(&point_mass(10, 2), &point_mass(10, 7)), 5.0);
+    }
+
+    #[test]
+    fn wasserstein1_of_equal_distributions_is_zero() {
+        let z = [0.1, 0.2, 0.3, 0.4];
+        assert_eq!(wasserstein1(&z, &z), 0.0);
+        assert_eq!(wasserstein1(&uniform(7), &uniform(7)), 0.0);
+        assert_eq!(wasserstein1(&[], &[]), 0.0);
+    }
+
+    #[test]
+    fn wasserstein1_by_hand_and_symmetric() {
+        // F_x = (0.5, 1.0), F_y = (0, 0.5): 0.5 + 0.5.
+        let (x, y) = ([0.5, 0.5, 0.0], [0.0, 0.5, 0.5]);
+        assert_eq!(wasserstein1(&x, &y), 1.0);
+        // F_x = (0.25, 0.75, 0.75), F_y = (0.25, 0.25, 1.0): 0 + 0.5 + 0.25; L1 = 1.5.
+        let (x, y) = ([0.25, 0.5, 0.0, 0.25], [0.25, 0.0, 0.75, 0.0]);
+        assert_eq!(wasserstein1(&x, &y), 0.75);
+        assert_eq!(l1_distance(&x, &y), 1.5);
+        let pairs: [(&[f64], &[f64]); 3] = [
+            (&x, &y),
+            (&[0.1, 0.2, 0.3, 0.4], &[0.4, 0.3, 0.2, 0.1]),
+            (&[0.7, 0.0, 0.3, 0.0], &[0.05, 0.15, 0.6, 0.2]),
+        ];
+        for (a, b) in pairs {
+            let (ab, ba) = (wasserstein1(a, b), wasserstein1(b, a));
+            assert_eq!(ab.to_bits(), ba.to_bits(), "{a:?} {b:?}");
+            // L1/2 ≤ W1 ≤ (S − 1)·L1/2.
+            let half = l1_distance(a, b) / 2.0;
+            assert!(half <= ab + 1e-15 && ab <= (a.len() - 1) as f64 * half + 1e-15);
+        }
+    }
 }

@@ -997,6 +997,8 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
             m("final_agent_exploitability", F, "/agent_exploitability"),
             m("final_mean_state", F, "/mean_state"),
             m("tmfe_mean_state", F, "/tmfe/mean_state"),
+            m("final_w1_to_tmfe", F, "/w1_to_tmfe"),
+            m("final_consistency", F, "/consistency"),
             m(
                 "total_simulator_transitions",
                 I,

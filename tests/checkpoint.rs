@@ -52,6 +52,8 @@ fn fingerprint(r: &LearnReport) -> serde_json::Value {
             serde_json::json!({
                 "z": bits(&s.z),
                 "l1": s.l1_to_tmfe.to_bits(),
+                "w1": s.w1_to_tmfe.to_bits(),
+                "consistency": s.consistency.to_bits(),
                 "expl": [s.exploitability.max.to_bits(), s.exploitability.weighted.to_bits()],
                 "agent_expl": s.agent_exploitability.map(|e| [e.max.to_bits(), e.weighted.to_bits()]),
                 "rest": serde_json::to_value(&s).unwrap(),

@@ -194,6 +194,11 @@ fn learn_writes_snapshots_summary_and_transitions() {
         out.to_str().unwrap(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("(W1 ") && text.contains("consistency ||Phi(z,mu)-z||_1 "),
+        "{text}"
+    );
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["iterations"], 12);
@@ -203,6 +208,8 @@ fn learn_writes_snapshots_summary_and_transitions() {
         "z",
         "greedy_action",
         "l1_to_tmfe",
+        "w1_to_tmfe",
+        "consistency",
         "exploitability",
         "exploitability_weighted",
         "agent_steps_per_second",
@@ -220,6 +227,8 @@ fn learn_writes_snapshots_summary_and_transitions() {
         "z_9",
         "mean_state",
         "l1_to_tmfe",
+        "w1_to_tmfe",
+        "consistency",
         "exploitability",
         "regenerated",
         "policy_changes",

@@ -31,6 +31,8 @@ fn run(scenario: &str, overrides: &[&str], threads: usize) -> Vec<u64> {
             bits.push(s.regenerated);
             bits.push(u64::from(s.policy_changes));
             bits.push(s.exploitability.max.to_bits());
+            bits.push(s.consistency.to_bits());
+            bits.push(s.w1_to_tmfe.to_bits());
             bits.push(s.total.samples());
             bits.push(s.total.tq_updates);
         }

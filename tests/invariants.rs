@@ -4,7 +4,7 @@
 use mfgsim::model::invariants::check_model_at;
 use mfgsim::model::{Gig, GigParams, Infection, InfectionParams};
 use mfgsim::operator::{phi, tq_value, trembling_policy};
-use mfgsim::space::{on_simplex, sup_distance, Policy, QTable};
+use mfgsim::space::{l1_distance, on_simplex, sup_distance, wasserstein1, Policy, QTable};
 use mfgsim::{GameParams, KernelTables, Model};
 use proptest::prelude::*;
 
@@ -125,5 +125,17 @@ proptest! {
             phi(&t, &z, &mu, &mut next);
             prop_assert!(on_simplex(&next, TOL), "{:?}", next);
         }
+    }
+
+    #[test]
+    fn wasserstein1_lies_between_half_l1_and_s_minus_1_half_l1(
+        x in simplex(25), y in simplex(25),
+    ) {
+        // W1 ≥ total variation (integer states move at least 1) and each of the S − 1 CDF
+        // gaps is at most the total variation L1/2.
+        let (w, half) = (wasserstein1(&x, &y), l1_distance(&x, &y) / 2.0);
+        prop_assert!(w >= half - TOL, "W1 {} < L1/2 {}", w, half);
+        prop_assert!(w <= 24.0 * half + TOL, "W1 {} > 24·L1/2 {}", w, half);
+        prop_assert_eq!(w.to_bits(), wasserstein1(&y, &x).to_bits());
     }
 }

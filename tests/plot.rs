@@ -49,6 +49,11 @@ fn learn_dir(dir: &Path, zs: &[[f64; 3]], algo: &str) {
         .iter()
         .map(|z| z.iter().zip(zstar).map(|(a, b)| (a - b).abs()).sum())
         .collect();
+    // W1 = |F_z(0) − F*(0)| + |F_z(1) − F*(1)| on 3 states.
+    let w1: Vec<f64> = zs
+        .iter()
+        .map(|z| (z[0] - zstar[0]).abs() + (z[0] + z[1] - zstar[0] - zstar[1]).abs())
+        .collect();
     table(
         &dir.join("snapshots.parquet"),
         vec![
@@ -58,6 +63,11 @@ fn learn_dir(dir: &Path, zs: &[[f64; 3]], algo: &str) {
             ("z_2", Col::F(zs.iter().map(|z| z[2]).collect())),
             ("mean_state", Col::F(ms)),
             ("l1_to_tmfe", Col::F(l1)),
+            ("w1_to_tmfe", Col::F(w1)),
+            (
+                "consistency",
+                Col::F((1..=n).map(|k| 0.01 / (1u32 << k) as f64).collect()),
+            ),
             (
                 "exploitability",
                 Col::F((1..=n).map(|k| 0.1 / k as f64).collect()),
@@ -142,6 +152,7 @@ fn learn_sweep(dir: &Path) {
             ("seed", Col::I(vec![0, 1, 0, 1])),
             ("final_l1_to_tmfe", Col::F(vec![0.0, 0.4, 0.6, 0.6])),
             ("final_mean_state", Col::F(vec![1.3, 0.9, 1.7, 1.7])),
+            ("final_consistency", Col::F(vec![1e-3, 2e-3, 4e-3, 4e-3])),
             ("total_real_transitions", Col::I(vec![10, 20, 30, 40])),
         ],
     );
@@ -287,6 +298,11 @@ fn every_kind_renders_as_png_and_svg_of_the_requested_size() {
         (f.req(&["ext", "algos"], Some(PlotKind::Cdf)), "cdf"),
         (f.req(&["tbr", "algos"], Some(PlotKind::MeanState)), "mean"),
         (f.req(&["tbr", "algos", "learn"], Some(PlotKind::L1)), "l1"),
+        (f.req(&["tbr", "algos", "learn"], Some(PlotKind::W1)), "w1"),
+        (
+            f.req(&["algos", "learn"], Some(PlotKind::Consistency)),
+            "consistency",
+        ),
         (
             f.req(&["algos", "learn"], Some(PlotKind::Exploitability)),
             "expl",
@@ -454,6 +470,40 @@ fn iteration_charts_read_traces_and_average_seeds() {
 
     let fig = figure(&f.req(&["learn"], Some(PlotKind::Exploitability)));
     assert_eq!(fig.series[0].points[1], (2.0, 0.05));
+
+    // W1 on the ordered states, log y, the formula on the axis.
+    let fig = figure(&f.req(&["tbr", "learn"], Some(PlotKind::W1)));
+    assert_eq!(fig.y_scale, YScale::Log);
+    assert!(
+        fig.y_label.contains("Σₜ |Fₖ(t) − F*(t)|"),
+        "{}",
+        fig.y_label
+    );
+    assert!(fig.title.starts_with("Wasserstein-1"), "{}", fig.title);
+    // T-BR, to its own result F* = (0.2, 0.5): F = (1, 1) → 0.8 + 0.5; (0.4, 0.7) → 0.2 + 0.2.
+    let ys: Vec<f64> = fig.series[0].points.iter().map(|p| p.1).collect();
+    assert!(
+        close(ys[0], 1.3) && close(ys[1], 0.4) && ys[2] == 0.0,
+        "{ys:?}"
+    );
+    // Learn: the w1_to_tmfe column; F = (0.5, 0.8) → 0.3 + 0.3, (0.3, 0.6) → 0.1 + 0.1.
+    let ys: Vec<f64> = fig.series[1].points.iter().map(|p| p.1).collect();
+    assert!(close(ys[0], 0.6) && close(ys[1], 0.2), "{ys:?}");
+    // Mass that moves by more than one state counts more than once: at T-BR's start
+    // W1 = 1.3 > L1/2 = 0.8.
+    let l1 = figure(&f.req(&["tbr"], Some(PlotKind::L1)));
+    assert!(close(l1.series[0].points[0].1, 1.6));
+
+    // Consistency: the learn column, log y, the formula on the axis.
+    let fig = figure(&f.req(&["algos", "learn"], Some(PlotKind::Consistency)));
+    assert_eq!(fig.y_scale, YScale::Log);
+    assert_eq!(fig.y_label, "consistency ‖Φ(zₖ, μₖ) − zₖ‖₁");
+    assert_eq!(
+        fig.series[2].points,
+        vec![(1.0, 0.005), (2.0, 0.0025), (3.0, 0.00125)]
+    );
+    assert_eq!(PlotKind::Consistency.to_string(), "consistency");
+    assert_eq!(PlotKind::W1.to_string(), "w1");
 }
 
 #[test]
@@ -492,6 +542,15 @@ fn sweep_charts_draw_the_equilibrium_branches() {
     let fig = figure(&req);
     assert_eq!(fig.series[0].points, vec![(0.0, 0.4), (1.0, 0.6)]);
     assert_eq!(fig.y_scale, YScale::Log);
+    // The final consistency: its formula on the axis, a log axis too.
+    req.y = Some("final_consistency".into());
+    let fig = figure(&req);
+    assert_eq!(fig.series[0].points, vec![(0.0, 2e-3), (1.0, 4e-3)]);
+    assert_eq!(fig.y_scale, YScale::Log);
+    assert_eq!(
+        fig.y_label,
+        "final consistency ‖Φ(z, μ) − z‖₁ [final_consistency]"
+    );
 }
 
 fn error(req: &PlotRequest) -> String {
@@ -562,6 +621,27 @@ fn errors_name_the_path_and_the_key() {
         err.contains("trajectory.parquet: `exploitability`"),
         "{err}"
     );
+    let err = error(&f.req(&["tbr"], Some(PlotKind::Consistency)));
+    assert!(
+        err.contains("trajectory.parquet: `consistency`") && err.contains("--kind l1, w1"),
+        "{err}"
+    );
+    // Snapshots of an older mfgsim, without the certificate columns, say so.
+    let old = f.p("old");
+    table(
+        &old.join("snapshots.parquet"),
+        vec![
+            ("iteration", Col::I(vec![1, 2])),
+            ("l1_to_tmfe", Col::F(vec![0.5, 0.25])),
+        ],
+    );
+    for kind in [PlotKind::W1, PlotKind::Consistency] {
+        let err = error(&f.req(&["old"], Some(kind)));
+        assert!(
+            err.contains("old/snapshots.parquet") && err.contains("run `mfgsim learn` again"),
+            "{err}"
+        );
+    }
     let err = error(&f.req(&["tbr"], Some(PlotKind::Sweep)));
     assert!(
         err.contains("--kind sweep cannot draw a solve output"),

@@ -89,6 +89,8 @@ fn learn_sweep_table_is_identical_for_any_jobs_and_threads_and_resumes_after_a_s
         "learner.algo",
         "seed",
         "final_l1_to_tmfe",
+        "final_w1_to_tmfe",
+        "final_consistency",
         "final_exploitability",
         "total_tq_updates",
         "z_0",
@@ -110,6 +112,14 @@ fn learn_sweep_table_is_identical_for_any_jobs_and_threads_and_resumes_after_a_s
     assert_eq!(s["algo"], "iql");
     assert_eq!(s["seed"], 1);
     assert_eq!(l1.value(3), s["l1_to_tmfe"].as_f64().unwrap());
+    for (column, key) in [
+        ("final_w1_to_tmfe", "w1_to_tmfe"),
+        ("final_consistency", "consistency"),
+    ] {
+        let c = straight.column_by_name(column).unwrap();
+        let c = c.as_any().downcast_ref::<Float64Array>().unwrap();
+        assert_eq!(c.value(3), s[key].as_f64().unwrap(), "{column}");
+    }
     assert!(one.join("runs/r0003/snapshots.parquet").is_file());
     // The per-point statistics: mean and sample sd of the two seeds of `iql`.
     let g = &o.groups[1];

@@ -2,6 +2,7 @@
 
 mod adoption;
 mod bad_inputs;
+mod certificates;
 mod checkpoint;
 mod cli;
 mod determinism;

@@ -27,7 +27,8 @@ print(f"strategic complementarities: {len(held)} conditions hold")
 res = mfgsim.learn(sc, agents=10**5, iterations=60, seed=0)
 rows = res.snapshots
 l1 = np.asarray(rows["l1_to_tmfe"])
-print(f"learned: L1 to the T-MFE {l1[-1]:.4f} after {len(l1)} iterations, "
+print(f"learned: L1 to the T-MFE {l1[-1]:.4f} (W1 {res.summary['w1_to_tmfe']:.4f}) after "
+      f"{len(l1)} iterations, consistency ||Phi(z,mu)-z||_1 {res.summary['consistency']:.2e}, "
       f"{res.summary['agent_steps_per_second'] / 1e6:.0f} M agent-steps/s")
 
 # 3. A model written in Python: technology adoption with a network effect

@@ -289,7 +289,8 @@ def test_learn_matches_cli(cli, tmp_path):
     assert res.snapshots.column_names == cli_rows.column_names
     assert res.snapshots.schema.equals(cli_rows.schema.remove_metadata())
     assert _comparable(res.snapshots) == _comparable(cli_rows)
-    for key in ("z", "greedy_action", "l1_to_tmfe", "exploitability", "ledger", "tmfe",
+    for key in ("z", "greedy_action", "l1_to_tmfe", "w1_to_tmfe", "consistency",
+                "exploitability", "ledger", "tmfe",
                 "iterations", "algo", "learner", "agents", "engine"):
         assert res.summary[key] == cli_summary[key], key
 
@@ -315,6 +316,18 @@ def test_learn_algorithms_and_determinism(gig, infection):
         mfgsim.learn(gig, rule="magic", iterations=1, agents=10)
     with pytest.raises(ValueError, match=r"count engine"):
         mfgsim.learn(gig, algo="iql", engine="counts", iterations=1, agents=10)
+
+
+def test_learn_reports_consistency_and_w1_beside_l1(gig):
+    res = mfgsim.learn(gig, agents=20_000, iterations=5, seed=2)
+    rows = res.snapshots
+    l1, w1, cons = (np.asarray(rows[c]) for c in ("l1_to_tmfe", "w1_to_tmfe", "consistency"))
+    assert len(w1) == 5 and np.isfinite(l1).all() and np.isfinite(w1).all()
+    assert np.isfinite(cons).all() and (cons >= 0).all()
+    # Wasserstein-1 on the 10 ordered states: between L1/2 and 9·L1/2.
+    assert (w1 >= l1 / 2 - 1e-12).all() and (w1 <= 9 * l1 / 2 + 1e-12).all()
+    assert res.summary["consistency"] == cons[-1]
+    assert res.summary["w1_to_tmfe"] == w1[-1]
 
 
 def test_learn_without_pyarrow_gives_numpy(gig, monkeypatch):

@@ -45,9 +45,9 @@ pub enum Command {
     /// and equilibria.parquet. Exit status 1 when no equilibrium was found.
     Equilibria(EquilibriaArgs),
     /// Draw charts of solve, learn, finite-n and sweep outputs (PNG or SVG): final mean
-    /// fields as bars or CDF, mean state, L1 to z* or exploitability against iteration (mean
-    /// ± 1 sd over a sweep's seeds), the finite-N rate, a sweep metric against a grid key
-    /// (equilibrium branches).
+    /// fields as bars or CDF, mean state, L1 or W1 to z*, consistency or exploitability
+    /// against iteration (mean ± 1 sd over a sweep's seeds), the finite-N rate, a sweep metric
+    /// against a grid key (equilibrium branches).
     #[command(after_long_help = PLOT_KINDS_HELP)]
     Plot(PlotArgs),
 }
@@ -63,6 +63,11 @@ pub enum PlotKindArg {
     MeanState,
     /// L1 distance ||z_k - z*||_1 to the T-MFE against iteration (log y).
     L1,
+    /// Wasserstein-1 distance to the T-MFE on the ordered states, W1 = sum over t < S-1 of
+    /// |F_k(t) - F*(t)| (F the CDFs), against iteration (log y).
+    W1,
+    /// Consistency ||Phi(z_k, mu_k) - z_k||_1 against iteration (log y; learn runs only).
+    Consistency,
     /// Exploitability of the strategy mu_k against iteration (log y; learn runs only).
     Exploitability,
     /// The finite-N chart: time-average error against N, log-log, with the fitted rate.
@@ -80,6 +85,8 @@ impl PlotKindArg {
             PlotKindArg::Cdf => PlotKind::Cdf,
             PlotKindArg::MeanState => PlotKind::MeanState,
             PlotKindArg::L1 => PlotKind::L1,
+            PlotKindArg::W1 => PlotKind::W1,
+            PlotKindArg::Consistency => PlotKind::Consistency,
             PlotKindArg::Exploitability => PlotKind::Exploitability,
             PlotKindArg::FiniteN => PlotKind::FiniteN,
             PlotKindArg::Sweep => PlotKind::Sweep,
@@ -105,6 +112,10 @@ sweeps -> sweep; any learn output -> mean-state; otherwise bars):
   cdf             its CDF F(s)
   mean-state      mean state against iteration
   l1              ||z_k - z*||_1 against iteration, log y (solve: to its own result)
+  w1              Wasserstein-1 distance to z* on the ordered states, sum over t < S-1 of
+                  |F_k(t) - F*(t)| (F the CDFs), against iteration, log y (solve: to its own
+                  result)
+  consistency     ||Phi(z_k, mu_k) - z_k||_1 against iteration, log y (learn runs)
   exploitability  max_s V*(s) - V^mu_k(s) against iteration, log y (learn runs)
   finite-n        the finite-N log-log rate chart
   sweep           --y METRIC of sweep.parquet against --x KEY, mean +- 1 sd over seeds, one

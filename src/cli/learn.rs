@@ -181,8 +181,8 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
             String::new()
         };
         bar.set_message(format!(
-            "L1 {:.4}  expl {:.2e}{rate}",
-            snap.l1_to_tmfe, snap.exploitability.weighted
+            "L1 {:.4}  W1 {:.4}  expl {:.2e}  consistency {:.2e}{rate}",
+            snap.l1_to_tmfe, snap.w1_to_tmfe, snap.exploitability.weighted, snap.consistency
         ));
         bar.inc(1);
         Ok(())
@@ -313,13 +313,16 @@ fn prepare_dir(
 fn print_report(out: &mut impl Write, r: &LearnReport, peak_rss: Option<u64>) -> Result<()> {
     writeln!(
         out,
-        "{} after {} of {} iterations: L1 to T-MFE {:.4}, exploitability {:.2e} (z-weighted {:.2e})",
+        "{} after {} of {} iterations: L1 to T-MFE {:.4} (W1 {:.4}), exploitability {:.2e} \
+         (z-weighted {:.2e}), consistency ||Phi(z,mu)-z||_1 {:.2e}",
         if r.interrupted { "INTERRUPTED" } else { "done" },
         r.iterations,
         r.iterations_requested,
         r.l1_to_tmfe,
+        r.w1_to_tmfe,
         r.exploitability,
-        r.exploitability_weighted
+        r.exploitability_weighted,
+        r.consistency
     )?;
     let l = &r.ledger;
     writeln!(
@@ -352,8 +355,8 @@ fn print_report(out: &mut impl Write, r: &LearnReport, peak_rss: Option<u64>) ->
     if !r.tmfe.converged {
         writeln!(
             out,
-            "NOTE: the exact T-MFE did not converge (see `mfgsim solve`): L1 to T-MFE is \
-             measured against T-BR's last iterate, not an equilibrium"
+            "NOTE: the exact T-MFE did not converge (see `mfgsim solve`): L1 and W1 to T-MFE \
+             are measured against T-BR's last iterate, not an equilibrium"
         )?;
     }
     Ok(())

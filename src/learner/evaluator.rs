@@ -1,10 +1,11 @@
-//! The observer of a learning run: exact exploitability of the learned strategy and L1 to the
-//! exact T-MFE, computed from the model, outside every learner.
+//! The observer of a learning run: exact exploitability of the learned strategy, its
+//! consistency residual ‖Φ(z, μ_k) − z‖₁, and the L1 and Wasserstein-1 distances to the exact
+//! T-MFE, computed from the model, outside every learner.
 
 use crate::model::{GameParams, KernelTables, Model};
 use crate::operator::tq_value::TqIteration;
-use crate::operator::{exploitability, Exploitability};
-use crate::space::{l1_distance, Policy, QTable};
+use crate::operator::{exploitability, phi, Exploitability};
+use crate::space::{l1_distance, wasserstein1, Policy, QTable};
 
 /// Agents whose own strategies are evaluated each iteration for learners with per-agent
 /// tables ([`Snapshot::agent_exploitability`]).
@@ -45,8 +46,13 @@ pub const EVAL_MAX_SWEEPS: usize = 100_000;
 /// ```text
 /// exploitability(μ, z) = max_s (V*_z(s) − V_{μ,z}(s))      and   Σ_s z(s)(V*_z(s) − V_{μ,z}(s))
 /// V*_z(s) = G(Q*_z)(s),  Q*_z the fixed point of F_z (to EVAL_TOL),  V_{μ,z} exact policy value
-/// l1_to_tmfe(z) = ‖z − z*‖₁
+/// consistency(μ, z)    = ‖Φ(z, μ) − z‖₁,  Φ the exact McKean–Vlasov update (kernel tables at z)
+/// l1_to_tmfe(z)        = ‖z − z*‖₁
+/// w1_to_tmfe(z)        = W1(z, z*) = Σ_{t=0}^{S−2} |F_z(t) − F_{z*}(t)|   (F the CDFs)
 /// ```
+/// A strategy μ and a mean field z form a mean field equilibrium when both certificates are
+/// zero: exploitability (μ is a best response to z) and consistency (z is the mean field μ
+/// keeps in place). Either alone can be zero away from an equilibrium.
 #[derive(Debug)]
 pub struct Evaluator<'m, M: Model + ?Sized> {
     model: &'m M,
@@ -55,6 +61,8 @@ pub struct Evaluator<'m, M: Model + ?Sized> {
     tables: KernelTables,
     tq: TqIteration,
     q_star: QTable,
+    /// Scratch for Φ(z, μ).
+    next: Vec<f64>,
 }
 
 impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
@@ -75,6 +83,7 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
             tables: KernelTables::new(ns, na),
             tq: TqIteration::new(),
             q_star: QTable::zeros(ns, na),
+            next: vec![0.0; ns],
         }
     }
 
@@ -104,6 +113,20 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
             max: max / n as f64,
             weighted: weighted / n as f64,
         })
+    }
+
+    /// The consistency residual ‖Φ(z, μ) − z‖₁ of `policy` at mean field `z` (exact: the
+    /// model's kernel tables at z and [`phi`]); 0 exactly when z is the mean field `policy`
+    /// keeps in place. Does not touch the warm start of [`Evaluator::exploitability`].
+    pub fn consistency(&mut self, policy: &Policy, z: &[f64]) -> f64 {
+        self.model.fill_tables(z, &mut self.tables);
+        self.consistency_at_filled(policy, z)
+    }
+
+    /// [`Evaluator::consistency`] with the tables already filled at `z`.
+    fn consistency_at_filled(&mut self, policy: &Policy, z: &[f64]) -> f64 {
+        phi(&self.tables, z, policy, &mut self.next);
+        l1_distance(&self.next, z)
     }
 
     /// Fills the tables at `z` and solves Q*_z (warm-started from the last z).
@@ -142,6 +165,13 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
             .map_or(f64::NAN, |r| l1_distance(z, r))
     }
 
+    /// W1(z, z*) on the ordered states ([`wasserstein1`]), NaN without a reference.
+    pub fn w1_to_tmfe(&self, z: &[f64]) -> f64 {
+        self.reference
+            .as_ref()
+            .map_or(f64::NAN, |r| wasserstein1(z, r))
+    }
+
     /// The reference z*, if any.
     pub fn reference(&self) -> Option<&[f64]> {
         self.reference.as_deref()
@@ -160,6 +190,11 @@ pub struct Snapshot {
     pub mean_state: f64,
     /// ‖z − z*‖₁ (NaN without a reference).
     pub l1_to_tmfe: f64,
+    /// W1(z, z*) = Σ_{t=0}^{S−2} |F_z(t) − F_{z*}(t)|, the Wasserstein-1 distance on the
+    /// ordered states (NaN without a reference).
+    pub w1_to_tmfe: f64,
+    /// ‖Φ(z, μ_k) − z‖₁, exact: how far z is from the mean field μ_k keeps in place.
+    pub consistency: f64,
     /// Exploitability of μ_k at z.
     pub exploitability: Exploitability,
     /// Learners with one table per agent (IQL, MFQ): the mean exploitability of the
@@ -187,8 +222,10 @@ pub struct Snapshot {
 }
 
 impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
-    /// Evaluates `policy` (the algorithm's μ_k) at the iteration's mean field; `total` is the
-    /// ledger of iterations 1..k−1, to which this iteration's is added.
+    /// Evaluates `policy` (the algorithm's μ_k) at the iteration's mean field: its
+    /// exploitability and consistency (one filling of the kernel tables serves both) and the
+    /// distances to z*; `total` is the ledger of iterations 1..k−1, to which this iteration's is
+    /// added.
     pub fn observe(
         &mut self,
         it: super::Iteration,
@@ -197,11 +234,15 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
     ) -> Snapshot {
         let t0 = std::time::Instant::now();
         let exploitability = self.exploitability(policy, &it.z);
+        // The tables are at it.z since `exploitability` filled them.
+        let consistency = self.consistency_at_filled(policy, &it.z);
         *total += it.ledger;
         Snapshot {
             iteration: it.iteration,
             mean_state: crate::model::mean_state(&it.z),
             l1_to_tmfe: self.l1_to_tmfe(&it.z),
+            w1_to_tmfe: self.w1_to_tmfe(&it.z),
+            consistency,
             z: it.z,
             exploitability,
             agent_exploitability: None,
@@ -234,6 +275,78 @@ mod tests {
         // Spread over the range: the sample's mean is near n/2 (sd ≈ n/√(12·256) ≈ 0.018 n).
         let mean = s.iter().sum::<usize>() as f64 / s.len() as f64;
         assert!((mean / 1e6 - 0.5).abs() < 0.08, "{mean}");
+    }
+
+    /// An iteration at `z` (only its mean field matters to the certificates).
+    fn at(z: &[f64]) -> crate::learner::Iteration {
+        crate::learner::Iteration {
+            iteration: 1,
+            z: z.to_vec(),
+            z_next: None,
+            regenerated: 0,
+            policy_changes: 0,
+            ledger: crate::learner::Ledger::default(),
+            inner_steps: 1,
+            inner_converged: true,
+            step_seconds: 0.0,
+            learn_seconds: 0.0,
+        }
+    }
+
+    #[test]
+    fn certificates_vanish_at_the_exact_tmfe_and_match_phi_elsewhere() {
+        let path = std::path::Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/scenarios/infection.toml"
+        ));
+        let sc = crate::scenario::Scenario::load(path, &[]).unwrap();
+        let model = sc.model.as_model();
+        let star = crate::solver::solve(
+            model,
+            sc.game,
+            &crate::solver::SolverParams::default(),
+            &crate::solver::Start::Uniform,
+        )
+        .unwrap();
+        assert!(star.converged());
+        let mut eval = Evaluator::new(model, sc.game, Some(star.z.clone()));
+        let mut total = crate::learner::Ledger::default();
+        // At z* with the T-MFE strategy μ*: consistent, and at distance 0 from z*.
+        let snap = eval.observe(at(&star.z), &star.policy, &mut total);
+        assert!(snap.consistency < 1e-9, "{}", snap.consistency);
+        assert_eq!(snap.w1_to_tmfe, 0.0);
+        assert_eq!(snap.l1_to_tmfe, 0.0);
+        // At the uniform mean field: ‖Φ(uniform, μ*) − uniform‖₁, computed here independently.
+        let ns = model.num_states();
+        let u = crate::space::uniform(ns);
+        let mut next = vec![0.0; ns];
+        crate::operator::phi(
+            &crate::model::KernelTables::of(model, &u),
+            &u,
+            &star.policy,
+            &mut next,
+        );
+        let expected = l1_distance(&next, &u);
+        assert!(expected > 1e-3, "{expected}");
+        let snap = eval.observe(at(&u), &star.policy, &mut total);
+        assert_eq!(snap.consistency, expected);
+        assert_eq!(eval.consistency(&star.policy, &u), expected);
+        // W1 to z* by its definition: the CDF gaps over t = 0..S−2, F_uniform(t) = (t + 1)/S.
+        let w1: f64 = (0..ns - 1)
+            .map(|t| ((t + 1) as f64 / ns as f64 - star.z[..=t].iter().sum::<f64>()).abs())
+            .sum();
+        assert!(
+            (snap.w1_to_tmfe - w1).abs() < 1e-12,
+            "{} {w1}",
+            snap.w1_to_tmfe
+        );
+        let l1 = snap.l1_to_tmfe;
+        assert!(l1 / 2.0 <= snap.w1_to_tmfe && snap.w1_to_tmfe <= (ns - 1) as f64 * l1 / 2.0);
+        // Without a reference the distances are NaN, the consistency is still exact.
+        let mut bare = Evaluator::new(model, sc.game, None);
+        let snap = bare.observe(at(&u), &star.policy, &mut total);
+        assert!(snap.w1_to_tmfe.is_nan() && snap.l1_to_tmfe.is_nan());
+        assert_eq!(snap.consistency, expected);
     }
 
     #[test]

@@ -537,14 +537,7 @@ mod tests {
                 let secs = start.elapsed().as_secs_f64();
                 let it = last.unwrap();
                 let e = eval.exploitability(g.policy(), &it.z);
-                let mut fz = vec![0.0; ns];
-                crate::operator::phi(
-                    &KernelTables::of(model.as_ref(), &it.z),
-                    &it.z,
-                    g.policy(),
-                    &mut fz,
-                );
-                let consistency = crate::space::l1_distance(&fz, &it.z);
+                let consistency = eval.consistency(g.policy(), &it.z);
                 eprintln!(
                     "gmbl {:9} seed {seed}: max {:.4} weighted {:.4} L1 {:.4} |Φ(z,μ)−z| {:.4} | gen {:.3e} updates {:.3e} | {:.2} s",
                     model.name(),

@@ -24,6 +24,8 @@ use crate::transition::{is_regenerated, unpack_action, TransitionBuffer};
 /// | `z_0` … `z_{S−1}` | Float64 | z^N_k(s), the empirical mean field after the step |
 /// | `mean_state` | Float64 | Σ_s s·z^N_k(s) |
 /// | `l1_to_tmfe` | Float64, nullable | ‖z^N_k − z*‖₁ |
+/// | `w1_to_tmfe` | Float64, nullable | W1(z^N_k, z*) = Σ_{t=0}^{S−2} \|F_{z^N_k}(t) − F_{z*}(t)\|, Wasserstein-1 on the ordered states (F the CDFs) |
+/// | `consistency` | Float64 | ‖Φ(z, μ_k) − z‖₁ at z = z^N_k, exact (kernel tables at z) |
 /// | `exploitability` | Float64 | max_s V*_z(s) − V_{μ_k,z}(s) at z = z^N_k |
 /// | `exploitability_weighted` | Float64 | Σ_s z(s)(V*_z(s) − V_{μ_k,z}(s)) |
 /// | `agent_exploitability`, `agent_exploitability_weighted` | Float64, nullable | per-agent learners: mean over a fixed sample of 256 agents of their own strategies' exploitability at z |
@@ -39,6 +41,8 @@ pub fn snapshot_schema(num_states: usize) -> SchemaRef {
     fields.extend(numbered_fields("z", num_states, DataType::Float64));
     fields.push(Field::new("mean_state", DataType::Float64, false));
     fields.push(Field::new("l1_to_tmfe", DataType::Float64, true));
+    fields.push(Field::new("w1_to_tmfe", DataType::Float64, true));
+    fields.push(Field::new("consistency", DataType::Float64, false));
     for name in ["exploitability", "exploitability_weighted"] {
         fields.push(Field::new(name, DataType::Float64, false));
     }
@@ -81,6 +85,8 @@ pub fn push_snapshot(rows: &mut TableBuilder, s: &Snapshot) {
             .f64s(&s.z)
             .f64(s.mean_state)
             .opt_f64(s.l1_to_tmfe.is_finite().then_some(s.l1_to_tmfe))
+            .opt_f64(s.w1_to_tmfe.is_finite().then_some(s.w1_to_tmfe))
+            .f64(s.consistency)
             .f64(s.exploitability.max)
             .f64(s.exploitability.weighted)
             .opt_f64(s.agent_exploitability.map(|e| e.max))

@@ -28,7 +28,7 @@
 //!
 //! # Format of `state.ckpt` (little endian)
 //! ```text
-//! "MFGSIMCK"  u32 format version (1)
+//! "MFGSIMCK"  u32 format version (2)
 //! u64 header length, header (JSON: mfgsim version, scenario name and effective TOML,
 //!     options, iteration k), u64 checksum of the header
 //! sections, each: u16 name length, name, u8 type (1 u8, 2 u16, 3 u32, 4 u64, 5 f32, 6 f64),
@@ -57,7 +57,8 @@ use crate::persist::{StateReader, StateWriter};
 use crate::scenario::Scenario;
 
 /// The version of the `state.ckpt` and `history.bin` layouts this build reads and writes.
-pub const FORMAT_VERSION: u32 = 1;
+/// Version 2: each history record holds `w1_to_tmfe` and `consistency` after `l1_to_tmfe`.
+pub const FORMAT_VERSION: u32 = 2;
 /// The state file in a checkpoint directory.
 pub const STATE_FILE: &str = "state.ckpt";
 /// The snapshot history in a checkpoint directory.
@@ -487,7 +488,7 @@ impl<R: Read> StateReader for SectionReader<R> {
 
 /// Words of one history record for |S| states (the last word is its checksum).
 fn record_words(ns: usize) -> usize {
-    ns + 24
+    ns + 26
 }
 
 fn encode_snapshot(s: &Snapshot, out: &mut Vec<u64>) {
@@ -498,6 +499,8 @@ fn encode_snapshot(s: &Snapshot, out: &mut Vec<u64>) {
     out.extend([
         f(s.mean_state),
         f(s.l1_to_tmfe),
+        f(s.w1_to_tmfe),
+        f(s.consistency),
         f(s.exploitability.max),
         f(s.exploitability.weighted),
     ]);
@@ -537,6 +540,7 @@ fn decode_snapshot(words: &[u64], ns: usize) -> Option<Snapshot> {
     let iteration = next();
     let z = (0..ns).map(|_| f(next())).collect();
     let (mean_state, l1_to_tmfe) = (f(next()), f(next()));
+    let (w1_to_tmfe, consistency) = (f(next()), f(next()));
     let exploitability = Exploitability {
         max: f(next()),
         weighted: f(next()),
@@ -557,6 +561,8 @@ fn decode_snapshot(words: &[u64], ns: usize) -> Option<Snapshot> {
         z,
         mean_state,
         l1_to_tmfe,
+        w1_to_tmfe,
+        consistency,
         exploitability,
         agent_exploitability,
         regenerated,
@@ -1412,6 +1418,8 @@ mod tests {
             z: vec![0.25, 0.75],
             mean_state: 0.75,
             l1_to_tmfe: f64::NAN,
+            w1_to_tmfe: 0.5,
+            consistency: 1e-12,
             exploitability: Exploitability {
                 max: 1e-300,
                 weighted: -0.0,
@@ -1495,12 +1503,13 @@ mod tests {
                 && e.contains(env!("CARGO_PKG_VERSION")),
             "{e}"
         );
-        out[8] = 2;
+        let other = FORMAT_VERSION + 1;
+        out[8..12].copy_from_slice(&other.to_le_bytes());
         std::fs::write(&state, &out).unwrap();
         let e = Resume::open(dir.path(), &sc, &BTreeMap::new())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("format version 2"), "{e}");
+        assert!(e.contains(&format!("format version {other}")), "{e}");
         std::fs::write(&state, b"hello").unwrap();
         let e = Resume::open(dir.path(), &sc, &BTreeMap::new())
             .unwrap_err()

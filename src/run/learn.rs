@@ -1,5 +1,6 @@
 //! `learn` as a library call: any algorithm of `[learner] algo`, evaluated every iteration by
-//! an [`Evaluator`] against the exact T-MFE.
+//! an [`Evaluator`] against the exact T-MFE (exploitability, consistency ‖Φ(z, μ_k) − z‖₁, L1
+//! and Wasserstein-1 distances to z*).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -126,6 +127,12 @@ pub struct LearnReport {
     pub mean_state: f64,
     /// ‖z − z*‖₁.
     pub l1_to_tmfe: f64,
+    /// W1(z, z*), the Wasserstein-1 distance on the ordered states (see
+    /// [`Snapshot::w1_to_tmfe`]).
+    pub w1_to_tmfe: f64,
+    /// ‖Φ(z, μ) − z‖₁ of the final strategy at the final z, exact (see
+    /// [`Snapshot::consistency`]).
+    pub consistency: f64,
     /// max_s exploitability of the final strategy at the final z.
     pub exploitability: f64,
     /// z-weighted exploitability of the final strategy at the final z.
@@ -589,6 +596,8 @@ impl<'m> Ctx<'_, 'm> {
             greedy_action: run.policy().greedy.clone(),
             mean_state: last.mean_state,
             l1_to_tmfe: last.l1_to_tmfe,
+            w1_to_tmfe: last.w1_to_tmfe,
+            consistency: last.consistency,
             exploitability: last.exploitability.max,
             exploitability_weighted: last.exploitability.weighted,
             agent_exploitability: last.agent_exploitability.map(|e| e.max),

@@ -303,9 +303,15 @@ class LearnResult:
     Attributes:
         snapshots: one row per iteration (the columns of the CLI's snapshots.parquet):
             a ``pyarrow.Table`` when pyarrow is installed, else a dict of numpy arrays
-            (nulls as NaN).
+            (nulls as NaN). Beside the mean field ``z_0 …`` each row carries the exact
+            certificates of the strategy μ_k at the mean field z it faces:
+            ``exploitability`` (max_s V*_z(s) − V_{μ_k,z}(s)), ``consistency``
+            (‖Φ(z, μ_k) − z‖₁, the McKean–Vlasov update computed exactly), and the
+            distances to the exact T-MFE z*: ``l1_to_tmfe`` (‖z − z*‖₁) and ``w1_to_tmfe``
+            (Wasserstein-1 on the ordered states, Σ_{t<S−1} |F_z(t) − F_{z*}(t)|).
         summary: the content of the CLI's summary.json (without the binary's own keys
-            peak_rss_bytes, bytes_per_agent, close_outputs_seconds).
+            peak_rss_bytes, bytes_per_agent, close_outputs_seconds); the final iteration's
+            certificates under the same names as the snapshot columns.
         policy: the final strategy (S×A).
         q: the final shared Q-table (S×A), or None for per-agent learners.
         z: the final mean field.

@@ -6,6 +6,8 @@
 //! | [`PlotKind::Cdf`] | state s | F(s) = Σ_{s′≤s} z(s′), steps | as bars |
 //! | [`PlotKind::MeanState`] | iteration k | Σ_s s·z_k(s) | solve (T-BR iterations), learn, sweep |
 //! | [`PlotKind::L1`] | iteration k | ‖z_k − z*‖₁, log | solve (to its own result), learn, sweep |
+//! | [`PlotKind::W1`] | iteration k | W1(z_k, z*) = Σ_{t=0}^{S−2} \|F_{z_k}(t) − F_{z*}(t)\|, log | solve (to its own result), learn, sweep |
+//! | [`PlotKind::Consistency`] | iteration k | ‖Φ(z_k, μ_k) − z_k‖₁, log | learn, learn sweep |
 //! | [`PlotKind::Exploitability`] | iteration k | max_s V*_z(s) − V_{μ_k,z}(s), log | learn, learn sweep |
 //! | [`PlotKind::FiniteN`] | N | time-average ‖z^N_t − z*‖₁, log-log with the fitted rate | finite-n, finite-n sweep |
 //! | [`PlotKind::Sweep`] | a grid key (`x`) | a `sweep.parquet` metric (`y`) | sweep |
@@ -51,6 +53,10 @@ pub enum PlotKind {
     MeanState,
     /// L1 distance to z* against iteration (log y).
     L1,
+    /// Wasserstein-1 distance to z* on the ordered states against iteration (log y).
+    W1,
+    /// Consistency residual ‖Φ(z_k, μ_k) − z_k‖₁ against iteration (log y).
+    Consistency,
     /// Exploitability against iteration (log y).
     Exploitability,
     /// The finite-N log-log rate chart.
@@ -67,6 +73,8 @@ impl PlotKind {
             PlotKind::Cdf => "cdf",
             PlotKind::MeanState => "mean-state",
             PlotKind::L1 => "l1",
+            PlotKind::W1 => "w1",
+            PlotKind::Consistency => "consistency",
             PlotKind::Exploitability => "exploitability",
             PlotKind::FiniteN => "finite-n",
             PlotKind::Sweep => "sweep",
@@ -249,9 +257,11 @@ pub fn build_chart(req: &PlotRequest) -> Result<Plotted> {
     };
     let mut chart = match kind {
         PlotKind::Bars | PlotKind::Cdf => field_chart(&inputs, kind)?,
-        PlotKind::MeanState | PlotKind::L1 | PlotKind::Exploitability => {
-            trace_chart(&inputs, kind)?
-        }
+        PlotKind::MeanState
+        | PlotKind::L1
+        | PlotKind::W1
+        | PlotKind::Consistency
+        | PlotKind::Exploitability => trace_chart(&inputs, kind)?,
         PlotKind::FiniteN => finite_n_chart(&inputs)?,
         PlotKind::Sweep => sweep_chart(&inputs, req)?,
     };
@@ -615,6 +625,8 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
     let metric = match kind {
         PlotKind::MeanState => Metric::MeanState,
         PlotKind::L1 => Metric::L1,
+        PlotKind::W1 => Metric::W1,
+        PlotKind::Consistency => Metric::Consistency,
         _ => Metric::Exploitability,
     };
     let all: Vec<Item> = all_items(inputs, kind)?.into_iter().flatten().collect();
@@ -654,6 +666,16 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
         PlotKind::L1 => (
             format!("L1 distance to the T-MFE against iteration{note}"),
             "L1 distance to z*, ‖zₖ − z*‖₁",
+            YScale::Log,
+        ),
+        PlotKind::W1 => (
+            format!("Wasserstein-1 distance to the T-MFE against iteration{note}"),
+            "W₁ distance to z*, Σₜ |Fₖ(t) − F*(t)| (F the CDFs)",
+            YScale::Log,
+        ),
+        PlotKind::Consistency => (
+            format!("Consistency of the mean field against iteration{note}"),
+            "consistency ‖Φ(zₖ, μₖ) − zₖ‖₁",
             YScale::Log,
         ),
         _ => (
@@ -736,6 +758,8 @@ fn metric_label(name: &str) -> String {
         "mean_state" | "final_mean_state" => "mean state Σₛ s·z(s)",
         "tmfe_mean_state" => "T-MFE mean state Σₛ s·z*(s)",
         "final_l1_to_tmfe" => "final L1 distance to z*, ‖z − z*‖₁",
+        "final_w1_to_tmfe" => "final W₁ distance to z*, Σₜ |F(t) − F*(t)|",
+        "final_consistency" => "final consistency ‖Φ(z, μ) − z‖₁",
         "exploitability" | "final_exploitability" => "exploitability maxₛ V*(s) − V^μ(s)",
         "final_exploitability_weighted" => "z-weighted exploitability Σₛ z(s)(V* − V^μ)(s)",
         "iterations" => "T-BR iterations",
@@ -985,9 +1009,11 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         .iter()
         .flat_map(|s| s.points.iter())
         .all(|p| !p.1.is_finite() || p.1 > 0.0);
-    let logish = y_names
-        .iter()
-        .all(|y| y.contains("l1") || y.contains("exploitability"));
+    let logish = y_names.iter().all(|y| {
+        ["l1", "w1", "consistency", "exploitability"]
+            .iter()
+            .any(|m| y.contains(m))
+    });
     let note = if max_seeds > 1 {
         format!(" (mean ± 1 sd over {max_seeds} seeds)")
     } else {

@@ -3,7 +3,7 @@
 //! | directory | recognised by | what is read |
 //! | --- | --- | --- |
 //! | sweep (`mfgsim sweep`) | `sweep.json` | the manifest, `sweep.parquet`, each `runs/<id>/` |
-//! | learn (`mfgsim learn`) | `snapshots.parquet` | per iteration: `z_0..`, `mean_state`, `l1_to_tmfe`, `exploitability` |
+//! | learn (`mfgsim learn`) | `snapshots.parquet` | per iteration: `z_0..`, `mean_state`, `l1_to_tmfe`, `w1_to_tmfe`, `consistency`, `exploitability` |
 //! | solve (`mfgsim solve`) | `equilibrium.parquet`, or `least/` and `greatest/` holding one (`--start extremal`) | `equilibrium.parquet`: z*; `trajectory.parquet`: z_k and `mean_state` per T-BR iteration |
 //! | finite-n (`mfgsim finite-n`) | `finite_n.parquet`, or a `summary.json` whose `command` is `finite-n` | `summary.json` (see [`read_finite_n_series`](crate::output::read_finite_n_series)) |
 //!
@@ -22,6 +22,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::output::{read_parquet, ManifestAxis, ParquetTable, SweepManifest, MANIFEST_FILE};
+use crate::space::{l1_distance, wasserstein1};
 
 /// What an input directory holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,39 +175,73 @@ pub enum Metric {
     MeanState,
     /// ‖z_k − z*‖₁ (learn: `l1_to_tmfe`; solve: to the run's own final z).
     L1,
+    /// W1(z_k, z*) = Σ_{t=0}^{S−2} |F_{z_k}(t) − F_{z*}(t)| (learn: `w1_to_tmfe`; solve: to the
+    /// run's own final z).
+    W1,
+    /// ‖Φ(z_k, μ_k) − z_k‖₁ (learn only: `consistency`).
+    Consistency,
     /// max_s V*_z(s) − V_{μ_k,z}(s) (learn only).
     Exploitability,
+}
+
+impl Metric {
+    /// Its `snapshots.parquet` column.
+    fn learn_column(self) -> &'static str {
+        match self {
+            Metric::MeanState => "mean_state",
+            Metric::L1 => "l1_to_tmfe",
+            Metric::W1 => "w1_to_tmfe",
+            Metric::Consistency => "consistency",
+            Metric::Exploitability => "exploitability",
+        }
+    }
 }
 
 /// `(iteration, value)` of `metric` for a learn run (`snapshots.parquet`); a null reads NaN.
 ///
 /// # Errors
-/// [`Error::Io`] / [`Error::Output`] naming the file and any missing column.
+/// [`Error::Io`] / [`Error::Output`] naming the file and any missing column;
+/// [`Error::Input`] naming the file and the column for `w1_to_tmfe` or `consistency` missing
+/// from snapshots an older mfgsim wrote.
 pub fn learn_trace(dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>> {
-    let t = read_parquet(&dir.join("snapshots.parquet"))?;
+    let path = dir.join("snapshots.parquet");
+    let t = read_parquet(&path)?;
     let it = t.i64_column("iteration")?;
-    let col = match metric {
-        Metric::MeanState => "mean_state",
-        Metric::L1 => "l1_to_tmfe",
-        Metric::Exploitability => "exploitability",
-    };
+    let col = metric.learn_column();
+    if matches!(metric, Metric::W1 | Metric::Consistency) && t.schema.index_of(col).is_err() {
+        return Err(input_error(
+            &path,
+            col,
+            "no such column: these snapshots were written before mfgsim recorded the \
+             consistency and W1 certificates; run `mfgsim learn` again to plot them",
+        ));
+    }
     let v = t.f64_column(col)?;
     Ok(it.iter().map(|&k| k as f64).zip(v).collect())
 }
 
-/// `(iteration, value)` of `metric` for one T-BR run directory (`trajectory.parquet`).
+/// `(iteration, value)` of `metric` for one T-BR run directory (`trajectory.parquet`):
+/// the mean state, or the L1 or W1 distance of each iterate to the run's own final z.
 ///
 /// # Errors
-/// [`Error::Input`] for [`Metric::Exploitability`] (T-BR records it only for its result);
-/// [`Error::Io`] / [`Error::Output`] naming the file and any missing column.
+/// [`Error::Input`] for [`Metric::Exploitability`] and [`Metric::Consistency`] (T-BR records
+/// them only for its result); [`Error::Io`] / [`Error::Output`] naming the file and any
+/// missing column.
 pub fn solve_trace(branch_dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>> {
     let path = branch_dir.join("trajectory.parquet");
-    if metric == Metric::Exploitability {
+    if matches!(metric, Metric::Exploitability | Metric::Consistency) {
+        let key = if metric == Metric::Exploitability {
+            "exploitability"
+        } else {
+            "consistency"
+        };
         return Err(input_error(
             &path,
-            "exploitability",
-            "a solve run has no per-iteration exploitability (summary.json holds only the \
-             final one); plot learn runs, or use --kind l1 or mean-state",
+            key,
+            format!(
+                "a solve run has no per-iteration {key} (summary.json holds only the final \
+                 one); plot learn runs, or use --kind l1, w1 or mean-state"
+            ),
         ));
     }
     let t = read_parquet(&path)?;
@@ -220,8 +255,16 @@ pub fn solve_trace(branch_dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>>
         _ => {
             let z = z_columns(&t)?;
             let last = t.num_rows().saturating_sub(1);
+            let at = |k: usize| z.iter().map(|c| c[k]).collect::<Vec<f64>>();
+            let end = at(last);
             (0..t.num_rows())
-                .map(|k| z.iter().map(|c| (c[k] - c[last]).abs()).sum())
+                .map(|k| {
+                    if metric == Metric::W1 {
+                        wasserstein1(&at(k), &end)
+                    } else {
+                        l1_distance(&at(k), &end)
+                    }
+                })
                 .collect()
         }
     };
