@@ -675,6 +675,7 @@ fn help_snapshots() {
         (&["finite-n", "--help"][..], "finite-n.txt"),
         (&["plot", "--help"][..], "plot.txt"),
         (&["sweep", "--help"][..], "sweep.txt"),
+        (&["equilibria", "--help"][..], "equilibria.txt"),
     ] {
         let o = mfgsim(args);
         assert!(o.status.success());

@@ -166,7 +166,8 @@ fn print_run(out: &mut impl Write, label: &str, r: &SolveRun) -> std::io::Result
         CertifiedAt::Unavailable => writeln!(
             out,
             "{head}end point (NOT an equilibrium): mean state {:.6}   ||Phi(z,mu)-z||_1 {:.2e}   \
-             exploitability unavailable (no stationary mean field of its strategy)",
+             exploitability unavailable (no stationary mean field of its strategy, or no Q* \
+             there to solver.tq_tol)",
             s.mean_state, s.consistency_l1,
         )?,
     }

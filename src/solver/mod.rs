@@ -442,7 +442,8 @@ pub enum CertifiedAt {
     /// μ's own stationary mean field z_μ (a run that did not converge: its z need not be
     /// consistent with μ, and the exploitability at a z μ was a best response to would be 0).
     StationaryMeanField,
-    /// Neither: no stationary mean field of μ was found; the exploitability is NaN.
+    /// Neither: no stationary mean field of μ was found, or Q* there could not be computed to
+    /// `tq_tol`; the exploitability is NaN.
     Unavailable,
 }
 
@@ -699,15 +700,24 @@ fn finish(
             Some(zm) => {
                 model.fill_tables(&zm, &mut ws.tables);
                 let mut qm = q.clone();
-                ws.tq.run(
+                let out = ws.tq.run(
                     &ws.tables,
                     game,
                     &mut qm,
                     params.tq_tol,
                     params.max_tq_sweeps,
                 );
-                let e = exploitability(&ws.tables, game, &policy, &zm, &qm);
-                (e, CertifiedAt::StationaryMeanField, Some(zm))
+                if out.converged {
+                    let e = exploitability(&ws.tables, game, &policy, &zm, &qm);
+                    (e, CertifiedAt::StationaryMeanField, Some(zm))
+                } else {
+                    // Q*_{z_μ} not found to tq_tol: any exploitability would be noise.
+                    let nan = Exploitability {
+                        max: f64::NAN,
+                        weighted: f64::NAN,
+                    };
+                    (nan, CertifiedAt::Unavailable, Some(zm))
+                }
             }
             None => (
                 Exploitability {
