@@ -161,6 +161,11 @@ fn learn_sweep(dir: &Path) {
 /// A solve sweep from extremal starts: model.infection_constant ∈ {0.5, 0.8, 1.0} ×
 /// model.gamma ∈ {0.9} × seeds {0, 1}; the branches split at 0.8.
 fn branch_sweep(dir: &Path) {
+    branch_sweep_with(dir, [true; 6]);
+}
+
+/// [`branch_sweep`] with the given `greatest_converged` per run.
+fn branch_sweep_with(dir: &Path, greatest_converged: [bool; 6]) {
     let cs = [0.5, 0.5, 0.8, 0.8, 1.0, 1.0];
     let least = [0.5, 0.5, 0.6, 0.8, 1.5, 1.5];
     let greatest = [0.5, 0.5, 1.8, 1.8, 1.5, 1.5];
@@ -195,7 +200,7 @@ fn branch_sweep(dir: &Path) {
             ("model.gamma", Col::F(vec![0.9; 6])),
             ("seed", Col::I(vec![0, 1, 0, 1, 0, 1])),
             ("least_converged", Col::B(vec![true; 6])),
-            ("greatest_converged", Col::B(vec![true; 6])),
+            ("greatest_converged", Col::B(greatest_converged.to_vec())),
             ("least_mean_state", Col::F(least.to_vec())),
             ("greatest_mean_state", Col::F(greatest.to_vec())),
         ],
@@ -553,6 +558,85 @@ fn sweep_charts_draw_the_equilibrium_branches() {
     );
 }
 
+#[test]
+fn end_points_that_did_not_converge_are_drawn_hollow_and_named() {
+    let f = Fixtures::new();
+    // The highest start of one seed at c = 0.8 did not converge: the whole point is an end
+    // point (hollow, its own legend entry), the greatest line has a gap there.
+    branch_sweep_with(&f.p("cycling"), [true, true, true, false, true, true]);
+    let mut req = f.req(&["cycling"], None);
+    req.x = Some("model.infection_constant".into());
+    let fig = figure(&req);
+    assert!(fig.title.starts_with("T-BR end points"), "{}", fig.title);
+    assert!(fig.title.contains("hollow: not converged"), "{}", fig.title);
+    assert_eq!(fig.y_label, "mean state Σₛ s·z(s) of the T-BR end point");
+    let labels: Vec<&str> = fig.series.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        [
+            "least T-MFE",
+            "highest-start end point, NOT converged (not an equilibrium)",
+            "greatest T-MFE"
+        ]
+    );
+    let hollow = &fig.series[1];
+    assert!(hollow.hollow && !fig.series[0].hollow && !fig.series[2].hollow);
+    assert_eq!(hollow.points, vec![(0.8, 1.8)]);
+    let greatest = &fig.series[2];
+    assert!(greatest.points[1].1.is_nan() && greatest.points[0].1 == 0.5);
+    // It renders.
+    let out = f.p("cycling.png");
+    let drawn = build_chart(&req).unwrap();
+    write_chart(&out, &drawn.chart, 960, 640).unwrap();
+    assert_eq!(png_size(&out), (960, 640));
+}
+
+#[test]
+fn fictitious_play_traces_plot_their_exploitability_and_name_the_mixture() {
+    use mfgsim::model::{GameParams, Infection, InfectionParams};
+    use mfgsim::solver::{solve, SolverAlgo, SolverParams, Start};
+    let tmp = tempfile::tempdir().unwrap();
+    let m = Infection::try_new(InfectionParams {
+        infection_constant: 0.45,
+        ..Default::default()
+    })
+    .unwrap();
+    let g = GameParams::default();
+    let meta = RunMetadata::new(String::from("[model]\nkind = \"infection\"\n"), 0);
+    let fp = SolverParams {
+        algo: SolverAlgo::Fp,
+        ..Default::default()
+    };
+    let sol = solve(&m, g, &fp, &Start::Uniform).unwrap();
+    mfgsim::output::write_solutions(&tmp.path().join("fp"), &[("", &sol)], g.epsilon, &meta)
+        .unwrap();
+    let tbr = solve(&m, g, &SolverParams::default(), &Start::Lowest).unwrap();
+    mfgsim::output::write_solutions(&tmp.path().join("tbr"), &[("", &tbr)], g.epsilon, &meta)
+        .unwrap();
+    let req = |dir: &str, kind| PlotRequest {
+        inputs: vec![tmp.path().join(dir)],
+        kind: Some(kind),
+        ..PlotRequest::default()
+    };
+    let fig = figure(&req("fp", PlotKind::Exploitability));
+    assert_eq!(fig.series.len(), 1);
+    assert_eq!(fig.series[0].label, "mixed equilibrium (fp)");
+    let last = fig.series[0].points.last().unwrap();
+    assert_eq!(last.0, sol.iterations() as f64);
+    assert!(last.1 <= 1e-6 && last.1 == sol.trace.last().unwrap().exploitability.unwrap());
+    // The cycling T-BR run: named as what it is, its consistency plotted, no exploitability.
+    let fig = figure(&req("tbr", PlotKind::Consistency));
+    assert_eq!(
+        fig.series[0].label,
+        "tbr end point, NOT converged (not an equilibrium)"
+    );
+    assert!(fig.series[0].points.last().unwrap().1 > 0.1);
+    let err = build_chart(&req("tbr", PlotKind::Exploitability))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no per-iteration exploitability"), "{err}");
+}
+
 fn error(req: &PlotRequest) -> String {
     build_chart(req).unwrap_err().to_string()
 }
@@ -621,9 +705,11 @@ fn errors_name_the_path_and_the_key() {
         err.contains("trajectory.parquet: `exploitability`"),
         "{err}"
     );
+    // A trajectory of an older mfgsim has no per-iteration consistency.
     let err = error(&f.req(&["tbr"], Some(PlotKind::Consistency)));
     assert!(
-        err.contains("trajectory.parquet: `consistency`") && err.contains("--kind l1, w1"),
+        err.contains("trajectory.parquet: `consistency_l1`: no such column")
+            && err.contains("mfgsim solve` again"),
         "{err}"
     );
     // Snapshots of an older mfgsim, without the certificate columns, say so.

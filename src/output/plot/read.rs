@@ -178,9 +178,9 @@ pub enum Metric {
     /// W1(z_k, z*) = Σ_{t=0}^{S−2} |F_{z_k}(t) − F_{z*}(t)| (learn: `w1_to_tmfe`; solve: to the
     /// run's own final z).
     W1,
-    /// ‖Φ(z_k, μ_k) − z_k‖₁ (learn only: `consistency`).
+    /// ‖Φ(z_k, μ_k) − z_k‖₁ (learn: `consistency`; solve: `consistency_l1`).
     Consistency,
-    /// max_s V*_z(s) − V_{μ_k,z}(s) (learn only).
+    /// max_s V*_z(s) − V_{μ_k,z}(s) (learn; solve with fp or omd).
     Exploitability,
 }
 
@@ -220,29 +220,50 @@ pub fn learn_trace(dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>> {
     Ok(it.iter().map(|&k| k as f64).zip(v).collect())
 }
 
-/// `(iteration, value)` of `metric` for one T-BR run directory (`trajectory.parquet`):
-/// the mean state, or the L1 or W1 distance of each iterate to the run's own final z.
+/// `(iteration, value)` of `metric` for one solve run directory (`trajectory.parquet`):
+/// the mean state, the L1 or W1 distance of each iterate to the run's own final z, the
+/// consistency of each iterate, or (fp and omd only) its exploitability. Row 0 (the start)
+/// has no consistency or exploitability and reads NaN.
 ///
 /// # Errors
-/// [`Error::Input`] for [`Metric::Exploitability`] and [`Metric::Consistency`] (T-BR records
-/// them only for its result); [`Error::Io`] / [`Error::Output`] naming the file and any
-/// missing column.
+/// [`Error::Input`] for [`Metric::Exploitability`] of a T-BR or damped run (its strategy is
+/// the best response to each z_k by construction: the exploitability there is 0) and for
+/// traces written before the solver recorded them; [`Error::Io`] / [`Error::Output`] naming
+/// the file and any missing column.
 pub fn solve_trace(branch_dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>> {
     let path = branch_dir.join("trajectory.parquet");
     if matches!(metric, Metric::Exploitability | Metric::Consistency) {
         let key = if metric == Metric::Exploitability {
             "exploitability"
         } else {
-            "consistency"
+            "consistency_l1"
         };
-        return Err(input_error(
-            &path,
-            key,
-            format!(
-                "a solve run has no per-iteration {key} (summary.json holds only the final \
-                 one); plot learn runs, or use --kind l1, w1 or mean-state"
-            ),
-        ));
+        let t = read_parquet(&path)?;
+        if t.schema.index_of(key).is_err() {
+            return Err(input_error(
+                &path,
+                key,
+                "no such column: this trajectory was written before mfgsim recorded it; run \
+                 `mfgsim solve` again",
+            ));
+        }
+        let v: Vec<f64> = t
+            .opt_f64_column(key)?
+            .into_iter()
+            .map(|x| x.unwrap_or(f64::NAN))
+            .collect();
+        if metric == Metric::Exploitability && v.iter().all(|x| x.is_nan()) {
+            return Err(input_error(
+                &path,
+                key,
+                "a T-BR (or damped T-BR) run has no per-iteration exploitability: its strategy \
+                 is the best response to each z_k, so it is 0 there (summary.json holds the \
+                 certificate of its result); solve with --algo fp or omd, plot learn runs, or \
+                 use --kind consistency, l1, w1 or mean-state",
+            ));
+        }
+        let it = t.i64_column("iteration")?;
+        return Ok(it.iter().map(|&k| k as f64).zip(v).collect());
     }
     let t = read_parquet(&path)?;
     let it: Vec<f64> = t
