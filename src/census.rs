@@ -24,7 +24,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::model::{GameParams, Model};
 use crate::rng::{stream, Purpose};
-use crate::solver::{solve, SolverAlgo, SolverParams, Start, Termination};
+use crate::solver::{solve, Solution, SolverAlgo, SolverParams, Start, Termination};
 use crate::space::{l1_distance, point_mass};
 
 /// Census knobs.
@@ -203,23 +203,75 @@ pub fn census(
     let jobs: Vec<(usize, SolverAlgo)> = (0..starts.len())
         .flat_map(|i| [(i, SolverAlgo::Tbr), (i, SolverAlgo::Fp)])
         .collect();
+    let p = SolverParams {
+        target_exploitability: opts.fp_target,
+        target_consistency: opts.fp_target,
+        ..params.clone()
+    };
     let solutions = jobs
         .par_iter()
         .map(|&(i, algo)| {
-            let p = SolverParams {
-                algo,
-                target_exploitability: opts.fp_target,
-                target_consistency: opts.fp_target,
-                ..params.clone()
-            };
-            solve(model, game, &p, &starts[i].1)
+            solve(
+                model,
+                game,
+                &SolverParams { algo, ..p.clone() },
+                &starts[i].1,
+            )
         })
         .collect::<Result<Vec<_>>>()?;
+    Ok(tally(&starts, &jobs, &solutions, opts.cluster_tol))
+}
 
+/// A census small enough to run beside every learn run: T-BR from the lowest, highest and
+/// uniform mean fields and, only when none of them converges, fictitious play from the
+/// uniform one (with the scenario's `target_exploitability` / `target_consistency`).
+/// Milliseconds where T-BR converges.
+///
+/// # Errors
+/// [`Error::Param`] for invalid solver settings; a solver error.
+pub fn quick_census(
+    model: &(impl Model + ?Sized),
+    game: GameParams,
+    params: &SolverParams,
+    cluster_tol: f64,
+) -> Result<Census> {
+    params.validate()?;
+    let starts = vec![
+        ("lowest".to_string(), Start::Lowest),
+        ("highest".to_string(), Start::Highest),
+        ("uniform".to_string(), Start::Uniform),
+    ];
+    let tbr = SolverParams {
+        algo: SolverAlgo::Tbr,
+        ..params.clone()
+    };
+    let mut jobs: Vec<(usize, SolverAlgo)> = (0..3).map(|i| (i, SolverAlgo::Tbr)).collect();
+    let mut solutions = starts
+        .iter()
+        .map(|(_, s)| solve(model, game, &tbr, s))
+        .collect::<Result<Vec<_>>>()?;
+    if !solutions.iter().any(Solution::converged) {
+        let fp = SolverParams {
+            algo: SolverAlgo::Fp,
+            ..params.clone()
+        };
+        solutions.push(solve(model, game, &fp, &Start::Uniform)?);
+        jobs.push((2, SolverAlgo::Fp));
+    }
+    Ok(tally(&starts, &jobs, &solutions, cluster_tol))
+}
+
+/// Clusters the end points of `solutions` (one per job `(start index, algorithm)`).
+fn tally(
+    starts: &[(String, Start)],
+    jobs: &[(usize, SolverAlgo)],
+    solutions: &[Solution],
+    cluster_tol: f64,
+) -> Census {
     let mut attempts = Vec::with_capacity(jobs.len());
     let mut clusters: Vec<FoundEquilibrium> = Vec::new();
     let mut cycles: Vec<CycleFound> = Vec::new();
-    for (&(i, algo), sol) in jobs.iter().zip(&solutions) {
+    for (&(i, algo), sol) in jobs.iter().zip(solutions) {
         let label = format!("{}/{}", starts[i].0, algo.name());
         let mut attempt = Attempt {
             start: starts[i].0.clone(),
@@ -252,7 +304,7 @@ pub fn census(
             };
             let at = match clusters
                 .iter()
-                .position(|c| l1_distance(&c.z, &sol.z) < opts.cluster_tol)
+                .position(|c| l1_distance(&c.z, &sol.z) < cluster_tol)
             {
                 Some(c) => {
                     // A T-MFE in Π^ε represents its cluster before a mixture.
@@ -320,13 +372,13 @@ pub fn census(
     let mut slots: Vec<Option<FoundEquilibrium>> = clusters.into_iter().map(Some).collect();
     let equilibria = order.iter().filter_map(|&i| slots[i].take()).collect();
     let not_converged = attempts.iter().filter(|a| !a.converged).count();
-    Ok(Census {
+    Census {
         equilibria,
         cycles,
         starts: starts.len(),
         attempts,
         not_converged,
-    })
+    }
 }
 
 #[cfg(test)]

@@ -359,5 +359,27 @@ fn print_report(out: &mut impl Write, r: &LearnReport, peak_rss: Option<u64>) ->
              are measured against T-BR's last iterate, not an equilibrium"
         )?;
     }
+    match &r.closest_equilibrium {
+        Some(c) => writeln!(
+            out,
+            "closest known equilibrium: [{}] of {} ({}, mean state {:.4}): L1 {:.4}, W1 {:.4} \
+             (`mfgsim equilibria` lists them all)",
+            c.index,
+            r.known_equilibria,
+            if c.kind == "tmfe" {
+                "a T-MFE"
+            } else {
+                "a mixed equilibrium"
+            },
+            c.mean_state,
+            c.l1,
+            c.w1
+        )?,
+        None => writeln!(
+            out,
+            "closest known equilibrium: none found (T-BR from the extremal and uniform starts \
+             and fp did not converge; see `mfgsim equilibria`)"
+        )?,
+    }
     Ok(())
 }

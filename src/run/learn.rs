@@ -98,6 +98,24 @@ impl StepLatency {
     }
 }
 
+/// Which known equilibrium a learn run ended closest to (see
+/// [`LearnReport::closest_equilibrium`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClosestEquilibrium {
+    /// Its index among the quick census's equilibria (ascending mean state).
+    pub index: usize,
+    /// `tmfe` (a T-MFE in Π^ε) or `mixed` (a mixture of trembling-hand strategies).
+    pub kind: &'static str,
+    /// Its mean state Σ_s s·z(s).
+    pub mean_state: f64,
+    /// ‖z − z_eq‖₁ from the final mean field.
+    pub l1: f64,
+    /// W1(z, z_eq) from the final mean field.
+    pub w1: f64,
+    /// The starts (`start/algo`) that reached it.
+    pub reached_from: Vec<String>,
+}
+
 /// What [`learn`] produced; `summary.json` is its serialization (the snapshots go to
 /// `snapshots.parquet`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,6 +164,12 @@ pub struct LearnReport {
     pub ledger: Ledger,
     /// The exact T-MFE.
     pub tmfe: TmfeSummary,
+    /// The known equilibrium (of a quick census: T-BR from the lowest, highest and uniform
+    /// mean fields, fictitious play where none converges) closest to the final mean field,
+    /// `None` when the census found none.
+    pub closest_equilibrium: Option<ClosestEquilibrium>,
+    /// Distinct equilibria that quick census found.
+    pub known_equilibria: usize,
     /// Wall seconds per phase.
     pub seconds: LearnTimings,
     /// Per-iteration step time.
@@ -251,6 +275,7 @@ pub fn learn_checkpointed(
     let model = sc.model.as_model();
     let t0 = Instant::now();
     let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
+    let known = crate::census::quick_census(model, sc.game, &sc.solver, 1e-4)?;
     let solve_s = t0.elapsed().as_secs_f64();
     let ns = model.num_states();
     let na = model.num_actions();
@@ -268,6 +293,7 @@ pub fn learn_checkpointed(
             converged: exact.converged(),
         },
         solve_seconds: solve_s,
+        known,
         t_setup: Instant::now(),
         plan,
         options: options.unwrap_or_default(),
@@ -423,6 +449,8 @@ struct Ctx<'a, 'm> {
     /// The exact T-MFE the run is measured against, and the seconds it took.
     tmfe: TmfeSummary,
     solve_seconds: f64,
+    /// The quick census the final mean field is placed in.
+    known: crate::census::Census,
     t_setup: Instant,
     plan: Option<&'a CheckpointPlan>,
     /// The options saved with (and compared against) a checkpoint.
@@ -604,6 +632,18 @@ impl<'m> Ctx<'_, 'm> {
             agent_exploitability_weighted: last.agent_exploitability.map(|e| e.weighted),
             ledger: total,
             tmfe: self.tmfe.clone(),
+            closest_equilibrium: self.known.closest(&last.z).map(|(i, l1)| {
+                let e = &self.known.equilibria[i];
+                ClosestEquilibrium {
+                    index: i,
+                    kind: e.kind,
+                    mean_state: e.mean_state,
+                    l1,
+                    w1: crate::space::wasserstein1(&last.z, &e.z),
+                    reached_from: e.starts.clone(),
+                }
+            }),
+            known_equilibria: self.known.equilibria.len(),
             seconds: t,
             step_latency_ms: StepLatency::of(&snapshots),
             agent_steps_per_second: population.then(|| agent_steps / t.total_loop),

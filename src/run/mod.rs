@@ -46,7 +46,8 @@ mod study;
 pub use census::{equilibria, CensusReport};
 pub use checkpoint::{CheckpointPlan, CheckpointSummary, Interval};
 pub use learn::{
-    learn, learn_checkpointed, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary,
+    learn, learn_checkpointed, ClosestEquilibrium, LearnOptions, LearnReport, LearnTimings,
+    StepLatency, TmfeSummary,
 };
 pub use solve::{check, solve, solve_with, CheckRun, SolveReport, SolveRun};
 pub use study::{finite_n, finite_n_resumed, FiniteNRun};
