@@ -136,3 +136,36 @@ fn iql_and_mfq_are_bitwise_identical_for_1_and_2_threads() {
         check(algo, &["sim.agents=140000", "sim.iterations=4"]);
     }
 }
+
+/// The equilibrium census (`mfgsim equilibria`) on `threads` threads: every attempt's end
+/// point and every equilibrium's numbers, as JSON without the timing and thread keys.
+fn census_on(threads: usize) -> serde_json::Value {
+    let sc = Scenario::load(&root("scenarios/adoption.toml"), &[]).unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    let opts = mfgsim::census::CensusOptions {
+        random_starts: 5,
+        seed: 3,
+        ..Default::default()
+    };
+    let report = pool.install(|| run::equilibria(&sc, &opts)).unwrap();
+    let mut v = serde_json::to_value(&report).unwrap();
+    let obj = v.as_object_mut().unwrap();
+    obj.remove("seconds");
+    obj.remove("threads");
+    v
+}
+
+#[test]
+fn the_census_is_the_same_on_one_and_two_threads() {
+    let (one, two) = (census_on(1), census_on(2));
+    assert_eq!(one, two);
+    // The adoption game is bistable: both extremal T-MFE are found, each a T-MFE in Π^ε.
+    let eq = one["equilibria"].as_array().unwrap();
+    assert_eq!(eq.len(), 2, "{eq:?}");
+    assert!(eq.iter().all(|e| e["kind"] == "tmfe"));
+    assert!((eq[0]["mean_state"].as_f64().unwrap() - 0.093_171_262_2).abs() < 1e-6);
+    assert!((eq[1]["mean_state"].as_f64().unwrap() - 2.868_156_608_8).abs() < 1e-6);
+}

@@ -301,6 +301,28 @@ pub fn equilibria_cmd(a: EquilibriaArgs) -> Result<ExitCode> {
             cy.reached
         )?;
     }
+    // Runs that stopped at a cap (not a cycle): neither an equilibrium nor a cycle.
+    let capped: Vec<String> = c
+        .attempts
+        .iter()
+        .filter(|t| !t.converged && t.cycle.is_none())
+        .map(|t| {
+            format!(
+                "{}/{} ({} after {}, mean state {:.4})",
+                t.start, t.algo, t.termination, t.iterations, t.mean_state
+            )
+        })
+        .collect();
+    if !capped.is_empty() {
+        let shown = capped.len().min(5);
+        writeln!(
+            out,
+            "{} runs stopped without converging (counted in no equilibrium): {}{}",
+            capped.len(),
+            capped[..shown].join("; "),
+            if capped.len() > shown { "; ..." } else { "" }
+        )?;
+    }
     if !a.no_write {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let meta =
