@@ -414,17 +414,28 @@ mod tests {
     #[test]
     fn the_census_at_high_infection_lists_both_branches() {
         let m = infection_at(0.8);
+        // Cheaper than the defaults (fp to 1e-7, at most 1000 iterations): the same two
+        // branches.
         let o = CensusOptions {
-            random_starts: 2,
+            random_starts: 1,
+            fp_target: 1e-7,
+            cluster_tol: 1e-3,
             ..Default::default()
         };
-        let c = census(&m, GameParams::default(), &SolverParams::default(), &o).unwrap();
+        let p = SolverParams {
+            max_iterations: 1000,
+            ..Default::default()
+        };
+        let c = census(&m, GameParams::default(), &p, &o).unwrap();
         let ms: Vec<f64> = c.equilibria.iter().map(|e| e.mean_state).collect();
         assert!(ms.len() >= 2, "{ms:?}");
         assert!(ms[0] < 5.0 && *ms.last().unwrap() > 15.0, "{ms:?}");
         for e in &c.equilibria {
-            assert!(e.exploitability < 1e-8 && e.consistency_l1 < 1e-8, "{e:?}");
+            assert!(e.exploitability < 1e-6 && e.consistency_l1 < 1e-8, "{e:?}");
         }
+        // Both branches are T-MFE in Π^ε, reached by T-BR.
+        assert_eq!(c.equilibria[0].kind, "tmfe");
+        assert_eq!(c.equilibria.last().unwrap().kind, "tmfe");
         // Every converged attempt points at an equilibrium within the cluster tolerance...
         for a in c.attempts.iter().filter(|a| a.converged) {
             let e = &c.equilibria[a.equilibrium.unwrap()];
@@ -446,7 +457,7 @@ mod tests {
             ..Default::default()
         };
         let p = SolverParams {
-            max_iterations: 1500,
+            max_iterations: 800,
             ..Default::default()
         };
         let c = census(&m, GameParams::default(), &p, &o).unwrap();

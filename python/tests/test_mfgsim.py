@@ -99,8 +99,10 @@ def test_solve_algorithms_where_tbr_cycles(infection):
 
 
 def test_equilibria(infection):
-    c = mfgsim.equilibria(infection, random_starts=1,
-                          overrides={"model.infection_constant": 0.8}, threads=2)
+    # Cheaper than the defaults: fp to 1e-7 and at most 1000 iterations per run.
+    c = mfgsim.equilibria(infection, random_starts=1, fp_target=1e-7, cluster_tol=1e-3,
+                          overrides={"model.infection_constant": 0.8,
+                                     "solver.max_iterations": 1000}, threads=2)
     ms = [e["mean_state"] for e in c["equilibria"]]
     assert len(ms) >= 2 and ms[0] < 5 < 15 < ms[-1], ms
     assert all(e["kind"] == "tmfe" for e in c["equilibria"])

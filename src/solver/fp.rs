@@ -31,7 +31,7 @@
 //! 0.8 (running mean: 243, 277, > 10⁴, > 10⁴).
 
 use super::stationary::{frozen_stationary, settle};
-use super::{End, FpWeights, IterationRecord, SolverParams, Termination, Workspace};
+use super::{q_star, End, FpWeights, IterationRecord, SolverParams, Termination, Workspace};
 use crate::model::{mean_state, GameParams, Model};
 use crate::operator::trembling::write_trembling_policy;
 use crate::operator::{exploitability, phi};
@@ -68,21 +68,10 @@ pub(super) fn run(
 
     // The best response to the start and its stationary mean field: z̄_1 = z_0.
     model.fill_tables(&zbar, &mut ws.tables);
-    let out = ws.tq.run(
-        &ws.tables,
-        game,
-        &mut ws.q,
-        params.tq_tol,
-        params.max_tq_sweeps,
-    );
-    if !out.converged {
-        let t = Termination::TqSweepCap {
-            iteration: 1,
-            residual: out.residual,
-        };
-        return end(zbar, None, t, trace);
-    }
-    let mut sweeps = out.sweeps;
+    let mut sweeps = match q_star(&mut ws.tq, &ws.tables, game, &mut ws.q, params, 1) {
+        Ok(n) => n,
+        Err(t) => return end(zbar, None, t, trace),
+    };
     write_trembling_policy(&ws.q, game.epsilon, &mut br);
     let Some(mut zk) = frozen_stationary(&ws.tables, &br, &zbar, &mut ws.next) else {
         let t = Termination::NoStationaryMeanField { iteration: 1 };
@@ -124,20 +113,9 @@ pub(super) fn run(
 
         // The best response to z̄_k is the next μ_k.
         model.fill_tables(&zbar, &mut ws.tables);
-        let out = ws.tq.run(
-            &ws.tables,
-            game,
-            &mut ws.q,
-            params.tq_tol,
-            params.max_tq_sweeps,
-        );
-        sweeps += out.sweeps;
-        if !out.converged {
-            let t = Termination::TqSweepCap {
-                iteration: k,
-                residual: out.residual,
-            };
-            return end(zbar, Some(mixture), t, trace);
+        match q_star(&mut ws.tq, &ws.tables, game, &mut ws.q, params, k) {
+            Ok(n) => sweeps += n,
+            Err(t) => return end(zbar, Some(mixture), t, trace),
         }
         write_trembling_policy(&ws.q, game.epsilon, &mut br);
         // The certificate of μ̄_k: its own stationary mean field z_{μ̄_k} (warm-started from
@@ -147,20 +125,9 @@ pub(super) fn run(
             return end(zbar, Some(mixture), t, trace);
         };
         model.fill_tables(&zm, &mut cert_tables);
-        let out = ws.tq.run(
-            &cert_tables,
-            game,
-            &mut q_cert,
-            params.tq_tol,
-            params.max_tq_sweeps,
-        );
-        sweeps += out.sweeps;
-        if !out.converged {
-            let t = Termination::TqSweepCap {
-                iteration: k,
-                residual: out.residual,
-            };
-            return end(zbar, Some(mixture), t, trace);
+        match q_star(&mut ws.tq, &cert_tables, game, &mut q_cert, params, k) {
+            Ok(n) => sweeps += n,
+            Err(t) => return end(zbar, Some(mixture), t, trace),
         }
         let expl = exploitability(&cert_tables, game, &mixture, &zm, &q_cert);
         phi(&cert_tables, &zm, &mixture, &mut ws.next);

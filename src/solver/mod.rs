@@ -643,6 +643,27 @@ impl Workspace {
     }
 }
 
+/// Q*_z by TQ-value iteration to `params.tq_tol`, warm-started from `q`: the sweeps it took,
+/// or the [`Termination::TqSweepCap`] of `iteration` when it hit `params.max_tq_sweeps`.
+fn q_star(
+    tq: &mut TqIteration,
+    tables: &KernelTables,
+    game: GameParams,
+    q: &mut QTable,
+    params: &SolverParams,
+    iteration: usize,
+) -> std::result::Result<usize, Termination> {
+    let out = tq.run(tables, game, q, params.tq_tol, params.max_tq_sweeps);
+    if out.converged {
+        Ok(out.sweeps)
+    } else {
+        Err(Termination::TqSweepCap {
+            iteration,
+            residual: out.residual,
+        })
+    }
+}
+
 /// Where an algorithm stopped: its z, its strategy (`None`: the best response to z, computed
 /// by [`finish`]) and why.
 struct End {

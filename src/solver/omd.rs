@@ -16,7 +16,7 @@
 //! consistency (zero up to the stationary tolerance, by construction).
 
 use super::stationary::settle;
-use super::{End, IterationRecord, SolverParams, Termination, Workspace};
+use super::{q_star, End, IterationRecord, SolverParams, Termination, Workspace};
 use crate::model::{mean_state, GameParams, Model};
 use crate::operator::trembling::g_value;
 use crate::operator::{phi, policy_value};
@@ -67,20 +67,13 @@ pub(super) fn run(
         z = zk;
         model.fill_tables(&z, &mut ws.tables);
         let v = policy_value(&ws.tables, game, &pi);
-        let out = ws.tq.run(
-            &ws.tables,
-            game,
-            &mut ws.q,
-            params.tq_tol,
-            params.max_tq_sweeps,
-        );
-        if !out.converged {
-            termination = Termination::TqSweepCap {
-                iteration: k,
-                residual: out.residual,
-            };
-            break;
-        }
+        let sweeps = match q_star(&mut ws.tq, &ws.tables, game, &mut ws.q, params, k) {
+            Ok(n) => n,
+            Err(t) => {
+                termination = t;
+                break;
+            }
+        };
         let mut expl = f64::NEG_INFINITY;
         for (s, vs) in v.iter().enumerate() {
             expl = expl.max(g_value(ws.q.row(s), game.epsilon) - vs);
@@ -91,7 +84,7 @@ pub(super) fn run(
             iteration: k,
             z: z.clone(),
             delta_l1: delta,
-            tq_sweeps: out.sweeps,
+            tq_sweeps: sweeps,
             mean_state: mean_state(&z),
             exploitability: Some(expl),
             consistency_l1: consistency,

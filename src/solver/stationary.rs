@@ -42,38 +42,36 @@ pub(super) fn settle(
     tables: &mut KernelTables,
     next: &mut [f64],
 ) -> Option<Vec<f64>> {
-    let mut z = z0.to_vec();
-    for j in 0..STATIONARY_MAX_ITERATIONS {
-        model.fill_tables(&z, tables);
-        phi(tables, &z, policy, next);
-        if l1_distance(next, &z) < STATIONARY_TOL {
-            return Some(z);
-        }
-        if j < STATIONARY_MAX_ITERATIONS / 2 {
-            z.copy_from_slice(next);
-        } else {
-            for (zs, n) in z.iter_mut().zip(next.iter()) {
-                *zs = 0.5 * (*zs + n);
-            }
-        }
-    }
-    None
+    fixed_point(z0, next, |z, out| {
+        model.fill_tables(z, tables);
+        phi(tables, z, policy, out);
+    })
 }
 
 /// The stationary law of the Markov chain of one agent playing `policy` under the kernel
 /// frozen in `tables` (built at some mean field z): x = Σ_s Σ_a x(s) μ(s,a) P(·|s,a,z),
-/// reached by power iteration from `x0`, or `None` when it does not settle within
-/// [`STATIONARY_MAX_ITERATIONS`] steps (a periodic chain: then the Cesàro average is
-/// taken over the second half).
+/// reached by power iteration from `x0` (as [`stationary_mean_field`]: the second half of
+/// the budget averages x with its image, which keeps the fixed points and damps a periodic
+/// chain), or `None` when it does not settle within [`STATIONARY_MAX_ITERATIONS`] steps.
 pub(super) fn frozen_stationary(
     tables: &KernelTables,
     policy: &Policy,
     x0: &[f64],
     next: &mut [f64],
 ) -> Option<Vec<f64>> {
+    fixed_point(x0, next, |x, out| phi(tables, x, policy, out))
+}
+
+/// Iterates x ← f(x) from `x0` (then x ← (x + f(x))/2 for the second half of the budget)
+/// until ||f(x) − x||_1 < [`STATIONARY_TOL`]; `None` after [`STATIONARY_MAX_ITERATIONS`].
+fn fixed_point(
+    x0: &[f64],
+    next: &mut [f64],
+    mut f: impl FnMut(&[f64], &mut [f64]),
+) -> Option<Vec<f64>> {
     let mut x = x0.to_vec();
     for j in 0..STATIONARY_MAX_ITERATIONS {
-        phi(tables, &x, policy, next);
+        f(&x, next);
         if l1_distance(next, &x) < STATIONARY_TOL {
             return Some(x);
         }
