@@ -211,12 +211,18 @@ pub fn census(
     let solutions = jobs
         .par_iter()
         .map(|&(i, algo)| {
-            solve(
+            let mut sol = solve(
                 model,
                 game,
                 &SolverParams { algo, ..p.clone() },
                 &starts[i].1,
-            )
+            )?;
+            // Only a cycle's last period (at most CYCLE_MEMORY + 1 records) is read: the
+            // rest of the trace would hold |S| floats per iteration for every attempt.
+            let iterations = sol.iterations();
+            let keep = crate::solver::CYCLE_MEMORY + 1;
+            sol.trace.drain(..iterations.saturating_sub(keep));
+            Ok((iterations, sol))
         })
         .collect::<Result<Vec<_>>>()?;
     Ok(tally(&starts, &jobs, &solutions, opts.cluster_tol))
@@ -248,37 +254,39 @@ pub fn quick_census(
     let mut jobs: Vec<(usize, SolverAlgo)> = (0..3).map(|i| (i, SolverAlgo::Tbr)).collect();
     let mut solutions = starts
         .iter()
-        .map(|(_, s)| solve(model, game, &tbr, s))
+        .map(|(_, s)| solve(model, game, &tbr, s).map(|sol| (sol.iterations(), sol)))
         .collect::<Result<Vec<_>>>()?;
-    if !solutions.iter().any(Solution::converged) {
+    if !solutions.iter().any(|(_, sol)| sol.converged()) {
         let fp = SolverParams {
             algo: SolverAlgo::Fp,
             ..params.clone()
         };
-        solutions.push(solve(model, game, &fp, &Start::Uniform)?);
+        let sol = solve(model, game, &fp, &Start::Uniform)?;
+        solutions.push((sol.iterations(), sol));
         jobs.push((2, SolverAlgo::Fp));
     }
     Ok(tally(&starts, &jobs, &solutions, cluster_tol))
 }
 
-/// Clusters the end points of `solutions` (one per job `(start index, algorithm)`).
+/// Clusters the end points of `solutions` (one `(iterations, solution)` per job `(start
+/// index, algorithm)`; a solution's trace may be cut to its last records).
 fn tally(
     starts: &[(String, Start)],
     jobs: &[(usize, SolverAlgo)],
-    solutions: &[Solution],
+    solutions: &[(usize, Solution)],
     cluster_tol: f64,
 ) -> Census {
     let mut attempts = Vec::with_capacity(jobs.len());
     let mut clusters: Vec<FoundEquilibrium> = Vec::new();
     let mut cycles: Vec<CycleFound> = Vec::new();
-    for (&(i, algo), sol) in jobs.iter().zip(solutions) {
+    for (&(i, algo), (iterations, sol)) in jobs.iter().zip(solutions) {
         let label = format!("{}/{}", starts[i].0, algo.name());
         let mut attempt = Attempt {
             start: starts[i].0.clone(),
             algo: algo.name(),
             termination: sol.termination.kind(),
             converged: sol.converged(),
-            iterations: sol.iterations(),
+            iterations: *iterations,
             mean_state: sol.mean_state,
             equilibrium: None,
             cycle: None,

@@ -49,7 +49,8 @@ pub(super) fn run(
     let mut zbar = z0.to_vec();
     let mut trace = Vec::new();
     let mut br = Policy::uniform(ns, na);
-    // Σ_j z_j(s) μ_j(s,a), Σ_j z_j(s), and the plain Σ_j μ_j(s,a) for states no z_j reaches.
+    // Σ_j w_j z_j(s) μ_j(s,a), Σ_j w_j z_j(s), and Σ_j w_j μ_j(s,a) / Σ_j w_j (`count`) for
+    // states no z_j reaches.
     let mut num = vec![0.0; ns * na];
     let mut den = vec![0.0; ns];
     let mut plain = vec![0.0; ns * na];
@@ -88,7 +89,7 @@ pub(super) fn run(
             den[s] += w * zk[s];
             for a in 0..na {
                 num[s * na + a] += w * zk[s] * br.get(s, a);
-                plain[s * na + a] += br.get(s, a);
+                plain[s * na + a] += w * br.get(s, a);
             }
         }
         count += w;
