@@ -92,7 +92,8 @@
 //! ```
 //! (simulator = inner transitions + 100·M_mf; the inner loop meets ε1 after 4–8 steps in
 //! most iterations.) The infection model's equilibrium is nearly indifferent between actions
-//! in its middle states and its T-BR path from uniform is slow (171 iterations), so sampled
+//! in its middle states and its T-BR path from uniform is slow (171 iterations to
+//! ‖z_{k+1} − z_k‖₁ < 10⁻¹¹; 9·10⁻⁴ from z* at k = 50), so sampled
 //! paths settle near other approximate fixed points (|Φ − z| small) far from T-BR's z*; the
 //! strategy is still a near-best response at z_K.
 //!

@@ -108,7 +108,9 @@
 //! Seed 3 without a cap (and with H = 1000, and seed 6 with H = 500) shows a stale pair:
 //! action 0 in state 19 was greedy early, gathered 4.9·10⁶ visits, then lost the greedy slot
 //! and kept a value 0.14 too low. The equilibrium is nearly indifferent between actions in
-//! states 13–19 (Q*-gaps 10⁻⁴ to 3·10⁻³), so sampling noise flips the learned greedy action
+//! states 14–19 (Q*-gaps at the T-MFE: 1.6·10⁻³ at 14, 8·10⁻⁴ at 15, 1.40·10⁻⁴ at each of
+//! 16–19, which are one decision: stop at 19 or go on to 20), so sampling noise flips the
+//! learned greedy action
 //! there; one wrong choice with gap 0.0024 in a state the agent then stays in costs ≈ 0.009
 //! of max exploitability — the isolated violations above. A short memory (H = 100, counts
 //! ×0.97 per call) makes such flips frequent; H = 300 keeps them rare without freezing stale

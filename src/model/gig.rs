@@ -16,7 +16,8 @@
 use super::{check_finite, check_pmf, check_prob, check_size, KernelTables, Model};
 use crate::error::{Error, Result};
 
-/// Parameters of the gig-economy model. Field defaults are the paper's.
+/// Parameters of the gig-economy model. The model and every default are mfgsim's reading of
+/// the paper's MTurk narrative (the paper gives no equations).
 #[derive(Debug, Clone, PartialEq)]
 pub struct GigParams {
     /// |S|, number of reputation levels. Default 10.

@@ -15,7 +15,9 @@
 use super::{check_finite, check_pmf, check_prob, check_size, KernelTables, Model};
 use crate::error::{Error, Result};
 
-/// Parameters of the infection model. Field defaults are the paper's.
+/// Parameters of the infection model. The paper's text fixes |S| = 25, |A| = 5 and uses
+/// c_f ∈ {0.05, 0.1}; every other default is mfgsim's choice (README, "Where every parameter
+/// comes from").
 #[derive(Debug, Clone, PartialEq)]
 pub struct InfectionParams {
     /// |S|, number of health levels. Default 25.
