@@ -235,11 +235,15 @@ pub fn census(
 ///
 /// # Errors
 /// [`Error::Param`] for invalid solver settings; a solver error.
+///
+/// `from_uniform`: a T-BR solution from the uniform mean field with these `params` that the
+/// caller already has (reused instead of solved again; ignored unless its algorithm is T-BR).
 pub fn quick_census(
     model: &(impl Model + ?Sized),
     game: GameParams,
     params: &SolverParams,
     cluster_tol: f64,
+    from_uniform: Option<&Solution>,
 ) -> Result<Census> {
     params.validate()?;
     let starts = vec![
@@ -252,9 +256,13 @@ pub fn quick_census(
         ..params.clone()
     };
     let mut jobs: Vec<(usize, SolverAlgo)> = (0..3).map(|i| (i, SolverAlgo::Tbr)).collect();
+    let reuse = from_uniform.filter(|s| s.algo == SolverAlgo::Tbr);
     let mut solutions = starts
         .iter()
-        .map(|(_, s)| solve(model, game, &tbr, s).map(|sol| (sol.iterations(), sol)))
+        .map(|(_, s)| match (s, reuse) {
+            (Start::Uniform, Some(sol)) => Ok((sol.iterations(), sol.clone())),
+            _ => solve(model, game, &tbr, s).map(|sol| (sol.iterations(), sol)),
+        })
         .collect::<Result<Vec<_>>>()?;
     if !solutions.iter().any(|(_, sol)| sol.converged()) {
         let fp = SolverParams {

@@ -178,7 +178,9 @@ def test_custom_model_everywhere(gig, gig_custom):
     before = gig_custom.calls
     res = mfgsim.learn(gig_custom, agents=20_000, iterations=10, seed=1)
     assert res.summary["iterations"] == 10 and res.summary["agents"] == 20_000
-    assert gig_custom.calls - before <= 4 * 10 + 200  # T-BR's z* solve + per-step fills
+    # T-BR's z* solve, the quick census's T-BR solves from the lowest and highest mean fields
+    # (about 100 iterations each) and the per-step fills.
+    assert gig_custom.calls - before <= 4 * 10 + 400
     assert res.snapshots.num_rows == 10
     fn = mfgsim.finite_n(gig_custom, agents=[100, 1000], seeds=2, steps=5, burn_in=2,
                          bootstrap=50)

@@ -275,7 +275,7 @@ pub fn learn_checkpointed(
     let model = sc.model.as_model();
     let t0 = Instant::now();
     let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
-    let known = crate::census::quick_census(model, sc.game, &sc.solver, 1e-4)?;
+    let known = crate::census::quick_census(model, sc.game, &sc.solver, 1e-4, Some(&exact))?;
     let solve_s = t0.elapsed().as_secs_f64();
     let ns = model.num_states();
     let na = model.num_actions();
