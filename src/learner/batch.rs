@@ -208,7 +208,7 @@ pub const SWEEP_TOL: f64 = 1e-12;
 pub struct BatchTqParams {
     /// S (`batch_samples`): effective samples per (s, a) row of the kernel estimate; a row
     /// with n samples in a call keeps a memory of S/n calls (clamped to [1, H]). Default
-    /// 10⁷; range ≥ 1.
+    /// 10⁹ (10⁷ before the drift cut); range ≥ 1.
     ///
     /// Trade-off: larger S, less noise but longer memory (bias while ẑ moves).
     pub samples: f64,
