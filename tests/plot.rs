@@ -367,7 +367,8 @@ fn bars_average_the_seeds_of_each_sweep_group() {
     req.labels = vec!["T-BR".into()];
     let fig = figure(&req);
     let labels: Vec<&str> = fig.series.iter().map(|s| s.label.as_str()).collect();
-    assert_eq!(labels, ["T-BR", "learner.algo=online", "learner.algo=iql"]);
+    // Legend names in the paper's notation, not raw grid keys.
+    assert_eq!(labels, ["T-BR", "online TMFQ", "IQL"]);
     assert!(fig.series.iter().all(|s| s.mark == Mark::Bars));
     assert_eq!(
         fig.series[0].points,
@@ -409,10 +410,10 @@ fn bars_average_the_seeds_of_each_sweep_group() {
             "tbr: T-MFE (exact T-BR)",
             "ext: least T-MFE",
             "ext: greatest T-MFE",
-            "algos: learner.algo=online",
-            "algos: learner.algo=iql",
-            "algos: learner.algo=online",
-            "algos: learner.algo=iql"
+            "algos: online TMFQ",
+            "algos: IQL",
+            "algos: online TMFQ",
+            "algos: IQL"
         ]
     );
     assert!(fig.series.iter().all(|s| s.color.is_none()));

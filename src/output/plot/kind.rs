@@ -33,9 +33,9 @@ use serde_json::Value;
 use super::figure::{Figure, Mark, Series, YScale};
 use super::loglog::LogLogPlot;
 use super::read::{
-    detect, input_dir, learn_final_field, learn_label, learn_trace, mean_sd, mean_sd_traces,
-    mean_sd_vectors, read_sweep, solve_branches, solve_field, solve_trace, value_text, InputKind,
-    Metric, Sweep,
+    detect, grid_label, input_dir, learn_final_field, learn_label, learn_trace, mean_sd,
+    mean_sd_traces, mean_sd_vectors, read_sweep, solve_branches, solve_field, solve_trace,
+    value_text, InputKind, Metric, Sweep,
 };
 use super::style::PALETTE;
 use super::Chart;
@@ -889,7 +889,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                     .iter()
                     .enumerate()
                     .filter(|&(k, g)| k != xi && g.values.len() > 1)
-                    .map(|(k, g)| format!("{}={}", g.key, value_text(&r.values[k])))
+                    .map(|(k, g)| grid_label(&g.key, &r.values[k]))
                     .collect::<Vec<_>>()
                     .join(", ");
                 lines.push((other, name));

@@ -420,6 +420,23 @@ pub fn value_text(v: &Value) -> String {
     }
 }
 
+/// A legend name for grid key `key` at value `v`: the paper's notation for the keys it names
+/// (`learner.algo=tmfq` → `TMFQ`, `sim.agents=1000` → `N = 1000`,
+/// `model.infection_constant=0.05` → `c_f = 0.05`, `solver.algo=fp` → `fictitious play`),
+/// `key=value` for the others.
+pub fn grid_label(key: &str, v: &Value) -> String {
+    let text = value_text(v);
+    match key {
+        "learner.algo" => algo_name(&text),
+        "sim.agents" => format!("N = {text}"),
+        "model.infection_constant" => format!("c_f = {text}"),
+        "solver.algo" => {
+            crate::solver::SolverAlgo::parse(&text).map_or(text, |a| a.describe().to_string())
+        }
+        _ => format!("{key}={text}"),
+    }
+}
+
 /// True when `v` equals the command-line text `text` (numbers compare numerically).
 fn value_matches(v: &Value, text: &str) -> bool {
     match v {
@@ -539,7 +556,7 @@ impl Sweep {
                         .zip(&r.values)
                         .zip(&varying)
                         .filter(|(_, &v)| v)
-                        .map(|((g, v), _)| format!("{}={}", g.key, value_text(v)))
+                        .map(|((g, v), _)| grid_label(&g.key, v))
                         .collect::<Vec<_>>()
                         .join(", ");
                     groups.push(Group {
