@@ -317,7 +317,7 @@ pub fn equilibria_cmd(a: EquilibriaArgs) -> Result<ExitCode> {
         let shown = capped.len().min(5);
         writeln!(
             out,
-            "{} runs stopped without converging (counted in no equilibrium): {}{}",
+            "{} runs stopped without converging (not counted as equilibria): {}{}",
             capped.len(),
             capped[..shown].join("; "),
             if capped.len() > shown { "; ..." } else { "" }
