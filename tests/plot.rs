@@ -593,6 +593,47 @@ fn end_points_that_did_not_converge_are_drawn_hollow_and_named() {
 }
 
 #[test]
+fn exploitabilities_at_zero_are_drawn_at_the_floor_and_the_axis_says_so() {
+    let f = Fixtures::new();
+    let dir = f.p("zeros");
+    learn_dir(
+        &dir,
+        &[[0.5, 0.3, 0.2], [0.3, 0.3, 0.4], [0.2, 0.3, 0.5]],
+        "online",
+    );
+    // Overwrite the exploitability column: a value, an exact 0, a rounding negative.
+    let snaps = mfgsim::output::read_parquet(&dir.join("snapshots.parquet")).unwrap();
+    let mut cols: Vec<(&str, Col)> = vec![("iteration", Col::I(vec![1, 2, 3]))];
+    let names = [
+        "z_0",
+        "z_1",
+        "z_2",
+        "mean_state",
+        "l1_to_tmfe",
+        "w1_to_tmfe",
+        "consistency",
+    ];
+    for name in names {
+        cols.push((name, Col::F(snaps.f64_column(name).unwrap())));
+    }
+    cols.push(("exploitability", Col::F(vec![1e-3, 0.0, -8e-12])));
+    table(&dir.join("snapshots.parquet"), cols);
+    let fig = figure(&f.req(&["zeros"], Some(PlotKind::Exploitability)));
+    assert_eq!(
+        fig.series[0].points,
+        vec![(1.0, 1e-3), (2.0, 1e-10), (3.0, 1e-10)]
+    );
+    assert!(
+        fig.y_label.contains("(< 10⁻¹⁰ drawn at 10⁻¹⁰)"),
+        "{}",
+        fig.y_label
+    );
+    // Without such values the axis label is the plain one.
+    let fig = figure(&f.req(&["learn"], Some(PlotKind::Exploitability)));
+    assert!(!fig.y_label.contains("drawn at"), "{}", fig.y_label);
+}
+
+#[test]
 fn fictitious_play_traces_plot_their_exploitability_and_name_the_mixture() {
     use mfgsim::model::{GameParams, Infection, InfectionParams};
     use mfgsim::solver::{solve, SolverAlgo, SolverParams, Start};

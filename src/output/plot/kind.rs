@@ -621,6 +621,9 @@ fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
     }))
 }
 
+/// Where `--kind exploitability` draws values below it (zero up to the solvers' accuracy).
+const EXPLOITABILITY_FLOOR: f64 = 1e-10;
+
 fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
     let metric = match kind {
         PlotKind::MeanState => Metric::MeanState,
@@ -656,6 +659,23 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
             color: color_of(item).map(|c| if item.exact { (0, 0, 0) } else { c }),
         });
     }
+    // Exploitabilities below the solvers' accuracy (4·tq_tol/(1 − γ) = 4·10⁻¹¹ by default)
+    // are zero up to rounding, and may be exactly 0 or a tiny negative: a log axis would drop
+    // them silently (a gap, or a dip of the seed mean) and stretch itself to fit. They are
+    // drawn at the floor instead, and the axis says so.
+    let mut floored = false;
+    if kind == PlotKind::Exploitability {
+        for s in &mut series {
+            // The points only: a band whose lower edge is at or below 0 (mean − sd) keeps
+            // the log axis's rule (not drawn there) rather than a wall down to the floor.
+            for p in s.points.iter_mut().map(|p| &mut p.1) {
+                if *p < EXPLOITABILITY_FLOOR {
+                    floored = true;
+                    *p = EXPLOITABILITY_FLOOR;
+                }
+            }
+        }
+    }
     let note = seeds_note(&all);
     let (title, y_label, y_scale) = match kind {
         PlotKind::MeanState => (
@@ -684,10 +704,15 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
             YScale::Log,
         ),
     };
+    let y_label = if floored {
+        format!("{y_label} (< 10⁻¹⁰ drawn at 10⁻¹⁰)")
+    } else {
+        y_label.to_string()
+    };
     Ok(Chart::Figure(Figure {
         title,
         x_label: "iteration k".into(),
-        y_label: y_label.into(),
+        y_label,
         y_scale,
         x_categories: Vec::new(),
         x_integer: true,
