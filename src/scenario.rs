@@ -647,6 +647,7 @@ fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
                 .u64("max_sim_transitions")?
                 .unwrap_or(d.tmfq.max_sim_transitions),
             mf_agents: f.u64("mf_agents")?.unwrap_or(d.tmfq.mf_agents),
+            cold_start: f.bool("cold_start")?.unwrap_or(d.tmfq.cold_start),
         },
         gmbl: GmblParams {
             gen_samples: f.u64("gen_samples")?.unwrap_or(d.gmbl.gen_samples),

@@ -515,6 +515,12 @@ fn learner_keys_help() -> String {
         ),
         (
             "",
+            "cold_start",
+            l.tmfq.cold_start.to_string(),
+            "tmfq: Q and counts start afresh at every k (Alg. 2 line 3)",
+        ),
+        (
+            "",
             "gen_samples",
             l.gmbl.gen_samples.to_string(),
             "gmbl: M_gen samples of s' per (s, a) per iteration",
