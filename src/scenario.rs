@@ -657,6 +657,9 @@ fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
             neighbours: f.usize("mfq_neighbours")?.unwrap_or(d.mfq.neighbours),
             bins: f.usize("mfq_bins")?.unwrap_or(d.mfq.bins),
         },
+        reset_on_regeneration: f
+            .bool("reset_on_regeneration")?
+            .unwrap_or(d.reset_on_regeneration),
     };
     f.finish(&LearnerParams::KEYS)?;
     p.validate().map_err(|e| e.in_file(path, "learner"))?;

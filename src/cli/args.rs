@@ -531,6 +531,12 @@ fn learner_keys_help() -> String {
             format!("{:e}", l.gmbl.value_tol),
             "gmbl: tolerance of TQ-value iteration on P-hat",
         ),
+        (
+            "",
+            "reset_on_regeneration",
+            l.reset_on_regeneration.to_string(),
+            "iql, mfq: a regenerated agent starts a new table",
+        ),
     ];
     let mut text = String::from(
         "Scenario keys (set them in the file or with --set TABLE.KEY=VALUE), with defaults:\n",

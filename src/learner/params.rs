@@ -247,6 +247,14 @@ pub struct LearnerParams {
     pub gmbl: GmblParams,
     /// MFQ's bins (IQL and MFQ also use `step_exponent` for each agent's own step size).
     pub mfq: MfqParams,
+    /// `reset_on_regeneration` (IQL, MFQ): when true, an agent that regenerated during a
+    /// step (its s′ drawn from the regeneration part ζ·w(s′) of the kernel: the agent left
+    /// and a new one took its place) starts a new table: all its Q_i(s, a, b) and counts
+    /// n_i(s, a, b) are set to 0 and its transition of that step updates nothing (it was the
+    /// old agent's). Default false: a regenerated agent keeps its table and counts, and its
+    /// transition updates them like any other (the agent index persists and its learning
+    /// carries on). See [`super::independent`]'s `# Regeneration` for why.
+    pub reset_on_regeneration: bool,
 }
 
 impl Default for LearnerParams {
@@ -259,13 +267,14 @@ impl Default for LearnerParams {
             tmfq: TmfqParams::default(),
             gmbl: GmblParams::default(),
             mfq: MfqParams::default(),
+            reset_on_regeneration: false,
         }
     }
 }
 
 impl LearnerParams {
     /// Every key of the table, as written in scenario files.
-    pub const KEYS: [&'static str; 20] = [
+    pub const KEYS: [&'static str; 21] = [
         "algo",
         "rule",
         "batch_samples",
@@ -286,6 +295,7 @@ impl LearnerParams {
         "value_tol",
         "mfq_neighbours",
         "mfq_bins",
+        "reset_on_regeneration",
     ];
 
     /// Checks every knob, whatever the algorithm (a typo in an unused knob is still a typo).
