@@ -433,7 +433,7 @@ fn learner_keys_help() -> String {
             "",
             "rule",
             format!("\"{}\"", l.rule),
-            "online: batch (all N as counts) | sampled (budget)",
+            "online: batch (all N as counts) | sampled (budget) | paper (Alg. 3 as written)",
         ),
         (
             "",

@@ -90,17 +90,27 @@ pub enum Rule {
     /// Synchronous eq. 6 on a count-weighted kernel estimate from all N transitions
     /// ([`super::batch`]).
     Batch,
+    /// Algorithm 3 as the paper writes it: the memory buffer holds only the current step's N
+    /// transitions (all of them, each used once), and TQ-learning is eq. 6 applied to each,
+    /// Q(s,a) ← (1−α)·Q(s,a) + α·(r(s,a,z^N_k) + γ·G(Q)(s′)), with
+    /// α = (1 + (1−γ)·n(s,a))^(−w) and n(s,a) the visits of (s,a) since the start, uncapped.
+    /// Q and n(s,a) carry over between iterations (the paper's Q persists across k); no
+    /// transition does. It is [`Rule::Sampled`] with `budget = ∞` and `memory = inf`: the
+    /// keys `budget` and `memory` are ignored. See [`super::online_tmfq`]'s
+    /// `# The paper's rule` for why the default differs.
+    Paper,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 2] = [Rule::Sampled, Rule::Batch];
+    pub const ALL: [Rule; 3] = [Rule::Sampled, Rule::Batch, Rule::Paper];
 
     /// The name used in scenario files.
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::Sampled => "sampled",
             Rule::Batch => "batch",
+            Rule::Paper => "paper",
         }
     }
 
@@ -112,7 +122,7 @@ impl Rule {
         Rule::ALL
             .into_iter()
             .find(|r| r.as_str() == text)
-            .ok_or_else(|| format!("unknown rule `{text}`; expected one of: sampled, batch"))
+            .ok_or_else(|| format!("unknown rule `{text}`; expected one of: sampled, batch, paper"))
     }
 }
 
