@@ -647,6 +647,7 @@ fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
                 .u64("max_sim_transitions")?
                 .unwrap_or(d.tmfq.max_sim_transitions),
             mf_agents: f.u64("mf_agents")?.unwrap_or(d.tmfq.mf_agents),
+            cold_start: f.bool("cold_start")?.unwrap_or(d.tmfq.cold_start),
         },
         gmbl: GmblParams {
             gen_samples: f.u64("gen_samples")?.unwrap_or(d.gmbl.gen_samples),
@@ -656,6 +657,9 @@ fn parse_learner(path: &Path, t: toml::Table) -> Result<LearnerParams> {
             neighbours: f.usize("mfq_neighbours")?.unwrap_or(d.mfq.neighbours),
             bins: f.usize("mfq_bins")?.unwrap_or(d.mfq.bins),
         },
+        reset_on_regeneration: f
+            .bool("reset_on_regeneration")?
+            .unwrap_or(d.reset_on_regeneration),
     };
     f.finish(&LearnerParams::KEYS)?;
     p.validate().map_err(|e| e.in_file(path, "learner"))?;
@@ -1132,10 +1136,18 @@ mod tests {
                 "learner.batch_samples=1e6",
                 "learner.batch_memory=30",
                 "learner.batch_sweeps=7",
+                "learner.cold_start=true",
+                "learner.reset_on_regeneration=true",
                 "sim.engine=counts",
             ],
         )
         .unwrap();
+        assert!(s.learner.tmfq.cold_start);
+        assert!(s.learner.reset_on_regeneration);
+        let d = parse(base, &["learner.rule=paper"]).unwrap();
+        assert_eq!(d.learner.rule, Rule::Paper);
+        assert!(!d.learner.tmfq.cold_start);
+        assert!(!d.learner.reset_on_regeneration);
         assert_eq!(s.learner.algo, Algo::Tmfq);
         assert_eq!(s.learner.tq.memory, f64::INFINITY);
         assert_eq!(s.learner.tmfq.sim_agents, 500);
@@ -1158,7 +1170,15 @@ mod tests {
             ("learner.memory=0.5", "`learner.memory`: must be >= 1"),
             (
                 "learner.rule=exact",
-                "`learner.rule`: unknown rule `exact`; expected one of: sampled, batch",
+                "`learner.rule`: unknown rule `exact`; expected one of: sampled, batch, paper",
+            ),
+            (
+                "learner.cold_start=1",
+                "`learner.cold_start`: expected true or false, got integer",
+            ),
+            (
+                "learner.reset_on_regeneration=\"yes\"",
+                "`learner.reset_on_regeneration`: expected true or false, got string",
             ),
             (
                 "learner.batch_samples=0.5",

@@ -66,6 +66,15 @@ pub trait TransitionSource: Sync {
 
     /// Rewards (and kernel) at the step's empirical mean field ẑ.
     fn tables(&self) -> &KernelTables;
+
+    /// True when agent `i` regenerated during the step (its s′ came from the regeneration
+    /// part ζ·w(s′) of the kernel row: the agent left and a new one took its place). Sources
+    /// that do not record it, and sources whose index `i` is not an agent, return false (the
+    /// default). Only learners with per-agent tables read it (`reset_on_regeneration`).
+    fn regenerated(&self, i: usize) -> bool {
+        let _ = i;
+        false
+    }
 }
 
 impl<T: StateCode> TransitionSource for TransitionBuffer<T> {
@@ -82,6 +91,11 @@ impl<T: StateCode> TransitionSource for TransitionBuffer<T> {
 
     fn tables(&self) -> &KernelTables {
         TransitionBuffer::tables(self)
+    }
+
+    #[inline]
+    fn regenerated(&self, i: usize) -> bool {
+        is_regenerated(self.actions[i])
     }
 }
 

@@ -111,6 +111,123 @@ fn online_tmfq_sampled_rule_is_bitwise_identical_for_1_and_2_threads() {
 }
 
 #[test]
+fn online_tmfq_paper_rule_is_bitwise_identical_for_1_and_2_threads() {
+    check(
+        "online",
+        &[
+            "learner.rule=paper",
+            "sim.agents=209000",
+            "sim.iterations=5",
+        ],
+    );
+}
+
+#[test]
+fn online_tmfq_paper_rule_on_the_count_engine_is_bitwise_identical() {
+    // The paper's rule reads all N transitions: the count engine draws every one of them.
+    check(
+        "online",
+        &[
+            "learner.rule=paper",
+            "sim.agents=300000",
+            "sim.engine=counts",
+            "sim.iterations=5",
+        ],
+    );
+}
+
+#[test]
+fn tmfq_cold_start_is_bitwise_identical_for_1_and_2_threads() {
+    check(
+        "tmfq",
+        &[
+            "learner.cold_start=true",
+            "learner.sim_agents=150000",
+            "learner.max_sim_transitions=600000",
+            "learner.mf_agents=100000",
+            "sim.iterations=3",
+        ],
+    );
+}
+
+#[test]
+fn iql_and_mfq_with_reset_on_regeneration_are_bitwise_identical_for_1_and_2_threads() {
+    for algo in ["iql", "mfq"] {
+        check(
+            algo,
+            &[
+                "learner.reset_on_regeneration=true",
+                "sim.agents=140000",
+                "sim.iterations=4",
+            ],
+        );
+    }
+}
+
+/// The paper-literal options through `run::learn`: finite numbers in every snapshot, and a
+/// run that differs from the default's (the option is not ignored).
+#[test]
+fn paper_options_run_end_to_end_with_finite_numbers_and_change_the_run() {
+    let cases: [(&str, &[&str], &str); 4] = [
+        (
+            "online",
+            &["sim.agents=20000", "sim.iterations=6"],
+            "learner.rule=paper",
+        ),
+        (
+            "tmfq",
+            &[
+                "learner.sim_agents=20000",
+                "learner.max_sim_transitions=100000",
+                "learner.mf_agents=100000",
+                "sim.iterations=4",
+            ],
+            "learner.cold_start=true",
+        ),
+        (
+            "iql",
+            &["sim.agents=20000", "sim.iterations=6"],
+            "learner.reset_on_regeneration=true",
+        ),
+        (
+            "mfq",
+            &["sim.agents=20000", "sim.iterations=6"],
+            "learner.reset_on_regeneration=true",
+        ),
+    ];
+    for (algo, base, option) in cases {
+        let algo_key = format!("learner.algo={algo}");
+        let mut o = vec![algo_key.as_str(), "sim.seed=3"];
+        o.extend_from_slice(base);
+        let default = run("scenarios/infection.toml", &o, 2);
+        o.push(option);
+        let sc = Scenario::load(
+            &root("scenarios/infection.toml"),
+            &o.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let report = run::learn(
+            &sc,
+            &LearnOptions::default(),
+            &AtomicBool::new(false),
+            &mut |_, _| Ok(()),
+        )
+        .unwrap();
+        assert!(!report.snapshots.is_empty(), "{option}");
+        for s in &report.snapshots {
+            assert!(s.z.iter().all(|x| x.is_finite()), "{option}");
+            assert!(s.exploitability.max.is_finite(), "{option}");
+            assert!(s.exploitability.weighted.is_finite(), "{option}");
+            assert!(s.consistency.is_finite(), "{option}");
+            assert!(s.l1_to_tmfe.is_finite(), "{option}");
+        }
+        assert!(report.policy.probs.iter().all(|x| x.is_finite()));
+        let with = run("scenarios/infection.toml", &o, 2);
+        assert!(default != with, "{option} changed nothing");
+    }
+}
+
+#[test]
 fn tmfq_is_bitwise_identical_for_1_and_2_threads() {
     // A simulator of several chunks, a short inner loop.
     check(

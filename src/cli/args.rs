@@ -433,7 +433,7 @@ fn learner_keys_help() -> String {
             "",
             "rule",
             format!("\"{}\"", l.rule),
-            "online: batch (all N as counts) | sampled (budget)",
+            "online: batch (all N as counts) | sampled (budget) | paper (Alg. 3 as written)",
         ),
         (
             "",
@@ -515,6 +515,12 @@ fn learner_keys_help() -> String {
         ),
         (
             "",
+            "cold_start",
+            l.tmfq.cold_start.to_string(),
+            "tmfq: Q and counts start afresh at every k (Alg. 2 line 3)",
+        ),
+        (
+            "",
             "gen_samples",
             l.gmbl.gen_samples.to_string(),
             "gmbl: M_gen samples of s' per (s, a) per iteration",
@@ -524,6 +530,12 @@ fn learner_keys_help() -> String {
             "value_tol",
             format!("{:e}", l.gmbl.value_tol),
             "gmbl: tolerance of TQ-value iteration on P-hat",
+        ),
+        (
+            "",
+            "reset_on_regeneration",
+            l.reset_on_regeneration.to_string(),
+            "iql, mfq: a regenerated agent starts a new table",
         ),
     ];
     let mut text = String::from(

@@ -18,6 +18,24 @@
 //! ```
 //! IQL is the case B = 1 (every bin is 0, no draw): Q_i(s, a) ignores the mean field.
 //!
+//! # Regeneration
+//! An agent whose s′_i came from the regeneration part ζ·w(s′) of the kernel has left and
+//! been replaced by a new agent (the model's population turnover). By default
+//! (`[learner] reset_on_regeneration = false`) the agent index keeps its table Q_i and its
+//! counts n_i, and its transition of that step updates them like any other: the newcomer
+//! inherits its predecessor's learning. With `reset_on_regeneration = true` the newcomer
+//! starts a new table, as a new agent would:
+//! ```text
+//! agent i regenerated during step k:
+//!     Q_i(·,·,·) ← 0,  n_i(·,·,·) ← 0,  a*_i(·,·) ← 0      (no eq. 6 update from its transition)
+//!     b_i^{k+1} = b′_i as for every agent (MFQ);  a_i^{k+1} ~ π^ε_0(s′_i, ·) (tremble around action 0)
+//! ```
+//! The default keeps the tables because the learning curves then measure how fast a fixed
+//! set of N learners improves, not a mixture with ζ·N new learners per step; with ζ = 0.01
+//! the reset makes each table live ≈ 1/ζ = 100 steps on average, so at 300 or 2000
+//! iterations the population is mostly agents younger than 100 steps whatever the run's
+//! length. It is what the code has always done; the paper does not say which it used.
+//!
 //! # Formula
 //! ```text
 //! eq. 6, agent i, its transition (s, a, s′) at step k, b = b_i^k, b′ = b_i^{k+1}:
@@ -309,6 +327,8 @@ struct Shape {
     gamma: f64,
     w: f64,
     threshold: u64,
+    /// `reset_on_regeneration`.
+    reset: bool,
 }
 
 impl Shape {
@@ -514,6 +534,7 @@ impl Independent {
             gamma: game.gamma,
             w: params.tq.step_exponent,
             threshold: tremble_threshold(game.epsilon, num_actions),
+            reset: params.reset_on_regeneration,
         };
         let chunks = n.div_ceil(CHUNK);
         let mut learner = Independent {
@@ -765,6 +786,7 @@ fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
         gamma,
         w,
         threshold,
+        reset,
         ..
     } = *shape;
     let next = step + 1;
@@ -798,8 +820,18 @@ fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
         } else {
             (0, 0)
         };
-        // Bootstrap from the row the agent continues from, before the update.
         let row2 = s2 * nb + b2;
+        if reset && src.regenerated(i) {
+            // A new agent: a zeroed table and counts (lowest argmax 0), no update from the
+            // old agent's transition; its first action trembles around action 0.
+            q.fill(0.0);
+            counts.fill(0);
+            greedy.fill(0);
+            *act = tremble_action(rng.next_u64(), 0, threshold, na);
+            view.hist[s2 * na] += 1;
+            continue;
+        }
+        // Bootstrap from the row the agent continues from, before the update.
         let next_row = &q[row2 * na..(row2 + 1) * na];
         let top = f64::from(next_row[usize::from(greedy[row2])]);
         let sum: f64 = next_row.iter().map(|v| f64::from(*v)).sum();
@@ -912,9 +944,22 @@ impl Learner for Independent {
             });
         self.write_policy();
         let td: f64 = self.chunk_td.iter().sum();
+        let reset = if shape.reset {
+            (0..shape.num_agents)
+                .into_par_iter()
+                .filter(|&i| src.regenerated(i))
+                .count()
+        } else {
+            0
+        };
+        let updates = shape.num_agents - reset;
         Ok(Update {
-            tq_updates: shape.num_agents as u64,
-            mean_abs_td_error: td / shape.num_agents as f64,
+            tq_updates: updates as u64,
+            mean_abs_td_error: if updates == 0 {
+                0.0
+            } else {
+                td / updates as f64
+            },
         })
     }
 
@@ -1004,6 +1049,90 @@ mod tests {
     use crate::test_util::in_pool;
     use proptest::prelude::*;
     use std::hash::{Hash, Hasher};
+
+    /// A source with a regeneration flag per transition.
+    struct Flagged {
+        buf: VecTransitions,
+        regen: Vec<bool>,
+    }
+
+    impl TransitionSource for Flagged {
+        fn len(&self) -> usize {
+            self.buf.len()
+        }
+        fn get(&self, i: usize) -> (usize, usize, usize) {
+            self.buf.get(i)
+        }
+        fn tables(&self) -> &KernelTables {
+            self.buf.tables()
+        }
+        fn regenerated(&self, i: usize) -> bool {
+            self.regen[i]
+        }
+    }
+
+    #[test]
+    fn reset_on_regeneration_zeroes_the_regenerated_agents_table() {
+        let game = GameParams::default();
+        let mut tables = KernelTables::new(2, 3);
+        tables.reward = vec![0.3, 1.7, -0.4, 0.9, -1.1, 2.3];
+        let z = [0.5, 0.5];
+        let step = |l: &mut Independent, k: u64, regen: Vec<bool>| {
+            let mut buf = VecTransitions::new(tables.clone());
+            buf.transitions = vec![(0, 1, 1), (1, 2, 0)];
+            let src = Flagged { buf, regen };
+            let obs = Observation {
+                step: k,
+                seed: 5,
+                agents: 2,
+                source: &src,
+                mean_field: &z,
+                counts: None,
+            };
+            l.update(&obs).unwrap()
+        };
+        for algo in [Algo::Iql, Algo::Mfq] {
+            for reset in [false, true] {
+                let mut p = params_with(2, 1, 1.0);
+                p.reset_on_regeneration = reset;
+                let mut l = Independent::try_new(2, 3, game, &p, algo, &[0u8, 1], 1).unwrap();
+                let up = step(&mut l, 0, vec![false, false]);
+                assert_eq!(up.tq_updates, 2);
+                let nonzero = |l: &Independent, i: usize| {
+                    (0..2).any(|s| {
+                        (0..l.num_bins()).any(|b| l.q_row(i, s, b).iter().any(|v| *v != 0.0))
+                    })
+                };
+                assert!(nonzero(&l, 0) && nonzero(&l, 1));
+                // Agent 0 regenerates during step 1.
+                let before = l.clone();
+                let up = step(&mut l, 1, vec![true, false]);
+                assert_eq!(up.tq_updates, if reset { 1 } else { 2 }, "{algo} {reset}");
+                assert_eq!(nonzero(&l, 0), !reset, "{algo} {reset}");
+                for s in 0..2 {
+                    for b in 0..l.num_bins() {
+                        if reset {
+                            assert!(l.count_row(0, s, b).iter().all(|c| *c == 0));
+                            assert_eq!(l.cached_greedy(0, s, b), 0);
+                        }
+                    }
+                }
+                // Agent 1, not regenerated, is updated either way.
+                let counts = |l: &Independent| -> u32 {
+                    (0..2)
+                        .flat_map(|s| (0..l.num_bins()).map(move |b| (s, b)))
+                        .map(|(s, b)| {
+                            l.count_row(1, s, b)
+                                .iter()
+                                .map(|c| u32::from(*c))
+                                .sum::<u32>()
+                        })
+                        .sum()
+                };
+                assert_eq!(counts(&l), counts(&before) + 1);
+            }
+        }
+    }
 
     fn params_with(bins: usize, neighbours: usize, w: f64) -> LearnerParams {
         let mut p = LearnerParams {

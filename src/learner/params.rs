@@ -90,17 +90,27 @@ pub enum Rule {
     /// Synchronous eq. 6 on a count-weighted kernel estimate from all N transitions
     /// ([`super::batch`]).
     Batch,
+    /// Algorithm 3 as the paper writes it: the memory buffer holds only the current step's N
+    /// transitions (all of them, each used once), and TQ-learning is eq. 6 applied to each,
+    /// Q(s,a) ← (1−α)·Q(s,a) + α·(r(s,a,z^N_k) + γ·G(Q)(s′)), with
+    /// α = (1 + (1−γ)·n(s,a))^(−w) and n(s,a) the visits of (s,a) since the start, uncapped.
+    /// Q and n(s,a) carry over between iterations (the paper's Q persists across k); no
+    /// transition does. It is [`Rule::Sampled`] with `budget = ∞` and `memory = inf`: the
+    /// keys `budget` and `memory` are ignored. See [`super::online_tmfq`]'s
+    /// `# The paper's rule` for why the default differs.
+    Paper,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 2] = [Rule::Sampled, Rule::Batch];
+    pub const ALL: [Rule; 3] = [Rule::Sampled, Rule::Batch, Rule::Paper];
 
     /// The name used in scenario files.
     pub fn as_str(self) -> &'static str {
         match self {
             Rule::Sampled => "sampled",
             Rule::Batch => "batch",
+            Rule::Paper => "paper",
         }
     }
 
@@ -112,7 +122,7 @@ impl Rule {
         Rule::ALL
             .into_iter()
             .find(|r| r.as_str() == text)
-            .ok_or_else(|| format!("unknown rule `{text}`; expected one of: sampled, batch"))
+            .ok_or_else(|| format!("unknown rule `{text}`; expected one of: sampled, batch, paper"))
     }
 }
 
@@ -153,6 +163,19 @@ pub struct TmfqParams {
     /// Trade-off: the L1 noise of z_{k+1} is ≈ √(|S|/M_mf); the draw costs O(|S|²·|A|)
     /// whatever M_mf is (count level), so only the ledger grows with it.
     pub mf_agents: u64,
+    /// `cold_start`: when true, Q and the step-size counts start afresh (Q = 0, n = 0) at
+    /// every outer iteration k, as Algorithm 2's line 3 writes it; the simulated agents then
+    /// act with π^ε(0) until the first TQ update of the iteration. Default false (warm
+    /// start: Q and the counts carry over from k − 1).
+    ///
+    /// Why the default differs: Q*_{z_k} is close to Q*_{z_{k−1}} once T-BR moves z little,
+    /// and a cold start spends each iteration's samples relearning the level of Q
+    /// (≈ r/(1−γ)) from one iteration's T_max transitions. Measured in [`super::tmfq`]'s
+    /// `# Experiments` (infection, K = 100, seeds 0/1): final max exploitability
+    /// .0162/.0488 cold against .0002/.0009 warm, with 1.7 times the simulator transitions
+    /// (the cold inner loop never meets ε1). On gig both are unexploitable and cold is not
+    /// worse (closer to z* at K = 20; same L1 at K = 100, at 1.7 times the transitions).
+    pub cold_start: bool,
 }
 
 impl Default for TmfqParams {
@@ -163,6 +186,7 @@ impl Default for TmfqParams {
             check_every: 2,
             max_sim_transitions: 10_000_000,
             mf_agents: 1_000_000,
+            cold_start: false,
         }
     }
 }
@@ -234,6 +258,14 @@ pub struct LearnerParams {
     pub gmbl: GmblParams,
     /// MFQ's bins (IQL and MFQ also use `step_exponent` for each agent's own step size).
     pub mfq: MfqParams,
+    /// `reset_on_regeneration` (IQL, MFQ): when true, an agent that regenerated during a
+    /// step (its s′ drawn from the regeneration part ζ·w(s′) of the kernel: the agent left
+    /// and a new one took its place) starts a new table: all its Q_i(s, a, b) and counts
+    /// n_i(s, a, b) are set to 0 and its transition of that step updates nothing (it was the
+    /// old agent's). Default false: a regenerated agent keeps its table and counts, and its
+    /// transition updates them like any other (the agent index persists and its learning
+    /// carries on). See [`super::independent`]'s `# Regeneration` for why.
+    pub reset_on_regeneration: bool,
 }
 
 impl Default for LearnerParams {
@@ -246,13 +278,14 @@ impl Default for LearnerParams {
             tmfq: TmfqParams::default(),
             gmbl: GmblParams::default(),
             mfq: MfqParams::default(),
+            reset_on_regeneration: false,
         }
     }
 }
 
 impl LearnerParams {
     /// Every key of the table, as written in scenario files.
-    pub const KEYS: [&'static str; 19] = [
+    pub const KEYS: [&'static str; 21] = [
         "algo",
         "rule",
         "batch_samples",
@@ -268,10 +301,12 @@ impl LearnerParams {
         "check_every",
         "max_sim_transitions",
         "mf_agents",
+        "cold_start",
         "gen_samples",
         "value_tol",
         "mfq_neighbours",
         "mfq_bins",
+        "reset_on_regeneration",
     ];
 
     /// Checks every knob, whatever the algorithm (a typo in an unused knob is still a typo).

@@ -330,6 +330,14 @@ impl TqLearner {
         &self.q
     }
 
+    /// Starts afresh: Q = 0, n(s,a) = 0 and v(s,a) = 0, as [`TqLearner::try_new`] leaves them
+    /// (TMFQ's `cold_start`).
+    pub fn reset(&mut self) {
+        self.q.values.fill(0.0);
+        self.counts.fill(0.0);
+        self.visits.fill(0);
+    }
+
     /// The step-size counts n(s,a), row-major in (s, a), as left by the last call.
     pub fn step_counts(&self) -> &[f64] {
         &self.counts

@@ -417,6 +417,18 @@ fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
                 },
             )
         }
+        // The count engine draws every transition for the paper's rule (4 bytes each).
+        Algo::Online if sc.learner.rule == crate::learner::Rule::Paper => super::check_memory(
+            || {
+                format!(
+                    "the paper rule on the count engine with {} agents (it draws every \
+                         transition)",
+                    sc.sim.agents
+                )
+            },
+            sc.sim.agents.saturating_mul(4).saturating_add(fixed),
+            "; use learner.rule = \"sampled\" (at most `budget` transitions) or \"batch\"",
+        ),
         Algo::Online | Algo::Iql | Algo::Mfq => Ok(()),
     }
 }
