@@ -7,10 +7,8 @@
 //! Reference values: `tests/data/adoption_reference.json`, from the independent plain-Python
 //! T-BR `tests/data/adoption_reference.py` (see tests/data/README.md).
 
-use std::sync::atomic::AtomicBool;
-
 use mfgsim::check::{CheckOptions, Condition};
-use mfgsim::run::{self, LearnOptions};
+use mfgsim::run;
 use mfgsim::scenario::Scenario;
 use mfgsim::solver::{solve, Solution, Start};
 use mfgsim::space::{l1_distance, point_mass, stochastically_le};
@@ -242,13 +240,7 @@ fn every_learner_runs_on_adoption() {
         let mut o = vec![algo_key.as_str(), "sim.iterations=4", "sim.seed=3"];
         o.extend_from_slice(extra);
         let sc = scenario(&o);
-        let report = run::learn(
-            &sc,
-            &LearnOptions::default(),
-            &AtomicBool::new(false),
-            &mut |_, _| Ok(()),
-        )
-        .unwrap();
+        let report = crate::util::learn_to_end(&sc);
         let what = format!("{algo} {extra:?}");
         assert_eq!(report.iterations, 4, "{what}");
         assert_eq!(report.snapshots.len(), 4, "{what}");

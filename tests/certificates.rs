@@ -3,12 +3,9 @@
 //! `snapshots.parquet` (written and read back as `mfgsim learn` writes it) and the report
 //! behind `summary.json`, for each kind of learner.
 
-use std::sync::atomic::AtomicBool;
-
 use mfgsim::operator::phi;
 use mfgsim::output::{push_snapshot, read_parquet, snapshot_schema, write_parquet};
 use mfgsim::output::{RunMetadata, TableBuilder};
-use mfgsim::run::{self, LearnOptions};
 use mfgsim::scenario::Scenario;
 use mfgsim::space::{l1_distance, wasserstein1};
 use mfgsim::KernelTables;
@@ -61,13 +58,7 @@ fn snapshots_parquet_carries_finite_certificates_within_the_l1_bounds() {
         let sc = Scenario::load(&root(scenario), &o).unwrap();
         let model = sc.model.as_model();
         let ns = model.num_states();
-        let report = run::learn(
-            &sc,
-            &LearnOptions::default(),
-            &AtomicBool::new(false),
-            &mut |_, _| Ok(()),
-        )
-        .unwrap();
+        let report = crate::util::learn_to_end(&sc);
 
         // snapshots.parquet as the CLI writes it, read back.
         let mut rows = TableBuilder::new(snapshot_schema(ns), report.snapshots.len());

@@ -67,13 +67,7 @@ fn fingerprint(r: &LearnReport) -> serde_json::Value {
 }
 
 fn straight(sc: &Scenario) -> LearnReport {
-    run::learn(
-        sc,
-        &LearnOptions::default(),
-        &AtomicBool::new(false),
-        &mut |_, _| Ok(()),
-    )
-    .unwrap()
+    crate::util::learn_to_end(sc)
 }
 
 /// Runs `sc` with checkpoints every `every` iterations, stopped (as by Ctrl-C) after

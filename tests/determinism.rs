@@ -1,9 +1,7 @@
 //! Bitwise determinism across thread counts, and seed sensitivity, for every learning
 //! algorithm through the run layer (the same call the binary and the Python package make).
 
-use std::sync::atomic::AtomicBool;
-
-use mfgsim::run::{self, LearnOptions};
+use mfgsim::run;
 use mfgsim::scenario::Scenario;
 
 use crate::util::root;
@@ -18,13 +16,7 @@ fn run(scenario: &str, overrides: &[&str], threads: usize) -> Vec<u64> {
         .build()
         .unwrap();
     pool.install(|| {
-        let report = run::learn(
-            &sc,
-            &LearnOptions::default(),
-            &AtomicBool::new(false),
-            &mut |_, _| Ok(()),
-        )
-        .unwrap();
+        let report = crate::util::learn_to_end(&sc);
         let mut bits = Vec::new();
         for s in &report.snapshots {
             bits.extend(s.z.iter().map(|x| x.to_bits()));
@@ -206,13 +198,7 @@ fn paper_options_run_end_to_end_with_finite_numbers_and_change_the_run() {
             &o.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
         )
         .unwrap();
-        let report = run::learn(
-            &sc,
-            &LearnOptions::default(),
-            &AtomicBool::new(false),
-            &mut |_, _| Ok(()),
-        )
-        .unwrap();
+        let report = crate::util::learn_to_end(&sc);
         assert!(!report.snapshots.is_empty(), "{option}");
         for s in &report.snapshots {
             assert!(s.z.iter().all(|x| x.is_finite()), "{option}");

@@ -2,6 +2,17 @@
 
 use std::path::PathBuf;
 
+/// A whole `learn` run of `sc` with default options, no stop and no callback.
+pub fn learn_to_end(sc: &mfgsim::scenario::Scenario) -> mfgsim::run::LearnReport {
+    mfgsim::run::learn(
+        sc,
+        &mfgsim::run::LearnOptions::default(),
+        &std::sync::atomic::AtomicBool::new(false),
+        &mut |_, _| Ok(()),
+    )
+    .unwrap()
+}
+
 /// Path of a file under the crate root.
 pub fn root(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)

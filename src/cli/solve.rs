@@ -10,7 +10,7 @@ use mfgsim::model::mean_state;
 use mfgsim::output::{self, RunMetadata};
 use mfgsim::run::{self, SolveRun};
 use mfgsim::scenario::{Override, Scenario, StartSpec};
-use mfgsim::solver::CertifiedAt;
+use mfgsim::solver::{exploitability_tol, CertifiedAt};
 
 use crate::args::{CheckArgs, EquilibriaArgs, ScenarioArgs, SolveArgs};
 
@@ -276,10 +276,7 @@ pub fn equilibria_cmd(a: EquilibriaArgs) -> Result<ExitCode> {
             "[{i}] {what}: mean state {:.6}   exploitability {}   ||Phi(z,mu)-z||_1 {:.2e}   \
              reached by {} runs (first: {})",
             e.mean_state,
-            within_tol(
-                e.exploitability,
-                4.0 * sc.solver.tq_tol / (1.0 - sc.game.gamma)
-            ),
+            within_tol(e.exploitability, exploitability_tol(&sc.solver, sc.game)),
             e.consistency_l1,
             e.reached,
             e.starts.first().map_or("", String::as_str)
