@@ -76,7 +76,8 @@ fn learn_dir(dir: &Path, zs: &[[f64; 3]], algo: &str) {
     );
     write_json(
         &dir.join("summary.json"),
-        &json!({"command": "learn", "algo": algo, "agents": 1000}),
+        &json!({"command": "learn", "algo": algo, "agents": 1000,
+                "tmfe": {"z": zstar, "mean_state": 1.3, "converged": true}}),
     )
     .unwrap();
 }
@@ -207,6 +208,34 @@ fn branch_sweep_with(dir: &Path, greatest_converged: [bool; 6]) {
     );
 }
 
+/// A fictitious-play solve sweep at c ∈ {0.6, 0.9}: mixed equilibria, one seed.
+fn mixed_sweep(dir: &Path) {
+    let mut runs = Vec::new();
+    for (i, c) in [0.6, 0.9].iter().enumerate() {
+        let id = format!("r{i:04}");
+        solve_dir(&dir.join("runs").join(&id));
+        runs.push(json!({"id": id, "values": {"model.infection_constant": c}, "seed": 0}));
+    }
+    write_json(
+        &dir.join("sweep.json"),
+        &json!({"command": "solve", "start": null,
+                "grid": [{"key": "model.infection_constant", "values": [0.6, 0.9]}],
+                "seeds": [0], "runs": runs}),
+    )
+    .unwrap();
+    table(
+        &dir.join("sweep.parquet"),
+        vec![
+            ("run", Col::S(vec!["r0000", "r0001"])),
+            ("model.infection_constant", Col::F(vec![0.6, 0.9])),
+            ("seed", Col::I(vec![0, 0])),
+            ("converged", Col::B(vec![true, true])),
+            ("mixed", Col::B(vec![true, true])),
+            ("mean_state", Col::F(vec![1.2, 1.1])),
+        ],
+    );
+}
+
 fn finite_n_dir(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     write_json(
@@ -287,7 +316,7 @@ fn check_svg(path: &Path, w: u32, h: u32) {
         svg.contains("<title>state s</title>")
             || svg.contains("<title>iteration k</title>")
             || svg.contains("<title>N (agents)</title>")
-            || svg.contains("<title>model.")
+            || svg.contains("<title>infection constant c_f (model.")
     );
 }
 
@@ -518,7 +547,10 @@ fn sweep_charts_draw_the_equilibrium_branches() {
     let mut req = f.req(&["branches"], None);
     req.x = Some("model.infection_constant".into());
     let fig = figure(&req);
-    assert_eq!(fig.x_label, "model.infection_constant");
+    assert_eq!(
+        fig.x_label,
+        "infection constant c_f (model.infection_constant)"
+    );
     assert!(
         fig.title.starts_with("Equilibrium branches"),
         "{}",
@@ -535,6 +567,19 @@ fn sweep_charts_draw_the_equilibrium_branches() {
     assert!(close(fig.series[1].points[1].1, 1.8));
     assert!(fig.series[1].dashed && !least.dashed);
     assert!(!fig.x_log, "0.5..1 is not a wide grid");
+    // Beside them, mixed equilibria of another sweep: markers, never a joining line (NaN
+    // between the points); an empty label keeps the branches' own names.
+    mixed_sweep(&f.p("fp"));
+    let mut req = f.req(&["branches", "fp"], None);
+    req.x = Some("model.infection_constant".into());
+    req.labels = vec![String::new(), "fictitious play".into()];
+    let fig = figure(&req);
+    let labels: Vec<&str> = fig.series.iter().map(|s| s.label.as_str()).collect();
+    assert_eq!(labels, ["least T-MFE", "greatest T-MFE", "fictitious play"]);
+    let fp: Vec<(f64, f64)> = fig.series[2].points.clone();
+    assert_eq!(fp.len(), 4);
+    assert_eq!((fp[0], fp[2]), ((0.6, 1.2), (0.9, 1.1)));
+    assert!(fp[1].1.is_nan() && fp[3].1.is_nan());
 
     // A categorical grid key; an integer metric; the default x is the only varying key.
     let mut req = f.req(&["algos"], Some(PlotKind::Sweep));
@@ -677,6 +722,117 @@ fn fictitious_play_traces_plot_their_exploitability_and_name_the_mixture() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no per-iteration exploitability"), "{err}");
+}
+
+#[test]
+fn references_the_tmfe_and_the_finite_n_floor_are_drawn_beside_the_runs() {
+    let f = Fixtures::new();
+    learn_dir(&f.p("big"), &[[0.9, 0.1, 0.0], [0.4, 0.3, 0.3]], "online");
+    // L1 to another run's final mean field [0.4, 0.3, 0.3], and (dashed) to z*.
+    let req = PlotRequest {
+        to: Some(f.p("big")),
+        tmfe: true,
+        floor: Some(f.p("finite")),
+        ..f.req(&["learn"], Some(PlotKind::L1))
+    };
+    let fig = figure(&req);
+    assert!(fig.y_label.contains("(solid)"), "{}", fig.y_label);
+    let [to_ref, to_tmfe, floor100, floor10k] = fig.series.as_slice() else {
+        panic!("{:?}", fig.series);
+    };
+    assert_eq!(to_ref.label, "online TMFQ (N = 1000): to z_ref");
+    let ys: Vec<f64> = to_ref.points.iter().map(|p| p.1).collect();
+    assert!(
+        close(ys[0], 0.2) && close(ys[1], 0.2) && close(ys[2], 0.4),
+        "{ys:?}"
+    );
+    assert!(to_tmfe.dashed && to_tmfe.color == to_ref.color && to_ref.color.is_some());
+    let ys: Vec<f64> = to_tmfe.points.iter().map(|p| p.1).collect();
+    assert!(
+        close(ys[0], 0.6) && close(ys[1], 0.2) && close(ys[2], 0.0),
+        "{ys:?}"
+    );
+    // The study's N (100, 10⁴) are not the run's (1000): grey dotted level lines.
+    assert!(floor100.dotted && floor100.label.contains("N = 100 "));
+    assert_eq!(floor100.points, vec![(1.0, 0.1), (3.0, 0.1)]);
+    assert_eq!(floor10k.points, vec![(1.0, 0.01), (3.0, 0.01)]);
+    assert_eq!(floor10k.color, Some((120, 120, 120)));
+    // A solve output as the reference: its z* is the run's own, so the two curves agree.
+    let req = PlotRequest {
+        to: Some(f.p("tbr")),
+        ..f.req(&["learn"], Some(PlotKind::L1))
+    };
+    let ys: Vec<f64> = figure(&req).series[0].points.iter().map(|p| p.1).collect();
+    assert!(
+        close(ys[0], 0.6) && close(ys[1], 0.2) && close(ys[2], 0.0),
+        "{ys:?}"
+    );
+    // Mean state: the T-MFE's level line in the series' colour, over its iterations.
+    let req = PlotRequest {
+        tmfe: true,
+        ..f.req(&["learn"], Some(PlotKind::MeanState))
+    };
+    let fig = figure(&req);
+    assert_eq!(fig.series.len(), 2);
+    assert_eq!(fig.series[1].points, vec![(1.0, 1.3), (3.0, 1.3)]);
+    assert!(fig.series[1].dashed && fig.series[1].color == fig.series[0].color);
+    assert_eq!(fig.series[1].label, "online TMFQ (N = 1000): its T-MFE");
+    // Several series with one T-MFE (a sweep over algorithms): one black line for all.
+    let req = PlotRequest {
+        tmfe: true,
+        ..f.req(&["algos"], Some(PlotKind::MeanState))
+    };
+    let fig = figure(&req);
+    assert_eq!(fig.series.len(), 3);
+    assert_eq!(fig.series[2].label, "T-MFE z* (exact T-BR)");
+    assert_eq!(fig.series[2].color, Some((0, 0, 0)));
+    assert_eq!(fig.series[2].points, vec![(1.0, 1.3), (3.0, 1.3)]);
+    assert_eq!(fig.series[0].color, None);
+    // CDF: z*'s CDF, dashed.
+    let req = PlotRequest {
+        tmfe: true,
+        ..f.req(&["learn"], Some(PlotKind::Cdf))
+    };
+    let fig = figure(&req);
+    let ys: Vec<f64> = fig.series[1].points.iter().map(|p| p.1).collect();
+    assert!(
+        close(ys[0], 0.2) && close(ys[1], 0.5) && close(ys[2], 1.0),
+        "{ys:?}"
+    );
+    // Each option where it does not apply is refused, not ignored.
+    for (req, flag) in [
+        (
+            PlotRequest {
+                to: Some(f.p("big")),
+                ..f.req(&["learn"], Some(PlotKind::MeanState))
+            },
+            "--to",
+        ),
+        (
+            PlotRequest {
+                floor: Some(f.p("finite")),
+                ..f.req(&["learn"], Some(PlotKind::Cdf))
+            },
+            "--floor",
+        ),
+        (
+            PlotRequest {
+                tmfe: true,
+                ..f.req(&["learn"], Some(PlotKind::Bars))
+            },
+            "--tmfe",
+        ),
+        (
+            PlotRequest {
+                to: Some(f.p("ext")),
+                ..f.req(&["learn"], Some(PlotKind::L1))
+            },
+            "DIR/least",
+        ),
+    ] {
+        let e = error(&req);
+        assert!(e.contains(flag), "{flag}: {e}");
+    }
 }
 
 fn error(req: &PlotRequest) -> String {

@@ -162,6 +162,22 @@ pub struct PlotArgs {
     /// Chart title. Default: one naming the kind (and the seeds averaged).
     #[arg(long)]
     pub title: Option<String>,
+    /// --kind l1 or w1 of learn runs: the distance of each z_k to this output's mean field
+    /// instead of each run's own T-MFE z*: a solve output's T-MFE, a learn run's final mean
+    /// field, or the mean final mean field of a learn sweep's finished runs (the paper's
+    /// Fig. 4 measures L1 to the final mean field online TMFQ reaches at large N).
+    #[arg(long, value_name = "DIR")]
+    pub to: Option<PathBuf>,
+    /// Also draw each learn series' own exact T-MFE, dashed in its colour: a level line at
+    /// its mean state (mean-state), the CDF of z* (cdf), or the distance to z* beside the
+    /// distance to the --to reference (l1, w1).
+    #[arg(long)]
+    pub tmfe: bool,
+    /// --kind l1: a finite-n study (directory or summary.json) whose time-average L1 error
+    /// E||z^N - z*||_1 at each N is drawn as a dotted level line: the floor that N agents
+    /// playing the T-MFE strategy exactly keep from z* (coloured as the series with that N).
+    #[arg(long, value_name = "DIR")]
+    pub floor: Option<PathBuf>,
     /// Width in pixels (160 to 8192).
     #[arg(long, default_value_t = 1000, value_name = "PX")]
     pub width: u32,

@@ -19,6 +19,9 @@ pub fn plot_cmd(a: PlotArgs) -> Result<ExitCode> {
         y: a.y,
         filters: a.filters,
         title: a.title,
+        to: a.to,
+        tmfe: a.tmfe,
+        floor: a.floor,
     };
     let plotted = build_chart(&req).context("reading the plot's inputs")?;
     let out = a

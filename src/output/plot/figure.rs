@@ -71,6 +71,9 @@ pub struct Series {
     pub spread: Vec<(f64, f64)>,
     /// Dashed line (for [`Mark::Line`], [`Mark::Step`], [`Mark::Points`]).
     pub dashed: bool,
+    /// Dotted line ([`Mark::Line`] only, when not dashed): a level or reference line that is
+    /// not data of its own (e.g. a finite-N floor).
+    pub dotted: bool,
     /// [`Mark::Points`] only: outlined markers and no joining line (points that are not what
     /// the filled series shows, e.g. solver end points that did not converge).
     pub hollow: bool,
@@ -113,6 +116,7 @@ struct Prepared {
     color: RGBColor,
     marker: Marker,
     dashed: bool,
+    dotted: bool,
     hollow: bool,
     /// Polylines (a gap in valid points starts a new one).
     lines: Vec<Vec<(f64, f64)>>,
@@ -206,6 +210,7 @@ fn prepare(fig: &Figure) -> Vec<Prepared> {
                 color,
                 marker: MARKERS[i % MARKERS.len()],
                 dashed: s.dashed != repeat,
+                dotted: s.dotted,
                 hollow: s.hollow && s.mark == Mark::Points,
                 lines: Vec::new(),
                 bands: Vec::new(),
@@ -705,7 +710,7 @@ fn draw<DB: DrawingBackend>(
     for s in &series {
         let style = s.color.stroke_width(s.line_width(&sz));
         for l in &s.lines {
-            draw_line(plot, l.clone(), s.dashed, style, &sz)?;
+            draw_line(plot, l.clone(), s.dashed, s.dotted, style, &sz)?;
         }
     }
     for s in &series {
@@ -798,7 +803,14 @@ fn draw_legend<DB: DrawingBackend>(
         }
         let style = e.color.stroke_width(e.line_width(sz));
         if !e.hollow {
-            draw_line(root, vec![(gx0, cy), (gx1, cy)], e.dashed, style, sz)?;
+            draw_line(
+                root,
+                vec![(gx0, cy), (gx1, cy)],
+                e.dashed,
+                e.dotted,
+                style,
+                sz,
+            )?;
         }
         if e.mark == Mark::Points {
             let at = [((gx0 + gx1) / 2, cy)];

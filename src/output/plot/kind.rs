@@ -22,20 +22,26 @@
 //! `y = mean_state` of an extremal solve sweep draws the two equilibrium branches
 //! (`least_mean_state`, `greatest_mean_state`).
 //!
+//! References drawn beside the runs ([`PlotRequest::tmfe`], [`PlotRequest::to`],
+//! [`PlotRequest::floor`]): each learn series' own T-MFE, dashed in its colour; the distance
+//! to another output's mean field instead of z*; a finite-n study's E‖z^N − z*‖₁ per N,
+//! dotted. Each is refused by the kinds it does not apply to.
+//!
 //! [`choose_kind`] picks the kind from the inputs when none is asked for: a given `x` or `y` →
 //! sweep; only finite-n inputs → finite-n; only solve sweeps → sweep; any learn output →
 //! mean-state; otherwise (solve outputs) → bars.
 
 use std::path::{Path, PathBuf};
 
+use plotters::style::RGBColor;
 use serde_json::Value;
 
 use super::figure::{Figure, Mark, Series, YScale};
 use super::loglog::LogLogPlot;
 use super::read::{
-    detect, grid_label, input_dir, learn_final_field, learn_label, learn_trace, mean_sd,
-    mean_sd_traces, mean_sd_vectors, read_sweep, solve_branches, solve_field, solve_trace,
-    value_text, InputKind, Metric, Sweep,
+    axis_label, detect, grid_label, input_dir, learn_agents, learn_final_field, learn_label,
+    learn_tmfe, learn_trace, learn_trace_to, mean_sd, mean_sd_traces, mean_sd_vectors, read_sweep,
+    solve_branches, solve_field, solve_trace, value_text, InputKind, LearnTmfe, Metric, Sweep,
 };
 use super::style::PALETTE;
 use super::Chart;
@@ -111,6 +117,19 @@ pub struct PlotRequest {
     pub filters: Vec<(String, String)>,
     /// The title; `None` = the kind's default.
     pub title: Option<String>,
+    /// `--kind l1` / `w1` of learn runs: the distance of each z_k to this output's mean field
+    /// instead of each run's own z* (a solve output's T-MFE, a learn run's final mean field,
+    /// or the mean final mean field of a learn sweep's finished runs). The paper's Fig. 4
+    /// measures L1 to the final mean field online TMFQ reaches at large N.
+    pub to: Option<PathBuf>,
+    /// Draw each learn series' own exact T-MFE (`summary.json` key `tmfe`) in its colour,
+    /// dashed: `mean-state`, a level line at Σ_s s·z*(s); `cdf`, the CDF of z*; `l1` / `w1`
+    /// with [`to`](Self::to), the distance to z* beside the distance to the reference.
+    pub tmfe: bool,
+    /// `--kind l1`: a finite-n study (or its `summary.json`) whose time-average
+    /// E‖z^N − z*‖₁ at each N is drawn as a dotted level line, the floor a population of N
+    /// agents playing μ* exactly keeps from z* (coloured as the learn series with the same N).
+    pub floor: Option<PathBuf>,
 }
 
 /// A built chart and the kind it is.
@@ -255,13 +274,14 @@ pub fn build_chart(req: &PlotRequest) -> Result<Plotted> {
         Some(k) => k,
         None => auto_kind(&inputs, req.x.is_some() || req.y.is_some())?,
     };
+    check_options(req, kind)?;
     let mut chart = match kind {
-        PlotKind::Bars | PlotKind::Cdf => field_chart(&inputs, kind)?,
+        PlotKind::Bars | PlotKind::Cdf => field_chart(&inputs, kind, req)?,
         PlotKind::MeanState
         | PlotKind::L1
         | PlotKind::W1
         | PlotKind::Consistency
-        | PlotKind::Exploitability => trace_chart(&inputs, kind)?,
+        | PlotKind::Exploitability => trace_chart(&inputs, kind, req)?,
         PlotKind::FiniteN => finite_n_chart(&inputs)?,
         PlotKind::Sweep => sweep_chart(&inputs, req)?,
     };
@@ -269,6 +289,87 @@ pub fn build_chart(req: &PlotRequest) -> Result<Plotted> {
         chart.set_title(t.clone());
     }
     Ok(Plotted { chart, kind })
+}
+
+/// `--to`, `--tmfe` and `--floor` each apply to some kinds only: anything else is refused
+/// rather than silently ignored.
+fn check_options(req: &PlotRequest, kind: PlotKind) -> Result<()> {
+    let refuse = |flag: &str, kinds: &str| {
+        Err(Error::param(
+            flag,
+            format!("applies to --kind {kinds} only, not --kind {kind}"),
+        ))
+    };
+    if req.to.is_some() && !matches!(kind, PlotKind::L1 | PlotKind::W1) {
+        return refuse("--to", "l1 or w1");
+    }
+    if req.floor.is_some() && kind != PlotKind::L1 {
+        return refuse("--floor", "l1");
+    }
+    if req.tmfe {
+        let ok = match kind {
+            PlotKind::MeanState | PlotKind::Cdf => true,
+            PlotKind::L1 | PlotKind::W1 => req.to.is_some(),
+            _ => false,
+        };
+        if !ok {
+            return refuse("--tmfe", "mean-state, cdf, or l1 / w1 with --to");
+        }
+    }
+    Ok(())
+}
+
+/// The mean field a `--to` reference stands for (see [`PlotRequest::to`]).
+fn reference_field(path: &Path) -> Result<Vec<f64>> {
+    let dir = input_dir(path)?;
+    let bad = |reason: &str| Error::Input {
+        path: dir.clone(),
+        key: "--to".into(),
+        reason: reason.into(),
+    };
+    match detect(&dir)? {
+        InputKind::Solve => {
+            let fields = solve_branches(&dir)
+                .iter()
+                .map(|(_, d)| solve_field(d))
+                .collect::<Result<Vec<_>>>()?;
+            match fields.as_slice() {
+                [z] => Ok(z.clone()),
+                [a, b]
+                    if a.len() == b.len()
+                        && a.iter().zip(b).all(|(x, y)| (x - y).abs() <= COINCIDE) =>
+                {
+                    Ok(a.clone())
+                }
+                [] => Err(bad(
+                    "a solve output without equilibrium.parquet (unfinished?)",
+                )),
+                _ => Err(bad(
+                    "two different extremal T-MFE: name one, e.g. DIR/least or DIR/greatest",
+                )),
+            }
+        }
+        InputKind::Learn => learn_final_field(&dir),
+        InputKind::Sweep => {
+            let s = read_sweep(&dir)?;
+            if s.run_kind()? != InputKind::Learn {
+                return Err(bad("a sweep of solve or finite-n runs: give a learn sweep"));
+            }
+            let fields = (0..s.runs.len())
+                .map(|i| s.run_dir(i))
+                .filter(|d| d.join("summary.json").is_file())
+                .map(|d| learn_final_field(&d))
+                .collect::<Result<Vec<_>>>()?;
+            if fields.is_empty() {
+                return Err(bad("no finished run (no runs/<id>/summary.json)"));
+            }
+            Ok(mean_sd_vectors(&dir, &fields)?
+                .into_iter()
+                .map(|(m, _)| m)
+                .collect())
+        }
+        InputKind::FiniteN => Err(bad("a finite-n study has no mean field to compare with")),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -536,7 +637,7 @@ fn cdf(z: &[f64]) -> Vec<f64> {
 /// at a tolerance, so equal equilibria differ in the last digits).
 const COINCIDE: f64 = 1e-8;
 
-fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
+fn field_chart(inputs: &[Input], kind: PlotKind, req: &PlotRequest) -> Result<Chart> {
     let mut all = Vec::new();
     for (input, mut its) in inputs.iter().zip(all_items(inputs, kind)?) {
         // A solve run whose least and greatest T-MFE coincide shows one series.
@@ -555,9 +656,11 @@ fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
         }
         all.extend(its);
     }
+    let shared = shared_tmfe(&all, req.tmfe)?;
+    let colors = companion_colors(&all, req.tmfe && shared.is_none());
     let mut series = Vec::new();
     let mut states = 0;
-    for item in &all {
+    for (item, &color) in all.iter().zip(&colors) {
         let fields = item
             .dirs
             .iter()
@@ -592,9 +695,17 @@ fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
             points,
             spread,
             dashed: kind == PlotKind::Cdf && item.greatest,
+            dotted: false,
             hollow: false,
-            color: color_of(item),
+            color,
         });
+        if req.tmfe && shared.is_none() && item.kind == InputKind::Learn {
+            let t = learn_tmfe(&item.dirs[0])?;
+            series.push(tmfe_cdf(tmfe_label(item, &t), &t, color));
+        }
+    }
+    if let Some(t) = &shared {
+        series.push(tmfe_cdf(shared_tmfe_label(t), t, Some((0, 0, 0))));
     }
     let note = seeds_note(&all);
     let (title, y_label) = if kind == PlotKind::Cdf {
@@ -621,10 +732,95 @@ fn field_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
     }))
 }
 
+/// The first and last x of a series (`(0, 1)` when it has none).
+fn item_x_range(s: Option<&Series>) -> (f64, f64) {
+    match s.map(|s| s.points.as_slice()) {
+        Some([first, .., last]) => (first.0, last.0),
+        Some([only]) => (only.0, only.0 + 1.0),
+        _ => (0.0, 1.0),
+    }
+}
+
 /// Where `--kind exploitability` draws values below it (zero up to the solvers' accuracy).
 const EXPLOITABILITY_FLOOR: f64 = 1e-10;
 
-fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
+/// Each item's colour: [`color_of`], or with companion series (`--tmfe`, `--floor`) the
+/// palette colour a learn item would take anyway, made explicit so that its companions share it.
+fn companion_colors(all: &[Item], companions: bool) -> Vec<Option<(u8, u8, u8)>> {
+    let mut auto = 0;
+    all.iter()
+        .map(|item| match color_of(item) {
+            Some(c) => Some(c),
+            None if companions => {
+                let RGBColor(r, g, b) = PALETTE[auto % 6];
+                auto += 1;
+                Some((r, g, b))
+            }
+            None => None,
+        })
+        .collect()
+}
+
+/// With `--tmfe`: the T-MFE every learn series shares (the same z*, e.g. several algorithms
+/// on one scenario), drawn once in black; `None` when there is one learn series or they
+/// differ (each then draws its own in its colour).
+fn shared_tmfe(all: &[Item], tmfe: bool) -> Result<Option<LearnTmfe>> {
+    if !tmfe {
+        return Ok(None);
+    }
+    let ts = all
+        .iter()
+        .filter(|it| it.kind == InputKind::Learn)
+        .map(|it| learn_tmfe(&it.dirs[0]))
+        .collect::<Result<Vec<_>>>()?;
+    let same = |a: &LearnTmfe, b: &LearnTmfe| {
+        a.converged == b.converged
+            && a.z.len() == b.z.len()
+            && a.z.iter().zip(&b.z).all(|(x, y)| (x - y).abs() <= COINCIDE)
+    };
+    Ok(match ts.split_first() {
+        Some((first, rest)) if !rest.is_empty() && rest.iter().all(|t| same(first, t)) => {
+            Some(first.clone())
+        }
+        _ => None,
+    })
+}
+
+/// The legend name of a T-MFE every series shares.
+fn shared_tmfe_label(t: &LearnTmfe) -> String {
+    if t.converged {
+        "T-MFE z* (exact T-BR)".into()
+    } else {
+        "T-BR end point, NOT converged (not an equilibrium)".into()
+    }
+}
+
+/// The dashed CDF of a series' T-MFE.
+fn tmfe_cdf(label: String, t: &LearnTmfe, color: Option<(u8, u8, u8)>) -> Series {
+    Series {
+        label,
+        mark: Mark::Step,
+        points: cdf(&t.z)
+            .into_iter()
+            .enumerate()
+            .map(|(s, f)| (s as f64, f))
+            .collect(),
+        dashed: true,
+        color,
+        ..Series::default()
+    }
+}
+
+/// The legend name of a learn series' own T-MFE (`--tmfe`).
+fn tmfe_label(item: &Item, t: &LearnTmfe) -> String {
+    if t.converged {
+        format!("{}: its T-MFE", item.name)
+    } else {
+        format!("{}: T-BR end point, NOT converged", item.name)
+    }
+}
+
+fn trace_chart(inputs: &[Input], kind: PlotKind, req: &PlotRequest) -> Result<Chart> {
     let metric = match kind {
         PlotKind::MeanState => Metric::MeanState,
         PlotKind::L1 => Metric::L1,
@@ -633,31 +829,127 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
         _ => Metric::Exploitability,
     };
     let all: Vec<Item> = all_items(inputs, kind)?.into_iter().flatten().collect();
+    let reference = req.to.as_deref().map(reference_field).transpose()?;
+    let floors = req.floor.as_deref().map(read_finite_n_series).transpose()?;
+    let shared = shared_tmfe(&all, req.tmfe && kind == PlotKind::MeanState)?;
+    let colors = companion_colors(&all, (req.tmfe && shared.is_none()) || floors.is_some());
     let mut series = Vec::new();
-    for item in &all {
-        let traces = item
-            .dirs
-            .iter()
-            .map(|d| match item.kind {
-                InputKind::Solve => solve_trace(d, metric),
-                _ => learn_trace(d, metric),
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let stats = mean_sd_traces(&traces);
-        let spread = if item.dirs.len() > 1 {
-            stats.iter().map(|&(_, m, sd)| (m - sd, m + sd)).collect()
-        } else {
-            Vec::new()
+    let mut x_range = (f64::INFINITY, f64::NEG_INFINITY);
+    for (item, &color) in all.iter().zip(&colors) {
+        let (traces, to_tmfe) = match (&reference, item.kind) {
+            (Some(r), InputKind::Learn) => {
+                let to_ref = item
+                    .dirs
+                    .iter()
+                    .map(|d| learn_trace_to(d, metric, r))
+                    .collect::<Result<Vec<_>>>()?;
+                let to_tmfe = if req.tmfe {
+                    Some(
+                        item.dirs
+                            .iter()
+                            .map(|d| learn_trace(d, metric))
+                            .collect::<Result<Vec<_>>>()?,
+                    )
+                } else {
+                    None
+                };
+                (to_ref, to_tmfe)
+            }
+            _ => (
+                item.dirs
+                    .iter()
+                    .map(|d| match item.kind {
+                        InputKind::Solve => solve_trace(d, metric),
+                        _ => learn_trace(d, metric),
+                    })
+                    .collect::<Result<Vec<_>>>()?,
+                None,
+            ),
         };
-        series.push(Series {
-            label: item.name.clone(),
-            mark: Mark::Line,
-            points: stats.iter().map(|&(k, m, _)| (k, m)).collect(),
-            spread,
-            dashed: item.greatest,
-            hollow: false,
-            color: color_of(item).map(|c| if item.exact { (0, 0, 0) } else { c }),
-        });
+        let color = color.map(|c| if item.exact { (0, 0, 0) } else { c });
+        let several = item.dirs.len() > 1;
+        let mut push = |label: String, traces: &[Vec<(f64, f64)>], dashed: bool| {
+            let stats = mean_sd_traces(traces);
+            for &(k, _, _) in &stats {
+                x_range = (x_range.0.min(k), x_range.1.max(k));
+            }
+            series.push(Series {
+                label,
+                mark: Mark::Line,
+                points: stats.iter().map(|&(k, m, _)| (k, m)).collect(),
+                spread: if several {
+                    stats.iter().map(|&(_, m, sd)| (m - sd, m + sd)).collect()
+                } else {
+                    Vec::new()
+                },
+                dashed,
+                color,
+                ..Series::default()
+            });
+        };
+        match to_tmfe {
+            Some(t) => {
+                push(format!("{}: to z_ref", item.name), &traces, false);
+                push(format!("{}: to its z*", item.name), &t, true);
+            }
+            None => push(item.name.clone(), &traces, item.greatest),
+        }
+        if req.tmfe
+            && shared.is_none()
+            && kind == PlotKind::MeanState
+            && item.kind == InputKind::Learn
+        {
+            let t = learn_tmfe(&item.dirs[0])?;
+            let (x0, x1) = item_x_range(series.last());
+            series.push(Series {
+                label: tmfe_label(item, &t),
+                mark: Mark::Line,
+                points: vec![(x0, t.mean_state), (x1, t.mean_state)],
+                dashed: true,
+                color,
+                ..Series::default()
+            });
+        }
+    }
+    if let (Some(t), PlotKind::MeanState) = (&shared, kind) {
+        if x_range.0 <= x_range.1 {
+            series.push(Series {
+                label: shared_tmfe_label(t),
+                mark: Mark::Line,
+                points: vec![(x_range.0, t.mean_state), (x_range.1, t.mean_state)],
+                dashed: true,
+                color: Some((0, 0, 0)),
+                ..Series::default()
+            });
+        }
+    }
+    if let Some(floors) = floors {
+        // Each N of the study: a dotted level line across the chart, in the colour of the
+        // learn series with the same N (grey when none has it).
+        let (x0, x1) = if x_range.0 <= x_range.1 {
+            x_range
+        } else {
+            (0.0, 1.0)
+        };
+        for &(n, l1, _, _) in &floors.points {
+            let color = all
+                .iter()
+                .zip(&colors)
+                .find(|(it, _)| {
+                    it.kind == InputKind::Learn
+                        && learn_agents(&it.dirs[0]).is_some_and(|a| a as f64 == n)
+                })
+                .and_then(|(_, c)| *c)
+                .unwrap_or((120, 120, 120));
+            series.push(Series {
+                label: format!("finite-N floor at N = {n} (to z*)"),
+                mark: Mark::Line,
+                points: vec![(x0, l1), (x1, l1)],
+                dotted: true,
+                color: Some(color),
+                ..Series::default()
+            });
+        }
     }
     // Exploitabilities below the solvers' accuracy (4·tq_tol/(1 − γ) = 4·10⁻¹¹ by default)
     // are zero up to rounding, and may be exactly 0 or a tiny negative: a log axis would drop
@@ -683,9 +975,27 @@ fn trace_chart(inputs: &[Input], kind: PlotKind) -> Result<Chart> {
             "mean state Σₛ s·zₖ(s)",
             YScale::Linear,
         ),
+        PlotKind::L1 if reference.is_some() => (
+            format!("L1 distance to the reference mean field against iteration{note}"),
+            if req.tmfe {
+                "L1 distance ‖zₖ − z_ref‖₁ (solid), ‖zₖ − z*‖₁ (dashed)"
+            } else {
+                "L1 distance to the reference, ‖zₖ − z_ref‖₁"
+            },
+            YScale::Log,
+        ),
         PlotKind::L1 => (
             format!("L1 distance to the T-MFE against iteration{note}"),
             "L1 distance to z*, ‖zₖ − z*‖₁",
+            YScale::Log,
+        ),
+        PlotKind::W1 if reference.is_some() => (
+            format!("Wasserstein-1 distance to the reference mean field against iteration{note}"),
+            if req.tmfe {
+                "W₁ distance to z_ref (solid), to z* (dashed)"
+            } else {
+                "W₁ distance to the reference, Σₜ |Fₖ(t) − F_ref(t)|"
+            },
             YScale::Log,
         ),
         PlotKind::W1 => (
@@ -891,6 +1201,20 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                 }
             })
             .collect::<Result<_>>()?;
+        let mixed: Vec<Option<Vec<f64>>> = columns
+            .iter()
+            .map(|(c, _)| {
+                let col = match c.strip_suffix(&format!("_{y}")) {
+                    Some(branch) if branches => format!("{branch}_mixed"),
+                    _ => "mixed".to_string(),
+                };
+                if s.command == "solve" && have.contains(&col) {
+                    s.metric(&col).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
+            .collect::<Result<_>>()?;
         if !y_names.contains(&y) {
             y_names.push(y.clone());
         }
@@ -981,11 +1305,22 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                         ended.push((x, m));
                     }
                 }
+                // Mixed equilibria (fictitious play, mirror descent) are isolated points, found
+                // where T-BR cycles: markers only, no line joining them across the grid.
+                if mixed[b].as_ref().is_some_and(|m| m.contains(&1.0)) {
+                    points = points
+                        .into_iter()
+                        .flat_map(|p| [p, (p.0, f64::NAN)])
+                        .collect();
+                    spread = spread.into_iter().flat_map(|q| [q, q]).collect();
+                }
                 let mut parts: Vec<String> = Vec::new();
-                if let Some(l) = label {
-                    parts.push((*l).clone());
-                } else if sweeps.len() > 1 {
-                    parts.push(dir_name(&s.dir));
+                match label {
+                    // An empty label keeps the series' own names.
+                    Some(l) if l.is_empty() => {}
+                    Some(l) => parts.push((*l).clone()),
+                    None if sweeps.len() > 1 => parts.push(dir_name(&s.dir)),
+                    None => {}
                 }
                 if !name.is_empty() {
                     parts.push(name.clone());
@@ -1013,6 +1348,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                         points: ended,
                         spread: Vec::new(),
                         dashed: false,
+                        dotted: false,
                         hollow: true,
                         color: Some((color.0, color.1, color.2)),
                     });
@@ -1023,6 +1359,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                     points,
                     spread,
                     dashed: *branch == "greatest T-MFE",
+                    dotted: false,
                     hollow: false,
                     color: Some((color.0, color.1, color.2)),
                 });
@@ -1074,7 +1411,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
     };
     Ok(Chart::Figure(Figure {
         title,
-        x_label: x_key.clone(),
+        x_label: axis_label(&x_key),
         y_label,
         y_scale: if logish && all_positive {
             YScale::Log

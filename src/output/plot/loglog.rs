@@ -516,7 +516,7 @@ fn draw_chart<DB: DrawingBackend>(
     for s in &series {
         if let Some((_, Some(ends))) = s.fit {
             let style = s.color.mix(0.85).stroke_width(sz.line);
-            draw_line(area_2d, ends.to_vec(), false, style, &sz)?;
+            draw_line(area_2d, ends.to_vec(), false, false, style, &sz)?;
         }
         let bar_style = s.color.mix(0.9).stroke_width(sz.bar);
         draw_error_bars(area_2d, &s.bars, bar_style, sz.cap)?;
@@ -533,7 +533,7 @@ fn draw_chart<DB: DrawingBackend>(
     // The reference line goes on top: with data on the reference slope it would be hidden.
     if let Some(r) = &reference {
         let style = REFERENCE.stroke_width(sz.line);
-        draw_line(area_2d, r.ends.to_vec(), true, style, &sz)?;
+        draw_line(area_2d, r.ends.to_vec(), true, false, style, &sz)?;
     }
 
     draw_frame(root, area)?;
@@ -561,7 +561,14 @@ fn draw_legend<DB: DrawingBackend>(
                 line,
             } => {
                 if line {
-                    draw_line(root, ends, false, color.mix(0.85).stroke_width(sz.line), sz)?;
+                    draw_line(
+                        root,
+                        ends,
+                        false,
+                        false,
+                        color.mix(0.85).stroke_width(sz.line),
+                        sz,
+                    )?;
                 }
                 draw_markers(
                     root,
@@ -572,7 +579,9 @@ fn draw_legend<DB: DrawingBackend>(
                     false,
                 )
             }
-            Glyph::Reference => draw_line(root, ends, true, REFERENCE.stroke_width(sz.line), sz),
+            Glyph::Reference => {
+                draw_line(root, ends, true, false, REFERENCE.stroke_width(sz.line), sz)
+            }
         }
     })
 }

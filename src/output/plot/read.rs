@@ -292,6 +292,103 @@ pub fn solve_trace(branch_dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>>
     Ok(it.into_iter().zip(v).collect())
 }
 
+/// `(iteration, d(z_k, reference))` of one learn run: the L1 or Wasserstein-1 distance of
+/// each iterate's mean field (`snapshots.parquet`, columns `z_*`) to `reference` instead of
+/// the run's own z* (e.g. the paper's Fig. 4: to the final mean field online TMFQ reaches at
+/// large N).
+///
+/// # Errors
+/// [`Error::Input`] when `metric` is not a distance or the state counts differ;
+/// [`Error::Io`] / [`Error::Output`] naming the file.
+pub fn learn_trace_to(dir: &Path, metric: Metric, reference: &[f64]) -> Result<Vec<(f64, f64)>> {
+    let path = dir.join("snapshots.parquet");
+    let t = read_parquet(&path)?;
+    let it = t.i64_column("iteration")?;
+    let cols = z_columns(&t)?;
+    if cols.len() != reference.len() {
+        return Err(input_error(
+            &path,
+            "z_*",
+            format!(
+                "{} states, the reference mean field has {}",
+                cols.len(),
+                reference.len()
+            ),
+        ));
+    }
+    let distance: fn(&[f64], &[f64]) -> f64 = match metric {
+        Metric::L1 => l1_distance,
+        Metric::W1 => wasserstein1,
+        _ => {
+            return Err(input_error(
+                &path,
+                "--to",
+                "a reference mean field applies to the distances only (--kind l1 or w1)",
+            ))
+        }
+    };
+    let mut z = vec![0.0; cols.len()];
+    Ok(it
+        .iter()
+        .enumerate()
+        .map(|(row, &k)| {
+            for (zs, c) in z.iter_mut().zip(&cols) {
+                *zs = c[row];
+            }
+            (k as f64, distance(&z, reference))
+        })
+        .collect())
+}
+
+/// The exact T-MFE a learn run measured itself against (`summary.json` key `tmfe`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearnTmfe {
+    /// z*.
+    pub z: Vec<f64>,
+    /// Σ_s s·z*(s).
+    pub mean_state: f64,
+    /// Whether T-BR met its tolerance (else z* is an end point, not an equilibrium).
+    pub converged: bool,
+}
+
+/// The `tmfe` of a learn run's `summary.json`.
+///
+/// # Errors
+/// [`Error::Io`] naming the file; [`Error::Input`] naming the key when it is missing or
+/// mistyped.
+pub fn learn_tmfe(dir: &Path) -> Result<LearnTmfe> {
+    let path = dir.join("summary.json");
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let v: Value = serde_json::from_str(&text)
+        .map_err(|e| input_error(&path, "(file)", format!("not JSON: {e}")))?;
+    let t = &v["tmfe"];
+    let z = t["z"]
+        .as_array()
+        .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+        .ok_or_else(|| input_error(&path, "tmfe.z", "missing or not an array of numbers"))?;
+    let mean_state = t["mean_state"]
+        .as_f64()
+        .ok_or_else(|| input_error(&path, "tmfe.mean_state", "missing or not a number"))?;
+    let converged = t["converged"]
+        .as_bool()
+        .ok_or_else(|| input_error(&path, "tmfe.converged", "missing or not a boolean"))?;
+    Ok(LearnTmfe {
+        z,
+        mean_state,
+        converged,
+    })
+}
+
+/// N of a learn run of an online algorithm (`summary.json` key `agents`), `None` for TMFQ,
+/// GMBL or an unreadable summary.
+pub fn learn_agents(dir: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    serde_json::from_str::<Value>(&text).ok()?["agents"].as_u64()
+}
+
 /// A learn run's label from its `summary.json`: `online TMFQ (N = 1000)`, `GMBL`, …;
 /// `None` when the summary is missing or has no `algo`.
 pub fn learn_label(dir: &Path) -> Option<String> {
@@ -434,6 +531,18 @@ pub fn grid_label(key: &str, v: &Value) -> String {
             crate::solver::SolverAlgo::parse(&text).map_or(text, |a| a.describe().to_string())
         }
         _ => format!("{key}={text}"),
+    }
+}
+
+/// An axis name for a grid key: the paper's notation beside the key
+/// (`infection constant c_f (model.infection_constant)`), else the key itself.
+pub fn axis_label(key: &str) -> String {
+    match key {
+        "model.infection_constant" => format!("infection constant c_f ({key})"),
+        "sim.agents" => format!("N, agents ({key})"),
+        "model.gamma" => format!("discount γ ({key})"),
+        "model.epsilon" => format!("tremble ε ({key})"),
+        _ => key.to_string(),
     }
 }
 

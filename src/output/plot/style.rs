@@ -196,11 +196,12 @@ pub(super) fn draw_error_bars<DB: DrawingBackend, CT: CoordTranslate<From = (f64
 }
 
 /// Draws a polyline through `points` (coordinates of `area`), dashed (`sz.dash` on, `sz.gap`
-/// off) when `dashed`.
+/// off) when `dashed`, else dotted (short dashes) when `dotted`.
 pub(super) fn draw_line<DB: DrawingBackend, CT: CoordTranslate>(
     area: &DrawingArea<DB, CT>,
     points: Vec<CT::From>,
     dashed: bool,
+    dotted: bool,
     style: ShapeStyle,
     sz: &Sizes,
 ) -> std::result::Result<(), String>
@@ -209,6 +210,8 @@ where
 {
     if dashed {
         area.draw(&DashedPathElement::new(points, sz.dash, sz.gap, style))
+    } else if dotted {
+        area.draw(&DashedPathElement::new(points, sz.gap / 2, sz.gap, style))
     } else {
         area.draw(&PathElement::new(points, style))
     }
