@@ -14,6 +14,12 @@
 //! * **Table**: `sweep.parquet` is rebuilt from the finished runs' `summary.json` files in
 //!   run-id order, so a resumed sweep's table equals an uninterrupted one's (apart from the
 //!   `seconds` column, which is wall time).
+//! * **Shards** ([`Shard`], for a cluster): shard `i` of `n` runs only the runs at plan
+//!   positions p ≡ i (mod n) into the shared directory and writes no table; the same sweep
+//!   without a shard then runs nothing that is finished and writes the table, equal to an
+//!   unsharded sweep's. With [`SweepOptions::collect`] a shard instead waits, after its own
+//!   runs, until every other shard's runs are finished and writes the table itself (one
+//!   collector per sweep, e.g. MPI rank 0).
 //!
 //! The directory layout and the table's columns are documented in the README ("Sweeps").
 //! This module composes [`crate::run`] and [`crate::output`]; it writes files (only under
@@ -563,6 +569,138 @@ pub struct SweepOptions {
     pub jobs: usize,
     /// Worker threads in all; 0 (default): the current rayon pool's.
     pub threads: usize,
+    /// Run only this share of the runs (a cluster job); `None` (default): every run.
+    pub shard: Option<Shard>,
+    /// With a shard: after its own runs, wait (polling once a second, until `stop`) for every
+    /// other shard's runs to finish, then write the table as an unsharded sweep does. One
+    /// shard per sweep collects. Ignored without a shard.
+    pub collect: bool,
+}
+
+/// One share of a sweep's runs: shard `index` (0-based) of `count` owns the runs at plan
+/// positions p with p mod `count` = `index`. Round robin spreads each grid point's seeds and
+/// the costly corners of a grid over the shards; the assignment depends only on the plan, so
+/// every shard of one sweep agrees on it without talking to the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, 0 ≤ `index` < `count`.
+    pub index: usize,
+    /// Shards in all, ≥ 1.
+    pub count: usize,
+}
+
+impl Shard {
+    /// A shard, checked.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming `--shard` when `count` = 0 or `index` ≥ `count`.
+    pub fn new(index: usize, count: usize) -> Result<Self> {
+        if count == 0 || index >= count {
+            return Err(Error::param(
+                "--shard",
+                format!("shard {index} of {count}: need 0 ≤ I < N (shards count from 0)"),
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// Parses `I/N` (0-based `I`), e.g. `0/4`.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming `--shard` and the text.
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = || {
+            Error::param(
+                "--shard",
+                format!("`{text}` is not I/N with whole numbers 0 ≤ I < N, e.g. 0/4"),
+            )
+        };
+        let (i, n) = text.split_once('/').ok_or_else(bad)?;
+        let i = i.trim().parse().map_err(|_| bad())?;
+        let n = n.trim().parse().map_err(|_| bad())?;
+        Shard::new(i, n)
+    }
+
+    /// The shard a batch system or MPI launcher gives this process, read through `var` (the
+    /// binary passes `std::env::var`): a SLURM job array (`SLURM_ARRAY_TASK_ID` −
+    /// `SLURM_ARRAY_TASK_MIN` of `SLURM_ARRAY_TASK_COUNT`), else an MPI launch of several
+    /// processes (Open MPI's `OMPI_COMM_WORLD_RANK` / `_SIZE`, MPICH's `PMI_RANK` /
+    /// `PMI_SIZE`); `None` when neither is set (or the MPI size is 1). The second value
+    /// names the source, e.g. `SLURM_ARRAY_TASK_ID`.
+    ///
+    /// # Errors
+    /// [`Error::Param`] naming the variable that is not a whole number or out of range.
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Option<(Self, ShardSource)>> {
+        let num = |key: &str| -> Result<Option<usize>> {
+            match var(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse()
+                    .map(Some)
+                    .map_err(|_| Error::param(key, format!("`{v}` is not a whole number"))),
+            }
+        };
+        if let (Some(id), Some(count)) =
+            (num("SLURM_ARRAY_TASK_ID")?, num("SLURM_ARRAY_TASK_COUNT")?)
+        {
+            let min = num("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
+            let index = id.checked_sub(min).ok_or_else(|| {
+                Error::param(
+                    "SLURM_ARRAY_TASK_ID",
+                    format!("{id} is below SLURM_ARRAY_TASK_MIN {min}"),
+                )
+            })?;
+            return Shard::new(index, count)
+                .map(|s| Some((s, ShardSource::SlurmArray)))
+                .map_err(|_| {
+                    Error::param(
+                        "SLURM_ARRAY_TASK_ID",
+                        format!(
+                            "task {id} (minimum {min}) of {count}: use a contiguous --array, \
+                             e.g. --array=0-{}",
+                            count.saturating_sub(1)
+                        ),
+                    )
+                });
+        }
+        for (rank, size) in [
+            ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+            ("PMI_RANK", "PMI_SIZE"),
+        ] {
+            if let (Some(r), Some(n)) = (num(rank)?, num(size)?) {
+                if n <= 1 {
+                    return Ok(None);
+                }
+                return Shard::new(r, n)
+                    .map(|s| Some((s, ShardSource::Mpi)))
+                    .map_err(|_| Error::param(rank, format!("rank {r} of {n}")));
+            }
+        }
+        Ok(None)
+    }
+
+    /// True when this shard runs the run at plan position `position`.
+    pub fn owns(&self, position: usize) -> bool {
+        position % self.count == self.index
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Where a [`Shard`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardSource {
+    /// `--shard I/N` (or the Python argument).
+    Given,
+    /// A SLURM job array's environment.
+    SlurmArray,
+    /// An MPI launcher's environment (`mpirun -n K`): rank 0 collects.
+    Mpi,
 }
 
 /// A finished run, as reported to the progress callback.
@@ -603,6 +741,12 @@ pub struct SweepOutcome {
     /// their `summary.json`): their rows are end points, not equilibria. 0 for other
     /// commands.
     pub not_converged: usize,
+    /// The shard that ran (then `total`, `skipped`, `missing` and `not_converged` count its
+    /// share only), `None` for the whole sweep.
+    pub shard: Option<Shard>,
+    /// Whether `table`, `summary.md` and `summary.json` were written (not by a shard that
+    /// does not collect, nor by a collector stopped while waiting).
+    pub wrote_table: bool,
 }
 
 /// Runs the missing runs of `sweep` into `dir`, then writes `dir/sweep.parquet`.
@@ -627,8 +771,19 @@ pub fn run_sweep(
     claim_dir(dir, &manifest_path, &manifest)?;
     let runs_dir = dir.join("runs");
     mkdir(&runs_dir)?;
-    let pending: Vec<&PlannedRun> = sweep.runs.iter().filter(|r| !is_finished(dir, r)).collect();
-    let skipped = sweep.runs.len() - pending.len();
+    let share: Vec<&PlannedRun> = sweep
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|&(p, _)| opts.shard.is_none_or(|s| s.owns(p)))
+        .map(|(_, r)| r)
+        .collect();
+    let pending: Vec<&PlannedRun> = share
+        .iter()
+        .copied()
+        .filter(|r| !is_finished(dir, r))
+        .collect();
+    let skipped = share.len() - pending.len();
     let threads = if opts.threads == 0 {
         rayon::current_num_threads()
     } else {
@@ -671,6 +826,44 @@ pub fn run_sweep(
     let (jobs, per_run) = used;
     let failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
     let table = dir.join("sweep.parquet");
+    if let Some(shard) = opts.shard {
+        if let Some((_, e)) = failure {
+            return Err(e);
+        }
+        let all_done = || sweep.runs.iter().all(|r| is_finished(dir, r));
+        let collected = opts.collect && {
+            while !all_done() && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            all_done()
+        };
+        if !collected {
+            let ids: Vec<&str> = share.iter().map(|r| r.id.as_str()).collect();
+            let summaries = finished_summaries(sweep, &runs_dir)?;
+            let mine: Vec<_> = summaries
+                .iter()
+                .filter(|(r, _)| ids.contains(&r.id.as_str()))
+                .collect();
+            return Ok(SweepOutcome {
+                total: share.len(),
+                skipped,
+                ran: ran.into_inner(),
+                missing: share.len() - mine.len(),
+                jobs,
+                threads_per_run: per_run,
+                large_runs: large.len(),
+                table,
+                seconds: t0.elapsed().as_secs_f64(),
+                groups: Vec::new(),
+                not_converged: mine
+                    .iter()
+                    .filter(|(_, v)| v.pointer("/all_converged") == Some(&Value::Bool(false)))
+                    .count(),
+                shard: Some(shard),
+                wrote_table: false,
+            });
+        }
+    }
     let summaries = finished_summaries(sweep, &runs_dir)?;
     write_table(sweep, &summaries, &table)?;
     let groups = group_stats(sweep, &summaries);
@@ -707,6 +900,8 @@ pub fn run_sweep(
         seconds: t0.elapsed().as_secs_f64(),
         groups,
         not_converged,
+        shard: opts.shard,
+        wrote_table: true,
     })
 }
 
@@ -838,6 +1033,16 @@ fn claim_dir(dir: &Path, manifest_path: &Path, manifest: &Value) -> Result<()> {
         }
         return Ok(());
     }
+    // Another shard of this sweep may be writing the manifest right now (its temporary file
+    // is all the directory holds): wait for it, then check it as above.
+    if manifest_being_written(dir) {
+        for _ in 0..200 {
+            std::thread::sleep(std::time::Duration::from_millis(25));
+            if manifest_path.is_file() {
+                return claim_dir(dir, manifest_path, manifest);
+            }
+        }
+    }
     if dir.exists() {
         let foreign: Vec<String> = std::fs::read_dir(dir)
             .map_err(|source| Error::Io {
@@ -861,6 +1066,19 @@ fn claim_dir(dir: &Path, manifest_path: &Path, manifest: &Value) -> Result<()> {
     }
     mkdir(dir)?;
     output::write_json(manifest_path, manifest)
+}
+
+/// True when `dir` holds nothing but temporary files of a manifest being written.
+fn manifest_being_written(dir: &Path) -> bool {
+    let prefix = format!(".{MANIFEST_FILE}");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    !names.is_empty() && names.iter().all(|n| n.starts_with(&prefix))
 }
 
 fn short(v: Option<&Value>) -> String {

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
-use mfgsim::sweep::{run_sweep, GridAxis, Sweep, SweepCommand, SweepOptions, SweepSpec};
+use mfgsim::sweep::{
+    run_sweep, GridAxis, Shard, ShardSource, Sweep, SweepCommand, SweepOptions, SweepSpec,
+};
 
 fn learn_spec() -> SweepSpec {
     SweepSpec {
@@ -69,6 +71,7 @@ fn learn_sweep_table_is_identical_for_any_jobs_and_threads_and_resumes_after_a_s
                 &SweepOptions {
                     jobs: 1,
                     threads: 0,
+                    ..SweepOptions::default()
                 },
                 &never,
                 &|_| {},
@@ -145,6 +148,7 @@ fn learn_sweep_table_is_identical_for_any_jobs_and_threads_and_resumes_after_a_s
                 &SweepOptions {
                     jobs: 2,
                     threads: 0,
+                    ..SweepOptions::default()
                 },
                 &never,
                 &|_| {},
@@ -182,6 +186,7 @@ fn learn_sweep_table_is_identical_for_any_jobs_and_threads_and_resumes_after_a_s
                 &SweepOptions {
                     jobs: 1,
                     threads: 0,
+                    ..SweepOptions::default()
                 },
                 &stop,
                 &|_| {
@@ -218,6 +223,246 @@ fn learn_sweep_table_is_identical_for_any_jobs_and_threads_and_resumes_after_a_s
     )
     .unwrap_err();
     assert!(e.to_string().contains("`seeds` differs"), "{e}");
+}
+
+#[test]
+fn shards_run_their_share_and_the_merge_writes_the_unsharded_table() {
+    let sw = plan(learn_spec());
+    let tmp = tempfile::tempdir().unwrap();
+    let never = AtomicBool::new(false);
+    let whole = tmp.path().join("whole");
+    run_sweep(&sw, &whole, &SweepOptions::default(), &never, &|_| {}).unwrap();
+    let straight = read(&whole.join("sweep.parquet"));
+
+    // Three shards at once into one directory (as three cluster jobs would): each runs its
+    // two runs (positions p ≡ i mod 3) and writes no table.
+    let shared = tmp.path().join("shared");
+    let outcomes: Vec<_> = std::thread::scope(|sc| {
+        let hs: Vec<_> = (0..3)
+            .map(|i| {
+                let (sw, shared, never) = (&sw, &shared, &never);
+                sc.spawn(move || {
+                    let opts = SweepOptions {
+                        shard: Some(Shard::new(i, 3).unwrap()),
+                        ..SweepOptions::default()
+                    };
+                    pool(1).install(|| run_sweep(sw, shared, &opts, never, &|_| {}))
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap().unwrap()).collect()
+    });
+    for (i, o) in outcomes.iter().enumerate() {
+        assert_eq!((o.total, o.ran, o.missing, o.wrote_table), (2, 2, 0, false));
+        assert_eq!(o.shard, Some(Shard::new(i, 3).unwrap()));
+    }
+    assert!(shared
+        .join(format!("runs/r000{}/summary.json", 4))
+        .is_file());
+    assert!(!shared.join("sweep.parquet").exists());
+    // The merge: nothing runs, the table equals the unsharded sweep's.
+    let o = run_sweep(&sw, &shared, &SweepOptions::default(), &never, &|_| {}).unwrap();
+    assert_eq!(
+        (o.ran, o.skipped, o.missing, o.wrote_table),
+        (0, 6, 0, true)
+    );
+    assert_eq!(
+        without_seconds(&read(&shared.join("sweep.parquet"))),
+        without_seconds(&straight)
+    );
+
+    // A collecting shard (MPI rank 0) waits for the other shard and writes the table itself.
+    let collected = tmp.path().join("collected");
+    let (o0, o1) = std::thread::scope(|sc| {
+        let collector = sc.spawn(|| {
+            let opts = SweepOptions {
+                shard: Some(Shard::new(0, 2).unwrap()),
+                collect: true,
+                ..SweepOptions::default()
+            };
+            pool(1).install(|| run_sweep(&sw, &collected, &opts, &never, &|_| {}))
+        });
+        let other = sc.spawn(|| {
+            let opts = SweepOptions {
+                shard: Some(Shard::new(1, 2).unwrap()),
+                ..SweepOptions::default()
+            };
+            pool(1).install(|| run_sweep(&sw, &collected, &opts, &never, &|_| {}))
+        });
+        (
+            collector.join().unwrap().unwrap(),
+            other.join().unwrap().unwrap(),
+        )
+    });
+    assert_eq!((o0.ran, o0.wrote_table), (3, true));
+    assert_eq!((o1.ran, o1.wrote_table), (3, false));
+    assert_eq!(
+        without_seconds(&read(&collected.join("sweep.parquet"))),
+        without_seconds(&straight)
+    );
+}
+
+#[test]
+fn the_binary_shards_by_flag_slurm_array_and_mpi_launch_environments() {
+    use std::process::Command;
+    let bin = env!("CARGO_BIN_EXE_mfgsim");
+    let tmp = tempfile::tempdir().unwrap();
+    let sweep = |out: &Path, extra: &[&str], env: &[(&str, String)]| {
+        let mut c = Command::new(bin);
+        c.args([
+            "sweep",
+            "scenarios/gig.toml",
+            "--grid",
+            "learner.algo=online,gmbl",
+            "--seeds",
+            "2",
+            "--set",
+            "sim.agents=2000",
+            "--set",
+            "sim.iterations=10",
+            "--threads",
+            "1",
+            "--quiet",
+            "--out",
+        ])
+        .arg(out)
+        .args(extra);
+        for k in [
+            "SLURM_ARRAY_TASK_ID",
+            "SLURM_ARRAY_TASK_MIN",
+            "SLURM_ARRAY_TASK_COUNT",
+            "OMPI_COMM_WORLD_RANK",
+            "OMPI_COMM_WORLD_SIZE",
+            "PMI_RANK",
+            "PMI_SIZE",
+        ] {
+            c.env_remove(k);
+        }
+        c.envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+        c
+    };
+    let whole = tmp.path().join("whole");
+    assert!(sweep(&whole, &[], &[]).status().unwrap().success());
+    let straight = without_seconds(&read(&whole.join("sweep.parquet")));
+
+    // `--shard I/N`, two processes at once, then the merge without --shard.
+    let flag = tmp.path().join("flag");
+    let kids: Vec<_> = ["0/2", "1/2"]
+        .iter()
+        .map(|s| {
+            sweep(&flag, &["--shard", s], &[])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for k in kids {
+        let o = k.wait_with_output().unwrap();
+        assert!(o.status.success());
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.contains("wrote no table"), "{text}");
+    }
+    assert!(!flag.join("sweep.parquet").exists());
+    let merge = sweep(&flag, &[], &[]).output().unwrap();
+    assert!(merge.status.success());
+    assert!(String::from_utf8_lossy(&merge.stdout).contains("0 ran now"));
+    assert_eq!(
+        without_seconds(&read(&flag.join("sweep.parquet"))),
+        straight
+    );
+
+    // A SLURM job array (--array=1-2): the tasks know their share from the environment.
+    let slurm = tmp.path().join("slurm");
+    for id in ["1", "2"] {
+        let env = [
+            ("SLURM_ARRAY_TASK_ID", id.to_string()),
+            ("SLURM_ARRAY_TASK_MIN", "1".to_string()),
+            ("SLURM_ARRAY_TASK_COUNT", "2".to_string()),
+        ];
+        let o = sweep(&slurm, &[], &env).output().unwrap();
+        assert!(o.status.success());
+        assert!(String::from_utf8_lossy(&o.stdout).contains("from the SLURM job array"));
+    }
+    assert!(sweep(&slurm, &[], &[]).status().unwrap().success());
+    assert_eq!(
+        without_seconds(&read(&slurm.join("sweep.parquet"))),
+        straight
+    );
+
+    // `mpirun -n 2` (its environment, without MPI): rank 0 waits for rank 1, writes the table.
+    let mpi = tmp.path().join("mpi");
+    let ranks: Vec<_> = (0..2)
+        .map(|r| {
+            let env = [
+                ("OMPI_COMM_WORLD_RANK", r.to_string()),
+                ("OMPI_COMM_WORLD_SIZE", "2".to_string()),
+            ];
+            sweep(&mpi, &[], &env)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut r in ranks {
+        assert!(r.wait().unwrap().success());
+    }
+    assert_eq!(without_seconds(&read(&mpi.join("sweep.parquet"))), straight);
+}
+
+#[test]
+fn shards_come_from_the_flag_a_slurm_array_or_an_mpi_launch() {
+    assert_eq!(Shard::parse("2/4").unwrap(), Shard::new(2, 4).unwrap());
+    for bad in ["4/4", "1/0", "x/2", "1", "-1/3"] {
+        let e = Shard::parse(bad).unwrap_err().to_string();
+        assert!(e.contains("--shard"), "{bad}: {e}");
+    }
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    let slurm = env(&[
+        ("SLURM_ARRAY_TASK_ID", "7"),
+        ("SLURM_ARRAY_TASK_MIN", "5"),
+        ("SLURM_ARRAY_TASK_COUNT", "4"),
+        ("OMPI_COMM_WORLD_RANK", "1"),
+        ("OMPI_COMM_WORLD_SIZE", "2"),
+    ]);
+    assert_eq!(
+        Shard::from_env(slurm).unwrap(),
+        Some((Shard::new(2, 4).unwrap(), ShardSource::SlurmArray))
+    );
+    let mpi = env(&[("PMI_RANK", "0"), ("PMI_SIZE", "3")]);
+    assert_eq!(
+        Shard::from_env(mpi).unwrap(),
+        Some((Shard::new(0, 3).unwrap(), ShardSource::Mpi))
+    );
+    assert_eq!(
+        Shard::from_env(env(&[
+            ("OMPI_COMM_WORLD_RANK", "0"),
+            ("OMPI_COMM_WORLD_SIZE", "1")
+        ]))
+        .unwrap(),
+        None
+    );
+    assert_eq!(Shard::from_env(env(&[])).unwrap(), None);
+    let e = Shard::from_env(env(&[
+        ("SLURM_ARRAY_TASK_ID", "9"),
+        ("SLURM_ARRAY_TASK_COUNT", "4"),
+    ]))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("SLURM_ARRAY_TASK_ID") && e.contains("--array=0-3"),
+        "{e}"
+    );
+    let e = Shard::from_env(env(&[("PMI_RANK", "one"), ("PMI_SIZE", "2")]))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("PMI_RANK"), "{e}");
 }
 
 #[test]

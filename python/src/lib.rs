@@ -14,6 +14,7 @@
 mod custom;
 mod population;
 mod runs;
+mod sweep;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -329,5 +330,6 @@ fn _mfgsim(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyCustomModel>()?;
     m.add_class::<population::PyPopulation>()?;
     runs::register(m)?;
+    sweep::register(m)?;
     Ok(())
 }

@@ -364,6 +364,26 @@ def test_finite_n(gig):
         mfgsim.finite_n(gig, engine="gpu")
 
 
+def test_sweep_shards_then_merge_equals_one_sweep(tmp_path):
+    import pyarrow.parquet as pq
+    args = dict(grid=["learner.algo=online,gmbl"], seeds=2,
+                overrides={"sim.agents": 2000, "sim.iterations": 10})
+    path = str(ROOT / "scenarios/gig.toml")
+    whole = mfgsim.sweep(path, str(tmp_path / "whole"), **args)
+    assert (whole["total"], whole["ran"], whole["wrote_table"]) == (4, 4, True)
+    shared = str(tmp_path / "shared")
+    for i in range(2):
+        o = mfgsim.sweep(path, shared, shard=(i, 2), **args)
+        assert (o["total"], o["ran"], o["wrote_table"]) == (2, 2, False)
+    merged = mfgsim.sweep(path, shared, **args)
+    assert (merged["ran"], merged["skipped"], merged["wrote_table"]) == (0, 4, True)
+    a = pq.read_table(whole["table"]).drop(["seconds"])
+    b = pq.read_table(merged["table"]).drop(["seconds"])
+    assert a.equals(b)
+    with pytest.raises(ValueError, match="--shard"):
+        mfgsim.sweep(path, shared, shard=(2, 2), **args)
+
+
 # --- Population -----------------------------------------------------------------------
 
 def test_population(gig):

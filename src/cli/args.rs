@@ -254,6 +254,15 @@ pub struct SweepArgs {
     /// Output directory. Default: out/<scenario name>/sweep/.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Run only shard I (counted from 0) of N: the runs at plan positions p with p mod N = I,
+    /// into the shared --out directory (for a cluster); no table is written. Afterwards the
+    /// same sweep without --shard runs nothing that is finished and writes sweep.parquet,
+    /// equal to an unsharded sweep's. Default: read from a SLURM job array
+    /// (SLURM_ARRAY_TASK_ID, _MIN, _COUNT) or an MPI launch (`mpirun -n K`:
+    /// OMPI_COMM_WORLD_RANK/SIZE or PMI_RANK/SIZE; rank 0 then waits for the other ranks and
+    /// writes the table); --shard 0/1 runs every run whatever the environment says.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<String>,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,

@@ -8,7 +8,9 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
 use mfgsim::scenario::Scenario;
-use mfgsim::sweep::{self, GridAxis, Sweep, SweepCommand, SweepOptions, SweepSpec};
+use mfgsim::sweep::{
+    self, GridAxis, Shard, ShardSource, Sweep, SweepCommand, SweepOptions, SweepSpec,
+};
 
 use crate::args::SweepArgs;
 
@@ -91,18 +93,48 @@ fn run(plan: &Sweep, dir: &Path, a: &SweepArgs) -> Result<ExitCode> {
         plan.spec.seeds,
         rayon::current_num_threads(),
     )?;
+    let shard = match &a.shard {
+        Some(text) => Some((Shard::parse(text)?, ShardSource::Given)),
+        None => Shard::from_env(|k| std::env::var(k).ok())?,
+    }
+    .filter(|(s, _)| s.count > 1);
+    if let Some((s, source)) = shard {
+        let from = match source {
+            ShardSource::Given => "--shard".to_string(),
+            ShardSource::SlurmArray => "the SLURM job array".to_string(),
+            ShardSource::Mpi => format!(
+                "the MPI launch{}",
+                if s.index == 0 {
+                    "; this rank writes the table when every rank is done"
+                } else {
+                    ""
+                }
+            ),
+        };
+        writeln!(
+            out,
+            "shard {s} (from {from}): {} of the {} runs",
+            (0..plan.runs.len()).filter(|&p| s.owns(p)).count(),
+            plan.runs.len()
+        )?;
+    }
     let interrupted = crate::cmd::interrupt_flag();
-    let bar = crate::cmd::progress_bar(plan.runs.len() as u64, a.quiet, "{pos}/{len} runs");
+    let mine = |p: usize| shard.is_none_or(|(s, _)| s.owns(p));
+    let share = (0..plan.runs.len()).filter(|&p| mine(p)).count();
+    let bar = crate::cmd::progress_bar(share as u64, a.quiet, "{pos}/{len} runs");
     // Runs finished by an earlier invocation count as done from the start.
     let done_before = plan
         .runs
         .iter()
-        .filter(|r| sweep::is_finished(dir, r))
+        .enumerate()
+        .filter(|&(p, r)| mine(p) && sweep::is_finished(dir, r))
         .count();
     bar.set_position(done_before as u64);
     let opts = SweepOptions {
         jobs: a.jobs,
         threads: 0,
+        shard: shard.map(|(s, _)| s),
+        collect: matches!(shard, Some((s, ShardSource::Mpi)) if s.index == 0),
     };
     let result = sweep::run_sweep(plan, dir, &opts, &interrupted, &|done| {
         bar.set_message(format!("{} in {:.2} s", done.id, done.seconds));
@@ -124,13 +156,22 @@ fn run(plan: &Sweep, dir: &Path, a: &SweepArgs) -> Result<ExitCode> {
         "{} runs: {} ran now ({} at a time, {} thread(s) each{large}), {} already finished, {} missing; {:.1} s",
         o.total, o.ran, o.jobs, o.threads_per_run, o.skipped, o.missing, o.seconds
     )?;
-    write!(out, "{}", sweep::markdown(&o.groups))?;
-    writeln!(
-        out,
-        "wrote {} and {}",
-        o.table.display(),
-        dir.join("summary.md").display()
-    )?;
+    if o.wrote_table {
+        write!(out, "{}", sweep::markdown(&o.groups))?;
+        writeln!(
+            out,
+            "wrote {} and {}",
+            o.table.display(),
+            dir.join("summary.md").display()
+        )?;
+    } else if let Some(s) = o.shard {
+        writeln!(
+            out,
+            "shard {s} wrote no table: when every shard is done, run the same sweep without \
+             --shard (it runs nothing that is finished) to write {}",
+            o.table.display()
+        )?;
+    }
     if o.missing > 0 || interrupted.load(Ordering::SeqCst) {
         writeln!(
             out,

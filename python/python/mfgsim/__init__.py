@@ -41,6 +41,7 @@ __all__ = [
     "check",
     "learn",
     "finite_n",
+    "sweep",
     "exploitability",
     "kernel_tables",
     "FixedMeanFieldEnv",
@@ -415,6 +416,39 @@ def finite_n(
         summary=raw["summary"],
         runs=_table(raw["runs_columns"], raw["runs_ipc"]),
         steps=_table(raw["steps_columns"], raw["steps_ipc"]),
+    )
+
+
+def sweep(
+    path: str,
+    out: str,
+    grid: Sequence[str] = (),
+    seeds: int = 1,
+    command: str = "learn",
+    start: Optional[str] = None,
+    *,
+    overrides: Optional[Mapping[str, Any]] = None,
+    jobs: int = 0,
+    threads: Optional[int] = None,
+    shard: Optional[Tuple[int, int]] = None,
+    collect: bool = False,
+) -> Dict[str, Any]:
+    """A sweep of the scenario file ``path`` (as ``mfgsim sweep``) into the directory ``out``.
+
+    ``grid`` holds ``"KEY=V1,V2"`` or ``"KEY=LO:HI:COUNT"`` strings (as ``--grid``), ``seeds``
+    runs per grid point, ``command`` one of ``"learn"``, ``"solve"``, ``"finite-n"``. Finished
+    runs are skipped, so a stopped sweep resumes. ``shard=(i, n)`` runs only the runs at plan
+    positions p with p % n == i and writes no table (a cluster job); the same call without
+    ``shard`` afterwards writes ``sweep.parquet`` (running nothing finished); with
+    ``collect=True`` the shard waits for the others and writes it. Returns the outcome:
+    ``total``, ``ran``, ``skipped``, ``missing``, ``not_converged``, ``wrote_table``,
+    ``table`` (the path of ``sweep.parquet``, for pandas / polars / DuckDB), ``seconds`` and
+    ``groups`` (mean ± sd over the seeds of each grid point).
+    """
+    return _mfgsim._sweep(
+        str(path), str(out), [str(g) for g in grid], int(seeds), str(command), start,
+        _as_override_list(_overrides(overrides)), int(jobs), threads,
+        None if shard is None else (int(shard[0]), int(shard[1])), bool(collect),
     )
 
 

@@ -137,5 +137,18 @@ def _finite_n(
     overrides: List[str] = ...,
     threads: Optional[int] = None,
 ) -> Dict[str, Any]: ...
+def _sweep(
+    path: str,
+    out: str,
+    grid: List[str] = ...,
+    seeds: int = 1,
+    command: str = "learn",
+    start: Optional[str] = None,
+    overrides: List[str] = ...,
+    jobs: int = 0,
+    threads: Optional[int] = None,
+    shard: Optional[Tuple[int, int]] = None,
+    collect: bool = False,
+) -> Dict[str, Any]: ...
 def _exploitability(model: Model, policy: ArrayLike, z: List[float]) -> Tuple[float, float]: ...
 def _kernel_tables(model: Model, z: List[float]) -> Tuple[np.ndarray, np.ndarray]: ...
