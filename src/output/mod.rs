@@ -109,7 +109,7 @@ pub use self::finite_n::{
 };
 pub use self::json::{solution_json, write_json};
 pub use self::manifest::{ManifestAxis, ManifestRun, SweepManifest, MANIFEST_FILE};
-pub use self::online::{push_snapshot, snapshot_schema, transitions_batch, transitions_schema};
+pub use self::online::{push_snapshot, snapshot_schema};
 pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
 pub use self::parquet::{
     equilibrium_batch, equilibrium_schema, numbered_fields, read_parquet, trajectory_batch,
@@ -118,6 +118,7 @@ pub use self::parquet::{
     StreamingParquet, TableBuilder, DEFAULT_ROW_GROUP_BYTES, KEY_ALGO, KEY_CONVERGED, KEY_MIXED,
     KEY_SCENARIO, KEY_SEED, KEY_VERSION,
 };
+pub use self::transitions::{transitions_batch, transitions_schema};
 pub use self::transitions::{
     EncodedPart, Selection, StepTransitions, TransitionsEncoder, TransitionsExport, ROWS_PER_PART,
     WINDOW_PAGES,

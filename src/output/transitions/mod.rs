@@ -46,10 +46,13 @@
 //!   compression (5-bit states, 3-bit actions, 8-bit rewards, 1-bit flag; `iteration` and
 //!   consecutive `agent` ids cost nothing), ≈ 2 bytes after.
 
+mod batch;
 mod encoding;
 mod export;
 mod selection;
 
+pub(crate) use self::batch::transitions_columns;
+pub use self::batch::{transitions_batch, transitions_schema};
 pub use self::export::TransitionsExport;
 use self::selection::BufferRef;
 pub(crate) use self::selection::ChunkRows;
@@ -76,7 +79,6 @@ use self::encoding::{
     bit_width, delta_binary_packed, delta_consecutive, dictionary_indices, dictionary_run, pack,
 };
 
-use super::online::transitions_schema;
 use super::parquet::{Codec, PartWriter, RunMetadata};
 use crate::error::{Error, Result};
 use crate::population::CHUNK;

@@ -7,7 +7,7 @@ use arrow_array::RecordBatch;
 use rand::Rng;
 use rayon::prelude::*;
 
-use crate::output::online::transitions_columns;
+use super::transitions_columns;
 use crate::population::CHUNK;
 use crate::rng::{stream, Purpose};
 use crate::state::StateCode;
