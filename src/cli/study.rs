@@ -75,7 +75,8 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
         params.burn_in,
         rayon::current_num_threads(),
     )?;
-    let dir = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "finite-n")?;
+    let lock = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "finite-n")?;
+    let dir = lock.dir().to_path_buf();
     crate::cmd::refuse_foreign(
         &[
             "finite_n.parquet",

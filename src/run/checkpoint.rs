@@ -799,7 +799,7 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// Removes the temporary files of a `state.ckpt` write that a kill interrupted
-/// (`AtomicFile` names them `.state.ckpt.tmp-PID-N`); they can be as large as the state.
+/// (`AtomicFile` names them `.state.ckpt.tmp-` and random hex digits); they can be as large as the state.
 fn remove_stale_temps(dir: &Path) -> Result<()> {
     let prefix = format!(".{STATE_FILE}.tmp-");
     for e in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
@@ -1129,6 +1129,11 @@ impl StudyJournal {
             dir: dir.to_path_buf(),
         };
         let ns = sc.model.as_model().num_states();
+        if let Ok(m) = std::fs::symlink_metadata(dir) {
+            if !m.file_type().is_dir() {
+                return Err(crate::output::not_a_plain_file(dir, &m));
+            }
+        }
         if resume && study.exists() {
             let text = std::fs::read_to_string(&study).map_err(io_at(&study))?;
             let saved: BTreeMap<String, String> =
@@ -1175,7 +1180,7 @@ impl StudyJournal {
             return Ok((journal, runs));
         }
         journal.clear()?;
-        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+        crate::output::ensure_real_dir(dir)?;
         let text = serde_json::to_string_pretty(&settings).map_err(|e| Error::Output {
             path: study.clone(),
             reason: e.to_string(),
@@ -1253,13 +1258,22 @@ impl StudyJournal {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn clear(&self) -> Result<()> {
+        // Never through a link: a journal folder that is one is not ours to empty.
+        if !std::fs::symlink_metadata(&self.dir).is_ok_and(|m| m.file_type().is_dir()) {
+            return Ok(());
+        }
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Ok(());
         };
         for e in entries.flatten() {
             let path = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            let ours = name == STUDY_FILE
+            // Regular files only (a link is never followed), and only by content: a
+            // `study.json` of ours has the `mfgsim_version` key, a run file its magic.
+            if !e.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let ours = (name == STUDY_FILE && crate::output::written_by_mfgsim(&path))
                 || (name.starts_with("run-")
                     && name.ends_with(".bin")
                     && starts_with(&path, RUN_MAGIC)?);
