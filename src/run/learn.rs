@@ -451,6 +451,33 @@ fn learner_bytes_per_agent(algo: Algo, ns: usize, na: usize, params: &LearnerPar
     }
 }
 
+/// Refuses a snapshot with NaN or infinite values (the learner's values overflowed):
+/// never stored, printed or counted as a result.
+fn check_snapshot_finite(s: &Snapshot) -> Result<()> {
+    let finite = s.z.iter().all(|x| x.is_finite())
+        && [
+            s.l1_to_tmfe,
+            s.w1_to_tmfe,
+            s.consistency,
+            s.exploitability.max,
+            s.exploitability.weighted,
+        ]
+        .iter()
+        .all(|x| x.is_finite());
+    if finite {
+        return Ok(());
+    }
+    Err(Error::NonFinite {
+        what: format!(
+            "the learned mean field or its evaluation at iteration {}",
+            s.iteration
+        ),
+        hint: "; the rewards are too large for f64 (values are about max |r| / (1 − gamma)): \
+               rescale the model's rewards"
+            .into(),
+    })
+}
+
 /// What every algorithm's loop shares.
 struct Ctx<'a, 'm> {
     sc: &'a Scenario,
