@@ -561,7 +561,7 @@ impl<'m> Ctx<'_, 'm> {
         // Resume: the state into `run` and the evaluator, the totals and the history.
         let mut prev_loop = 0.0;
         let mut read_seconds = 0.0;
-        let resumed = self.resume.as_ref().map(Resume::iteration);
+        let resumed = self.resume.as_ref().map(|r| (r.iteration(), r.run_id()));
         if let (Some(resume), Some(plan)) = (self.resume.take(), self.plan) {
             let ns = self.sc.model.as_model().num_states();
             let (totals, history, read_s) = resume.load(&plan.dir, &mut run, &mut self.eval, ns)?;
