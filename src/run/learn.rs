@@ -198,7 +198,8 @@ pub struct LearnReport {
 /// TMFQ and GMBL: z_0 uniform).
 /// After each iteration `on_iteration` receives the snapshot and, with
 /// [`LearnOptions::export_fraction`], the step's transitions; an error it returns stops the
-/// run. `stop` is polled before each iteration.
+/// run. `stop` is polled before each iteration and at every simulator step of TMFQ's inner
+/// loop.
 ///
 /// # Errors
 /// [`Error::Param`] for options that do not fit the scenario (export without a population,
@@ -302,7 +303,8 @@ pub fn learn_checkpointed(
     let algo = sc.learner.algo;
     let report = match (algo, sc.sim.engine) {
         (Algo::Tmfq, _) => {
-            let run = Tmfq::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
+            let run =
+                Tmfq::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?.with_stop(stop);
             ctx.drive(run, |_, _, _| None)?
         }
         (Algo::Gmbl, _) => {
@@ -600,12 +602,23 @@ impl<'m> Ctx<'_, 'm> {
                 t.checkpoint,
             ],
         };
+        let mut abandoned = false;
         for _ in run.iterations()..requested {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            let it = run.iterate()?;
+            let it = match run.iterate() {
+                Ok(it) => it,
+                // Stopped inside an iteration (TMFQ's inner loop): the iteration is
+                // abandoned, the run keeps those before it (and its last checkpoint).
+                Err(Error::Interrupted) if self.stop.load(Ordering::SeqCst) => {
+                    abandoned = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             let mut snap = self.eval.observe(it, run.policy(), &mut total);
+            check_snapshot_finite(&snap)?;
             if !sample.is_empty() {
                 let t_eval = Instant::now();
                 snap.agent_exploitability = self.eval.mean_exploitability(
@@ -636,7 +649,13 @@ impl<'m> Ctx<'_, 'm> {
         if let Some(c) = ckpt.as_mut() {
             let k = snapshots.last().map_or(0, |s| s.iteration);
             let stopped = self.stop.load(Ordering::SeqCst) && k < requested;
-            if stopped && c.writes() && k > 0 && c.summary.last_iteration.unwrap_or(0) < k {
+            // Not after an abandoned iteration: the algorithm's state is mid-iteration.
+            if stopped
+                && !abandoned
+                && c.writes()
+                && k > 0
+                && c.summary.last_iteration.unwrap_or(0) < k
+            {
                 let t_ck = Instant::now();
                 c.write(&run, &self.eval, &snapshots, &totals_now(&t, total))?;
                 t.checkpoint += t_ck.elapsed().as_secs_f64();
