@@ -391,7 +391,7 @@ fn a_second_run_into_a_locked_directory_is_refused_with_the_pid() {
 /// Issue 20: a refused `learn` (here: too many agents for the memory) left an empty
 /// `snapshots.parts/` behind.
 #[test]
-fn a_refused_learn_leaves_no_parts_behind() {
+fn refused_runs_leave_nothing_behind() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path().join("refused");
     let o = mfgsim(&[
@@ -411,6 +411,25 @@ fn a_refused_learn_leaves_no_parts_behind() {
         !d.exists(),
         "the directory this run created is removed again"
     );
+    // With the default directories (`cargo test` left out/<name>/... in the clone): a
+    // refused learn and a refused finite-n (its journal's study.json) leave no `out/`.
+    let gig = root("scenarios/gig.toml");
+    for args in [
+        &["learn", "--agents", "1e11", "--iterations", "2", "--quiet"][..],
+        &[
+            "finite-n", "--agents", "1e12", "--seeds", "2", "--steps", "5", "--quiet",
+        ],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+            .arg(args[0])
+            .arg(&gig)
+            .args(&args[1..])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(!tmp.path().join("out").exists(), "{args:?} left out/");
+    }
 }
 
 /// Issue 20: a symlinked sweep run directory sent a run's files outside `--out`; a

@@ -145,10 +145,17 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
     }
     let study = match result {
         Ok(s) => s,
-        Err(mfgsim::Error::Interrupted) => {
-            bail!("interrupted before the first run finished; nothing written")
+        Err(e) => {
+            // A study refused or failed before any run finished leaves no journal behind
+            // (a fresh one held only its study.json).
+            if done_runs.load(Ordering::Relaxed) == 0 {
+                let _ = journal.clear();
+            }
+            if matches!(e, mfgsim::Error::Interrupted) {
+                bail!("interrupted before the first run finished; nothing written");
+            }
+            return Err(e.into());
         }
-        Err(e) => return Err(e.into()),
     };
     let report = &study.report;
 

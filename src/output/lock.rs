@@ -41,8 +41,9 @@ pub struct DirLock {
     path: PathBuf,
     /// Held open: closing it releases the lock.
     file: Option<File>,
-    /// The directory did not exist before: removed again on drop when left empty.
-    created: bool,
+    /// The directories `acquire` created, deepest first: removed again on drop when left
+    /// empty (a refused run leaves no `out/<name>/` behind).
+    created: Vec<PathBuf>,
 }
 
 impl DirLock {
@@ -53,7 +54,12 @@ impl DirLock {
     /// [`Error::Output`] when `dir` is not a directory or the lock file is a symbolic link
     /// or not a regular file; [`Error::Io`] naming the path otherwise.
     pub fn acquire(dir: &Path) -> Result<DirLock> {
-        let created = std::fs::symlink_metadata(dir).is_err();
+        let created: Vec<PathBuf> = dir
+            .ancestors()
+            .filter(|d| !d.as_os_str().is_empty())
+            .take_while(|d| std::fs::symlink_metadata(d).is_err())
+            .map(Path::to_path_buf)
+            .collect();
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         if !dir.is_dir() {
             return Err(Error::Output {
@@ -119,9 +125,11 @@ impl Drop for DirLock {
                 let _ = std::fs::remove_file(&self.path);
             }
             drop(file);
-            if self.created {
-                // Only succeeds when the refused or failed run left nothing there.
-                let _ = std::fs::remove_dir(&self.dir);
+            // Each removal only succeeds when the refused or failed run left nothing there.
+            for d in &self.created {
+                if std::fs::remove_dir(d).is_err() {
+                    break;
+                }
             }
         }
     }
@@ -221,6 +229,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("a/b");
         let lock = DirLock::acquire(&dir).unwrap();
+        assert_eq!(lock.created, [dir.clone(), tmp.path().join("a")]);
         assert_eq!(
             std::fs::read_to_string(dir.join(LOCK_FILE)).unwrap(),
             std::process::id().to_string()
@@ -238,8 +247,8 @@ mod tests {
             .join()
             .unwrap());
         drop(lock);
-        // The directory it created, left empty, is gone with the lock.
-        assert!(!dir.exists());
+        // The directories it created, left empty, are gone with the lock.
+        assert!(!tmp.path().join("a").exists());
         let lock = DirLock::acquire(&dir).unwrap();
         std::fs::write(dir.join("kept"), "x").unwrap();
         drop(lock);
