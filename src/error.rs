@@ -94,6 +94,16 @@ pub enum Error {
         /// What to do instead (empty, or starting with `; `).
         hint: String,
     },
+    /// A failure inside a larger job (e.g. one run of a sweep): where it happened, then the
+    /// error itself.
+    #[error("{context}: {source}")]
+    Context {
+        /// Where, e.g. `sweep run r0003 (model.gamma=0.5 sim.seed=1)`.
+        context: String,
+        /// The error of that part.
+        #[source]
+        source: Box<Error>,
+    },
     /// An output directory is locked by another run (see `output::DirLock`); refused before
     /// anything is written.
     #[error(

@@ -636,6 +636,14 @@ pub fn run_sweep(
     let t0 = Instant::now();
     let manifest_path = dir.join(MANIFEST_FILE);
     let manifest = sweep.manifest().to_json();
+    // What a run would refuse at its start (memory, learner settings) is refused now, before
+    // the first run, not after the earlier ones finished.
+    if sweep.spec.command == SweepCommand::Learn {
+        for run in &sweep.runs {
+            run::learn_preflight(&run.scenario, &LearnOptions::default())
+                .map_err(|e| describe(sweep, run, e))?;
+        }
+    }
     // One sweep per directory at a time: locked before the manifest is read or written.
     let _lock = output::DirLock::acquire(dir)?;
     claim_dir(dir, &manifest_path, &manifest)?;
@@ -806,7 +814,10 @@ fn describe(sweep: &Sweep, run: &PlannedRun, e: Error) -> Error {
         .map(|(a, v)| format!("{}={v}", a.key))
         .chain(std::iter::once(format!("sim.seed={}", run.seed)))
         .collect();
-    Error::Solver(format!("sweep run {} ({}): {e}", run.id, values.join(" ")))
+    Error::Context {
+        context: format!("sweep run {} ({})", run.id, values.join(" ")),
+        source: Box::new(e),
+    }
 }
 
 fn mkdir(dir: &Path) -> Result<()> {

@@ -346,7 +346,7 @@ pub fn learn_checkpointed(
 /// # Errors
 /// [`Error::Scenario`] naming `learner.rule` for the batch rule on too many states with the
 /// agent engine, [`Error::Memory`] for a run that would not fit.
-fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
+pub(crate) fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
     let model = sc.model.as_model();
     let (ns, na) = (model.num_states(), model.num_actions());
     let algo = sc.learner.algo;
