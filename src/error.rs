@@ -85,6 +85,38 @@ pub enum Error {
     /// The caller's stop flag ended a run before it produced anything.
     #[error("interrupted before the first result")]
     Interrupted,
+    /// A computed value is NaN or infinite (e.g. rewards so large that the values overflow):
+    /// never reported as a result, let alone as converged.
+    #[error("{what} is not finite (NaN or infinite){hint}")]
+    NonFinite {
+        /// What overflowed, e.g. `the Q-values of T-BR at iteration 3`.
+        what: String,
+        /// What to do instead (empty, or starting with `; `).
+        hint: String,
+    },
+    /// A failure inside a larger job (e.g. one run of a sweep): where it happened, then the
+    /// error itself.
+    #[error("{context}: {source}")]
+    Context {
+        /// Where, e.g. `sweep run r0003 (model.gamma=0.5 sim.seed=1)`.
+        context: String,
+        /// The error of that part.
+        #[source]
+        source: Box<Error>,
+    },
+    /// An output directory is locked by another run (see `output::DirLock`); refused before
+    /// anything is written.
+    #[error(
+        "{}: in use by another mfgsim run (pid {holder}); wait for it to finish or choose \
+         another output directory (--out)",
+        dir.display()
+    )]
+    Busy {
+        /// The output directory.
+        dir: PathBuf,
+        /// The process id written by the holder (`unknown` when it wrote none yet).
+        holder: String,
+    },
     /// Encoding an output (Parquet / Arrow / JSON) failed.
     #[error("{}: {reason}", path.display())]
     Output {

@@ -135,7 +135,8 @@ pub struct FiniteNParams {
     pub engine: EngineKind,
     /// The learning rule with [`PolicySource::Learned`].
     pub learner: LearnerParams,
-    /// Bootstrap resamples for the confidence intervals. Default 2000.
+    /// Bootstrap resamples for the confidence intervals. Default 2000, at most
+    /// [`MAX_BOOTSTRAP`].
     pub bootstrap: usize,
     /// Two-sided confidence level of the intervals. Default 0.95.
     pub confidence: f64,
@@ -196,6 +197,16 @@ impl FiniteNParams {
         if !(self.confidence > 0.0 && self.confidence < 1.0) {
             return Err(Error::param("confidence", "must be in (0, 1)"));
         }
+        if self.bootstrap > MAX_BOOTSTRAP {
+            return Err(Error::param(
+                "bootstrap",
+                format!(
+                    "must be at most {MAX_BOOTSTRAP} resamples (the intervals settle long \
+                     before), got {}",
+                    self.bootstrap
+                ),
+            ));
+        }
         if self.policy == PolicySource::Learned {
             self.learner.validate()?;
         }
@@ -207,6 +218,10 @@ impl FiniteNParams {
         self.base_seed.wrapping_add(j as u64)
     }
 }
+
+/// Most bootstrap resamples a study accepts ([`FiniteNParams::bootstrap`]): each costs a
+/// pass over the replicates, and the percentile intervals settle within a few thousand.
+pub const MAX_BOOTSTRAP: usize = 1_000_000;
 
 /// The equilibrium the study measures against.
 #[derive(Debug, Clone, Copy)]

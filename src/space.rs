@@ -177,7 +177,15 @@ pub fn wasserstein1(x: &[f64], y: &[f64]) -> f64 {
 /// ||x − y||_∞.
 pub fn sup_distance(x: &[f64], y: &[f64]) -> f64 {
     debug_assert_eq!(x.len(), y.len());
-    x.iter().zip(y).fold(0.0, |m, (a, b)| m.max((a - b).abs()))
+    // NaN propagates (`f64::max` would drop it and report a NaN table as converged).
+    x.iter().zip(y).fold(0.0, |m: f64, (a, b)| {
+        let d = (a - b).abs();
+        if d > m || d.is_nan() {
+            d
+        } else {
+            m
+        }
+    })
 }
 
 /// The uniform distribution on `n` states.

@@ -557,8 +557,20 @@ impl Sweep {
 const FINISHED: &str = "summary.json";
 
 /// True when `run` finished in the sweep directory `dir` (`dir/runs/<id>/summary.json`).
+/// Links are not followed: a run directory or summary that is a symbolic link is not a
+/// finished run of this sweep (and [`run_sweep`] refuses to write through it).
 pub fn is_finished(dir: &Path, run: &PlannedRun) -> bool {
-    dir.join("runs").join(&run.id).join(FINISHED).is_file()
+    let run_dir = dir.join("runs").join(&run.id);
+    let real = |p: &Path, dir: bool| {
+        std::fs::symlink_metadata(p).is_ok_and(|m| {
+            if dir {
+                m.file_type().is_dir()
+            } else {
+                m.file_type().is_file()
+            }
+        })
+    };
+    real(&dir.join("runs"), true) && real(&run_dir, true) && real(&run_dir.join(FINISHED), false)
 }
 
 /// How [`run_sweep`] schedules runs.
@@ -768,9 +780,25 @@ pub fn run_sweep(
     let t0 = Instant::now();
     let manifest_path = dir.join(MANIFEST_FILE);
     let manifest = sweep.manifest().to_json();
+    // What a run would refuse at its start (memory, learner settings) is refused now, before
+    // the first run, not after the earlier ones finished.
+    if sweep.spec.command == SweepCommand::Learn {
+        for run in &sweep.runs {
+            run::learn_preflight(&run.scenario, &LearnOptions::default())
+                .map_err(|e| describe(sweep, run, e))?;
+        }
+    }
+    // One sweep per directory at a time (the shards of one sweep share it, one process per
+    // shard): locked before the manifest is read or written.
+    let _lock = match opts.shard {
+        Some(sh) => {
+            output::DirLock::acquire_shard(dir, &format!("shard-{}-of-{}", sh.index, sh.count))?
+        }
+        None => output::DirLock::acquire(dir)?,
+    };
     claim_dir(dir, &manifest_path, &manifest)?;
     let runs_dir = dir.join("runs");
-    mkdir(&runs_dir)?;
+    output::ensure_real_dir(&runs_dir)?;
     let share: Vec<&PlannedRun> = sweep
         .runs
         .iter()
@@ -987,7 +1015,10 @@ fn describe(sweep: &Sweep, run: &PlannedRun, e: Error) -> Error {
         .map(|(a, v)| format!("{}={v}", a.key))
         .chain(std::iter::once(format!("sim.seed={}", run.seed)))
         .collect();
-    Error::Solver(format!("sweep run {} ({}): {e}", run.id, values.join(" ")))
+    Error::Context {
+        context: format!("sweep run {} ({})", run.id, values.join(" ")),
+        source: Box::new(e),
+    }
 }
 
 fn mkdir(dir: &Path) -> Result<()> {
@@ -1051,6 +1082,7 @@ fn claim_dir(dir: &Path, manifest_path: &Path, manifest: &Value) -> Result<()> {
             })?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !is_lock_file(name))
             .collect();
         if !foreign.is_empty() {
             return Err(Error::Input {
@@ -1077,8 +1109,14 @@ fn manifest_being_written(dir: &Path) -> bool {
     let names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !is_lock_file(n))
         .collect();
     !names.is_empty() && names.iter().all(|n| n.starts_with(&prefix))
+}
+
+/// The directory lock and the shards' own locks ([`output::DirLock`]).
+fn is_lock_file(name: &str) -> bool {
+    name == output::LOCK_FILE || (name.starts_with(".mfgsim.") && name.ends_with(".lock"))
 }
 
 fn short(v: Option<&Value>) -> String {
@@ -1093,8 +1131,32 @@ fn short(v: Option<&Value>) -> String {
 /// Runs one planned run into `dir`; `Ok(false)` when it was stopped before finishing.
 fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Result<bool> {
     let sc = &run.scenario;
-    mkdir(dir)?;
+    // Never through a link (a planted `runs/<id>` symlink would send the files elsewhere).
+    // The files themselves are this sweep's (its locked directory holds only its own runs;
+    // a killed run's leftovers are replaced), but a link or a directory under their names
+    // is refused.
+    output::ensure_real_dir(dir)?;
     let done = dir.join(FINISHED);
+    let files: &[&str] = match sweep.spec.command {
+        SweepCommand::Solve => &[
+            "trajectory.parquet",
+            "equilibrium.parquet",
+            "least/trajectory.parquet",
+            "least/equilibrium.parquet",
+            "greatest/trajectory.parquet",
+            "greatest/equilibrium.parquet",
+        ],
+        SweepCommand::Learn => &["snapshots.parquet"],
+        SweepCommand::FiniteN => &["finite_n.parquet", "finite_n_steps.parquet"],
+    };
+    for f in files.iter().chain(&[FINISHED]) {
+        let path = dir.join(f);
+        if let Ok(m) = std::fs::symlink_metadata(&path) {
+            if !m.file_type().is_file() {
+                return Err(output::not_a_plain_file(&path, &m));
+            }
+        }
+    }
     let command = sweep.spec.command.as_str();
     let meta = RunMetadata::new(sc.text.clone(), run.seed)
         .with_extra("mfgsim.command", command)
@@ -1245,6 +1307,9 @@ fn finished_summaries<'a>(
     let mut summaries = Vec::new();
     for r in &sweep.runs {
         let p = runs_dir.join(&r.id).join(FINISHED);
+        if !runs_dir.parent().is_some_and(|dir| is_finished(dir, r)) {
+            continue;
+        }
         if let Ok(text) = std::fs::read_to_string(&p) {
             let v: Value = serde_json::from_str(&text).map_err(|e| Error::Input {
                 path: p.clone(),

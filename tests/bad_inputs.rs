@@ -314,3 +314,229 @@ fn a_scenario_name_cannot_leave_the_output_directory() {
     assert!(!tmp.path().join("a/escape").exists());
     assert!(!work.join("out").exists(), "nothing written");
 }
+
+/// Issue 20: two runs into one output directory both exited 0, one run's snapshots beside
+/// the other's summary. The directory is now locked for the run: while this process holds
+/// the lock, every command that writes there is refused with the holder's pid, writing
+/// nothing.
+#[test]
+fn a_second_run_into_a_locked_directory_is_refused_with_the_pid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("busy");
+    let lock = mfgsim::output::DirLock::acquire(&d).unwrap();
+    let out = d.to_str().unwrap();
+    let pid = format!("pid {}", std::process::id());
+    let commands: [&[&str]; 5] = [
+        &[
+            "learn",
+            "scenarios/gig.toml",
+            "--agents",
+            "1e3",
+            "--iterations",
+            "2",
+            "--quiet",
+        ],
+        &["solve", "scenarios/gig.toml"],
+        &["equilibria", "scenarios/adoption.toml"],
+        &[
+            "finite-n",
+            "scenarios/gig.toml",
+            "--agents",
+            "100",
+            "--seeds",
+            "2",
+            "--steps",
+            "5",
+            "--burn-in",
+            "1",
+            "--quiet",
+        ],
+        &[
+            "sweep",
+            "scenarios/gig.toml",
+            "--grid",
+            "model.gamma=0.5,0.6",
+            "--quiet",
+        ],
+    ];
+    for args in commands {
+        let mut args = args.to_vec();
+        args.extend(["--out", out]);
+        let o = mfgsim(&args);
+        let t = text(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {t}");
+        assert!(
+            t.contains("in use by another mfgsim run") && t.contains(&pid),
+            "{t}"
+        );
+        let names: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            [mfgsim::output::LOCK_FILE],
+            "{args:?} wrote into the locked directory"
+        );
+    }
+    drop(lock);
+    let o = mfgsim(&["solve", "scenarios/gig.toml", "--out", out]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        !d.join(mfgsim::output::LOCK_FILE).exists(),
+        "the lock file goes with the run"
+    );
+}
+
+/// Issue 20: a refused `learn` (here: too many agents for the memory) left an empty
+/// `snapshots.parts/` behind.
+#[test]
+fn refused_runs_leave_nothing_behind() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("refused");
+    let o = mfgsim(&[
+        "learn",
+        "scenarios/gig.toml",
+        "--agents",
+        "1e11",
+        "--iterations",
+        "2",
+        "--quiet",
+        "--out",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(!d.join("snapshots.parts").exists(), "{}", text(&o));
+    assert!(
+        !d.exists(),
+        "the directory this run created is removed again"
+    );
+    // With the default directories (`cargo test` left out/<name>/... in the clone): a
+    // refused learn and a refused finite-n (its journal's study.json) leave no `out/`.
+    let gig = root("scenarios/gig.toml");
+    for args in [
+        &["learn", "--agents", "1e11", "--iterations", "2", "--quiet"][..],
+        &[
+            "finite-n", "--agents", "1e12", "--seeds", "2", "--steps", "5", "--quiet",
+        ],
+    ] {
+        let o = Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+            .arg(args[0])
+            .arg(&gig)
+            .args(&args[1..])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(!tmp.path().join("out").exists(), "{args:?} left out/");
+    }
+}
+
+/// Issue 20: a symlinked sweep run directory sent a run's files outside `--out`; a
+/// finite-n journal folder that is a link had its `study.json` deleted; `plot --out`
+/// replaced any file.
+#[cfg(unix)]
+#[test]
+fn no_writer_follows_a_link_or_replaces_a_foreign_file() {
+    use std::os::unix::fs::symlink;
+    let tmp = tempfile::tempdir().unwrap();
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(
+        outside.join("summary.json"),
+        "{\"mfgsim_version\": \"mine\"}",
+    )
+    .unwrap();
+    std::fs::write(outside.join("study.json"), "{\"mfgsim_version\": \"mine\"}").unwrap();
+    // A sweep whose run directory is a planted link.
+    let sw = tmp.path().join("sweep");
+    let sweep = |dir: &Path| {
+        mfgsim(&[
+            "sweep",
+            "scenarios/gig.toml",
+            "--grid",
+            "model.gamma=0.5,0.6",
+            "--quiet",
+            "--out",
+            dir.to_str().unwrap(),
+        ])
+    };
+    let o = sweep(&sw);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let run = std::fs::read_dir(sw.join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_dir_all(&run).unwrap();
+    symlink(&outside, &run).unwrap();
+    let o = sweep(&sw);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("symbolic link"), "{}", text(&o));
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        2,
+        "nothing written outside"
+    );
+    // A finite-n journal folder that is a link.
+    let f = tmp.path().join("study");
+    std::fs::create_dir(&f).unwrap();
+    symlink(&outside, f.join("finite_n.runs")).unwrap();
+    let o = mfgsim(&[
+        "finite-n",
+        "scenarios/gig.toml",
+        "--agents",
+        "100",
+        "--seeds",
+        "2",
+        "--steps",
+        "5",
+        "--burn-in",
+        "1",
+        "--quiet",
+        "--out",
+        f.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(outside.join("study.json").exists(), "{}", text(&o));
+    // plot --out over a foreign file, and through a link.
+    let solved = tmp.path().join("solved");
+    let o = mfgsim(&[
+        "solve",
+        "scenarios/gig.toml",
+        "--out",
+        solved.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let notes = tmp.path().join("notes.png");
+    std::fs::write(&notes, "my notes").unwrap();
+    let link = tmp.path().join("link.svg");
+    symlink(outside.join("summary.json"), &link).unwrap();
+    for target in [&notes, &link] {
+        let o = mfgsim(&[
+            "plot",
+            solved.to_str().unwrap(),
+            "--out",
+            target.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(text(&o).contains("refusing to overwrite"), "{}", text(&o));
+    }
+    assert_eq!(std::fs::read_to_string(&notes).unwrap(), "my notes");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("summary.json")).unwrap(),
+        "{\"mfgsim_version\": \"mine\"}"
+    );
+    // Its own charts are replaced.
+    let chart = tmp.path().join("chart.svg");
+    for _ in 0..2 {
+        let o = mfgsim(&[
+            "plot",
+            solved.to_str().unwrap(),
+            "--out",
+            chart.to_str().unwrap(),
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    }
+}

@@ -727,3 +727,51 @@ fn finite_n_resume_through_the_binary() {
         "{err}"
     );
 }
+
+/// Issue 20: `--resume` accepted a `history.bin` copied from another run (same scenario,
+/// same size) and spliced its rows in.
+#[test]
+fn a_history_of_another_run_is_refused_on_resume() {
+    let sc = scenario(
+        "scenarios/gig.toml",
+        &["sim.agents=5000", "sim.iterations=6"],
+    );
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    for dir in [&a, &b] {
+        run::learn_checkpointed(
+            &sc,
+            &LearnOptions::default(),
+            Some(&plan(dir.path(), Interval::Every(3), false)),
+            &AtomicBool::new(false),
+            &mut |_, _| Ok(()),
+        )
+        .unwrap();
+    }
+    std::fs::copy(b.path().join("history.bin"), a.path().join("history.bin")).unwrap();
+    let longer = scenario(
+        "scenarios/gig.toml",
+        &["sim.agents=5000", "sim.iterations=8"],
+    );
+    let e = run::learn_checkpointed(
+        &longer,
+        &LearnOptions::default(),
+        Some(&plan(a.path(), Interval::Every(3), true)),
+        &AtomicBool::new(false),
+        &mut |_, _| Ok(()),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("history.bin") && e.contains("belongs to another run"),
+        "{e}"
+    );
+    // A run's own history resumes.
+    let e = run::learn_checkpointed(
+        &longer,
+        &LearnOptions::default(),
+        Some(&plan(b.path(), Interval::Every(3), true)),
+        &AtomicBool::new(false),
+        &mut |_, _| Ok(()),
+    );
+    assert_eq!(e.unwrap().iterations, 8);
+}

@@ -688,3 +688,46 @@ fn help_snapshots() {
         assert_eq!(stdout(&o), want, "`mfgsim {}` changed", args.join(" "));
     }
 }
+
+/// Issue 20: `learn --algo X` silently replaced the previous algorithm's
+/// `out/<name>/learn/`, and `plot` without `--out` wrote into the current directory.
+#[test]
+fn default_outputs_are_per_algorithm_and_plots_go_beside_their_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scenario = crate::util::root("scenarios/gig.toml");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+            .args(args)
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    for algo in ["online", "gmbl"] {
+        run(&[
+            "learn",
+            scenario.to_str().unwrap(),
+            "--algo",
+            algo,
+            "--agents",
+            "1000",
+            "--iterations",
+            "2",
+            "--quiet",
+        ]);
+    }
+    for algo in ["online", "gmbl"] {
+        let dir = tmp.path().join(format!("out/gig/learn-{algo}"));
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["algo"], algo);
+    }
+    run(&["plot", "out/gig/learn-gmbl", "--kind", "l1"]);
+    assert!(tmp.path().join("out/gig/learn-gmbl/plot-l1.png").is_file());
+    let stray: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().starts_with("plot-"))
+        .collect();
+    assert!(stray.is_empty(), "{stray:?}");
+}

@@ -66,7 +66,7 @@ print(f"adoption: mean level {np.dot(np.arange(L), lo.z):.4f} (from lowest) and 
 pop = mfgsim.Population(sc, 10**6, seed=1)
 errs = [np.abs(pop.step(sol.mu) - sol.z).sum() for _ in range(100)]
 print(f"10^6 agents under mu*: L1 to z* after 100 steps {errs[-1]:.4f}; "
-      f"state column {pop.states.dtype}, {pop.states.nbytes / 1e6:.0f} MB, no copy")
+      f"states {pop.states.dtype}, {pop.states.nbytes / 1e6:.0f} MB (a copy)")
 
 # 5. Plot, if matplotlib is installed.
 try:

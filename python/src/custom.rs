@@ -6,13 +6,13 @@
 //! the tables of the last z from a cache and never call Python per entry.
 //!
 //! A callback that raises, or returns an array of the wrong shape, with non-finite values,
-//! negative probabilities or rows that do not sum to 1 (within [`ROW_SUM_TOL`]), does not
-//! panic: the first error is stored, the tables are filled with a harmless placeholder (zero
+//! negative probabilities or rows that do not sum to 1 (within [`ROW_SUM_TOL`]; rows within
+//! it but off by more than 1e-12 are renormalised to sum to 1), does not panic: the first error is stored, the tables are filled with a harmless placeholder (zero
 //! rewards, every agent stays put) so that the Rust side finishes its unit of work, the
 //! caller's stop flag ends the run, and the entry point raises the stored error.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use mfgsim::model::{check_pmf, check_prob, GameParams, KernelTables, Model};
 use numpy::{PyArray1, PyReadonlyArrayDyn, PyUntypedArrayMethods};
@@ -24,6 +24,9 @@ use pyo3::prelude::*;
 /// can be sampled.
 pub const ROW_SUM_TOL: f64 = 1e-9;
 
+/// A mean field z and the tables of the callbacks at z.
+type CachedTables = (Vec<f64>, KernelTables);
+
 /// The Rust side of a `CustomModel`.
 pub struct PyModel {
     num_states: usize,
@@ -33,13 +36,16 @@ pub struct PyModel {
     regen_pmf: Vec<f64>,
     reward: Py<PyAny>,
     transition: Py<PyAny>,
-    /// The last z and its tables.
-    cache: Mutex<Option<(Vec<f64>, KernelTables)>>,
-    /// The first error of a callback since the last [`PyModel::reset_error`].
+    /// The last z and its tables (shared by every run of the model: a table is only cached
+    /// once both callbacks succeeded on it).
+    cache: Arc<Mutex<Option<CachedTables>>>,
+    /// The first error of a callback since the last [`PyModel::reset_error`]: this run's
+    /// own (each run works on its own [`PyModel::for_run`]), so a failure in one run never
+    /// reaches another.
     error: Mutex<Option<PyErr>>,
     failed: AtomicBool,
-    /// Number of calls of `transition` (one per mean field not in the cache).
-    calls: std::sync::atomic::AtomicU64,
+    /// Number of calls of `transition` (one per mean field not in the cache), over all runs.
+    calls: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for PyModel {
@@ -95,11 +101,30 @@ impl PyModel {
             regen_pmf,
             reward,
             transition,
-            cache: Mutex::new(None),
+            cache: Arc::new(Mutex::new(None)),
             error: Mutex::new(None),
             failed: AtomicBool::new(false),
-            calls: std::sync::atomic::AtomicU64::new(0),
+            calls: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         })
+    }
+
+    /// The model of one run: the same callbacks, table cache and call count, its own error
+    /// slot. Two threads running one `CustomModel` each get their own, so a callback error
+    /// in one run stops that run only.
+    pub fn for_run(&self, py: Python<'_>) -> PyModel {
+        PyModel {
+            num_states: self.num_states,
+            num_actions: self.num_actions,
+            name: self.name.clone(),
+            regen_prob: self.regen_prob,
+            regen_pmf: self.regen_pmf.clone(),
+            reward: self.reward.clone_ref(py),
+            transition: self.transition.clone_ref(py),
+            cache: self.cache.clone(),
+            error: Mutex::new(None),
+            failed: AtomicBool::new(false),
+            calls: self.calls.clone(),
+        }
     }
 
     /// Forgets a stored error (at the start of every entry point).
@@ -194,6 +219,17 @@ impl PyModel {
         t.resize(ns, na);
         t.reward.copy_from_slice(&r);
         t.kernel.copy_from_slice(&p);
+        // Rows accepted above but off by more than the exact core's own row tolerance
+        // (`mfgsim::model::invariants::ROW_SUM_TOL`, 1e-12) are renormalised: the exact
+        // operators conserve mass only then, and T-BR's tolerance (1e-11) is far below the
+        // 1e-9 accepted here. Rows already within it are kept bit for bit (a custom copy of
+        // a built-in model then gives the built-in model's runs).
+        for row in t.kernel.chunks_exact_mut(ns) {
+            let sum: f64 = row.iter().sum();
+            if (sum - 1.0).abs() > mfgsim::model::invariants::ROW_SUM_TOL {
+                row.iter_mut().for_each(|x| *x /= sum);
+            }
+        }
         Ok(())
     }
 
@@ -402,9 +438,18 @@ impl PyCustomModel {
 impl PyCustomModel {
     /// The scenario of a run: this model, its settings, then `extra` overrides.
     pub(crate) fn scenario(&self, extra: &[String]) -> PyResult<mfgsim::scenario::Scenario> {
+        self.scenario_with(self.model.clone(), extra)
+    }
+
+    /// The scenario of a run on `model` (this model's [`PyModel::for_run`]).
+    pub(crate) fn scenario_with(
+        &self,
+        model: Arc<PyModel>,
+        extra: &[String],
+    ) -> PyResult<mfgsim::scenario::Scenario> {
         let all: Vec<String> = self.overrides.iter().chain(extra).cloned().collect();
         mfgsim::scenario::Scenario::with_model(
-            mfgsim::model::BuiltinModel::Custom(self.model.clone()),
+            mfgsim::model::BuiltinModel::Custom(model),
             self.game,
             "",
             std::path::Path::new("<CustomModel>"),

@@ -7,9 +7,9 @@
 //! flag and raises `KeyboardInterrupt` promptly. The pure-Python layer
 //! (`python/python/mfgsim/__init__.py`) wraps the raw results into classes and tables.
 
-// rust-numpy's zero-copy view of a borrowed buffer (`Population.states`) is an unsafe call;
-// it is the only one (see `population.rs`). The core crate keeps `forbid(unsafe_code)`.
-#![deny(unsafe_code)]
+// No unsafe code: `Population.states` is a copy (a zero-copy view was a data race with
+// `step` on another thread), as in the core crate.
+#![forbid(unsafe_code)]
 
 mod custom;
 mod population;
@@ -219,10 +219,11 @@ impl PyScenario {
     }
 }
 
-/// A `Scenario` or a `CustomModel`, as every entry point accepts.
+/// A `Scenario` or a `CustomModel`, as every entry point accepts; a custom model with the
+/// [`PyModel::for_run`] of this call (its own error slot).
 pub(crate) enum ModelArg {
     Scenario(Py<PyScenario>),
-    Custom(Py<PyCustomModel>),
+    Custom(Py<PyCustomModel>, std::sync::Arc<PyModel>),
 }
 
 impl ModelArg {
@@ -231,7 +232,8 @@ impl ModelArg {
             return Ok(ModelArg::Scenario(s));
         }
         if let Ok(c) = obj.extract::<Py<PyCustomModel>>() {
-            return Ok(ModelArg::Custom(c));
+            let run = std::sync::Arc::new(c.get().model.for_run(obj.py()));
+            return Ok(ModelArg::Custom(c, run));
         }
         Err(pyo3::exceptions::PyTypeError::new_err(format!(
             "expected an mfgsim.Scenario or an mfgsim.CustomModel, got {}",
@@ -243,19 +245,18 @@ impl ModelArg {
     pub(crate) fn scenario(&self, overrides: &[String]) -> PyResult<Scenario> {
         match self {
             ModelArg::Scenario(s) => s.get().derive(overrides),
-            ModelArg::Custom(c) => {
-                let c = c.get();
-                c.model.reset_error();
-                c.scenario(overrides)
+            ModelArg::Custom(c, run) => {
+                run.reset_error();
+                c.get().scenario_with(run.clone(), overrides)
             }
         }
     }
 
-    /// The Python model, when there is one.
+    /// The Python model of this run, when there is one.
     pub(crate) fn py_model(&self) -> Option<std::sync::Arc<PyModel>> {
         match self {
             ModelArg::Scenario(_) => None,
-            ModelArg::Custom(c) => Some(c.get().model.clone()),
+            ModelArg::Custom(_, run) => Some(run.clone()),
         }
     }
 }
@@ -309,9 +310,11 @@ pub(crate) fn run_blocking<T: Send>(
         }
         py.detach(|| handle.join())
     });
+    // A panic never crosses into Python (where it would be a `PanicException`, which
+    // `except Exception` does not catch): it becomes a `RuntimeError` naming the bug.
     let result = match result {
         Ok(r) => r,
-        Err(panic) => std::panic::resume_unwind(panic),
+        Err(panic) => return Err(panic_error(panic.as_ref())),
     };
     if let Some(e) = model.and_then(PyModel::take_error) {
         return Err(e);
@@ -320,6 +323,18 @@ pub(crate) fn run_blocking<T: Send>(
         return Err(e);
     }
     result
+}
+
+/// A `RuntimeError` for a caught panic, with its message.
+pub(crate) fn panic_error(panic: &(dyn std::any::Any + Send)) -> PyErr {
+    let msg = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into());
+    pyo3::exceptions::PyRuntimeError::new_err(format!(
+        "internal error in mfgsim (a bug; please report it): {msg}"
+    ))
 }
 
 /// The native module.

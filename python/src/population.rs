@@ -6,7 +6,6 @@ use mfgsim::model::BuiltinModel;
 use mfgsim::population::Population;
 use mfgsim::space::uniform;
 use mfgsim::transition::TransitionBuffer;
-use numpy::ndarray::ArrayView1;
 use numpy::{Element, PyArray1};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -100,9 +99,12 @@ impl PyPopulation {
         let (k, seed) = (self.steps, self.seed);
         let model = &self.model;
         let inner = &mut self.inner;
-        let result = py.detach(
-            || with_pop!(inner, p => p.step_par(model.as_model(), &policy, k, seed).map(|_| ())),
-        );
+        let result = py.detach(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                with_pop!(inner, p => p.step_par(model.as_model(), &policy, k, seed).map(|_| ()))
+            }))
+        });
+        let result = result.map_err(|panic| crate::panic_error(panic.as_ref()))?;
         if let Some(e) = self.py_model.as_ref().and_then(|pm| pm.take_error()) {
             return Err(e);
         }
@@ -129,20 +131,15 @@ impl PyPopulation {
         Ok(())
     }
 
-    /// The agents' current states: a read-only numpy view of the engine's state column (no
-    /// copy; dtype uint8, or uint16 above 256 states). It keeps the population alive; it is
-    /// valid until the next `step` or `reset`, which reuse the memory (read `.states` again).
+    /// The agents' current states: a numpy array (a copy; dtype uint8, or uint16 above 256
+    /// states), so later steps never change an array you kept. While another thread runs
+    /// `step` on this population, reading it raises `RuntimeError` (the population is busy).
     #[getter]
-    fn states<'py>(this: Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        let arr = {
-            let me = this.borrow();
-            match &me.inner {
-                Inner::U8(p) => view(p.states(), this.clone().into_any())?,
-                Inner::U16(p) => view(p.states(), this.clone().into_any())?,
-            }
-        };
-        arr.getattr("flags")?.setattr("writeable", false)?;
-        Ok(arr)
+    fn states<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        match &self.inner {
+            Inner::U8(p) => PyArray1::from_slice(py, p.states()).into_any(),
+            Inner::U16(p) => PyArray1::from_slice(py, p.states()).into_any(),
+        }
     }
 
     /// The last step's transitions as three numpy arrays (s, a, s′) of length N (copies);
@@ -243,16 +240,4 @@ impl PyPopulation {
             self.steps
         )
     }
-}
-
-/// A numpy array over `data` whose base object is `owner` (the `Population` holding it).
-fn view<'py, T: Element>(data: &[T], owner: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-    let v = ArrayView1::from(data);
-    // SAFETY: `data` is the population's state column, a Vec allocated once at construction
-    // that is never resized, reallocated or freed while the population lives (steps swap
-    // and overwrite the two columns in place). `owner` is that population, set as the
-    // array's base object, so it outlives the array.
-    #[allow(unsafe_code)]
-    let arr = unsafe { PyArray1::borrow_from_array(&v, owner) };
-    Ok(arr.into_any())
 }

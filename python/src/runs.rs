@@ -339,14 +339,17 @@ fn _learn<'py>(
     Ok(d)
 }
 
-/// The rayon pool of a run: `threads` workers, or one per core.
+/// The rayon pool of a run: `threads` workers, or one per core; more than the machine's
+/// cores is capped at the cores, as on the command line (extra threads only contend, and
+/// a million of them never finish starting).
 pub(crate) fn thread_pool(threads: Option<usize>) -> PyResult<rayon::ThreadPool> {
     let mut b = rayon::ThreadPoolBuilder::new();
     if let Some(t) = threads {
         if t == 0 {
             return Err(PyValueError::new_err("threads must be at least 1"));
         }
-        b = b.num_threads(t);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        b = b.num_threads(t.min(cores));
     }
     b.build()
         .map_err(|e| PyValueError::new_err(format!("starting the worker threads: {e}")))

@@ -138,7 +138,7 @@ pub struct PlotArgs {
     #[arg(long, value_enum, value_name = "KIND")]
     pub kind: Option<PlotKindArg>,
     /// The image to write; .png or .svg (SVG text is drawn as outlines, no font needed).
-    /// Default: plot-<kind>.png.
+    /// Default: plot-<kind>.png in the first input directory.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Series name of the input at the same position (repeatable, in input order); an
@@ -452,7 +452,7 @@ fn learner_keys_help() -> String {
             "[learner]",
             "algo",
             format!("\"{}\"", l.algo),
-            "online | tmfq | gmbl",
+            "online | tmfq | gmbl | iql | mfq",
         ),
         (
             "",
@@ -602,7 +602,7 @@ pub struct LearnArgs {
     /// Worker threads (results do not depend on it). Default: all cores.
     #[arg(long, value_name = "T")]
     pub threads: Option<usize>,
-    /// Output directory. Default: out/<scenario name>/learn/.
+    /// Output directory. Default: out/<scenario name>/learn-<algo>/ (one per algorithm).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Close a snapshot part file every this many iterations (a run killed hard loses at most

@@ -38,14 +38,19 @@ pub fn effective_threads(asked: Option<usize>, cores: usize) -> usize {
     }
 }
 
-/// The output directory: `out` if given, else `out/<scenario>/<command>/`; created.
-pub fn output_dir(out: Option<&Path>, scenario: &str, command: &str) -> Result<PathBuf> {
+/// The output directory: `out` if given, else `out/<scenario>/<command>/`; created and
+/// locked for this run (a second run into it is refused, naming the holder's pid). The lock
+/// is held until the returned [`mfgsim::output::DirLock`] is dropped.
+pub fn output_dir(
+    out: Option<&Path>,
+    scenario: &str,
+    command: &str,
+) -> Result<mfgsim::output::DirLock> {
     let dir = out.map_or_else(
         || Path::new("out").join(scenario).join(command),
         Path::to_path_buf,
     );
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
+    Ok(mfgsim::output::DirLock::acquire(&dir)?)
 }
 
 /// Refuses, before any work, when a file the command would write exists and was not

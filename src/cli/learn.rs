@@ -124,7 +124,9 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     )?;
 
     let out_dir = a.out.as_deref().or(a.resume.as_deref());
-    let dir = crate::cmd::output_dir(out_dir, &sc.name, "learn")?;
+    // One default directory per algorithm: `--algo X` never replaces another's run.
+    let lock = crate::cmd::output_dir(out_dir, &sc.name, &format!("learn-{}", algo.as_str()))?;
+    let dir = lock.dir().to_path_buf();
     let plan = checkpoint_plan(&dir, a);
     let plan = plan.as_ref();
     let parts_dir = dir.join("snapshots.parts");
@@ -190,8 +192,18 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     bar.finish_and_clear();
     let report = match result {
         Ok(r) => r,
-        Err(mfgsim::Error::Interrupted) => bail!("interrupted before the first iteration"),
         Err(e) => {
+            // Nothing to keep: remove the (empty or partial) parts this run wrote, so a
+            // refused or failed run leaves no debris (only mfgsim's own files go).
+            drop(stream);
+            drop(exporter);
+            let _ = output::clear_part_dir(&parts_dir);
+            if a.export_transitions {
+                let _ = output::clear_part_dir(&trans_dir);
+            }
+            if matches!(e, mfgsim::Error::Interrupted) {
+                bail!("interrupted before the first iteration");
+            }
             let e = anyhow::Error::from(e);
             return Err(match plan {
                 Some(p) if p.resume => e.context(format!("resuming from {}", p.dir.display())),

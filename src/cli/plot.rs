@@ -24,9 +24,17 @@ pub fn plot_cmd(a: PlotArgs) -> Result<ExitCode> {
         floor: a.floor,
     };
     let plotted = build_chart(&req).context("reading the plot's inputs")?;
-    let out = a
-        .out
-        .unwrap_or_else(|| PathBuf::from(format!("plot-{}.png", plotted.kind)));
+    // Beside its input (the first directory, or the folder of a file), not wherever the
+    // command was started.
+    let out = a.out.unwrap_or_else(|| {
+        let first = req.inputs.first().map(PathBuf::as_path);
+        let dir = match first {
+            Some(p) if p.is_dir() => p.to_path_buf(),
+            Some(p) => p.parent().map(PathBuf::from).unwrap_or_default(),
+            None => PathBuf::new(),
+        };
+        dir.join(format!("plot-{}.png", plotted.kind))
+    });
     write_chart(&out, &plotted.chart, a.width, a.height)?;
     writeln!(
         std::io::stdout(),

@@ -49,6 +49,12 @@ pub fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("out").join(&sc.name));
+    // One run per output directory: locked before anything is written.
+    let _lock = if a.no_write {
+        None
+    } else {
+        Some(mfgsim::output::DirLock::acquire(&dir)?)
+    };
     if !a.no_write {
         let subs: &[&str] = match a.start.as_ref().unwrap_or(&sc.start) {
             StartSpec::Extremal => &["least", "greatest"],
@@ -239,6 +245,11 @@ pub fn equilibria_cmd(a: EquilibriaArgs) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| Path::new("out").join(&sc.name).join("equilibria"));
     let files = [dir.join("summary.json"), dir.join("equilibria.parquet")];
+    let _lock = if a.no_write {
+        None
+    } else {
+        Some(mfgsim::output::DirLock::acquire(&dir)?)
+    };
     if !a.no_write {
         crate::cmd::refuse_foreign(&files)?;
     }
@@ -321,7 +332,6 @@ pub fn equilibria_cmd(a: EquilibriaArgs) -> Result<ExitCode> {
         )?;
     }
     if !a.no_write {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let meta =
             RunMetadata::new(sc.text.clone(), opts.seed).with_extra("mfgsim.command", "equilibria");
         let na = sc.model.as_model().num_actions();

@@ -75,7 +75,8 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
         params.burn_in,
         rayon::current_num_threads(),
     )?;
-    let dir = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "finite-n")?;
+    let lock = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "finite-n")?;
+    let dir = lock.dir().to_path_buf();
     crate::cmd::refuse_foreign(
         &[
             "finite_n.parquet",
@@ -144,10 +145,17 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
     }
     let study = match result {
         Ok(s) => s,
-        Err(mfgsim::Error::Interrupted) => {
-            bail!("interrupted before the first run finished; nothing written")
+        Err(e) => {
+            // A study refused or failed before any run finished leaves no journal behind
+            // (a fresh one held only its study.json).
+            if done_runs.load(Ordering::Relaxed) == 0 {
+                let _ = journal.clear();
+            }
+            if matches!(e, mfgsim::Error::Interrupted) {
+                bail!("interrupted before the first run finished; nothing written");
+            }
+            return Err(e.into());
         }
-        Err(e) => return Err(e.into()),
     };
     let report = &study.report;
 
@@ -235,7 +243,7 @@ fn print_report(
     writeln!(
         out,
         "{:>14} {:>5} {:>11} {:>10} {:>23} {:>11} {:>12} {:>9}",
-        "N", "runs", "mean L1", "std", "CI (bootstrap)", "mean max", "N*sum(var)", "run s"
+        "N", "runs", "mean L1", "std", "CI (bootstrap)", "mean max", "N*sum(var)", "s per run"
     )?;
     for g in &report.groups {
         let ci = g
@@ -244,7 +252,15 @@ fn print_report(
         writeln!(
             out,
             "{:>14} {:>5} {:>11.4e} {:>10.2e} {:>23} {:>11.4e} {:>12.4} {:>9.2}",
-            g.agents, g.runs, g.mean_l1, g.std_l1, ci, g.mean_max_l1, g.n_times_variance, g.seconds
+            g.agents,
+            g.runs,
+            g.mean_l1,
+            g.std_l1,
+            ci,
+            g.mean_max_l1,
+            g.n_times_variance,
+            // The group's seconds are summed over its runs (seeds); the column is per run.
+            g.seconds / g.runs.max(1) as f64
         )?;
     }
     for g in &report.groups {

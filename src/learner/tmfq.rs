@@ -164,11 +164,12 @@
 //! # Ok::<(), mfgsim::Error>(())
 //! ```
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use super::tq::TqLearner;
 use super::{greedy_changes, Algo, Algorithm, Iteration, LearnerParams, Ledger, TmfqParams};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{check_pmf, GameParams, Model};
 use crate::persist::{StateReader, StateWriter};
 use crate::population::{multinomial, Actions, CountPopulation, Engine, Population};
@@ -214,6 +215,9 @@ pub struct Tmfq<'m, M: Model + ?Sized> {
     /// Q at the last check of the inner loop.
     q_check: QTable,
     suffix: Vec<f64>,
+    /// The caller's stop flag, checked at every simulator step of the inner loop (one
+    /// inner loop can run for hours with a large T_max).
+    stop: Option<&'m AtomicBool>,
 }
 
 impl<'m, M: Model + ?Sized> Tmfq<'m, M> {
@@ -249,7 +253,16 @@ impl<'m, M: Model + ?Sized> Tmfq<'m, M> {
             t: 0,
             k: 0,
             suffix: Vec::new(),
+            stop: None,
         })
+    }
+
+    /// Watches `stop`: once it is set, the inner loop ends at its next simulator step and
+    /// [`Algorithm::iterate`] returns [`Error::Interrupted`] (the iteration is abandoned;
+    /// the run keeps the iterations before it).
+    pub fn with_stop(mut self, stop: &'m AtomicBool) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// The mean field the next iteration learns at (z0 before the first iteration).
@@ -273,7 +286,8 @@ impl<'m, M: Model + ?Sized> Tmfq<'m, M> {
     ///
     /// # Errors
     /// [`crate::Error::Param`] (key `z`) when `z` is not a pmf on the states, or for a model the
-    /// engine cannot sample.
+    /// engine cannot sample; [`Error::Interrupted`] once the stop flag ([`Tmfq::with_stop`])
+    /// is set.
     pub fn learn_at(&mut self, z: &[f64]) -> Result<InnerStats> {
         let m = self.params.sim_agents as u64;
         let max_steps = self.params.max_sim_transitions / m;
@@ -288,6 +302,9 @@ impl<'m, M: Model + ?Sized> Tmfq<'m, M> {
         };
         self.q_check.clone_from(self.learner.q());
         while st.steps < max_steps {
+            if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+                return Err(Error::Interrupted);
+            }
             let t0 = Instant::now();
             self.sim.step_at(
                 self.model,
@@ -416,7 +433,27 @@ mod tests {
     use crate::space::l1_distance;
     use crate::test_util::env;
     use crate::test_util::in_pool;
-    use crate::Error;
+
+    /// Issue 20: Ctrl-C was not seen inside one outer iteration: with a large
+    /// `max_sim_transitions` the run could only be killed.
+    #[test]
+    fn the_stop_flag_ends_the_inner_loop() {
+        let m = Gig::default();
+        let mut p = LearnerParams::default();
+        p.tmfq.sim_agents = 1000;
+        p.tmfq.max_sim_transitions = 100_000; // 100 steps: the run ends (Ok) without the check
+        p.tmfq.inner_tol = 1e-300;
+        let stop = AtomicBool::new(false);
+        let z = uniform(10);
+        let mut t = Tmfq::try_new(&m, GameParams::default(), &p, &z, 1)
+            .unwrap()
+            .with_stop(&stop);
+        stop.store(true, Ordering::Relaxed);
+        let e = t.iterate().unwrap_err();
+        assert!(matches!(e, Error::Interrupted), "{e:?}");
+        assert_eq!(t.simulator_steps(), 0);
+        assert_eq!(t.iterations(), 0, "the abandoned iteration does not count");
+    }
 
     fn small_params() -> LearnerParams {
         let mut p = LearnerParams::default();

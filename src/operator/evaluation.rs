@@ -117,6 +117,10 @@ fn solve_dense(a: &mut [f64], b: &mut [f64], n: usize) {
 }
 
 /// Exploitability of `policy` at mean field `z`, given Q*_z (from TQ-value iteration at z).
+///
+/// An exploitability is never negative; a negative difference (rounding, or Q*_z's own
+/// error, which is within the tolerance Q*_z was computed to) is reported as 0, and −0.0
+/// as 0. NaN passes through, so a broken table is never hidden.
 pub fn exploitability(
     tables: &KernelTables,
     game: GameParams,
@@ -132,7 +136,11 @@ pub fn exploitability(
         max = max.max(gap);
         weighted += zs * gap;
     }
-    Exploitability { max, weighted }
+    let floor = |x: f64| if x <= 0.0 { 0.0 } else { x };
+    Exploitability {
+        max: floor(max),
+        weighted: floor(weighted),
+    }
 }
 
 #[cfg(test)]
@@ -156,6 +164,15 @@ mod tests {
         }
         let e = exploitability(&t, game, &pi, &z, &q);
         assert!(e.max.abs() < 1e-11 && e.weighted.abs() < 1e-11, "{e:?}");
+        // Issue 20: a Q* a little below the truth gave −1e-12 (printed and stored as is).
+        let mut low = q.clone();
+        low.values.iter_mut().for_each(|x| *x -= 1e-9);
+        let e = exploitability(&t, game, &pi, &z, &low);
+        assert!(
+            e.max == 0.0 && e.weighted == 0.0 && !e.max.is_sign_negative(),
+            "{e:?}"
+        );
+        assert!(!e.weighted.is_sign_negative(), "{e:?}");
         // A worse policy (uniform) is exploitable.
         let bad = crate::space::Policy::uniform(10, 4);
         let e = exploitability(&t, game, &bad, &z, &q);

@@ -183,7 +183,8 @@ impl TqIteration {
             sweeps += 1;
             residual = sup_distance(&next.values, &q.values);
             std::mem::swap(q, next);
-            if residual < tol {
+            if residual < tol || !residual.is_finite() {
+                // A non-finite residual (values overflowed to inf / NaN) never converges.
                 break;
             }
             if certify {

@@ -1,7 +1,8 @@
 //! Writing results: Parquet tables and JSON summaries, atomically.
 //!
 //! Every file goes through [`AtomicFile`] (or its closure form [`write_atomic`]): bytes go to a
-//! hidden temporary file in the destination directory, `.NAME.tmp-PID-N`, which is flushed,
+//! hidden temporary file in the destination directory, `.NAME.tmp-` and 16 random hex digits
+//! (created with `create_new`, never through a link), which is flushed,
 //! synced and then renamed over `NAME`. A failure at any point (an error from the closure, an
 //! encoder error, a panic, a dropped writer) removes the temporary file, so a file under its
 //! final name is always complete. Readers never see half a Parquet footer.
@@ -95,6 +96,7 @@
 mod census;
 mod finite_n;
 mod json;
+mod lock;
 mod manifest;
 mod online;
 mod owned;
@@ -108,6 +110,8 @@ pub use self::finite_n::{
     read_finite_n_series,
 };
 pub use self::json::{solution_json, write_json};
+pub(crate) use self::lock::not_a_plain_file;
+pub use self::lock::{ensure_real_dir, DirLock, LOCK_FILE};
 pub use self::manifest::{ManifestAxis, ManifestRun, SweepManifest, MANIFEST_FILE};
 pub use self::online::{push_snapshot, snapshot_schema};
 pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
@@ -133,6 +137,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Distinguishes temporary files of one process (several writers may target one directory).
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
+/// 64 unpredictable bits for a temporary name or a checkpoint's run identity: the standard
+/// library's per-process random hash keys (seeded by the OS) over the process id, a counter
+/// and the time. Not a random stream of the simulation (those come only from `rng`); it
+/// never reaches a result.
+pub(crate) fn random_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(TEMP_COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    h.finish()
+}
+
 /// Wraps an I/O error with the file it concerns.
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
@@ -155,7 +174,9 @@ pub struct AtomicFile {
 }
 
 impl AtomicFile {
-    /// Creates `.NAME.tmp-PID-N` next to `path`, ready for writing.
+    /// Creates `.NAME.tmp-XXXXXXXXXXXXXXXX` (16 random hex digits) next to `path`, ready
+    /// for writing. The temporary file is created with `create_new`, so it is never opened
+    /// through a symbolic link or over an existing file (a clash draws another name).
     ///
     /// # Errors
     /// [`Error::Output`] when `path` has no file name; [`Error::Io`] naming `path` when the
@@ -165,18 +186,30 @@ impl AtomicFile {
             path: path.to_path_buf(),
             reason: "not a file path".into(),
         })?;
-        let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut temp_name = std::ffi::OsString::from(".");
-        temp_name.push(name);
-        temp_name.push(format!(".tmp-{}-{n}", std::process::id()));
-        let temp = path.with_file_name(temp_name);
-        // Errors name the final path: that is the file the user asked for.
-        let file = File::create(&temp).map_err(io_error(path))?;
-        Ok(AtomicFile {
-            path: path.to_path_buf(),
-            temp,
-            file: Some(BufWriter::new(file)),
-        })
+        let mut last = None;
+        for _ in 0..8 {
+            let mut temp_name = std::ffi::OsString::from(".");
+            temp_name.push(name);
+            temp_name.push(format!(".tmp-{:016x}", random_id()));
+            let temp = path.with_file_name(temp_name);
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&temp)
+            {
+                Ok(file) => {
+                    return Ok(AtomicFile {
+                        path: path.to_path_buf(),
+                        temp,
+                        file: Some(BufWriter::new(file)),
+                    })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                // Errors name the final path: that is the file the user asked for.
+                Err(e) => return Err(io_error(path)(e)),
+            }
+        }
+        Err(io_error(path)(last.expect("the loop ran")))
     }
 
     /// The final path (where the file appears on [`AtomicFile::commit`]).
@@ -401,6 +434,39 @@ mod tests {
         let err = write_atomic(&path, |_| Ok(())).unwrap_err();
         assert!(matches!(err, Error::Io { .. }), "{err:?}");
         assert!(err.to_string().contains("no/such/dir"), "{err}");
+    }
+
+    /// Issue 20: temporary names were `.NAME.tmp-PID-N`, opened with `File::create`, so a
+    /// link planted under the next name made a write land outside the output directory.
+    #[cfg(unix)]
+    #[test]
+    fn planted_links_at_temporary_names_are_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, "precious").unwrap();
+        let out = dir.path().join("out");
+        std::fs::create_dir(&out).unwrap();
+        let pid = std::process::id();
+        for n in 0..64 {
+            std::os::unix::fs::symlink(&victim, out.join(format!(".x.json.tmp-{pid}-{n}")))
+                .unwrap();
+        }
+        let path = out.join("x.json");
+        write_atomic(&path, |w| w.write_all(b"mine").map_err(io_error(&path))).unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "mine");
+        // The temporary name is unpredictable: 16 hex digits, different each time.
+        let a = AtomicFile::create(&path).unwrap();
+        let b = AtomicFile::create(&path).unwrap();
+        let name = |f: &AtomicFile| {
+            f.temp_path()
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        };
+        assert_ne!(name(&a), name(&b));
+        assert!(owned::is_temp_name(&name(&a)), "{}", name(&a));
     }
 
     #[test]

@@ -4,8 +4,8 @@
 //! content: a Parquet file whose footer carries [`KEY_VERSION`](super::KEY_VERSION) (every
 //! table mfgsim writes has it), a JSON object with an `mfgsim_version` key (every
 //! `summary.json`), a PNG (the plots; a PNG has no provenance field, so only its signature
-//! is checked), or a leftover temporary file of [`AtomicFile`](super::AtomicFile)
-//! (`.NAME.tmp-PID-N`, from a killed run). Anything else where a command would write is a
+//! is checked), an SVG carrying mfgsim's comment, or a leftover temporary file of [`AtomicFile`](super::AtomicFile)
+//! (`.NAME.tmp-` and 16 random hex digits, from a killed run). Anything else where a command would write is a
 //! *foreign* file: the command refuses before it starts, naming the file, and deletes or
 //! overwrites nothing.
 //!
@@ -49,19 +49,25 @@ pub fn written_by_mfgsim(path: &Path) -> bool {
         json_has_provenance(path)
     } else if name.ends_with(".png") {
         png_signature(path)
+    } else if name.ends_with(".svg") {
+        svg_has_provenance(path)
     } else {
         false
     }
 }
 
-/// `.NAME.tmp-PID-N`, the temporary name of an [`AtomicFile`](super::AtomicFile).
-fn is_temp_name(name: &str) -> bool {
+/// `.NAME.tmp-` and 16 hex digits, the temporary name of an
+/// [`AtomicFile`](super::AtomicFile) (or `.NAME.tmp-PID-N`, left by earlier versions).
+pub(crate) fn is_temp_name(name: &str) -> bool {
     let Some(rest) = name.strip_prefix('.') else {
         return false;
     };
     let Some((_, tail)) = rest.rsplit_once(".tmp-") else {
         return false;
     };
+    if tail.len() == 16 && tail.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return true;
+    }
     let mut parts = tail.split('-');
     let digits =
         |p: Option<&str>| p.is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
@@ -95,6 +101,16 @@ fn json_has_provenance(path: &Path) -> bool {
         .is_some_and(|v| v.get("mfgsim_version").is_some())
 }
 
+fn svg_has_provenance(path: &Path) -> bool {
+    if std::fs::metadata(path).map_or(true, |m| m.len() > 256 << 20) {
+        return false;
+    }
+    std::fs::read(path).is_ok_and(|b| {
+        let mark = super::plot::SVG_PROVENANCE.as_bytes();
+        b.windows(mark.len()).any(|w| w == mark)
+    })
+}
+
 fn png_signature(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 8];
@@ -116,7 +132,10 @@ pub fn check_replaceable(path: &Path) -> Result<()> {
             path: path.to_path_buf(),
             reason: format!(
                 "exists and {}; refusing to overwrite it: {WHAT_TO_DO}",
-                if m.is_dir() {
+                if m.is_symlink() {
+                    "is a symbolic link (mfgsim never writes through a link it did not create)"
+                        .to_string()
+                } else if m.is_dir() {
                     "is a directory".to_string()
                 } else {
                     "was not written by mfgsim (no mfgsim provenance in it)".to_string()

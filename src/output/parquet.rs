@@ -592,7 +592,7 @@ pub struct PartSummary {
 /// Creates the dataset directory `dir` if missing and checks that it holds no
 /// `part-*.parquet` files (which would mix two runs in one dataset).
 pub(crate) fn open_part_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+    super::ensure_real_dir(dir)?;
     for entry in std::fs::read_dir(dir).map_err(io_error(dir))? {
         let name = entry.map_err(io_error(dir))?.file_name();
         let name = name.to_string_lossy();
@@ -1045,10 +1045,7 @@ pub fn write_solutions(
         } else {
             dir.join(label)
         };
-        std::fs::create_dir_all(&sub).map_err(|source| Error::Io {
-            path: sub.clone(),
-            source,
-        })?;
+        super::ensure_real_dir(&sub)?;
         // Each file says what it holds: a readers (and `mfgsim plot`) never shows an end
         // point that did not converge as an equilibrium.
         let meta = meta

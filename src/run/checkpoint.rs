@@ -58,7 +58,9 @@ use crate::scenario::Scenario;
 
 /// The version of the `state.ckpt` and `history.bin` layouts this build reads and writes.
 /// Version 2: each history record holds `w1_to_tmfe` and `consistency` after `l1_to_tmfe`.
-pub const FORMAT_VERSION: u32 = 2;
+/// Version 3: both files carry the run's identity (`run_id`, drawn when the run starts), and
+/// a resume refuses a `history.bin` of another run.
+pub const FORMAT_VERSION: u32 = 3;
 /// The state file in a checkpoint directory.
 pub const STATE_FILE: &str = "state.ckpt";
 /// The snapshot history in a checkpoint directory.
@@ -149,6 +151,9 @@ struct Header {
     options: BTreeMap<String, String>,
     iteration: u64,
     history_records: u64,
+    /// The run's identity: random, drawn at a fresh start, kept by every resume, and
+    /// written into `history.bin`'s header too.
+    run_id: u64,
 }
 
 /// Loop totals saved with the state (not part of any algorithm).
@@ -577,10 +582,11 @@ fn decode_snapshot(words: &[u64], ns: usize) -> Option<Snapshot> {
     })
 }
 
-fn history_header(ns: usize) -> Vec<u8> {
+fn history_header(ns: usize, run_id: u64) -> Vec<u8> {
     let mut h = HISTORY_MAGIC.to_vec();
     h.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     h.extend_from_slice(&(ns as u32).to_le_bytes());
+    h.extend_from_slice(&run_id.to_le_bytes());
     h
 }
 
@@ -612,12 +618,22 @@ impl Checkpointer {
         plan: &CheckpointPlan,
         sc: &Scenario,
         options: BTreeMap<String, String>,
-        resumed: Option<u64>,
+        resumed: Option<(u64, u64)>,
     ) -> Result<Self> {
+        // (records, run id) of the resumed run; a fresh run draws its identity.
+        let run_id = resumed.map_or_else(crate::output::random_id, |(_, id)| id);
+        let resumed = resumed.map(|(k, _)| k);
         let dir = &plan.dir;
-        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+        crate::output::ensure_real_dir(dir)?;
         let ns = sc.model.as_model().num_states();
         let (state, hist) = (dir.join(STATE_FILE), dir.join(HISTORY_FILE));
+        for path in [&state, &hist] {
+            if let Ok(m) = std::fs::symlink_metadata(path) {
+                if !m.file_type().is_file() {
+                    return Err(crate::output::not_a_plain_file(path, &m));
+                }
+            }
+        }
         remove_stale_temps(dir)?;
         let history = match resumed {
             None => {
@@ -634,8 +650,13 @@ impl Checkpointer {
                         std::fs::remove_file(path).map_err(io_at(path))?;
                     }
                 }
-                let mut f = File::create(&hist).map_err(io_at(&hist))?;
-                f.write_all(&history_header(ns)).map_err(io_at(&hist))?;
+                let mut f = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&hist)
+                    .map_err(io_at(&hist))?;
+                f.write_all(&history_header(ns, run_id))
+                    .map_err(io_at(&hist))?;
                 f.sync_data().map_err(io_at(&hist))?;
                 f
             }
@@ -645,7 +666,8 @@ impl Checkpointer {
                     .write(true)
                     .open(&hist)
                     .map_err(io_at(&hist))?;
-                let keep = history_header(ns).len() as u64 + k * record_words(ns) as u64 * 8;
+                let keep =
+                    history_header(ns, run_id).len() as u64 + k * record_words(ns) as u64 * 8;
                 f.set_len(keep).map_err(io_at(&hist))?;
                 f
             }
@@ -662,6 +684,7 @@ impl Checkpointer {
                 options,
                 iteration: resumed.unwrap_or(0),
                 history_records: resumed.unwrap_or(0),
+                run_id,
             },
             history,
             history_records: resumed.unwrap_or(0),
@@ -799,7 +822,7 @@ fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 }
 
 /// Removes the temporary files of a `state.ckpt` write that a kill interrupted
-/// (`AtomicFile` names them `.state.ckpt.tmp-PID-N`); they can be as large as the state.
+/// (`AtomicFile` names them `.state.ckpt.tmp-` and random hex digits); they can be as large as the state.
 fn remove_stale_temps(dir: &Path) -> Result<()> {
     let prefix = format!(".{STATE_FILE}.tmp-");
     for e in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
@@ -982,6 +1005,11 @@ impl Resume {
         self.header.iteration
     }
 
+    /// The run's identity (see [`Header`]).
+    pub(crate) fn run_id(&self) -> u64 {
+        self.header.run_id
+    }
+
     /// Reads the state into `run` and `eval`, then the loop totals and the k snapshots of
     /// the history.
     ///
@@ -1016,26 +1044,40 @@ impl Resume {
                 ),
             ));
         }
-        let history = read_history(&dir.join(HISTORY_FILE), ns, self.header.history_records)?;
+        let history = read_history(
+            &dir.join(HISTORY_FILE),
+            ns,
+            self.header.history_records,
+            self.header.run_id,
+        )?;
         Ok((totals, history, self.started.elapsed().as_secs_f64()))
     }
 }
 
 /// The first `records` snapshots of a history file.
-fn read_history(path: &Path, ns: usize, records: u64) -> Result<Vec<Snapshot>> {
+fn read_history(path: &Path, ns: usize, records: u64, run_id: u64) -> Result<Vec<Snapshot>> {
     let bad = |reason: String| Error::Input {
         path: path.to_path_buf(),
         key: "history".into(),
         reason,
     };
     let mut f = BufReader::new(File::open(path).map_err(io_at(path))?);
-    let header = history_header(ns);
+    let header = history_header(ns, run_id);
     let mut found = vec![0u8; header.len()];
     f.read_exact(&mut found)
         .map_err(|_| bad("the file ends early".into()))?;
-    if found != header {
+    let id_at = header.len() - 8;
+    if found[..id_at] != header[..id_at] {
         return Err(bad(format!(
             "not the snapshot history of a {ns}-state run (format {FORMAT_VERSION})"
+        )));
+    }
+    if found[id_at..] != header[id_at..] {
+        return Err(bad(format!(
+            "belongs to another run (run id {:016x}, the checkpoint's is {run_id:016x}); a \
+             history is only valid with the state.ckpt written beside it: start afresh \
+             without --resume",
+            u64::from_le_bytes(found[id_at..].try_into().expect("8 bytes"))
         )));
     }
     let words = record_words(ns);
@@ -1129,6 +1171,11 @@ impl StudyJournal {
             dir: dir.to_path_buf(),
         };
         let ns = sc.model.as_model().num_states();
+        if let Ok(m) = std::fs::symlink_metadata(dir) {
+            if !m.file_type().is_dir() {
+                return Err(crate::output::not_a_plain_file(dir, &m));
+            }
+        }
         if resume && study.exists() {
             let text = std::fs::read_to_string(&study).map_err(io_at(&study))?;
             let saved: BTreeMap<String, String> =
@@ -1175,7 +1222,7 @@ impl StudyJournal {
             return Ok((journal, runs));
         }
         journal.clear()?;
-        std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+        crate::output::ensure_real_dir(dir)?;
         let text = serde_json::to_string_pretty(&settings).map_err(|e| Error::Output {
             path: study.clone(),
             reason: e.to_string(),
@@ -1253,13 +1300,22 @@ impl StudyJournal {
     /// # Errors
     /// [`Error::Io`] naming the file.
     pub fn clear(&self) -> Result<()> {
+        // Never through a link: a journal folder that is one is not ours to empty.
+        if !std::fs::symlink_metadata(&self.dir).is_ok_and(|m| m.file_type().is_dir()) {
+            return Ok(());
+        }
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return Ok(());
         };
         for e in entries.flatten() {
             let path = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            let ours = name == STUDY_FILE
+            // Regular files only (a link is never followed), and only by content: a
+            // `study.json` of ours has the `mfgsim_version` key, a run file its magic.
+            if !e.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let ours = (name == STUDY_FILE && crate::output::written_by_mfgsim(&path))
                 || (name.starts_with("run-")
                     && name.ends_with(".bin")
                     && starts_with(&path, RUN_MAGIC)?);

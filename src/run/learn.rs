@@ -198,7 +198,8 @@ pub struct LearnReport {
 /// TMFQ and GMBL: z_0 uniform).
 /// After each iteration `on_iteration` receives the snapshot and, with
 /// [`LearnOptions::export_fraction`], the step's transitions; an error it returns stops the
-/// run. `stop` is polled before each iteration.
+/// run. `stop` is polled before each iteration and at every simulator step of TMFQ's inner
+/// loop.
 ///
 /// # Errors
 /// [`Error::Param`] for options that do not fit the scenario (export without a population,
@@ -302,7 +303,8 @@ pub fn learn_checkpointed(
     let algo = sc.learner.algo;
     let report = match (algo, sc.sim.engine) {
         (Algo::Tmfq, _) => {
-            let run = Tmfq::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
+            let run =
+                Tmfq::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?.with_stop(stop);
             ctx.drive(run, |_, _, _| None)?
         }
         (Algo::Gmbl, _) => {
@@ -344,7 +346,7 @@ pub fn learn_checkpointed(
 /// # Errors
 /// [`Error::Scenario`] naming `learner.rule` for the batch rule on too many states with the
 /// agent engine, [`Error::Memory`] for a run that would not fit.
-fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
+pub(crate) fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
     let model = sc.model.as_model();
     let (ns, na) = (model.num_states(), model.num_actions());
     let algo = sc.learner.algo;
@@ -451,6 +453,33 @@ fn learner_bytes_per_agent(algo: Algo, ns: usize, na: usize, params: &LearnerPar
     }
 }
 
+/// Refuses a snapshot with NaN or infinite values (the learner's values overflowed):
+/// never stored, printed or counted as a result.
+fn check_snapshot_finite(s: &Snapshot) -> Result<()> {
+    let finite = s.z.iter().all(|x| x.is_finite())
+        && [
+            s.l1_to_tmfe,
+            s.w1_to_tmfe,
+            s.consistency,
+            s.exploitability.max,
+            s.exploitability.weighted,
+        ]
+        .iter()
+        .all(|x| x.is_finite());
+    if finite {
+        return Ok(());
+    }
+    Err(Error::NonFinite {
+        what: format!(
+            "the learned mean field or its evaluation at iteration {}",
+            s.iteration
+        ),
+        hint: "; the rewards are too large for f64 (values are about max |r| / (1 − gamma)): \
+               rescale the model's rewards"
+            .into(),
+    })
+}
+
 /// What every algorithm's loop shares.
 struct Ctx<'a, 'm> {
     sc: &'a Scenario,
@@ -534,7 +563,7 @@ impl<'m> Ctx<'_, 'm> {
         // Resume: the state into `run` and the evaluator, the totals and the history.
         let mut prev_loop = 0.0;
         let mut read_seconds = 0.0;
-        let resumed = self.resume.as_ref().map(Resume::iteration);
+        let resumed = self.resume.as_ref().map(|r| (r.iteration(), r.run_id()));
         if let (Some(resume), Some(plan)) = (self.resume.take(), self.plan) {
             let ns = self.sc.model.as_model().num_states();
             let (totals, history, read_s) = resume.load(&plan.dir, &mut run, &mut self.eval, ns)?;
@@ -573,12 +602,23 @@ impl<'m> Ctx<'_, 'm> {
                 t.checkpoint,
             ],
         };
+        let mut abandoned = false;
         for _ in run.iterations()..requested {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            let it = run.iterate()?;
+            let it = match run.iterate() {
+                Ok(it) => it,
+                // Stopped inside an iteration (TMFQ's inner loop): the iteration is
+                // abandoned, the run keeps those before it (and its last checkpoint).
+                Err(Error::Interrupted) if self.stop.load(Ordering::SeqCst) => {
+                    abandoned = true;
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             let mut snap = self.eval.observe(it, run.policy(), &mut total);
+            check_snapshot_finite(&snap)?;
             if !sample.is_empty() {
                 let t_eval = Instant::now();
                 snap.agent_exploitability = self.eval.mean_exploitability(
@@ -609,7 +649,13 @@ impl<'m> Ctx<'_, 'm> {
         if let Some(c) = ckpt.as_mut() {
             let k = snapshots.last().map_or(0, |s| s.iteration);
             let stopped = self.stop.load(Ordering::SeqCst) && k < requested;
-            if stopped && c.writes() && k > 0 && c.summary.last_iteration.unwrap_or(0) < k {
+            // Not after an abandoned iteration: the algorithm's state is mid-iteration.
+            if stopped
+                && !abandoned
+                && c.writes()
+                && k > 0
+                && c.summary.last_iteration.unwrap_or(0) < k
+            {
                 let t_ck = Instant::now();
                 c.write(&run, &self.eval, &snapshots, &totals_now(&t, total))?;
                 t.checkpoint += t_ck.elapsed().as_secs_f64();

@@ -45,6 +45,7 @@ mod study;
 
 pub use census::{equilibria, CensusReport};
 pub use checkpoint::{CheckpointPlan, CheckpointSummary, Interval};
+pub(crate) use learn::preflight as learn_preflight;
 pub use learn::{
     learn, learn_checkpointed, ClosestEquilibrium, LearnOptions, LearnReport, LearnTimings,
     StepLatency, TmfeSummary,

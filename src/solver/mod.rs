@@ -621,7 +621,35 @@ pub fn solve_observed(
         SolverAlgo::Fp => fp::run(model, game, params, &z0, &mut ws, on_iteration),
         SolverAlgo::Omd => omd::run(model, game, params, &z0, &mut ws, on_iteration),
     };
-    Ok(finish(model, game, params, start, z0, end, &mut ws))
+    let sol = finish(model, game, params, start, z0, end, &mut ws);
+    check_finite(&sol)?;
+    Ok(sol)
+}
+
+/// Refuses a solution holding NaN or infinite values: the rewards (scaled by 1/(1 − γ))
+/// overflowed, and no end point, converged or not, can be reported.
+fn check_finite(sol: &Solution) -> Result<()> {
+    let what = if !sol.q.values.iter().all(|x| x.is_finite()) {
+        "the Q-values"
+    } else if !sol.z.iter().chain(&sol.policy.probs).all(|x| x.is_finite()) {
+        "the mean field or the strategy"
+    } else if !sol.consistency_l1.is_finite() {
+        "the consistency"
+    } else if sol.converged() && !(sol.exploitability.max.is_finite()) {
+        "the exploitability"
+    } else {
+        return Ok(());
+    };
+    Err(Error::NonFinite {
+        what: format!(
+            "{what} of {} after {} iteration(s)",
+            sol.algo.describe(),
+            sol.trace.len()
+        ),
+        hint: "; the rewards are too large for f64 (Q is about max |r| / (1 − gamma)): \
+               rescale the model's rewards"
+            .into(),
+    })
 }
 
 /// Scratch shared by the algorithms and the final certificate.

@@ -495,6 +495,14 @@ def _make_env_class():
         discount γ of the game is ``env.gamma``). ``reset(seed=)`` draws the initial state
         from ``init`` (default z).
 
+        The agent trembles as in the game (``tremble=True``, the default): the action
+        carried out is the chosen one with probability 1 − ε and each other action with
+        probability ε/(A − 1) (ε is ``env.epsilon``, the model's), so the best response
+        learned here is a trembling-hand best response, the one a T-MFE is measured
+        against. ``tremble=False`` carries out every action as chosen (an untrembling
+        best response can "beat" the T-MFE, which is not a finding). The action carried
+        out is ``info["executed_action"]``.
+
         A best response trained here is evaluated exactly by
         ``mfgsim.exploitability(model, policy, z)``.
         """
@@ -502,8 +510,10 @@ def _make_env_class():
         metadata = {"render_modes": []}
 
         def __init__(self, model: Model, z: Any, max_episode_steps: int = 1000,
-                     init: Optional[Any] = None):
+                     init: Optional[Any] = None, tremble: bool = True):
             super().__init__()
+            self.epsilon = float(model.epsilon) if tremble else 0.0
+            self.tremble = bool(tremble)
             self.z = np.asarray(z, dtype=float).copy()
             self.reward_table, self.kernel = kernel_tables(model, self.z)
             self.num_states, self.num_actions = self.reward_table.shape
@@ -528,6 +538,11 @@ def _make_env_class():
             a = int(action)
             if not 0 <= a < self.num_actions:
                 raise ValueError(f"action {a} is not in 0..{self.num_actions - 1}")
+            if self.epsilon > 0.0 and self.num_actions > 1 \
+                    and self.np_random.random() < self.epsilon:
+                # A tremble: one of the other actions, uniformly.
+                other = int(self.np_random.integers(self.num_actions - 1))
+                a = other if other < a else other + 1
             s = self._state
             r = float(self.reward_table[s, a])
             u = self.np_random.random()
@@ -535,7 +550,7 @@ def _make_env_class():
             self._state = min(s2, self.num_states - 1)
             self._t += 1
             truncated = self._t >= self.max_episode_steps
-            return self._state, r, False, truncated, {}
+            return self._state, r, False, truncated, {"executed_action": a}
 
     FixedMeanFieldEnv.__module__ = __name__
     return FixedMeanFieldEnv
@@ -546,7 +561,7 @@ if TYPE_CHECKING:  # for type checkers: the class __getattr__ builds on first us
 
     class FixedMeanFieldEnv(gymnasium.Env):  # noqa: F811
         def __init__(self, model: Model, z: Any, max_episode_steps: int = 1000,
-                     init: Optional[Any] = None) -> None: ...
+                     init: Optional[Any] = None, tremble: bool = True) -> None: ...
 
 
 def __getattr__(name: str) -> Any:

@@ -97,8 +97,8 @@ class Population:
     def reset(self, init: Optional[Sequence[float]] = None, seed: Optional[int] = None) -> None: ...
     @property
     def states(self) -> np.ndarray:
-        """Read-only view (no copy) of the agents' states (uint8, or uint16 above 256
-        states); valid until the next step or reset."""
+        """The agents' states (a copy: uint8, or uint16 above 256 states); later steps
+        never change it. RuntimeError while another thread runs ``step``."""
     def transitions(self, regenerated: bool = False) -> Tuple[np.ndarray, ...]:
         """The last step's (s, a, s') arrays (and the regenerated flags if asked)."""
     @property

@@ -57,6 +57,7 @@ pub use self::figure::{Figure, Mark, Series, YScale};
 pub use self::kind::{build_chart, choose_kind, PlotKind, PlotRequest, Plotted};
 
 pub use self::loglog::{write_loglog_png, LogLogPlot, LogLogSeries};
+pub(crate) use self::svg::PROVENANCE as SVG_PROVENANCE;
 
 use std::cell::RefCell;
 use std::io::Write;
@@ -193,6 +194,8 @@ pub(crate) fn write_image<R: Render>(
         )));
     }
     style::ensure_font().map_err(output_error)?;
+    // Only a chart mfgsim drew (or nothing) is replaced; never a link or a foreign file.
+    crate::output::check_replaceable(path)?;
     match format {
         ImageFormat::Png => {
             let mut rgb = vec![0u8; width as usize * height as usize * 3];
@@ -218,7 +221,7 @@ pub(crate) fn write_image<R: Render>(
                 let root = backend.into_drawing_area();
                 chart.render(&root).map_err(output_error)?;
             }
-            svg::splice_text(&mut text, &paths.borrow());
+            svg::splice_text(&mut text, &format!("{}{}", paths.borrow(), svg::PROVENANCE));
             write_atomic(path, |w| {
                 w.write_all(text.as_bytes())
                     .map_err(crate::output::io_error(path))

@@ -46,6 +46,10 @@ impl<'a> OutlinedSvg<'a> {
     }
 }
 
+/// The comment that marks an SVG as mfgsim's, so a later plot may replace it (see
+/// `output::written_by_mfgsim`).
+pub(crate) const PROVENANCE: &str = "<!-- drawn by mfgsim -->\n";
+
 /// Inserts the collected text `paths` before the closing `</svg>` of `svg`.
 pub(super) fn splice_text(svg: &mut String, paths: &str) {
     match svg.rfind("</svg>") {
