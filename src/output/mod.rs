@@ -96,6 +96,7 @@ mod census;
 mod finite_n;
 mod json;
 mod manifest;
+mod nash_gap;
 mod online;
 mod owned;
 mod parquet;
@@ -109,6 +110,7 @@ pub use self::finite_n::{
 };
 pub use self::json::{solution_json, write_json};
 pub use self::manifest::{ManifestAxis, ManifestRun, SweepManifest, MANIFEST_FILE};
+pub use self::nash_gap::{nash_gap_batch, nash_gap_schema, read_nash_gap_series, NASH_GAP_TABLE};
 pub use self::online::{push_snapshot, snapshot_schema, transitions_batch, transitions_schema};
 pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
 pub use self::parquet::{
