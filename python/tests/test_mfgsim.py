@@ -489,3 +489,19 @@ def test_keyboard_interrupt_stops_a_slow_custom_model_solve(gig, sigint_raises):
     assert time.monotonic() - t0 < 0.2 + 0.5
     # The model is usable again and gives the built-in T-MFE.
     np.testing.assert_allclose(mfgsim.solve(m).z, mfgsim.solve(gig).z, rtol=0, atol=1e-12)
+
+
+def test_nash_gap(gig):
+    ng = mfgsim.nash_gap(gig, policy="uniform",
+                         agents=[10, 10**6], replications=8, search_replications=4,
+                         tolerance=1e-2, bootstrap=50, threads=1)
+    s = ng.summary
+    assert s["command"] == "nash-gap"
+    assert len(s["per_n"]) == 2
+    assert s["mean_field"]["max"] > 0
+    assert len(ng.states["gap"]) == 2 * 10
+    again = mfgsim.nash_gap(gig, policy="uniform", agents=[10, 10**6], replications=8,
+                            search_replications=4, tolerance=1e-2, bootstrap=50, threads=2)
+    # Bitwise the same numbers on 1 and 2 threads (wall times aside).
+    key = lambda r: [(g["agents"], g["gap"], g["gap_weighted"]) for g in r.summary["per_n"]]
+    assert key(again) == key(ng)

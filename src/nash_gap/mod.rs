@@ -55,6 +55,8 @@
 //!              (and P̄ alike: the expected rows at the visited (s_t, z^N_t), not sampled moves)
 //!              π_{k+1}(s0) = π^ε of the TQ-optimal greedy map of (r̄, P̄); s0 stops when it
 //!              repeats a strategy already simulated from s0, all stop after `max_rounds`
+//!     then, when |S|·(|A| − 1) ≤ neighbour_max: every single-state change of each s0's best
+//!     strategy so far (one round of coordinate search)
 //! choose:  for each s0, the candidate in Π^ε (μ itself when μ ∈ Π^ε) with the largest mean
 //!          search gain over μ (common random numbers: the same replicates for every candidate)
 //! report:  the chosen deviation's gain on K fresh replicates (phase 1), so the selection's
@@ -143,6 +145,9 @@ pub struct NashGapParams {
     /// Classes with at most this many greedy maps (|A|^|S|) are searched exhaustively
     /// instead of by policy iteration. Default 64 (adoption's 2⁶).
     pub enumerate_max: usize,
+    /// When the class is not enumerated and |S|·(|A| − 1) ≤ this, the search ends with one
+    /// round of every single-state change of each s0's best strategy. Default 32.
+    pub neighbour_max: usize,
     /// Bound on the truncation bias of a value, which sets the horizon T (> 0). Default 1e-4.
     pub tolerance: f64,
     /// Seed of every stream. Default 0.
@@ -161,6 +166,7 @@ impl Default for NashGapParams {
             search_replications: 64,
             max_rounds: 6,
             enumerate_max: 64,
+            neighbour_max: 32,
             tolerance: 1e-4,
             seed: 0,
             confidence: 0.95,
@@ -235,6 +241,10 @@ pub struct StateGap {
     pub deviation: Option<Vec<usize>>,
     /// The mean-field limit V*_{z_μ}(s0) − V_{μ,z_μ}(s0).
     pub mean_field_gap: f64,
+    /// The search's best candidate other than μ: its mean gain over μ on the search
+    /// replicates and that mean's standard error (None when no other candidate was tried).
+    /// When μ is kept (gap 0), this says how close the best alternative came.
+    pub best_alternative: Option<(f64, f64)>,
 }
 
 /// Everything about one N.
@@ -453,25 +463,83 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
                     }
                 }
             }
+            // One round of single-state changes of each s0's best strategy so far.
+            if ns * (na - 1) <= params.neighbour_max {
+                let mean_gain = |v: &[f64], s0: usize| {
+                    v.iter()
+                        .zip(&base_search[s0])
+                        .map(|(a, b)| a - b)
+                        .sum::<f64>()
+                        / ks as f64
+                };
+                let centre: Vec<Vec<usize>> = (0..ns)
+                    .map(|s0| {
+                        let mut best = (
+                            if mu_in_class { 0.0 } else { f64::NEG_INFINITY },
+                            mu.greedy.clone(),
+                        );
+                        for (g, _, v) in &tried[s0] {
+                            let m = mean_gain(v, s0);
+                            if m > best.0 {
+                                best = (m, g.clone());
+                            }
+                        }
+                        best.1
+                    })
+                    .collect();
+                for s in 0..ns {
+                    for a in 0..na {
+                        let next: Vec<Option<Candidate>> = (0..ns)
+                            .map(|s0| {
+                                let mut g = centre[s0].clone();
+                                if g[s] == a {
+                                    return None;
+                                }
+                                g[s] = a;
+                                let known = (mu_in_class && g == mu.greedy)
+                                    || tried[s0].iter().any(|t| t.0 == g);
+                                (!known).then(|| cand_of(trembling_of(&g, na, game.epsilon)))
+                            })
+                            .collect();
+                        if next.iter().all(Option::is_none) {
+                            continue;
+                        }
+                        let refs: Vec<Option<&Candidate>> =
+                            next.iter().map(Option::as_ref).collect();
+                        let Some(out) = simulate(&setup, agents, seed0, &refs, ks, false, cancel)
+                        else {
+                            interrupted = true;
+                            break 'grid;
+                        };
+                        trajectories += (refs.iter().flatten().count() * ks) as u64;
+                        reward_max = reward_max.max(out.reward_max);
+                        for (s0, (c, v)) in next.into_iter().zip(out.values).enumerate() {
+                            if let Some(c) = c {
+                                tried[s0].push((c.policy.greedy.clone(), c, v));
+                            }
+                        }
+                    }
+                }
+            }
         }
         // Choose per s0: the largest mean search gain over μ (μ itself, gain 0, competes
         // only when μ ∈ Π^ε).
-        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         let mut chosen: Vec<Option<Candidate>> = vec![None; ns];
-        for (s0, pick) in chosen.iter_mut().enumerate() {
-            let mut best: Option<(f64, Option<usize>)> = mu_in_class.then_some((0.0, None));
+        // The best alternative to μ in the search: (mean gain, its standard error).
+        let mut alternative: Vec<Option<(f64, f64)>> = vec![None; ns];
+        for s0 in 0..ns {
+            let mut best: Option<(f64, f64, usize)> = None;
             for (i, (_, _, v)) in tried[s0].iter().enumerate() {
-                let g = mean(
-                    &v.iter()
-                        .zip(&base_search[s0])
-                        .map(|(a, b)| a - b)
-                        .collect::<Vec<_>>(),
-                );
-                if best.as_ref().is_none_or(|(b, _)| g > *b) {
-                    best = Some((g, Some(i)));
+                let d: Vec<f64> = v.iter().zip(&base_search[s0]).map(|(a, b)| a - b).collect();
+                let (g, _, se) = stats::mean_sd_se(&d);
+                if best.is_none_or(|(b, _, _)| g > b) {
+                    best = Some((g, se, i));
                 }
             }
-            *pick = best.and_then(|(_, i)| i).map(|i| tried[s0][i].1.clone());
+            alternative[s0] = best.map(|(g, se, _)| (g, se));
+            chosen[s0] = best
+                .filter(|&(g, _, _)| !mu_in_class || g > 0.0)
+                .map(|(_, _, i)| tried[s0][i].1.clone());
         }
         // --- Report (phase 1): μ and each s0's chosen deviation on fresh replicates.
         let seed1 = sim::run_seed(params.seed, agents, 1);
@@ -529,9 +597,10 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
                 gap: m,
                 se,
                 ci: (m - z_crit * se, m + z_crit * se),
-                value_mu: mean(&base.values[s0]),
+                value_mu: stats::mean_sd_se(&base.values[s0]).0,
                 deviation: chosen[s0].clone(),
                 mean_field_gap: mf_gap[s0],
+                best_alternative: alternative[s0],
             });
         }
         let (gw, _, gw_se) = stats::mean_sd_se(&weighted);

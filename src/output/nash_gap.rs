@@ -28,6 +28,7 @@ pub const NASH_GAP_TABLE: &str = "nash_gap.parquet";
 /// | `value_mu` | Float64 | estimated V^N_μ(s0) |
 /// | `mean_field_gap` | Float64 | V*_{z_μ}(s0) − V_{μ,z_μ}(s0), the N → ∞ limit |
 /// | `deviates` | Boolean | false when no candidate beat μ (gap 0) |
+/// | `best_alternative_gain`, `best_alternative_se` | Float64, nullable | the search's best candidate other than μ: mean gain on the search replicates and its standard error |
 /// | `deviation_0` … | Int64 | the deviation's greedy action per state (μ's when it does not deviate) |
 pub fn nash_gap_schema(num_states: usize) -> SchemaRef {
     let mut fields = vec![
@@ -38,6 +39,8 @@ pub fn nash_gap_schema(num_states: usize) -> SchemaRef {
         fields.push(Field::new(name, DataType::Float64, false));
     }
     fields.push(Field::new("deviates", DataType::Boolean, false));
+    fields.push(Field::new("best_alternative_gain", DataType::Float64, true));
+    fields.push(Field::new("best_alternative_se", DataType::Float64, true));
     fields.extend(numbered_fields("deviation", num_states, DataType::Int64));
     Arc::new(Schema::new(fields))
 }
@@ -57,7 +60,9 @@ pub fn nash_gap_batch(report: &NashGapReport, mu_greedy: &[usize]) -> RecordBatc
                 .f64(r.ci.1)
                 .f64(r.value_mu)
                 .f64(r.mean_field_gap)
-                .bool(r.deviation.is_some());
+                .bool(r.deviation.is_some())
+                .opt_f64(r.best_alternative.map(|b| b.0))
+                .opt_f64(r.best_alternative.map(|b| b.1));
             for &a in r.deviation.as_deref().unwrap_or(mu_greedy) {
                 row.i64(a as i64);
             }
