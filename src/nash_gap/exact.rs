@@ -183,8 +183,8 @@ impl Chain {
                 // Convolution over the others' states v of Multinomial(n(v), q_v).
                 let mut dist: BTreeMap<Vec<u64>, f64> = BTreeMap::new();
                 dist.insert(vec![0; ns], 1.0);
-                for v in 0..ns {
-                    if c[v] == 0 {
+                for (v, &n_v) in c.iter().enumerate() {
+                    if n_v == 0 {
                         continue;
                     }
                     let mut q = vec![0.0; ns];
@@ -193,7 +193,7 @@ impl Chain {
                             *qq += mu.get(v, a) * p;
                         }
                     }
-                    let moves: Vec<(Vec<u64>, f64)> = compositions(c[v], ns)
+                    let moves: Vec<(Vec<u64>, f64)> = compositions(n_v, ns)
                         .into_iter()
                         .map(|k| {
                             let p = multinomial_pmf(&k, &q, &ln_fact);

@@ -379,7 +379,7 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
         let seed0 = sim::run_seed(params.seed, agents, 0);
         let ks = params.search_replications;
         // tried[s0]: (greedy map, candidate, search values) of every strategy simulated from s0.
-        let mut tried: Vec<Vec<(Vec<usize>, Candidate, Vec<f64>)>> = vec![Vec::new(); ns];
+        let mut tried: Vec<Vec<Tried>> = vec![Vec::new(); ns];
         let Some(out) = simulate(
             &setup,
             agents,
@@ -673,6 +673,9 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
         seconds: t0.elapsed().as_secs_f64(),
     })
 }
+
+/// A strategy simulated from one s0 in the search: its greedy map, itself, its search values.
+type Tried = (Vec<usize>, Candidate, Vec<f64>);
 
 /// The replicate values of the candidates of every s0.
 struct SimOut {
