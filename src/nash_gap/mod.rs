@@ -81,7 +81,7 @@
 //!
 //! # Determinism
 //! Work is split into units (s0, block of replicates) run on the rayon pool and merged in unit
-//! order; every stream is keyed (see [`sim`]), so results are bitwise identical for any
+//! order; every stream is keyed (see [`crate::rng::Purpose::NashGap`]), so results are bitwise identical for any
 //! thread count.
 //!
 //! # Example

@@ -49,7 +49,7 @@ impl NashPolicy {
     }
 }
 
-/// What [`nash_gap`] produced; `summary.json` is its serialization.
+/// What [`nash_gap()`] produced; `summary.json` is its serialization.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct NashGapRun {
     /// Common header.
