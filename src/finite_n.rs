@@ -62,7 +62,6 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use rand::RngExt;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -70,8 +69,9 @@ use crate::learner::{Algorithm, Evaluator, LearnerParams, OnlineDriver, OnlineTm
 use crate::model::{GameParams, Model};
 use crate::operator::Exploitability;
 use crate::population::{Actions, CountPopulation, Engine, Population};
-use crate::rng::{stream, Purpose};
 use crate::space::{l1_distance, Policy};
+use crate::stats;
+pub use crate::stats::{least_squares, RateFit};
 
 /// Agent-engine runs with at most this many agents run their replicates in parallel (2¹⁸).
 pub const PAR_SEEDS_MAX_AGENTS: u64 = 1 << 18;
@@ -311,27 +311,6 @@ pub struct GroupSummary {
     pub mean_exploitability: Option<Exploitability>,
     /// Total wall seconds of the group's runs (summed over replicates).
     pub seconds: f64,
-}
-
-/// The fitted rate ln E_N = intercept + slope·ln N.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct RateFit {
-    /// b.
-    pub slope: f64,
-    /// a (natural logarithm): E_N ≈ e^a · N^b.
-    pub intercept: f64,
-    /// e^a, the prefactor of the rate.
-    pub prefactor: f64,
-    /// Bootstrap percentile interval of b (None with one replicate).
-    pub slope_ci: Option<(f64, f64)>,
-    /// Bootstrap percentile interval of a.
-    pub intercept_ci: Option<(f64, f64)>,
-    /// Bootstrap standard error of b.
-    pub slope_se: Option<f64>,
-    /// Coefficient of determination of the fit on the group means.
-    pub r_squared: f64,
-    /// Number of N values fitted.
-    pub points: usize,
 }
 
 /// Everything a study produced.
@@ -620,27 +599,26 @@ fn summarise(
         }
     }
     let alpha = 1.0 - params.confidence;
-    // Bootstrap: resampled group means, one vector per resample. Replicate j of every N
-    // shares seed base + j (common random numbers), so when every N has all K replicates
-    // the same resampled j's are used for every N (a paired bootstrap, which keeps that
-    // correlation); otherwise each N is resampled on its own.
+    // Replicate j of every N shares seed base + j (common random numbers), so when every N
+    // has all K replicates the bootstrap resamples the same j's for every N (paired).
     let reps = if runs.is_empty() { 0 } else { params.bootstrap };
     let sizes: Vec<usize> = bounds.iter().map(|(lo, hi)| hi - lo).collect();
     let paired = sizes.iter().all(|&k| k == sizes[0]);
-    let mut boot_means = vec![vec![0.0; bounds.len()]; reps];
-    let mut picks = Vec::new();
-    for (r, means) in boot_means.iter_mut().enumerate() {
-        let mut rng = stream(params.base_seed, Purpose::Eval, r as u64, 0);
-        for (g, &(lo, hi)) in bounds.iter().enumerate() {
-            let k = hi - lo;
-            if g == 0 || !paired {
-                picks.clear();
-                picks.extend((0..k).map(|_| rng.random_range(0..k)));
-            }
-            let sum: f64 = picks.iter().map(|&j| runs[lo + j].mean_l1).sum();
-            means[g] = sum / k as f64;
-        }
-    }
+    let agents: Vec<u64> = bounds.iter().map(|&(lo, _)| runs[lo].agents).collect();
+    let boot = stats::bootstrap_rate_fit(
+        &stats::BootstrapSpec {
+            agents: &agents,
+            sizes: &sizes,
+            paired,
+            resamples: reps,
+            alpha,
+            seed: params.base_seed,
+        },
+        &|g, picks| {
+            let lo = bounds[g].0;
+            picks.iter().map(|&j| runs[lo + j].mean_l1).sum::<f64>() / picks.len() as f64
+        },
+    );
     let mut groups = Vec::with_capacity(bounds.len());
     for (g, &(lo, hi)) in bounds.iter().enumerate() {
         let group = &runs[lo..hi];
@@ -664,10 +642,11 @@ fn summarise(
                 variance[s] += r.variance[s] / k;
             }
         }
-        let ci_l1 = (group.len() > 1 && reps > 0).then(|| {
-            let mut v: Vec<f64> = boot_means.iter().map(|m| m[g]).collect();
-            percentile_interval(&mut v, alpha)
-        });
+        let ci_l1 = if group.len() > 1 {
+            boot.intervals[g]
+        } else {
+            None
+        };
         let agents = group[0].agents;
         groups.push(GroupSummary {
             agents,
@@ -691,106 +670,19 @@ fn summarise(
             seconds: group.iter().map(|r| r.seconds).sum(),
         });
     }
-    let xs: Vec<f64> = groups.iter().map(|g| (g.agents as f64).ln()).collect();
-    let ys: Vec<f64> = groups.iter().map(|g| g.mean_l1.ln()).collect();
-    let Some((slope, intercept, r_squared)) = least_squares(&xs, &ys) else {
-        return (groups, None);
-    };
-    let with_ci = groups.iter().all(|g| g.runs > 1) && reps > 0;
-    let (mut slope_ci, mut intercept_ci, mut slope_se) = (None, None, None);
-    if with_ci {
-        let (mut bs, mut bi) = (Vec::with_capacity(reps), Vec::with_capacity(reps));
-        for means in &boot_means {
-            let ys: Vec<f64> = means.iter().map(|m| m.ln()).collect();
-            if let Some((b, a, _)) = least_squares(&xs, &ys) {
-                bs.push(b);
-                bi.push(a);
-            }
+    let with_ci = groups.iter().all(|g| g.runs > 1);
+    let fit = boot.fit.map(|mut f| {
+        if !with_ci {
+            (f.slope_ci, f.intercept_ci, f.slope_se) = (None, None, None);
         }
-        if !bs.is_empty() {
-            let m = bs.iter().sum::<f64>() / bs.len() as f64;
-            slope_se =
-                Some((bs.iter().map(|b| (b - m).powi(2)).sum::<f64>() / bs.len() as f64).sqrt());
-            slope_ci = Some(percentile_interval(&mut bs, alpha));
-            intercept_ci = Some(percentile_interval(&mut bi, alpha));
-        }
-    }
-    let fit = RateFit {
-        slope,
-        intercept,
-        prefactor: intercept.exp(),
-        slope_ci,
-        intercept_ci,
-        slope_se,
-        r_squared,
-        points: groups.len(),
-    };
-    (groups, Some(fit))
-}
-
-/// Ordinary least squares y = a + b·x over the finite pairs: `(b, a, R²)`, or `None` with
-/// fewer than two distinct x.
-pub fn least_squares(xs: &[f64], ys: &[f64]) -> Option<(f64, f64, f64)> {
-    let pts: Vec<(f64, f64)> = xs
-        .iter()
-        .zip(ys)
-        .map(|(&x, &y)| (x, y))
-        .filter(|(x, y)| x.is_finite() && y.is_finite())
-        .collect();
-    let n = pts.len() as f64;
-    if pts.len() < 2 {
-        return None;
-    }
-    let mx = pts.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = pts.iter().map(|p| p.1).sum::<f64>() / n;
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    if sxx <= 0.0 {
-        return None;
-    }
-    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    let syy: f64 = pts.iter().map(|p| (p.1 - my).powi(2)).sum();
-    let b = sxy / sxx;
-    let r2 = if syy > 0.0 { b * sxy / syy } else { 1.0 };
-    Some((b, my - b * mx, r2))
-}
-
-/// The (α/2, 1 − α/2) empirical quantiles of `v` (sorted in place; linear interpolation).
-fn percentile_interval(v: &mut [f64], alpha: f64) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (quantile(v, alpha / 2.0), quantile(v, 1.0 - alpha / 2.0))
-}
-
-/// Quantile of sorted data, linear interpolation between order statistics.
-fn quantile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let pos = q * (sorted.len() - 1) as f64;
-    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+        f
+    });
+    (groups, fit)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn least_squares_recovers_a_line_and_skips_bad_points() {
-        let xs = [0.0, 1.0, 2.0, 3.0, f64::NAN];
-        let ys: Vec<f64> = xs.iter().map(|x| 2.0 - 0.5 * x).collect();
-        let (b, a, r2) = least_squares(&xs, &ys).unwrap();
-        assert!((b + 0.5).abs() < 1e-15 && (a - 2.0).abs() < 1e-15 && (r2 - 1.0).abs() < 1e-15);
-        assert_eq!(least_squares(&[1.0, 1.0], &[0.0, 1.0]), None);
-        assert_eq!(least_squares(&[1.0], &[0.0]), None);
-    }
-
-    #[test]
-    fn quantiles_interpolate() {
-        let mut v = vec![4.0, 1.0, 3.0, 2.0];
-        assert_eq!(percentile_interval(&mut v, 0.0), (1.0, 4.0));
-        assert_eq!(quantile(&v, 0.5), 2.5);
-        assert!(quantile(&[], 0.5).is_nan());
-    }
 
     fn synthetic(n: u64, j: usize, mean_l1: f64) -> RunResult {
         RunResult {

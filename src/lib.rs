@@ -8,6 +8,7 @@ pub mod error;
 pub mod finite_n;
 pub mod learner;
 pub mod model;
+pub mod nash_gap;
 pub mod operator;
 pub mod output;
 pub mod persist;
@@ -18,6 +19,7 @@ pub mod scenario;
 pub mod solver;
 pub mod space;
 pub mod state;
+pub mod stats;
 pub mod sweep;
 #[cfg(test)]
 mod test_util;

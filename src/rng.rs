@@ -67,6 +67,11 @@ pub enum Purpose {
     Simulate,
     /// Random starts of the equilibrium census (step = start index).
     Census,
+    /// The N-player game of the ε-Nash gap ([`crate::nash_gap`]): the run key (N, phase)
+    /// derives a seed from `(seed, NashGap, N, phase)`; replicate r's step t then draws the
+    /// others' moves from `(derived, NashGap, t, 2r)` and the tagged agent's from
+    /// `(derived, NashGap, t, 2r + 1)`.
+    NashGap,
 }
 
 impl Purpose {
@@ -81,6 +86,7 @@ impl Purpose {
             Purpose::Check => 0x4348_454b,    // "CHEK"
             Purpose::Simulate => 0x5349_4d55, // "SIMU"
             Purpose::Census => 0x4345_4e53,   // "CENS"
+            Purpose::NashGap => 0x4e41_5348,  // "NASH"
         }
     }
 }

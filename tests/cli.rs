@@ -673,6 +673,7 @@ fn help_snapshots() {
         (&["check", "--help"][..], "check.txt"),
         (&["learn", "--help"][..], "learn.txt"),
         (&["finite-n", "--help"][..], "finite-n.txt"),
+        (&["nash-gap", "--help"][..], "nash-gap.txt"),
         (&["plot", "--help"][..], "plot.txt"),
         (&["sweep", "--help"][..], "sweep.txt"),
         (&["equilibria", "--help"][..], "equilibria.txt"),

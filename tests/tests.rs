@@ -9,6 +9,7 @@ mod determinism;
 mod finite_n;
 mod fuzz_corpus;
 mod invariants;
+mod nash_gap;
 mod plot;
 mod reference;
 mod sweep;

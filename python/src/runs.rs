@@ -1,4 +1,4 @@
-//! The run-layer entry points: `_solve`, `_check`, `_learn`, `_finite_n`, and the exact
+//! The run-layer entry points: `_solve`, `_check`, `_learn`, `_finite_n`, `_nash_gap`, and the exact
 //! helpers `_exploitability` and `_kernel_tables`. They return raw pieces (dicts of numpy
 //! arrays, JSON text, Arrow IPC bytes) that `mfgsim/__init__.py` wraps.
 
@@ -9,7 +9,7 @@ use mfgsim::check::CheckOptions;
 use mfgsim::finite_n::{EngineKind, FiniteNParams, PolicySource};
 use mfgsim::learner::Evaluator;
 use mfgsim::model::{check_pmf, KernelTables};
-use mfgsim::output::{finite_n_runs_batch, finite_n_steps_batch, push_snapshot};
+use mfgsim::output::{finite_n_runs_batch, finite_n_steps_batch, nash_gap_batch, push_snapshot};
 use mfgsim::output::{snapshot_schema, TableBuilder};
 use mfgsim::run::{self, LearnOptions, SolveRun};
 use mfgsim::scenario::StartSpec;
@@ -28,6 +28,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_equilibria, m)?)?;
     m.add_function(wrap_pyfunction!(_learn, m)?)?;
     m.add_function(wrap_pyfunction!(_finite_n, m)?)?;
+    m.add_function(wrap_pyfunction!(_nash_gap, m)?)?;
     m.add_function(wrap_pyfunction!(_exploitability, m)?)?;
     m.add_function(wrap_pyfunction!(_kernel_tables, m)?)?;
     Ok(())
@@ -420,6 +421,54 @@ fn _finite_n<'py>(
     let (cols, ipc) = batch_to_python(py, &finite_n_steps_batch(&report.report, ns))?;
     d.set_item("steps_columns", cols)?;
     d.set_item("steps_ipc", ipc)?;
+    Ok(d)
+}
+
+/// The ε-Nash gap study through `run::nash_gap`.
+#[pyfunction]
+#[pyo3(signature = (model, policy, agents, replications, search_replications, max_rounds,
+    tolerance, seed, bootstrap, confidence, overrides=Vec::new(), threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn _nash_gap<'py>(
+    py: Python<'py>,
+    model: &Bound<'py, PyAny>,
+    policy: &str,
+    agents: Vec<u64>,
+    replications: usize,
+    search_replications: usize,
+    max_rounds: usize,
+    tolerance: f64,
+    seed: u64,
+    bootstrap: usize,
+    confidence: f64,
+    overrides: Vec<String>,
+    threads: Option<usize>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let m = ModelArg::from_py(model)?;
+    let sc = m.scenario(&overrides)?;
+    let params = mfgsim::nash_gap::NashGapParams {
+        agents,
+        replications,
+        search_replications,
+        max_rounds,
+        tolerance,
+        seed,
+        bootstrap,
+        confidence,
+        ..mfgsim::nash_gap::NashGapParams::default()
+    };
+    let policy = run::NashPolicy::parse(policy);
+    let pm = m.py_model();
+    let stop = AtomicBool::new(false);
+    let pool = thread_pool(threads)?;
+    let report = run_blocking(py, &stop, pm.as_deref(), || {
+        pool.install(|| run::nash_gap(&sc, &policy, &params, &stop, &|_| {}).map_err(to_py_err))
+    })?;
+    let d = PyDict::new(py);
+    d.set_item("summary", to_python(py, &report)?)?;
+    let (cols, ipc) = batch_to_python(py, &nash_gap_batch(&report.report, &report.policy_greedy))?;
+    d.set_item("columns", cols)?;
+    d.set_item("ipc", ipc)?;
     Ok(d)
 }
 

@@ -632,3 +632,19 @@ def test_the_readme_python_snippet_runs(monkeypatch):
     block = block[:block.index("```")]
     monkeypatch.chdir(ROOT)
     exec(compile(block, "README.md (## Python)", "exec"), {})
+
+
+def test_nash_gap(gig):
+    ng = mfgsim.nash_gap(gig, policy="uniform",
+                         agents=[10, 10**6], replications=8, search_replications=4,
+                         tolerance=1e-2, bootstrap=50, threads=1)
+    s = ng.summary
+    assert s["command"] == "nash-gap"
+    assert len(s["per_n"]) == 2
+    assert s["mean_field"]["max"] > 0
+    assert len(ng.states["gap"]) == 2 * 10
+    again = mfgsim.nash_gap(gig, policy="uniform", agents=[10, 10**6], replications=8,
+                            search_replications=4, tolerance=1e-2, bootstrap=50, threads=2)
+    # Bitwise the same numbers on 1 and 2 threads (wall times aside).
+    key = lambda r: [(g["agents"], g["gap"], g["gap_weighted"]) for g in r.summary["per_n"]]
+    assert key(again) == key(ng)

@@ -33,6 +33,12 @@ pub enum Command {
     /// and finite_n.png.
     #[command(name = "finite-n")]
     FiniteN(FiniteNArgs),
+    /// The epsilon-Nash gap: how much one agent gains by deviating (within the trembling-hand
+    /// strategies of its own state) when the other N - 1 play the mean-field strategy, over a
+    /// grid of N, with confidence intervals and a fitted rate; writes nash_gap.parquet,
+    /// summary.json and nash_gap.png.
+    #[command(name = "nash-gap")]
+    NashGap(NashGapArgs),
     /// Run a grid of scenario-key values × seeds (solve, learn or finite-n on each point,
     /// several runs at a time) and write one sweep.parquet row per run plus each run's own
     /// outputs under DIR/runs/<id>/; rerunning the same command resumes a stopped sweep.
@@ -72,6 +78,8 @@ pub enum PlotKindArg {
     Exploitability,
     /// The finite-N chart: time-average error against N, log-log, with the fitted rate.
     FiniteN,
+    /// The epsilon-Nash gap against N, log-log, with the fitted rate and the mean-field limit.
+    NashGap,
     /// A sweep.parquet metric (--y) against a grid key (--x).
     Sweep,
 }
@@ -89,6 +97,7 @@ impl PlotKindArg {
             PlotKindArg::Consistency => PlotKind::Consistency,
             PlotKindArg::Exploitability => PlotKind::Exploitability,
             PlotKindArg::FiniteN => PlotKind::FiniteN,
+            PlotKindArg::NashGap => PlotKind::NashGap,
             PlotKindArg::Sweep => PlotKind::Sweep,
         }
     }
@@ -101,13 +110,15 @@ Inputs (any mix; a file inside a directory stands for the directory):
             (mfgsim solve --start extremal): z* and the T-BR iterations
   learn     DIR with snapshots.parquet and summary.json (mfgsim learn)
   finite-n  DIR with finite_n.parquet / summary.json (mfgsim finite-n)
+  nash-gap  DIR with nash_gap.parquet / summary.json (mfgsim nash-gap)
   sweep     DIR with sweep.json, sweep.parquet and runs/<id>/ (mfgsim sweep); one series per
             group of runs that share every grid value but the seed, named by the grid values
             that vary (e.g. learner.algo=iql), drawn as the mean with a +-1 sd band or error
             bar over its seeds
 
-Kinds (--kind; default: --x or --y given -> sweep; only finite-n inputs -> finite-n; only solve
-sweeps -> sweep; any learn output -> mean-state; otherwise bars):
+Kinds (--kind; default: --x or --y given -> sweep; only finite-n inputs -> finite-n; only
+nash-gap inputs -> nash-gap; only solve sweeps -> sweep; any learn output -> mean-state;
+otherwise bars):
   bars            final mean field z(s) per state, series side by side
   cdf             its CDF F(s)
   mean-state      mean state against iteration
@@ -118,6 +129,7 @@ sweeps -> sweep; any learn output -> mean-state; otherwise bars):
   consistency     ||Phi(z_k, mu_k) - z_k||_1 against iteration, log y (learn runs)
   exploitability  max_s V*(s) - V^mu_k(s) against iteration, log y (learn runs)
   finite-n        the finite-N log-log rate chart
+  nash-gap        the epsilon-Nash gap against N, log-log, with the mean-field limit
   sweep           --y METRIC of sweep.parquet against --x KEY, mean +- 1 sd over seeds, one
                   line per combination of the other grid keys; for a solve sweep with
                   start = extremal, --y mean_state (the default) draws the two equilibrium
@@ -732,6 +744,46 @@ pub struct FiniteNArgs {
     /// grid and --seeds may grow. The results are those of an uninterrupted study.
     #[arg(long)]
     pub resume: bool,
+    /// No progress bar (it is also hidden when stderr is not a terminal).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NashGapArgs {
+    #[command(flatten)]
+    pub scenario: ScenarioArgs,
+    /// The strategy mu of the N - 1 others: tmfe (the exact T-MFE), learned (the final
+    /// strategy of the scenario's [learner] run), uniform (1/|A| each: a non-equilibrium
+    /// reference), or FILE: an equilibrium.parquet (its mu_* columns) or a learn output's
+    /// summary.json or directory (its final greedy actions, with tremble epsilon).
+    #[arg(long, default_value = "tmfe", value_name = "tmfe|learned|uniform|FILE")]
+    pub policy: String,
+    /// Comma-separated population sizes N >= 2, e.g. `10,1e3,1e9`. Default:
+    /// 1e1,1e2,1e3,1e4,1e5,1e6.
+    #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_count)]
+    pub agents: Option<Vec<u64>>,
+    /// Replicates K of the reported gain per initial state (fresh ones, not the search's).
+    #[arg(long, default_value_t = 256, value_name = "K")]
+    pub replications: usize,
+    /// Replicates per candidate deviation in the policy-iteration search.
+    #[arg(long, default_value_t = 64, value_name = "K")]
+    pub search_replications: usize,
+    /// Policy-iteration rounds at most.
+    #[arg(long, default_value_t = 6, value_name = "R")]
+    pub max_rounds: usize,
+    /// Bound on the truncation bias of each value; sets the horizon T.
+    #[arg(long, default_value_t = 1e-4, value_name = "TOL")]
+    pub tolerance: f64,
+    /// Seed of every stream. Default: the scenario's `sim.seed`.
+    #[arg(long, value_name = "S")]
+    pub seed: Option<u64>,
+    /// Worker threads (results do not depend on it). Default: all cores.
+    #[arg(long, value_name = "T")]
+    pub threads: Option<usize>,
+    /// Output directory. Default: out/<scenario name>/nash-gap/.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// No progress bar (it is also hidden when stderr is not a terminal).
     #[arg(long, short)]
     pub quiet: bool,

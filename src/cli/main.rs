@@ -4,6 +4,7 @@
 mod args;
 mod cmd;
 mod learn;
+mod nash_gap;
 mod plot;
 mod solve;
 mod study;
@@ -21,6 +22,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Check(a) => solve::check_cmd(a),
         Command::Learn(a) => learn::learn_cmd(a),
         Command::FiniteN(a) => study::finite_n_cmd(a),
+        Command::NashGap(a) => nash_gap::nash_gap_cmd(a),
         Command::Sweep(a) => sweep::sweep_cmd(a),
         Command::Equilibria(a) => solve::equilibria_cmd(a),
         Command::Plot(a) => plot::plot_cmd(a),

@@ -98,6 +98,7 @@ mod finite_n;
 mod json;
 mod lock;
 mod manifest;
+mod nash_gap;
 mod online;
 mod owned;
 mod parquet;
@@ -113,6 +114,7 @@ pub use self::json::{solution_json, write_json};
 pub(crate) use self::lock::not_a_plain_file;
 pub use self::lock::{ensure_real_dir, DirLock, LOCK_FILE};
 pub use self::manifest::{ManifestAxis, ManifestRun, SweepManifest, MANIFEST_FILE};
+pub use self::nash_gap::{nash_gap_batch, nash_gap_schema, read_nash_gap_series, NASH_GAP_TABLE};
 pub use self::online::{push_snapshot, snapshot_schema};
 pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
 pub use self::parquet::{

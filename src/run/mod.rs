@@ -11,7 +11,8 @@
 //! * [`solve`]: exact T-MFE by T-BR (one start, or the least and greatest T-MFE);
 //! * [`check`]: the strategic-complementarity checker (Definition 1);
 //! * [`learn`]: any learning algorithm of `[learner] algo`, evaluated every iteration;
-//! * [`finite_n`]: the finite-N study.
+//! * [`finite_n`]: the finite-N study;
+//! * [`nash_gap`]: the ε-Nash gap of a mean-field strategy among N agents.
 //! * [`checkpoint`]: checkpoints of `learn` ([`learn_checkpointed`]) and the journal of a
 //!   study's finished runs ([`finite_n_resumed`]); a resumed run ends bitwise as an
 //!   uninterrupted one, since every random stream is keyed by (seed, purpose, step, chunk).
@@ -40,6 +41,7 @@ mod census;
 pub mod checkpoint;
 mod learn;
 mod memory;
+mod nash_gap;
 mod solve;
 mod study;
 
@@ -50,6 +52,7 @@ pub use learn::{
     learn, learn_checkpointed, ClosestEquilibrium, LearnOptions, LearnReport, LearnTimings,
     StepLatency, TmfeSummary,
 };
+pub use nash_gap::{nash_gap, NashGapRun, NashPolicy};
 pub use solve::{check, solve, solve_with, CheckRun, SolveReport, SolveRun};
 pub use study::{finite_n, finite_n_resumed, FiniteNRun};
 

@@ -1,6 +1,6 @@
 """Type stubs of the native module mfgsim._mfgsim (PyO3). Use the names re-exported by
 ``mfgsim``; the underscored functions are the raw run-layer calls behind ``mfgsim.solve``,
-``mfgsim.check``, ``mfgsim.learn`` and ``mfgsim.finite_n``."""
+``mfgsim.check``, ``mfgsim.learn``, ``mfgsim.finite_n`` and ``mfgsim.nash_gap``."""
 
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -123,6 +123,20 @@ def _solve(model: Model, start: Union[str, List[float]], overrides: List[str] = 
 def _equilibria(model: Model, random_starts: int, seed: int, cluster_tol: float, fp_target: float, overrides: List[str] = ..., threads: Optional[int] = ...) -> Dict[str, Any]: ...
 def _check(model: Model, tol: float, random_pairs: int, seed: int, overrides: List[str] = ...) -> Dict[str, Any]: ...
 def _learn(model: Model, overrides: List[str] = ..., threads: Optional[int] = None) -> Dict[str, Any]: ...
+def _nash_gap(
+    model: Model,
+    policy: str,
+    agents: List[int],
+    replications: int,
+    search_replications: int,
+    max_rounds: int,
+    tolerance: float,
+    seed: int,
+    bootstrap: int,
+    confidence: float,
+    overrides: List[str] = ...,
+    threads: Optional[int] = None,
+) -> Dict[str, Any]: ...
 def _finite_n(
     model: Model,
     agents: List[int],

@@ -10,6 +10,7 @@
 //! | [`PlotKind::Consistency`] | iteration k | ‖Φ(z_k, μ_k) − z_k‖₁, log | learn, learn sweep |
 //! | [`PlotKind::Exploitability`] | iteration k | max_s V*_z(s) − V_{μ_k,z}(s), log | learn, learn sweep |
 //! | [`PlotKind::FiniteN`] | N | time-average ‖z^N_t − z*‖₁, log-log with the fitted rate | finite-n, finite-n sweep |
+//! | [`PlotKind::NashGap`] | N | the ε-Nash gap max_s0 gap(s0), log-log with the fitted rate and μ's mean-field exploitability (the limit) | nash-gap |
 //! | [`PlotKind::Sweep`] | a grid key (`x`) | a `sweep.parquet` metric (`y`) | sweep |
 //!
 //! A sweep contributes one series per *group* (runs sharing every grid value but the seed;
@@ -28,7 +29,7 @@
 //! dotted. Each is refused by the kinds it does not apply to.
 //!
 //! [`choose_kind`] picks the kind from the inputs when none is asked for: a given `x` or `y` →
-//! sweep; only finite-n inputs → finite-n; only solve sweeps → sweep; any learn output →
+//! sweep; only finite-n inputs → finite-n; only nash-gap inputs → nash-gap; only solve sweeps → sweep; any learn output →
 //! mean-state; otherwise (solve outputs) → bars.
 
 use std::path::{Path, PathBuf};
@@ -37,7 +38,7 @@ use plotters::style::RGBColor;
 use serde_json::Value;
 
 use super::figure::{Figure, Mark, Series, YScale};
-use super::loglog::LogLogPlot;
+use super::loglog::{LogLogPlot, LogLogSeries};
 use super::read::{
     axis_label, detect, grid_label, input_dir, learn_agents, learn_final_field, learn_label,
     learn_tmfe, learn_trace, learn_trace_to, mean_sd, mean_sd_traces, mean_sd_vectors, read_sweep,
@@ -46,7 +47,7 @@ use super::read::{
 use super::style::PALETTE;
 use super::Chart;
 use crate::error::{Error, Result};
-use crate::output::read_finite_n_series;
+use crate::output::{read_finite_n_series, read_nash_gap_series};
 
 /// A chart kind of `mfgsim plot` (see the module table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +68,8 @@ pub enum PlotKind {
     Exploitability,
     /// The finite-N log-log rate chart.
     FiniteN,
+    /// The ε-Nash gap against N, log-log.
+    NashGap,
     /// A sweep metric against a grid key.
     Sweep,
 }
@@ -83,6 +86,7 @@ impl PlotKind {
             PlotKind::Consistency => "consistency",
             PlotKind::Exploitability => "exploitability",
             PlotKind::FiniteN => "finite-n",
+            PlotKind::NashGap => "nash-gap",
             PlotKind::Sweep => "sweep",
         }
     }
@@ -146,6 +150,7 @@ enum Source {
     Solve(PathBuf),
     Learn(PathBuf),
     FiniteN(PathBuf),
+    NashGap(PathBuf),
     Sweep(Sweep),
 }
 
@@ -160,13 +165,14 @@ impl Input {
             Source::Solve(_) => InputKind::Solve,
             Source::Learn(_) => InputKind::Learn,
             Source::FiniteN(_) => InputKind::FiniteN,
+            Source::NashGap(_) => InputKind::NashGap,
             Source::Sweep(_) => InputKind::Sweep,
         }
     }
 
     fn path(&self) -> &Path {
         match &self.source {
-            Source::Solve(p) | Source::Learn(p) | Source::FiniteN(p) => p,
+            Source::Solve(p) | Source::Learn(p) | Source::FiniteN(p) | Source::NashGap(p) => p,
             Source::Sweep(s) => &s.dir,
         }
     }
@@ -213,6 +219,7 @@ fn read_inputs(req: &PlotRequest) -> Result<Vec<Input>> {
                 InputKind::Solve => Source::Solve(dir),
                 InputKind::Learn => Source::Learn(dir),
                 InputKind::FiniteN => Source::FiniteN(dir),
+                InputKind::NashGap => Source::NashGap(dir),
                 InputKind::Sweep => {
                     let mut s = read_sweep(&dir)?;
                     s.filter(&req.filters)?;
@@ -237,6 +244,9 @@ fn auto_kind(inputs: &[Input], x_or_y_given: bool) -> Result<PlotKind> {
         .collect::<Result<Vec<_>>>()?;
     if run_kinds.iter().all(|k| *k == InputKind::FiniteN) {
         return Ok(PlotKind::FiniteN);
+    }
+    if run_kinds.iter().all(|k| *k == InputKind::NashGap) {
+        return Ok(PlotKind::NashGap);
     }
     let all_solve_sweeps = inputs
         .iter()
@@ -283,6 +293,7 @@ pub fn build_chart(req: &PlotRequest) -> Result<Plotted> {
         | PlotKind::Consistency
         | PlotKind::Exploitability => trace_chart(&inputs, kind, req)?,
         PlotKind::FiniteN => finite_n_chart(&inputs)?,
+        PlotKind::NashGap => nash_gap_chart(&inputs)?,
         PlotKind::Sweep => sweep_chart(&inputs, req)?,
     };
     if let Some(t) = &req.title {
@@ -368,7 +379,9 @@ fn reference_field(path: &Path) -> Result<Vec<f64>> {
                 .map(|(m, _)| m)
                 .collect())
         }
-        InputKind::FiniteN => Err(bad("a finite-n study has no mean field to compare with")),
+        InputKind::FiniteN | InputKind::NashGap => Err(bad(
+            "a finite-n or nash-gap study has no mean field to compare with",
+        )),
     }
 }
 
@@ -461,6 +474,13 @@ fn items(input: &Input, kind: PlotKind) -> Result<Vec<Item>> {
                 input,
                 kind,
                 "a finite-n study (use --kind finite-n)",
+            ))
+        }
+        Source::NashGap(_) => {
+            return Err(wrong_input(
+                input,
+                kind,
+                "a nash-gap study (use --kind nash-gap)",
             ))
         }
         Source::Sweep(s) => {
@@ -1081,6 +1101,48 @@ fn finite_n_chart(inputs: &[Input]) -> Result<Chart> {
         y_label: "time-average ||z^N_t - z*||_1".into(),
         series,
         reference_slope: Some(-0.5),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// ε-Nash gap
+
+fn nash_gap_chart(inputs: &[Input]) -> Result<Chart> {
+    let mut series = Vec::new();
+    let mut limits = Vec::new();
+    for input in inputs {
+        let Source::NashGap(dir) = &input.source else {
+            return Err(wrong_input(
+                input,
+                PlotKind::NashGap,
+                &format!("a {} output", input.run_kind()?.command()),
+            ));
+        };
+        let (mut one, limit) = read_nash_gap_series(dir)?;
+        if let Some(l) = &input.label {
+            one.label = l.clone();
+        }
+        // μ's mean-field exploitability: the N → ∞ limit, drawn as a flat line when positive.
+        if limit > 1e-10 {
+            limits.push(LogLogSeries {
+                label: format!("{}: mean-field limit", one.label),
+                points: one
+                    .points
+                    .iter()
+                    .map(|p| (p.0, limit, limit, limit))
+                    .collect(),
+                fit: Some((0.0, limit.ln())),
+            });
+        }
+        series.push(one);
+    }
+    series.extend(limits);
+    Ok(Chart::LogLog(LogLogPlot {
+        title: "epsilon-Nash gap of the mean-field strategy among N agents".into(),
+        x_label: "N (agents)".into(),
+        y_label: "gap: best own-state deviation's gain (max over s0)".into(),
+        series,
+        reference_slope: Some(-1.0),
     }))
 }
 

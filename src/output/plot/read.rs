@@ -6,6 +6,7 @@
 //! | learn (`mfgsim learn`) | `snapshots.parquet` | per iteration: `z_0..`, `mean_state`, `l1_to_tmfe`, `w1_to_tmfe`, `consistency`, `exploitability` |
 //! | solve (`mfgsim solve`) | `equilibrium.parquet`, or `least/` and `greatest/` holding one (`--start extremal`) | `equilibrium.parquet`: z*; `trajectory.parquet`: z_k and `mean_state` per T-BR iteration |
 //! | finite-n (`mfgsim finite-n`) | `finite_n.parquet`, or a `summary.json` whose `command` is `finite-n` | `summary.json` (see [`read_finite_n_series`](crate::output::read_finite_n_series)) |
+//! | nash-gap (`mfgsim nash-gap`) | `nash_gap.parquet`, or a `summary.json` whose `command` is `nash-gap` | `summary.json` (see [`read_nash_gap_series`](crate::output::read_nash_gap_series)) |
 //!
 //! A path to a file inside such a directory (e.g. a study's `summary.json`) stands for the
 //! directory. Ensembles are summarised by [`mean_sd`]: the mean and the sample standard
@@ -33,6 +34,8 @@ pub enum InputKind {
     Learn,
     /// `mfgsim finite-n` output.
     FiniteN,
+    /// `mfgsim nash-gap` output.
+    NashGap,
     /// `mfgsim sweep` output.
     Sweep,
 }
@@ -44,6 +47,7 @@ impl InputKind {
             InputKind::Solve => "solve",
             InputKind::Learn => "learn",
             InputKind::FiniteN => "finite-n",
+            InputKind::NashGap => "nash-gap",
             InputKind::Sweep => "sweep",
         }
     }
@@ -90,6 +94,9 @@ pub fn detect(dir: &Path) -> Result<InputKind> {
     if has("finite_n.parquet") || summary_command(dir).as_deref() == Some("finite-n") {
         return Ok(InputKind::FiniteN);
     }
+    if has("nash_gap.parquet") || summary_command(dir).as_deref() == Some("nash-gap") {
+        return Ok(InputKind::NashGap);
+    }
     if !solve_branches(dir).is_empty() {
         return Ok(InputKind::Solve);
     }
@@ -104,7 +111,7 @@ pub fn detect(dir: &Path) -> Result<InputKind> {
         format!(
             "not an mfgsim output directory: expected sweep.json (sweep), snapshots.parquet \
              (learn), equilibrium.parquet or least/ and greatest/ (solve), or \
-             finite_n.parquet (finite-n){hint}"
+             finite_n.parquet (finite-n), nash_gap.parquet (nash-gap){hint}"
         ),
     ))
 }
@@ -693,10 +700,11 @@ impl Sweep {
             "solve" => Ok(InputKind::Solve),
             "learn" => Ok(InputKind::Learn),
             "finite-n" => Ok(InputKind::FiniteN),
+            "nash-gap" => Ok(InputKind::NashGap),
             other => Err(input_error(
                 &self.dir.join("sweep.json"),
                 "command",
-                format!("unknown command `{other}` (expected solve, learn or finite-n)"),
+                format!("unknown command `{other}` (expected solve, learn, finite-n or nash-gap)"),
             )),
         }
     }
