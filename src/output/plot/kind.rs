@@ -1247,36 +1247,27 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         } else {
             vec![(y.clone(), "")]
         };
-        // A solve sweep records whether each run (branch) converged: points that did not
-        // are end points, not equilibria, and are drawn hollow.
-        let flags: Vec<Option<Vec<f64>>> = columns
-            .iter()
-            .map(|(c, _)| {
-                let flag = match c.strip_suffix(&format!("_{y}")) {
-                    Some(branch) if branches => format!("{branch}_converged"),
-                    _ => "converged".to_string(),
-                };
-                if s.command == "solve" && have.contains(&flag) {
-                    s.metric(&flag).map(Some)
-                } else {
-                    Ok(None)
-                }
-            })
-            .collect::<Result<_>>()?;
-        let mixed: Vec<Option<Vec<f64>>> = columns
-            .iter()
-            .map(|(c, _)| {
-                let col = match c.strip_suffix(&format!("_{y}")) {
-                    Some(branch) if branches => format!("{branch}_mixed"),
-                    _ => "mixed".to_string(),
-                };
-                if s.command == "solve" && have.contains(&col) {
-                    s.metric(&col).map(Some)
-                } else {
-                    Ok(None)
-                }
-            })
-            .collect::<Result<_>>()?;
+        // A solve sweep records per run (branch) whether it converged (points that did not
+        // are end points, not equilibria, drawn hollow) and whether its equilibrium is mixed
+        // (isolated points, drawn unjoined).
+        let solve_flag = |suffix: &str| -> Result<Vec<Option<Vec<f64>>>> {
+            columns
+                .iter()
+                .map(|(c, _)| {
+                    let col = match c.strip_suffix(&format!("_{y}")) {
+                        Some(branch) if branches => format!("{branch}_{suffix}"),
+                        _ => suffix.to_string(),
+                    };
+                    if s.command == "solve" && have.contains(&col) {
+                        s.metric(&col).map(Some)
+                    } else {
+                        Ok(None)
+                    }
+                })
+                .collect()
+        };
+        let flags = solve_flag("converged")?;
+        let mixed = solve_flag("mixed")?;
         if !y_names.contains(&y) {
             y_names.push(y.clone());
         }
