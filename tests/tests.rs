@@ -8,6 +8,7 @@ mod cli;
 mod determinism;
 mod finite_n;
 mod fuzz_corpus;
+mod golden;
 mod invariants;
 mod nash_gap;
 mod plot;
