@@ -2,7 +2,7 @@
 //! reports (each iteration's mean field, exploitability, consistency and sample ledger, the
 //! final strategy). Determinism tests compare runs with each other; these compare with the
 //! past, so a change that moves any number of any learner by one bit fails here and must be
-//! re-pinned on purpose (`MFGSIM_BLESS=1` prints the new hashes).
+//! re-pinned on purpose (the failure names the new hash to paste into `pinned`).
 
 use mfgsim::scenario::Scenario;
 
@@ -74,17 +74,11 @@ fn every_learner_reproduces_its_pinned_hash() {
         ("mfq", 0xa2a494a843e99419),
     ];
     let got: Vec<(&str, u64)> = pinned.iter().map(|&(a, _)| (a, run_hash(a))).collect();
-    if std::env::var_os("MFGSIM_BLESS").is_some() {
-        for (a, h) in &got {
-            println!("        (\"{a}\", {h:#018x}),");
-        }
-        return;
-    }
     for ((algo, want), (_, have)) in pinned.iter().zip(&got) {
         assert_eq!(
             *have, *want,
             "{algo}: the run's numbers changed (hash {have:#018x}, pinned {want:#018x}); if on \
-             purpose, re-pin with MFGSIM_BLESS=1 cargo test --test tests golden -- --nocapture"
+             purpose, paste the new hash into `pinned` in tests/golden.rs"
         );
     }
 }
