@@ -1064,17 +1064,8 @@ fn claim_dir(dir: &Path, manifest_path: &Path, manifest: &Value) -> Result<()> {
         }
         return Ok(());
     }
-    // Another shard of this sweep may be writing the manifest right now (its temporary file
-    // is all the directory holds): wait for it, then check it as above.
-    if manifest_being_written(dir) {
-        for _ in 0..200 {
-            std::thread::sleep(std::time::Duration::from_millis(25));
-            if manifest_path.is_file() {
-                return claim_dir(dir, manifest_path, manifest);
-            }
-        }
-    }
     if dir.exists() {
+        let manifest_temp = format!(".{MANIFEST_FILE}.tmp-");
         let foreign: Vec<String> = std::fs::read_dir(dir)
             .map_err(|source| Error::Io {
                 path: dir.to_path_buf(),
@@ -1082,9 +1073,14 @@ fn claim_dir(dir: &Path, manifest_path: &Path, manifest: &Value) -> Result<()> {
             })?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| !is_lock_file(name))
+            // Another shard of this sweep may be writing the same manifest right now.
+            .filter(|name| !is_lock_file(name) && !name.starts_with(&manifest_temp))
             .collect();
         if !foreign.is_empty() {
+            // ... or have written it (and `runs/`) since the check above.
+            if manifest_path.is_file() {
+                return claim_dir(dir, manifest_path, manifest);
+            }
             return Err(Error::Input {
                 path: dir.to_path_buf(),
                 key: "--out".into(),
@@ -1098,20 +1094,6 @@ fn claim_dir(dir: &Path, manifest_path: &Path, manifest: &Value) -> Result<()> {
     }
     mkdir(dir)?;
     output::write_json(manifest_path, manifest)
-}
-
-/// True when `dir` holds nothing but temporary files of a manifest being written.
-fn manifest_being_written(dir: &Path) -> bool {
-    let prefix = format!(".{MANIFEST_FILE}");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    let names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| !is_lock_file(n))
-        .collect();
-    !names.is_empty() && names.iter().all(|n| n.starts_with(&prefix))
 }
 
 /// The directory lock and the shards' own locks ([`output::DirLock`]).
