@@ -753,8 +753,10 @@ pub struct SweepOutcome {
     /// their `summary.json`): their rows are end points, not equilibria. 0 for other
     /// commands.
     pub not_converged: usize,
-    /// The shard that ran (then `total`, `skipped`, `missing` and `not_converged` count its
-    /// share only), `None` for the whole sweep.
+    /// The shard that ran, `None` for the whole sweep. A shard that wrote no table counts
+    /// its share only in `total`, `skipped`, `missing` and `not_converged`; a collecting
+    /// shard that wrote it counts the whole sweep in `total`, `missing` and
+    /// `not_converged`, and its own share in `skipped` and `ran`.
     pub shard: Option<Shard>,
     /// Whether `table`, `summary.md` and `summary.json` were written (not by a shard that
     /// does not collect, nor by a collector stopped while waiting).
