@@ -560,11 +560,19 @@ fn sweep_charts_draw_the_equilibrium_branches() {
     assert_eq!(labels, ["least T-MFE", "greatest T-MFE"]);
     let least = &fig.series[0];
     // c = 0.8: least mean states 0.6 and 0.8 → 0.7 ± √0.02.
-    assert_eq!(least.points.len(), 3);
     assert_eq!(least.points[1].0, 0.8);
     assert!(close(least.points[1].1, 0.7));
     assert!(close(least.spread[1].1 - 0.7, 0.02f64.sqrt()));
-    assert!(close(fig.series[1].points[1].1, 1.8));
+    // The branches split between c = 0.5 and 0.8 and merge again at 1.0: the branch that
+    // jumps there (greatest 0.5 → 1.8; least 0.7 → 1.5) is not joined across the jump.
+    let ys = |s: &mfgsim::output::plot::Series| s.points.iter().map(|p| p.1).collect::<Vec<_>>();
+    let (l, g) = (ys(least), ys(&fig.series[1]));
+    assert_eq!(l.len(), 4, "{l:?}");
+    assert!(l[2].is_nan() && close(l[3], 1.5), "{l:?}");
+    assert!(
+        g[1].is_nan() && close(g[2], 1.8) && close(g[3], 1.5),
+        "{g:?}"
+    );
     assert!(fig.series[1].dashed && !least.dashed);
     assert!(!fig.x_log, "0.5..1 is not a wide grid");
     // Beside them, mixed equilibria of another sweep: markers, never a joining line (NaN

@@ -21,7 +21,8 @@
 //! starts contributes its least and greatest T-MFE (one series when they coincide, for the
 //! final mean field). In a sweep chart each combination of the other grid keys is one line;
 //! `y = mean_state` of an extremal solve sweep draws the two equilibrium branches
-//! (`least_mean_state`, `greatest_mean_state`).
+//! (`least_mean_state`, `greatest_mean_state`); a branch that jumps where the number of
+//! equilibria changes between two grid points is not joined across the jump.
 //!
 //! References drawn beside the runs ([`PlotRequest::tmfe`], [`PlotRequest::to`],
 //! [`PlotRequest::floor`]): each learn series' own T-MFE, dashed in its colour; the distance
@@ -1305,8 +1306,10 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                 let mut points = Vec::new();
                 let mut spread = Vec::new();
                 let mut ended = Vec::new();
+                // Per drawn point: this branch's mean and the other branch's (extremal sweeps).
+                let mut pair_means = Vec::new();
                 for (j, xv) in x_values.iter().enumerate() {
-                    let ys: Vec<f64> = s
+                    let at: Vec<usize> = s
                         .runs
                         .iter()
                         .enumerate()
@@ -1319,13 +1322,21 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                                     .map(|(_, v)| v)
                                     .eq(other.iter())
                         })
-                        .map(|(i, _)| vals[i])
+                        .map(|(i, _)| i)
                         .collect();
+                    let ys: Vec<f64> = at.iter().map(|&i| vals[i]).collect();
                     if ys.is_empty() {
                         continue;
                     }
                     max_seeds = max_seeds.max(ys.len());
                     let (m, sd) = mean_sd(&ys);
+                    let m_other = if branches {
+                        let o: Vec<f64> = at.iter().map(|&i| values[1 - b][i]).collect();
+                        mean_sd(&o).0
+                    } else {
+                        m
+                    };
+                    pair_means.push((m, m_other));
                     // Converged only when every seed's run at this x converged.
                     let converged = flags[b].as_ref().is_none_or(|f| {
                         s.runs.iter().enumerate().all(|(i, r)| {
@@ -1357,6 +1368,31 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
                         spread.push((f64::NAN, f64::NAN));
                         ended.push((x, m));
                     }
+                }
+                // Where the number of equilibria changes between two grid points (the least
+                // and greatest coincide at one and differ at the other), the branch that jumps
+                // (it moves more than the other) is not joined across the jump: a line there
+                // would draw equilibria that do not exist between the grid points.
+                if branches && points.len() == pair_means.len() {
+                    let split = |(m, o): (f64, f64)| (m - o).abs() > 1e-6 * m.abs().max(1.0);
+                    let mut joined = Vec::with_capacity(points.len());
+                    let mut joined_spread = Vec::with_capacity(points.len());
+                    for k in 0..points.len() {
+                        joined.push(points[k]);
+                        joined_spread.push(spread[k]);
+                        if let (Some(&now), Some(&next)) =
+                            (pair_means.get(k), pair_means.get(k + 1))
+                        {
+                            let jumps = split(now) != split(next)
+                                && (next.0 - now.0).abs() > (next.1 - now.1).abs();
+                            if jumps {
+                                joined.push((points[k].0, f64::NAN));
+                                joined_spread.push((f64::NAN, f64::NAN));
+                            }
+                        }
+                    }
+                    points = joined;
+                    spread = joined_spread;
                 }
                 // Mixed equilibria (fictitious play, mirror descent) are isolated points, found
                 // where T-BR cycles: markers only, no line joining them across the grid.
