@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::root;
+use crate::util::{mfgsim, root};
 
 /// Longest a single case may run (they take milliseconds; the cap turns a hang into a
 /// failure instead of a stuck test).
@@ -170,14 +170,6 @@ fn every_hostile_input_fails_cleanly_with_its_message() {
         statuses.keys().all(|s| matches!(s, Some(0..=2))),
         "{statuses:?}"
     );
-}
-
-fn mfgsim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mfgsim"))
-        .args(args)
-        .current_dir(root(""))
-        .output()
-        .expect("run mfgsim")
 }
 
 fn text(o: &std::process::Output) -> String {

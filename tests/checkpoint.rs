@@ -12,7 +12,7 @@ use mfgsim::output::read_parquet;
 use mfgsim::run::{self, CheckpointPlan, Interval, LearnOptions, LearnReport};
 use mfgsim::scenario::Scenario;
 
-use crate::util::root;
+use crate::util::{mfgsim, root};
 
 fn scenario(file: &str, overrides: &[&str]) -> Scenario {
     let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
@@ -355,14 +355,6 @@ fn checkpoint_iteration(dir: &Path) -> Option<u64> {
     let len = u64::from_le_bytes(bytes.get(12..20)?.try_into().ok()?) as usize;
     let header: serde_json::Value = serde_json::from_slice(bytes.get(20..20 + len)?).ok()?;
     header["iteration"].as_u64()
-}
-
-fn mfgsim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mfgsim"))
-        .args(args)
-        .current_dir(root(""))
-        .output()
-        .expect("run mfgsim")
 }
 
 fn summary_without_timings(dir: &Path) -> serde_json::Value {

@@ -1,17 +1,7 @@
 //! `mfgsim nash-gap` end to end: the table, the summary, the chart, `mfgsim plot`, the
 //! strategy sources and the flag errors.
 
-use std::process::Command;
-
-use crate::util::root;
-
-fn mfgsim(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_mfgsim"))
-        .args(args)
-        .current_dir(root(""))
-        .output()
-        .expect("run mfgsim")
-}
+use crate::util::mfgsim;
 
 #[test]
 fn nash_gap_writes_table_summary_and_plot() {

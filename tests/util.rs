@@ -13,6 +13,15 @@ pub fn learn_to_end(sc: &mfgsim::scenario::Scenario) -> mfgsim::run::LearnReport
     .unwrap()
 }
 
+/// Runs the `mfgsim` binary with `args` from the crate root and collects its output.
+pub fn mfgsim(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mfgsim"))
+        .args(args)
+        .current_dir(root(""))
+        .output()
+        .expect("run mfgsim")
+}
+
 /// Path of a file under the crate root.
 pub fn root(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
