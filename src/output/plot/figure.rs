@@ -107,7 +107,7 @@ pub struct Figure {
 
 /// Colours taken by series without an explicit one (the Okabe–Ito palette without black);
 /// the seventh to twelfth such series repeat them dashed.
-const AUTO: usize = 6;
+pub(super) const AUTO: usize = 6;
 
 /// A series reduced to what is drawn, in transformed (y: log10 on a log axis) coordinates.
 struct Prepared {

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use plotters::style::RGBColor;
 use serde_json::Value;
 
-use super::figure::{Figure, Mark, Series, YScale};
+use super::figure::{Figure, Mark, Series, YScale, AUTO};
 use super::loglog::{LogLogPlot, LogLogSeries};
 use super::read::{
     axis_label, detect, grid_label, input_dir, learn_agents, learn_final_field, learn_label,
@@ -773,7 +773,7 @@ fn companion_colors(all: &[Item], companions: bool) -> Vec<Option<(u8, u8, u8)>>
         .map(|item| match color_of(item) {
             Some(c) => Some(c),
             None if companions => {
-                let RGBColor(r, g, b) = PALETTE[auto % 6];
+                let RGBColor(r, g, b) = PALETTE[auto % AUTO];
                 auto += 1;
                 Some((r, g, b))
             }
@@ -1302,7 +1302,7 @@ fn sweep_chart(inputs: &[Input], req: &PlotRequest) -> Result<Chart> {
         let split_colors = lines.len() == 1;
         for (other, name) in &lines {
             for (b, ((_, branch), vals)) in columns.iter().zip(&values).enumerate() {
-                let color = PALETTE[(line + if split_colors { b } else { 0 }) % 6];
+                let color = PALETTE[(line + if split_colors { b } else { 0 }) % AUTO];
                 let mut points = Vec::new();
                 let mut spread = Vec::new();
                 let mut ended = Vec::new();
