@@ -37,11 +37,12 @@ use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
 use crate::finite_n::FiniteNParams;
+use crate::nash_gap::NashGapParams;
 use crate::output::{
     self, push_snapshot, snapshot_schema, ManifestAxis, ManifestRun, RunMetadata, SweepManifest,
     TableBuilder, MANIFEST_FILE,
 };
-use crate::run::{self, LearnOptions};
+use crate::run::{self, LearnOptions, NashPolicy};
 use crate::scenario::{Scenario, StartSpec};
 
 /// Which run-layer command every run of a sweep executes.
@@ -53,19 +54,22 @@ pub enum SweepCommand {
     Learn,
     /// [`run::finite_n`] (the finite-N study).
     FiniteN,
+    /// [`run::nash_gap`] (the ε-Nash gap of a strategy among N agents).
+    NashGap,
 }
 
 impl SweepCommand {
-    /// `solve`, `learn` or `finite-n`.
+    /// `solve`, `learn`, `finite-n` or `nash-gap`.
     pub fn as_str(self) -> &'static str {
         match self {
             SweepCommand::Solve => "solve",
             SweepCommand::Learn => "learn",
             SweepCommand::FiniteN => "finite-n",
+            SweepCommand::NashGap => "nash-gap",
         }
     }
 
-    /// Parses `solve`, `learn` or `finite-n`.
+    /// Parses `solve`, `learn`, `finite-n` or `nash-gap`.
     ///
     /// # Errors
     /// [`Error::Param`] (key `sweep.command`) for anything else.
@@ -74,9 +78,12 @@ impl SweepCommand {
             "solve" => Ok(SweepCommand::Solve),
             "learn" => Ok(SweepCommand::Learn),
             "finite-n" | "finite_n" => Ok(SweepCommand::FiniteN),
+            "nash-gap" | "nash_gap" => Ok(SweepCommand::NashGap),
             other => Err(Error::param(
                 "sweep.command",
-                format!("expected \"solve\", \"learn\" or \"finite-n\", got {other:?}"),
+                format!(
+                    "expected \"solve\", \"learn\", \"finite-n\" or \"nash-gap\", got {other:?}"
+                ),
             )),
         }
     }
@@ -246,6 +253,10 @@ pub struct SweepSpec {
     /// For `finite-n`: the study's settings (`base_seed`, `engine` and `learner` are set per
     /// run from its scenario).
     pub finite_n: FiniteNParams,
+    /// For `nash-gap`: the study's settings (`seed` is set per run to its `sim.seed`).
+    pub nash_gap: NashGapParams,
+    /// For `nash-gap`: the strategy μ the others play (default the T-MFE).
+    pub nash_policy: NashPolicy,
 }
 
 impl Default for SweepSpec {
@@ -256,6 +267,8 @@ impl Default for SweepSpec {
             seeds: 1,
             start: None,
             finite_n: FiniteNParams::default(),
+            nash_gap: NashGapParams::default(),
+            nash_policy: NashPolicy::Tmfe,
         }
     }
 }
@@ -266,7 +279,9 @@ pub const MAX_RUNS: usize = 1_000_000;
 impl SweepSpec {
     /// Reads a scenario's `[sweep]` table: `command` (string), `seeds` (integer ≥ 1),
     /// `start` (solve: `"extremal"`, `"uniform"`, …), `[[sweep.grid]]` entries with `key`
-    /// and `values`, and `[sweep.finite_n]` with `agents`, `seeds`, `steps`, `burn_in`.
+    /// and `values`, `[sweep.finite_n]` with `agents`, `seeds`, `steps`, `burn_in`, and
+    /// `[sweep.nash_gap]` with `agents`, `replications`, `search_replications`, `max_rounds`,
+    /// `tolerance`, `policy` (`tmfe`, `learned`, `uniform` or a file).
     ///
     /// # Errors
     /// [`Error::Scenario`] naming `file` and the `sweep.*` key.
@@ -348,13 +363,75 @@ impl SweepSpec {
                         }
                     }
                 }
-                ("command" | "seeds" | "start" | "grid" | "finite_n", v) => {
+                ("nash_gap", toml::Value::Table(t)) => {
+                    for (nk, nv) in t {
+                        let key = format!("nash_gap.{nk}");
+                        let count = |min: i64| {
+                            nv.as_integer()
+                                .filter(|n| *n >= min)
+                                .map(|n| n as u64)
+                                .ok_or_else(|| {
+                                    err(&key, format!("expected an integer ≥ {min}, got {nv}"))
+                                })
+                        };
+                        let g = &mut spec.nash_gap;
+                        match nk.as_str() {
+                            "agents" => {
+                                let list = nv.as_array().ok_or_else(|| {
+                                    err(&key, "expected an array of integers".into())
+                                })?;
+                                g.agents = list
+                                    .iter()
+                                    .map(|v| {
+                                        v.as_integer()
+                                            .filter(|n| *n >= 2)
+                                            .map(|n| n as u64)
+                                            .ok_or_else(|| {
+                                                err(&key, format!("expected integers ≥ 2, got {v}"))
+                                            })
+                                    })
+                                    .collect::<Result<_>>()?;
+                            }
+                            "replications" => g.replications = count(2)? as usize,
+                            "search_replications" => g.search_replications = count(2)? as usize,
+                            "max_rounds" => g.max_rounds = count(1)? as usize,
+                            "tolerance" => {
+                                g.tolerance = nv
+                                    .as_float()
+                                    .or_else(|| nv.as_integer().map(|i| i as f64))
+                                    .filter(|x| *x > 0.0 && x.is_finite())
+                                    .ok_or_else(|| {
+                                        err(&key, format!("expected a positive number, got {nv}"))
+                                    })?;
+                            }
+                            "policy" => {
+                                let text = nv.as_str().ok_or_else(|| {
+                                    err(&key, format!("expected a string, got {nv}"))
+                                })?;
+                                spec.nash_policy = NashPolicy::parse(text);
+                            }
+                            _ => {
+                                return Err(err(
+                                    &key,
+                                    "unknown key (agents, replications, search_replications, \
+                                     max_rounds, tolerance, policy)"
+                                        .into(),
+                                ))
+                            }
+                        }
+                    }
+                    spec.nash_gap.validate().map_err(|e| match e {
+                        Error::Param { key, reason } => err(&format!("nash_gap.{key}"), reason),
+                        e => e,
+                    })?;
+                }
+                ("command" | "seeds" | "start" | "grid" | "finite_n" | "nash_gap", v) => {
                     return Err(err(k, format!("wrong type or value: {v}")));
                 }
                 _ => {
                     return Err(err(
                         k,
-                        "unknown key (command, seeds, start, grid, finite_n)".into(),
+                        "unknown key (command, seeds, start, grid, finite_n, nash_gap)".into(),
                     ))
                 }
             }
@@ -522,6 +599,14 @@ impl Sweep {
                     "policy": fin.policy.as_str(),
                 })
             }),
+            nash_gap: (spec.command == SweepCommand::NashGap).then(|| {
+                let g = &spec.nash_gap;
+                json!({
+                    "agents": g.agents, "replications": g.replications,
+                    "search_replications": g.search_replications, "max_rounds": g.max_rounds,
+                    "tolerance": g.tolerance, "policy": spec.nash_policy.describe(),
+                })
+            }),
         }
     }
 
@@ -549,6 +634,8 @@ impl Sweep {
                 sc.sim.engine == EngineKind::Agents
                     && self.spec.finite_n.agents.iter().any(|&n| n > BIG)
             }
+            // The count engine: a study costs what N = 10³ does, whatever N.
+            SweepCommand::NashGap => false,
         }
     }
 }
@@ -1132,6 +1219,7 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
         ],
         SweepCommand::Learn => &["snapshots.parquet"],
         SweepCommand::FiniteN => &["finite_n.parquet", "finite_n_steps.parquet"],
+        SweepCommand::NashGap => &[output::NASH_GAP_TABLE],
     };
     for f in files.iter().chain(&[FINISHED]) {
         let path = dir.join(f);
@@ -1195,6 +1283,23 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
             )?;
             to_json(&study)?
         }
+        SweepCommand::NashGap => {
+            let params = NashGapParams {
+                seed: run.seed,
+                ..sweep.spec.nash_gap.clone()
+            };
+            let study = match run::nash_gap(sc, &sweep.spec.nash_policy, &params, stop, &|_| {}) {
+                Ok(s) if !s.report.interrupted => s,
+                Ok(_) | Err(Error::Interrupted) => return Ok(false),
+                Err(e) => return Err(e),
+            };
+            output::write_parquet(
+                &dir.join(output::NASH_GAP_TABLE),
+                &output::nash_gap_batch(&study.report, &study.policy_greedy),
+                &meta.with_extra("mfgsim.policy", study.policy.clone()),
+            )?;
+            to_json(&study)?
+        }
     };
     // Written last: its presence marks the run finished.
     output::write_json(&done, &summary)?;
@@ -1207,17 +1312,43 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<Value> {
 
 /// A metric column: name, type and where its value sits in `summary.json`.
 struct Metric {
-    name: &'static str,
+    name: String,
     ty: DataType,
-    pointer: &'static str,
+    pointer: String,
 }
 
-const fn m(name: &'static str, ty: DataType, pointer: &'static str) -> Metric {
-    Metric { name, ty, pointer }
+fn m(name: impl Into<String>, ty: DataType, pointer: impl Into<String>) -> Metric {
+    Metric {
+        name: name.into(),
+        ty,
+        pointer: pointer.into(),
+    }
 }
 
+/// The number of states every run shares (`None` when a grid axis changes it).
+fn common_states(sweep: &Sweep) -> Option<usize> {
+    let sizes: Vec<usize> = sweep
+        .runs
+        .iter()
+        .map(|r| r.scenario.model.as_model().num_states())
+        .collect();
+    sizes
+        .windows(2)
+        .all(|w| w[0] == w[1])
+        .then(|| sizes.first().copied())
+        .flatten()
+}
+
+/// The metric columns of `sweep.parquet`, in order (the mean-field columns `z_*`,
+/// `least_z_*`, `greatest_z_*` only when every run has the same number of states).
 fn metrics(sweep: &Sweep) -> Vec<Metric> {
     use DataType::{Boolean as B, Float64 as F, Int64 as I};
+    let states = common_states(sweep).unwrap_or(0);
+    let zs = |prefix: &str, at: &str| -> Vec<Metric> {
+        (0..states)
+            .map(|s| m(format!("{prefix}z_{s}"), F, format!("{at}/z/{s}")))
+            .collect()
+    };
     match sweep.spec.command {
         SweepCommand::Solve
             if matches!(
@@ -1225,54 +1356,69 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
                 StartSpec::Extremal
             ) =>
         {
-            vec![
-                m("least_converged", B, "/least/converged"),
-                m("greatest_converged", B, "/greatest/converged"),
-                m("least_iterations", I, "/least/iterations"),
-                m("greatest_iterations", I, "/greatest/iterations"),
-                m("least_mean_state", F, "/least/mean_state"),
-                m("greatest_mean_state", F, "/greatest/mean_state"),
-                m("least_exploitability", F, "/least/exploitability"),
-                m("greatest_exploitability", F, "/greatest/exploitability"),
-                m("least_consistency_l1", F, "/least/consistency_l1"),
-                m("greatest_consistency_l1", F, "/greatest/consistency_l1"),
-                m("least_mixed", B, "/least/mixed"),
-                m("greatest_mixed", B, "/greatest/mixed"),
-            ]
+            let mut v = Vec::new();
+            for field in [
+                ("converged", B),
+                ("iterations", I),
+                ("mean_state", F),
+                ("exploitability", F),
+                ("exploitability_weighted", F),
+                ("consistency_l1", F),
+                ("mixed", B),
+            ] {
+                for side in ["least", "greatest"] {
+                    v.push(m(
+                        format!("{side}_{}", field.0),
+                        field.1.clone(),
+                        format!("/{side}/{}", field.0),
+                    ));
+                }
+            }
+            v.extend(zs("least_", "/least"));
+            v.extend(zs("greatest_", "/greatest"));
+            v
         }
-        SweepCommand::Solve => vec![
-            m("converged", B, "/converged"),
-            m("iterations", I, "/iterations"),
-            m("mean_state", F, "/mean_state"),
-            m("exploitability", F, "/exploitability"),
-            m("exploitability_weighted", F, "/exploitability_weighted"),
-            m("consistency_l1", F, "/consistency_l1"),
-            m("mixed", B, "/mixed"),
-        ],
-        SweepCommand::Learn => vec![
-            m("iterations", I, "/iterations"),
-            m("final_l1_to_tmfe", F, "/l1_to_tmfe"),
-            m("final_exploitability", F, "/exploitability"),
-            m(
-                "final_exploitability_weighted",
-                F,
-                "/exploitability_weighted",
-            ),
-            m("final_agent_exploitability", F, "/agent_exploitability"),
-            m("final_mean_state", F, "/mean_state"),
-            m("tmfe_mean_state", F, "/tmfe/mean_state"),
-            m("final_w1_to_tmfe", F, "/w1_to_tmfe"),
-            m("final_consistency", F, "/consistency"),
-            m(
-                "total_simulator_transitions",
-                I,
-                "/ledger/simulator_transitions",
-            ),
-            m("total_real_transitions", I, "/ledger/real_transitions"),
-            m("total_generative_samples", I, "/ledger/generative_samples"),
-            m("total_tq_updates", I, "/ledger/tq_updates"),
-            m("seconds", F, "/seconds/total_loop"),
-        ],
+        SweepCommand::Solve => {
+            let mut v = vec![
+                m("converged", B, "/converged"),
+                m("iterations", I, "/iterations"),
+                m("mean_state", F, "/mean_state"),
+                m("exploitability", F, "/exploitability"),
+                m("exploitability_weighted", F, "/exploitability_weighted"),
+                m("consistency_l1", F, "/consistency_l1"),
+                m("mixed", B, "/mixed"),
+            ];
+            v.extend(zs("", ""));
+            v
+        }
+        SweepCommand::Learn => {
+            let mut v = vec![
+                m("iterations", I, "/iterations"),
+                m("final_l1_to_tmfe", F, "/l1_to_tmfe"),
+                m("final_exploitability", F, "/exploitability"),
+                m(
+                    "final_exploitability_weighted",
+                    F,
+                    "/exploitability_weighted",
+                ),
+                m("final_agent_exploitability", F, "/agent_exploitability"),
+                m("final_mean_state", F, "/mean_state"),
+                m("tmfe_mean_state", F, "/tmfe/mean_state"),
+                m("final_w1_to_tmfe", F, "/w1_to_tmfe"),
+                m("final_consistency", F, "/consistency"),
+                m(
+                    "total_simulator_transitions",
+                    I,
+                    "/ledger/simulator_transitions",
+                ),
+                m("total_real_transitions", I, "/ledger/real_transitions"),
+                m("total_generative_samples", I, "/ledger/generative_samples"),
+                m("total_tq_updates", I, "/ledger/tq_updates"),
+                m("seconds", F, "/seconds/total_loop"),
+            ];
+            v.extend(zs("", ""));
+            v
+        }
         SweepCommand::FiniteN => vec![
             m("rate", F, "/fit/slope"),
             m("rate_lo", F, "/fit/slope_ci/0"),
@@ -1280,6 +1426,32 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
             m("points", I, "/fit/points"),
             m("seconds", F, "/seconds"),
         ],
+        SweepCommand::NashGap => {
+            // `per_n` follows the `agents` list, one entry per N.
+            let mut v = vec![
+                m("mean_field_exploitability", F, "/mean_field/max"),
+                m(
+                    "mean_field_exploitability_weighted",
+                    F,
+                    "/mean_field/weighted",
+                ),
+                m("rate", F, "/fit/slope"),
+                m("rate_lo", F, "/fit/slope_ci/0"),
+                m("rate_hi", F, "/fit/slope_ci/1"),
+                m("rate_weighted", F, "/fit_weighted/slope"),
+            ];
+            for (i, n) in sweep.spec.nash_gap.agents.iter().enumerate() {
+                v.push(m(format!("gap_n{n}"), F, format!("/per_n/{i}/gap")));
+                v.push(m(format!("gap_se_n{n}"), F, format!("/per_n/{i}/gap_se")));
+                v.push(m(
+                    format!("gap_weighted_n{n}"),
+                    F,
+                    format!("/per_n/{i}/gap_weighted"),
+                ));
+            }
+            v.push(m("seconds", F, "/seconds"));
+            v
+        }
     }
 }
 
@@ -1311,31 +1483,13 @@ fn finished_summaries<'a>(
 /// Builds `sweep.parquet` from the finished runs.
 fn write_table(sweep: &Sweep, summaries: &[(&PlannedRun, Value)], path: &Path) -> Result<()> {
     let metrics = metrics(sweep);
-    let zs: Option<usize> = {
-        let sizes: Vec<usize> = sweep
-            .runs
-            .iter()
-            .map(|r| r.scenario.model.as_model().num_states())
-            .collect();
-        let has_z = !matches!(
-            (
-                sweep.spec.command,
-                sweep.spec.start.as_ref().unwrap_or(&sweep.base.start)
-            ),
-            (SweepCommand::Solve, StartSpec::Extremal) | (SweepCommand::FiniteN, _)
-        );
-        (has_z && sizes.windows(2).all(|w| w[0] == w[1])).then(|| sizes[0])
-    };
     let mut fields = vec![Field::new("run", DataType::Utf8, false)];
     for a in &sweep.spec.grid {
         fields.push(Field::new(&a.key, a.data_type(), false));
     }
     fields.push(Field::new("seed", DataType::Int64, false));
     for mt in &metrics {
-        fields.push(Field::new(mt.name, mt.ty.clone(), true));
-    }
-    for s in 0..zs.unwrap_or(0) {
-        fields.push(Field::new(format!("z_{s}"), DataType::Float64, true));
+        fields.push(Field::new(&mt.name, mt.ty.clone(), true));
     }
     let mut cols: Vec<ArrayRef> = Vec::with_capacity(fields.len());
     let mut run = StringBuilder::new();
@@ -1370,14 +1524,9 @@ fn write_table(sweep: &Sweep, summaries: &[(&PlannedRun, Value)], path: &Path) -
             .map(|(r, _)| i64::try_from(r.seed).ok())
             .collect::<arrow_array::Int64Array>(),
     ));
-    // Metrics and z_* come from JSON pointers into each summary, typed by the column.
-    let pointers: Vec<(String, &DataType)> = metrics
-        .iter()
-        .map(|mt| (mt.pointer.to_string(), &mt.ty))
-        .chain((0..zs.unwrap_or(0)).map(|s| (format!("/z/{s}"), &DataType::Float64)))
-        .collect();
-    for (pointer, ty) in pointers {
-        let vals = summaries.iter().map(|(_, v)| v.pointer(&pointer));
+    // Metrics come from JSON pointers into each summary, typed by the column.
+    for Metric { pointer, ty, .. } in &metrics {
+        let vals = summaries.iter().map(|(_, v)| v.pointer(pointer));
         cols.push(match ty {
             DataType::Boolean => Arc::new(
                 vals.map(|v| v.and_then(Value::as_bool))
@@ -1405,7 +1554,7 @@ fn write_table(sweep: &Sweep, summaries: &[(&PlannedRun, Value)], path: &Path) -
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct MetricStats {
     /// The metric's column name in `sweep.parquet`.
-    pub metric: &'static str,
+    pub metric: String,
     /// Mean over the runs with a finite value (NaN, `null` in JSON, when there are none).
     pub mean: f64,
     /// Sample standard deviation (n − 1); 0 for one run.
@@ -1446,10 +1595,20 @@ fn headline(sweep: &Sweep) -> Vec<Metric> {
             "iterations",
         ],
         SweepCommand::FiniteN => &["rate", "seconds"],
+        SweepCommand::NashGap => &["mean_field_exploitability", "rate", "seconds"],
     };
+    // Nash-gap: also the gap at the largest N.
+    let largest = sweep
+        .spec
+        .nash_gap
+        .agents
+        .iter()
+        .max()
+        .filter(|_| sweep.spec.command == SweepCommand::NashGap)
+        .map(|n| format!("gap_n{n}"));
     metrics(sweep)
         .into_iter()
-        .filter(|m| keep.contains(&m.name))
+        .filter(|m| keep.contains(&m.name.as_str()) || largest.as_ref() == Some(&m.name))
         .collect()
 }
 
@@ -1486,7 +1645,7 @@ fn group_stats(sweep: &Sweep, summaries: &[(&PlannedRun, Value)]) -> Vec<GroupSt
                 .map(|m| {
                     let xs: Vec<f64> = vs
                         .iter()
-                        .filter_map(|v| v.pointer(m.pointer).and_then(Value::as_f64))
+                        .filter_map(|v| v.pointer(&m.pointer).and_then(Value::as_f64))
                         .filter(|x| x.is_finite())
                         .collect();
                     let n = xs.len();
@@ -1498,7 +1657,7 @@ fn group_stats(sweep: &Sweep, summaries: &[(&PlannedRun, Value)]) -> Vec<GroupSt
                             0.0
                         };
                         MetricStats {
-                            metric: m.name,
+                            metric: m.name.clone(),
                             mean,
                             sd: var.sqrt(),
                             n,
@@ -1517,7 +1676,7 @@ pub fn markdown(groups: &[GroupStats]) -> String {
     let names: Vec<&str> = groups.first().map_or_else(Vec::new, |g| {
         g.metrics
             .iter()
-            .map(|m| m.metric)
+            .map(|m| m.metric.as_str())
             .filter(|n| {
                 groups
                     .iter()

@@ -503,6 +503,103 @@ fn solve_sweep_finds_both_equilibrium_branches_of_the_bistable_infection_game() 
         .join("runs/r0001/least/equilibrium.parquet")
         .is_file());
     assert_eq!(t.column_by_name("least_converged").unwrap().null_count(), 0);
+    // Both equilibria's weighted exploitability and mean fields are columns too (issue 20).
+    for side in ["least", "greatest"] {
+        let w = col(&format!("{side}_exploitability_weighted"));
+        assert!((0..3).all(|i| w.value(i) >= 0.0 && w.value(i) < 1e-6));
+        let mass: f64 = (0..25)
+            .map(|s| col(&format!("{side}_z_{s}")).value(1))
+            .sum();
+        assert!((mass - 1.0).abs() < 1e-9, "{side}: {mass}");
+        let mean: f64 = (0..25)
+            .map(|s| s as f64 * col(&format!("{side}_z_{s}")).value(1))
+            .sum();
+        assert!((mean - col(&format!("{side}_mean_state")).value(1)).abs() < 1e-9);
+    }
+    assert!(t.column_by_name("z_0").is_none());
+}
+
+#[test]
+fn nash_gap_sweep_rows_equal_the_single_runs_and_name_the_gap_per_n() {
+    use mfgsim::nash_gap::NashGapParams;
+    use mfgsim::run::NashPolicy;
+    let params = NashGapParams {
+        agents: vec![10, 1000],
+        replications: 8,
+        search_replications: 4,
+        tolerance: 1e-2,
+        bootstrap: 50,
+        ..NashGapParams::default()
+    };
+    let spec = SweepSpec {
+        command: SweepCommand::NashGap,
+        grid: vec![GridAxis::parse("model.epsilon=0.1,0.2").unwrap()],
+        nash_gap: params.clone(),
+        nash_policy: NashPolicy::Uniform,
+        ..SweepSpec::default()
+    };
+    let path = Path::new("scenarios/gig.toml");
+    let sw = Sweep::plan(path, &[], spec).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let never = AtomicBool::new(false);
+    let o = run_sweep(&sw, tmp.path(), &SweepOptions::default(), &never, &|_| {}).unwrap();
+    assert_eq!((o.total, o.ran, o.missing), (2, 2, 0));
+    let t = read(&tmp.path().join("sweep.parquet"));
+    assert_eq!(t.num_rows(), 2);
+    let col = |n: &str| {
+        t.column_by_name(n)
+            .unwrap_or_else(|| panic!("lacks {n}"))
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .unwrap()
+            .clone()
+    };
+    // Each row is the single study of its scenario, bitwise.
+    for (i, eps) in ["0.1", "0.2"].iter().enumerate() {
+        let sc = mfgsim::scenario::Scenario::load(path, &[format!("model.epsilon={eps}")]).unwrap();
+        let p = NashGapParams {
+            seed: sc.sim.seed,
+            ..params.clone()
+        };
+        let one = mfgsim::run::nash_gap(&sc, &NashPolicy::Uniform, &p, &never, &|_| {}).unwrap();
+        let r = &one.report;
+        assert_eq!(col("gap_n10").value(i), r.per_n[0].gap);
+        assert_eq!(col("gap_se_n10").value(i), r.per_n[0].gap_se);
+        assert_eq!(col("gap_n1000").value(i), r.per_n[1].gap);
+        assert_eq!(col("gap_weighted_n1000").value(i), r.per_n[1].gap_weighted);
+        assert_eq!(col("mean_field_exploitability").value(i), r.mean_field.max);
+        assert_eq!(col("rate").value(i), r.fit.as_ref().unwrap().slope);
+        // The uniform strategy is no equilibrium: a deviation gains from every N.
+        assert!(r.mean_field.max > 0.1);
+    }
+    assert!(tmp.path().join("runs/r0001/nash_gap.parquet").is_file());
+    let md = std::fs::read_to_string(tmp.path().join("summary.md")).unwrap();
+    assert!(
+        md.contains("gap_n1000") && md.contains("mean_field_exploitability"),
+        "{md}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("sweep.json")).unwrap())
+            .unwrap();
+    assert_eq!(manifest["nash_gap"]["policy"], "uniform");
+    assert_eq!(
+        manifest["nash_gap"]["agents"],
+        serde_json::json!([10, 1000])
+    );
+    // Another nash-gap setting is another sweep: refused in the same directory.
+    let other = SweepSpec {
+        command: SweepCommand::NashGap,
+        grid: vec![GridAxis::parse("model.epsilon=0.1,0.2").unwrap()],
+        nash_gap: NashGapParams {
+            replications: 9,
+            ..params
+        },
+        nash_policy: NashPolicy::Uniform,
+        ..SweepSpec::default()
+    };
+    let sw2 = Sweep::plan(path, &[], other).unwrap();
+    let e = run_sweep(&sw2, tmp.path(), &SweepOptions::default(), &never, &|_| {}).unwrap_err();
+    assert!(e.to_string().contains("nash_gap"), "{e}");
 }
 
 #[test]

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
+use mfgsim::run::NashPolicy;
 use mfgsim::scenario::StartSpec;
 use mfgsim::sweep::{run_sweep, GridAxis, Shard, Sweep, SweepCommand, SweepOptions, SweepSpec};
 use pyo3::prelude::*;
@@ -21,10 +22,12 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 /// Plans and runs a sweep of the scenario file `path` into `out`: `grid` as `--grid`
 /// (`KEY=V1,V2` or `KEY=LO:HI:COUNT`), `seeds`, `command`, `start` (solve), `overrides` as
 /// `--set`; `shard = (i, n)` runs only shard i of n (no table; `collect` waits for the other
-/// shards and writes it). Returns the outcome as a dict.
+/// shards and writes it); `agents` the N of each finite-n or nash-gap study, `policy` and
+/// `replications` those of nash-gap. Returns the outcome as a dict.
 #[pyfunction]
 #[pyo3(signature = (path, out, grid=Vec::new(), seeds=1, command="learn".to_string(),
-    start=None, overrides=Vec::new(), jobs=0, threads=None, shard=None, collect=false))]
+    start=None, overrides=Vec::new(), jobs=0, threads=None, shard=None, collect=false,
+    agents=None, policy=None, replications=None))]
 #[allow(clippy::too_many_arguments)]
 fn _sweep<'py>(
     py: Python<'py>,
@@ -39,8 +42,11 @@ fn _sweep<'py>(
     threads: Option<usize>,
     shard: Option<(usize, usize)>,
     collect: bool,
+    agents: Option<Vec<u64>>,
+    policy: Option<String>,
+    replications: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let spec = SweepSpec {
+    let mut spec = SweepSpec {
         command: SweepCommand::parse(&command).map_err(to_py_err)?,
         grid: grid
             .iter()
@@ -55,6 +61,30 @@ fn _sweep<'py>(
             .map_err(|e| pyo3::exceptions::PyValueError::new_err(format!("start: {e}")))?,
         ..SweepSpec::default()
     };
+    let bad = |key: &str, reason: String| {
+        pyo3::exceptions::PyValueError::new_err(format!("{key}: {reason}"))
+    };
+    if spec.command != SweepCommand::NashGap && (policy.is_some() || replications.is_some()) {
+        return Err(bad(
+            "policy",
+            "policy and replications apply to command=\"nash-gap\" only".into(),
+        ));
+    }
+    if let Some(a) = agents {
+        spec.finite_n.agents = a.clone();
+        spec.nash_gap.agents = a;
+    }
+    if let Some(p) = policy {
+        spec.nash_policy = NashPolicy::parse(&p);
+    }
+    if let Some(k) = replications {
+        spec.nash_gap.replications = k;
+    }
+    match spec.command {
+        SweepCommand::FiniteN => spec.finite_n.validate().map_err(to_py_err)?,
+        SweepCommand::NashGap => spec.nash_gap.validate().map_err(to_py_err)?,
+        _ => {}
+    }
     let plan = Sweep::plan(&path, &overrides, spec).map_err(to_py_err)?;
     let opts = SweepOptions {
         jobs,

@@ -384,6 +384,24 @@ def test_sweep_shards_then_merge_equals_one_sweep(tmp_path):
         mfgsim.sweep(path, shared, shard=(2, 2), **args)
 
 
+def test_sweep_nash_gap(tmp_path):
+    import pyarrow.parquet as pq
+    path = str(ROOT / "scenarios/gig.toml")
+    o = mfgsim.sweep(path, str(tmp_path / "ng"), grid=["model.epsilon=0.1,0.2"],
+                     command="nash-gap", agents=[10, 100], policy="uniform", replications=4,
+                     overrides={"sim.seed": 3})
+    assert (o["total"], o["ran"], o["wrote_table"]) == (2, 2, True)
+    t = pq.read_table(o["table"])
+    for c in ["gap_n10", "gap_n100", "gap_se_n100", "mean_field_exploitability", "rate"]:
+        assert c in t.column_names, c
+    # The uniform strategy is no equilibrium: a deviation gains at every N.
+    assert min(t.column("gap_n100").to_pylist()) > 0.1
+    with pytest.raises(ValueError, match="nash-gap"):
+        mfgsim.sweep(path, str(tmp_path / "x"), command="learn", policy="uniform")
+    with pytest.raises(ValueError, match="agents"):
+        mfgsim.sweep(path, str(tmp_path / "y"), command="nash-gap", agents=[1])
+
+
 # --- Population -----------------------------------------------------------------------
 
 def test_population(gig):

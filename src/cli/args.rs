@@ -224,9 +224,9 @@ any --jobs and --threads.";
 pub struct SweepArgs {
     #[command(flatten)]
     pub scenario: ScenarioArgs,
-    /// What each run does: solve (T-BR), learn (`[learner] algo`) or finite-n. Default: the
-    /// `[sweep]` table's `command`, else learn.
-    #[arg(long, value_name = "CMD", value_parser = ["solve", "learn", "finite-n"])]
+    /// What each run does: solve (T-BR), learn (`[learner] algo`), finite-n or nash-gap.
+    /// Default: the `[sweep]` table's `command`, else learn.
+    #[arg(long, value_name = "CMD", value_parser = ["solve", "learn", "finite-n", "nash-gap"])]
     pub command: Option<String>,
     /// A grid axis: a scenario key and its values, `KEY=V1,V2,...` (TOML values; bare words
     /// are strings) or `KEY=LO:HI:COUNT` (COUNT evenly spaced numbers). Repeatable; the
@@ -242,7 +242,8 @@ pub struct SweepArgs {
     /// greatest T-MFE, or a distribution). Default: the scenario's solver.start.
     #[arg(long, value_name = "START", value_parser = StartSpec::parse)]
     pub start: Option<StartSpec>,
-    /// finite-n: comma-separated population sizes of each study. Default: 1e2,...,1e7.
+    /// finite-n and nash-gap: comma-separated population sizes of each study. Default:
+    /// 1e2,...,1e7 (finite-n), 10,...,1e6 (nash-gap).
     #[arg(long, value_name = "LIST", value_delimiter = ',', value_parser = parse_count)]
     pub study_agents: Option<Vec<u64>>,
     /// finite-n: replicates per N of each study. Default: 10.
@@ -254,6 +255,13 @@ pub struct SweepArgs {
     /// finite-n: steps before recording. Default: 50.
     #[arg(long, value_name = "B", value_parser = parse_count)]
     pub burn_in: Option<u64>,
+    /// nash-gap: the strategy the N − 1 others play: tmfe, learned, uniform or a file
+    /// (as `mfgsim nash-gap --policy`). Default: the `[sweep.nash_gap]` table's, else tmfe.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: Option<String>,
+    /// nash-gap: replicates of the reported gain per initial state (≥ 2). Default: 256.
+    #[arg(long, value_name = "K")]
+    pub replications: Option<usize>,
     /// Runs at a time (at most the threads). Default (0): one per thread for small runs,
     /// one at a time with all threads for large ones (more than 2^17 agents, or more than
     /// 500 states for solve).

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use anyhow::{Context, Result};
+use mfgsim::run::NashPolicy;
 use mfgsim::scenario::Scenario;
 use mfgsim::sweep::{
     self, GridAxis, Shard, ShardSource, Sweep, SweepCommand, SweepOptions, SweepSpec,
@@ -45,6 +46,7 @@ fn spec_of(a: &SweepArgs) -> Result<(Scenario, SweepSpec)> {
     let f = &mut spec.finite_n;
     if let Some(v) = &a.study_agents {
         f.agents = v.clone();
+        spec.nash_gap.agents = v.clone();
     }
     if let Some(k) = a.study_seeds {
         f.seeds = k;
@@ -55,8 +57,28 @@ fn spec_of(a: &SweepArgs) -> Result<(Scenario, SweepSpec)> {
     if let Some(b) = a.burn_in {
         f.burn_in = b;
     }
-    if spec.command == SweepCommand::FiniteN {
-        spec.finite_n.validate()?;
+    anyhow::ensure!(
+        spec.command == SweepCommand::NashGap || (a.policy.is_none() && a.replications.is_none()),
+        "--policy and --replications apply to --command nash-gap only"
+    );
+    if let Some(p) = &a.policy {
+        spec.nash_policy = NashPolicy::parse(p);
+    }
+    if let Some(k) = a.replications {
+        spec.nash_gap.replications = k;
+    }
+    match spec.command {
+        SweepCommand::FiniteN => spec.finite_n.validate()?,
+        SweepCommand::NashGap => spec.nash_gap.validate().map_err(|e| match e {
+            mfgsim::Error::Param { key, reason } if key == "agents" => {
+                anyhow::anyhow!("--study-agents: {reason}")
+            }
+            mfgsim::Error::Param { key, reason } => {
+                anyhow::anyhow!("--{}: {reason}", key.replace('_', "-"))
+            }
+            e => e.into(),
+        })?,
+        _ => {}
     }
     Ok((sc, spec))
 }

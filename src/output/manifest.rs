@@ -39,6 +39,10 @@ pub struct SweepManifest {
     /// `policy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finite_n: Option<Value>,
+    /// Nash-gap sweeps: the study's settings (`agents`, `replications`,
+    /// `search_replications`, `max_rounds`, `tolerance`, `policy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nash_gap: Option<Value>,
 }
 
 /// One grid axis: a dotted scenario key and its values (TOML values as JSON).
@@ -65,7 +69,7 @@ impl SweepManifest {
     /// The keys that make two sweeps the same sweep: a sweep resumes a directory only when
     /// every one of them matches (`scenario_file` may differ: a moved file is the same
     /// scenario).
-    pub const IDENTITY: [&'static str; 8] = [
+    pub const IDENTITY: [&'static str; 9] = [
         "mfgsim_version",
         "command",
         "scenario",
@@ -73,6 +77,7 @@ impl SweepManifest {
         "grid",
         "seeds",
         "finite_n",
+        "nash_gap",
         "runs",
     ];
 

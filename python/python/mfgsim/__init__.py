@@ -434,11 +434,16 @@ def sweep(
     threads: Optional[int] = None,
     shard: Optional[Tuple[int, int]] = None,
     collect: bool = False,
+    agents: Optional[Sequence[int]] = None,
+    policy: Optional[str] = None,
+    replications: Optional[int] = None,
 ) -> Dict[str, Any]:
     """A sweep of the scenario file ``path`` (as ``mfgsim sweep``) into the directory ``out``.
 
     ``grid`` holds ``"KEY=V1,V2"`` or ``"KEY=LO:HI:COUNT"`` strings (as ``--grid``), ``seeds``
-    runs per grid point, ``command`` one of ``"learn"``, ``"solve"``, ``"finite-n"``. Finished
+    runs per grid point, ``command`` one of ``"learn"``, ``"solve"``, ``"finite-n"``,
+    ``"nash-gap"``; ``agents`` the N of each finite-n or nash-gap study (``--study-agents``),
+    ``policy`` and ``replications`` those of nash-gap (``--policy``, ``--replications``). Finished
     runs are skipped, so a stopped sweep resumes. ``shard=(i, n)`` runs only the runs at plan
     positions p with p % n == i and writes no table (a cluster job); the same call without
     ``shard`` afterwards writes ``sweep.parquet`` (running nothing finished); with
@@ -451,6 +456,8 @@ def sweep(
         str(path), str(out), [str(g) for g in grid], int(seeds), str(command), start,
         _as_override_list(_overrides(overrides)), int(jobs), threads,
         None if shard is None else (int(shard[0]), int(shard[1])), bool(collect),
+        None if agents is None else [int(n) for n in agents], policy,
+        None if replications is None else int(replications),
     )
 
 
