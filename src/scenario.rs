@@ -196,7 +196,11 @@ impl Scenario {
             Error::Scenario { file, key, reason } => {
                 let blamed = overrides.iter().rev().find(|o| {
                     let k = o.key();
-                    key == k || key.starts_with(&format!("{k}."))
+                    // The key itself, a key inside it, or (an unknown table the
+                    // override created) a table the override's key is inside.
+                    key == k
+                        || key.starts_with(&format!("{k}."))
+                        || k.starts_with(&format!("{key}."))
                 });
                 Error::Scenario {
                     file: blamed.map_or(file, |o| PathBuf::from(&o.source)),
@@ -1296,6 +1300,18 @@ mod tests {
         // The last override of a key is blamed; keys not overridden still name the file.
         let e = err(base, &["model.gamma=0.5", "model.gamma=2"]);
         assert!(e.starts_with("--set model.gamma=2: `model.gamma`"), "{e}");
+        // An unknown table made by the override blames the override, not the file.
+        let e = Scenario::parse(
+            "[model]\nkind = \"gig\"\n",
+            Path::new("s.toml"),
+            &["learner.tmfq.sim_agents=0".to_string()],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("--set learner.tmfq.sim_agents=0: `learner.tmfq`: unknown key"),
+            "{e}"
+        );
         let e = err("[model]\nkind = \"gig\"\nbeta = 1\n", &["model.gamma=0.5"]);
         assert!(e.starts_with("x.toml: `model.beta`"), "{e}");
         // A table override is blamed for a key inside it.

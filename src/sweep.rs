@@ -1079,8 +1079,14 @@ impl Batch<'_> {
         std::thread::scope(|s| {
             let handles: Vec<_> = (0..jobs).map(|_| s.spawn(worker)).collect();
             handles.into_iter().try_for_each(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Solver("a sweep worker panicked".into())))
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Unsupported {
+                        engine: "sweep",
+                        reason: "a worker thread panicked (a bug in mfgsim: please report it \
+                                 with the sweep's sweep.json)"
+                            .into(),
+                    })
+                })
             })
         })
     }
@@ -1242,7 +1248,7 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
                 .map(|(l, r)| (l, &r.solution))
                 .collect();
             output::write_solutions(dir, &runs, sc.game.epsilon, &meta)?;
-            to_json(&report)?
+            to_json(&report, &done)?
         }
         SweepCommand::Learn => {
             let report = match run::learn(sc, &LearnOptions::default(), stop, &mut |_, _| Ok(())) {
@@ -1256,7 +1262,7 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
                 push_snapshot(&mut rows, s);
             }
             output::write_parquet(&dir.join("snapshots.parquet"), &rows.finish(), &meta)?;
-            to_json(&report)?
+            to_json(&report, &done)?
         }
         SweepCommand::FiniteN => {
             // The run's own engine, so `sim.engine` can be a grid axis.
@@ -1281,7 +1287,7 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
                 &output::finite_n_steps_batch(&study.report, ns),
                 &meta,
             )?;
-            to_json(&study)?
+            to_json(&study, &done)?
         }
         SweepCommand::NashGap => {
             let params = NashGapParams {
@@ -1298,7 +1304,7 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
                 &output::nash_gap_batch(&study.report, &study.policy_greedy),
                 &meta.with_extra("mfgsim.policy", study.policy.clone()),
             )?;
-            to_json(&study)?
+            to_json(&study, &done)?
         }
     };
     // Written last: its presence marks the run finished.
@@ -1306,8 +1312,12 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
     Ok(true)
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error::Solver(format!("serializing a report: {e}")))
+/// A run's report as the JSON of `path`, its `summary.json`.
+fn to_json<T: serde::Serialize>(v: &T, path: &Path) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Output {
+        path: path.to_path_buf(),
+        reason: format!("serializing the run's report: {e}"),
+    })
 }
 
 /// A metric column: name, type and where its value sits in `summary.json`.
@@ -1542,8 +1552,11 @@ fn write_table(sweep: &Sweep, summaries: &[(&PlannedRun, Value)], path: &Path) -
             ),
         });
     }
-    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
-        .map_err(|e| Error::Solver(format!("building sweep.parquet: {e}")))?;
+    let batch =
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::Output {
+            path: path.to_path_buf(),
+            reason: format!("building the table: {e}"),
+        })?;
     let meta = RunMetadata::new(sweep.base.text.clone(), sweep.base.sim.seed)
         .with_extra("mfgsim.command", "sweep")
         .with_extra("mfgsim.sweep_command", sweep.spec.command.as_str());

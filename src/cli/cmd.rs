@@ -2,6 +2,7 @@
 //! Ctrl-C flag and the progress bar. Binary-only.
 
 use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -67,8 +68,24 @@ pub fn refuse_foreign(paths: &[PathBuf]) -> Result<()> {
 pub fn interrupt_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let handler_flag = flag.clone();
-    let _ = ctrlc::set_handler(move || handler_flag.store(true, Ordering::SeqCst));
+    let _ = ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            // The second Ctrl-C: every output is written to a temporary name and renamed,
+            // and the directory lock dies with the process, so stopping now leaves only
+            // complete files (and perhaps a hidden `.NAME.tmp-*` file).
+            eprintln!("\nmfgsim: interrupted again: stopping now");
+            std::process::exit(130);
+        }
+        eprintln!("\nmfgsim: stopping at the next safe point (Ctrl-C again to stop at once)");
+    });
     flag
+}
+
+/// Exit status 130 (stopped with Ctrl-C, as the README's table says) for a run stopped
+/// before anything was written, after saying so on stderr.
+pub fn interrupted_early(what: &str) -> ExitCode {
+    eprintln!("mfgsim: {what}");
+    ExitCode::from(130)
 }
 
 /// A progress bar of `len` units on stderr (hidden with `quiet`; indicatif also hides it when

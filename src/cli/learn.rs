@@ -202,7 +202,9 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
                 let _ = output::clear_part_dir(&trans_dir);
             }
             if matches!(e, mfgsim::Error::Interrupted) {
-                bail!("interrupted before the first iteration");
+                return Ok(crate::cmd::interrupted_early(
+                    "interrupted before the first iteration; nothing written",
+                ));
             }
             let e = anyhow::Error::from(e);
             return Err(match plan {
@@ -235,7 +237,7 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
         close_outputs_seconds: t_close.elapsed().as_secs_f64(),
     };
     output::write_json(&dir.join("summary.json"), &serde_json::to_value(&summary)?)?;
-    print_report(&mut out, &report, peak_rss)?;
+    print_report(&mut out, &report, sc.game.gamma, peak_rss)?;
     if let Some(c) = &report.checkpoint {
         print_checkpoints(&mut out, c, &dir, report.interrupted)?;
     }
@@ -322,18 +324,24 @@ fn prepare_dir(
     Ok(())
 }
 
-fn print_report(out: &mut impl Write, r: &LearnReport, peak_rss: Option<u64>) -> Result<()> {
+fn print_report(
+    out: &mut impl Write,
+    r: &LearnReport,
+    gamma: f64,
+    peak_rss: Option<u64>,
+) -> Result<()> {
+    let tol = mfgsim::learner::eval_exploitability_tol(gamma);
     writeln!(
         out,
-        "{} after {} of {} iterations: L1 to T-MFE {:.4} (W1 {:.4}), exploitability {:.2e} \
-         (z-weighted {:.2e}), consistency ||Phi(z,mu)-z||_1 {:.2e}",
+        "{} after {} of {} iterations: L1 to T-MFE {:.4} (W1 {:.4}), exploitability {} \
+         (z-weighted {}), consistency ||Phi(z,mu)-z||_1 {:.2e}",
         if r.interrupted { "INTERRUPTED" } else { "done" },
         r.iterations,
         r.iterations_requested,
         r.l1_to_tmfe,
         r.w1_to_tmfe,
-        r.exploitability,
-        r.exploitability_weighted,
+        crate::solve::within_tol(r.exploitability, tol),
+        crate::solve::within_tol(r.exploitability_weighted, tol),
         r.consistency
     )?;
     let l = &r.ledger;

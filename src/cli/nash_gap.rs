@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use mfgsim::nash_gap::{GroupGap, NashGapParams};
 use mfgsim::output::plot::{write_loglog_png, LogLogPlot, LogLogSeries};
 use mfgsim::output::{self, RunMetadata, NASH_GAP_TABLE};
@@ -46,6 +46,14 @@ pub fn nash_gap_cmd(a: NashGapArgs) -> Result<ExitCode> {
         e => e.into(),
     })?;
     let policy = NashPolicy::parse(&a.policy);
+    if let NashPolicy::File(p) = &policy {
+        anyhow::ensure!(
+            p.exists(),
+            "--policy {}: no such file or directory (expected tmfe, learned, uniform, an \
+             equilibrium.parquet, or a learn run's summary.json or directory)",
+            p.display()
+        );
+    }
     let pool = crate::cmd::thread_pool(a.threads)?;
     pool.install(|| run_study(&sc, &a, &policy, &params))
 }
@@ -88,7 +96,9 @@ fn run_study(
     let study = match result {
         Ok(s) => s,
         Err(mfgsim::Error::Interrupted) => {
-            bail!("interrupted before the first N finished; nothing written")
+            return Ok(crate::cmd::interrupted_early(
+                "interrupted before the first N finished; nothing written",
+            ));
         }
         Err(e) => return Err(e.into()),
     };

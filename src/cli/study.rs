@@ -5,7 +5,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use mfgsim::finite_n::{EngineKind, FiniteNParams, FiniteNReport, PolicySource, RunResult};
 use mfgsim::output::plot::{write_loglog_png, LogLogPlot, LogLogSeries};
 use mfgsim::output::{self, RunMetadata};
@@ -152,7 +152,9 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
                 let _ = journal.clear();
             }
             if matches!(e, mfgsim::Error::Interrupted) {
-                bail!("interrupted before the first run finished; nothing written");
+                return Ok(crate::cmd::interrupted_early(
+                    "interrupted before the first run finished; nothing written",
+                ));
             }
             return Err(e.into());
         }

@@ -37,6 +37,13 @@ pub fn agent_sample(n: usize, seed: u64) -> Vec<usize> {
 /// Sup-norm tolerance of the exact TQ-value iteration behind [`Evaluator::exploitability`].
 pub const EVAL_TOL: f64 = 1e-10;
 
+/// The accuracy of [`Evaluator`]'s exploitabilities at discount γ: 4·EVAL_TOL/(1 − γ)
+/// (Q*_z is within γ·EVAL_TOL/(1 − γ) of the fixed point, and a gap compares two values);
+/// smaller values are zero as far as the evaluation can tell.
+pub fn eval_exploitability_tol(gamma: f64) -> f64 {
+    4.0 * EVAL_TOL / (1.0 - gamma)
+}
+
 /// Cap on its sweeps (γ = 0.9 needs about 240 from cold, a few from warm).
 pub const EVAL_MAX_SWEEPS: usize = 100_000;
 

@@ -96,12 +96,13 @@
 //! # Ok::<(), mfgsim::Error>(())
 //! ```
 
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
 use super::{greedy_changes, Algo, Algorithm, GmblParams, Iteration, LearnerParams, Ledger};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{check_pmf, GameParams, KernelTables, Model};
 use crate::operator::phi;
 use crate::operator::tq_value::TqIteration;
@@ -133,6 +134,8 @@ pub struct Gmbl<'m, M: Model + ?Sized> {
     z: Vec<f64>,
     k: u64,
     prev_greedy: Vec<usize>,
+    /// The caller's stop flag, checked between sweeps of the value iteration.
+    stop: Option<&'m AtomicBool>,
 }
 
 impl<'m, M: Model + ?Sized> Gmbl<'m, M> {
@@ -170,6 +173,7 @@ impl<'m, M: Model + ?Sized> Gmbl<'m, M> {
             policy,
             z: z0.to_vec(),
             k: 0,
+            stop: None,
         })
     }
 
@@ -188,6 +192,15 @@ impl<'m, M: Model + ?Sized> Gmbl<'m, M> {
         let mut g = Self::try_new(model, game, params, z0, seed)?;
         g.exact = true;
         Ok(g)
+    }
+
+    /// Watches `stop`: once it is set, the value iteration ends within
+    /// [`crate::operator::tq_value::CANCEL_CHECK_SWEEPS`] sweeps and [`Algorithm::iterate`]
+    /// returns [`crate::Error::Interrupted`] with the state as before the iteration (so a
+    /// checkpoint taken then resumes to the uninterrupted run's bits).
+    pub fn with_stop(mut self, stop: &'m AtomicBool) -> Self {
+        self.stop = Some(stop);
+        self
     }
 
     /// The mean field the next iteration learns at (z0 before the first iteration).
@@ -246,13 +259,31 @@ impl<'m, M: Model + ?Sized> Algorithm for Gmbl<'m, M> {
             self.params.gen_samples.saturating_mul((ns * na) as u64)
         };
         let t1 = Instant::now();
-        let out = self.tq.run(
-            &self.hat,
-            self.game,
-            &mut self.q,
-            self.params.value_tol,
-            MAX_SWEEPS,
-        );
+        let out = match self.stop {
+            Some(stop) => {
+                let before = self.q.clone();
+                let out = self.tq.run_cancellable(
+                    &self.hat,
+                    self.game,
+                    &mut self.q,
+                    self.params.value_tol,
+                    MAX_SWEEPS,
+                    stop,
+                );
+                if out.cancelled {
+                    self.q = before;
+                    return Err(Error::Interrupted);
+                }
+                out
+            }
+            None => self.tq.run(
+                &self.hat,
+                self.game,
+                &mut self.q,
+                self.params.value_tol,
+                MAX_SWEEPS,
+            ),
+        };
         write_trembling_policy(&self.q, self.game.epsilon, &mut self.policy);
         let mut z_next = vec![0.0; ns];
         phi(&self.hat, &self.z, &self.policy, &mut z_next);
@@ -452,6 +483,26 @@ mod tests {
         let other = in_pool(2, || run_bits(10));
         assert_ne!(one.0, other.0);
         assert_ne!(one.1, other.1);
+    }
+
+    /// Issue 20: Ctrl-C was seen only between iterations; a large model's value iteration
+    /// runs for minutes.
+    #[test]
+    fn the_stop_flag_ends_the_value_iteration_and_keeps_the_state() {
+        use std::sync::atomic::Ordering;
+        let m = Infection::default();
+        let p = LearnerParams::default();
+        let stop = AtomicBool::new(false);
+        let mut g = Gmbl::try_new(&m, GameParams::default(), &p, &uniform(25), 3)
+            .unwrap()
+            .with_stop(&stop);
+        g.iterate().unwrap();
+        let (q, z) = (g.q.clone(), g.z.clone());
+        stop.store(true, Ordering::Relaxed);
+        let e = g.iterate().unwrap_err();
+        assert!(matches!(e, Error::Interrupted), "{e:?}");
+        assert_eq!(g.iterations(), 1, "the abandoned iteration does not count");
+        assert_eq!((g.q.values.clone(), g.z.clone()), (q.values, z));
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub mod tq;
 
 pub use batch::{BatchStats, BatchTqLearner, BatchTqParams};
 pub use driver::OnlineDriver;
-pub use evaluator::{Evaluator, Snapshot};
+pub use evaluator::{eval_exploitability_tol, Evaluator, Snapshot};
 pub use gmbl::Gmbl;
 pub use independent::Independent;
 pub use ledger::Ledger;

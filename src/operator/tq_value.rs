@@ -17,6 +17,8 @@
 //! a common part, so a sweep costs O(|S||A|·band) instead of O(|S|²|A|). The result equals
 //! [`apply`] up to floating-point reassociation (≈1e-16 relative).
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::dot;
 use super::trembling::g_values;
 use crate::model::{GameParams, KernelTables};
@@ -34,6 +36,8 @@ pub struct TqOutcome {
     /// The greedy actions of the last iterate are those of the fixed point Q*_z (always true
     /// when `converged`; see [`TqIteration::run_until_greedy_certain`]).
     pub greedy_certified: bool,
+    /// The cancel flag of [`TqIteration::run_cancellable`] ended the iteration early.
+    pub cancelled: bool,
 }
 
 /// One application of F_z: `out = F_z(q)`. `g` is scratch of length |S|.
@@ -111,6 +115,9 @@ impl BandedKernel {
     }
 }
 
+/// Sweeps between two checks of [`TqIteration::run_cancellable`]'s flag. 16.
+pub const CANCEL_CHECK_SWEEPS: usize = 16;
+
 /// TQ-value iteration with reusable scratch buffers (allocated once per size).
 #[derive(Debug, Clone, Default)]
 pub struct TqIteration {
@@ -135,7 +142,22 @@ impl TqIteration {
         tol: f64,
         max_sweeps: usize,
     ) -> TqOutcome {
-        self.iterate(tables, game, q, tol, max_sweeps, false)
+        self.iterate(tables, game, q, tol, max_sweeps, false, None)
+    }
+
+    /// As [`TqIteration::run`], but checks `cancel` every [`CANCEL_CHECK_SWEEPS`] sweeps and
+    /// ends early (`cancelled` set, `q` the last iterate) once it is set: a large model's
+    /// value iteration can run for minutes.
+    pub fn run_cancellable(
+        &mut self,
+        tables: &KernelTables,
+        game: GameParams,
+        q: &mut QTable,
+        tol: f64,
+        max_sweeps: usize,
+        cancel: &AtomicBool,
+    ) -> TqOutcome {
+        self.iterate(tables, game, q, tol, max_sweeps, false, Some(cancel))
     }
 
     /// Like [`TqIteration::run`], but also stops as soon as the greedy action of Q*_z is
@@ -152,7 +174,7 @@ impl TqIteration {
         tol: f64,
         max_sweeps: usize,
     ) -> TqOutcome {
-        self.iterate(tables, game, q, tol, max_sweeps, true)
+        self.iterate(tables, game, q, tol, max_sweeps, true, None)
     }
 
     fn iterate(
@@ -163,6 +185,7 @@ impl TqIteration {
         tol: f64,
         max_sweeps: usize,
         certify: bool,
+        cancel: Option<&AtomicBool>,
     ) -> TqOutcome {
         let (ns, na) = (tables.num_states(), tables.num_actions());
         self.g.resize(ns, 0.0);
@@ -174,7 +197,14 @@ impl TqIteration {
         let mut residual = f64::INFINITY;
         let mut sweeps = 0;
         let mut certified = false;
+        let mut cancelled = false;
         while sweeps < max_sweeps {
+            if sweeps % CANCEL_CHECK_SWEEPS == 0
+                && cancel.is_some_and(|c| c.load(Ordering::Relaxed))
+            {
+                cancelled = true;
+                break;
+            }
             g_values(q, game.epsilon, &mut self.g);
             let out = &mut next.values;
             self.banded.expect_into(&self.g, |i, e| {
@@ -201,6 +231,7 @@ impl TqIteration {
             residual,
             converged: residual < tol,
             greedy_certified: certified || residual < tol,
+            cancelled,
         }
     }
 }

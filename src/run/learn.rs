@@ -308,7 +308,8 @@ pub fn learn_checkpointed(
             ctx.drive(run, |_, _, _| None)?
         }
         (Algo::Gmbl, _) => {
-            let run = Gmbl::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?;
+            let run =
+                Gmbl::try_new(model, sc.game, &sc.learner, &uniform(ns), seed)?.with_stop(stop);
             ctx.drive(run, |_, _, _| None)?
         }
         (Algo::Online, EngineKind::Counts) => {
