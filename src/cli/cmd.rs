@@ -73,10 +73,17 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
             // The second Ctrl-C: every output is written to a temporary name and renamed,
             // and the directory lock dies with the process, so stopping now leaves only
             // complete files (and perhaps a hidden `.NAME.tmp-*` file).
-            eprintln!("\nmfgsim: interrupted again: stopping now");
+            #[expect(clippy::print_stderr, reason = "the binary says why it stops")]
+            {
+                eprintln!("\nmfgsim: interrupted again: stopping now");
+            }
+            #[expect(clippy::exit, reason = "a second Ctrl-C stops the process at once")]
             std::process::exit(130);
         }
-        eprintln!("\nmfgsim: stopping at the next safe point (Ctrl-C again to stop at once)");
+        #[expect(clippy::print_stderr, reason = "the binary says what Ctrl-C does")]
+        {
+            eprintln!("\nmfgsim: stopping at the next safe point (Ctrl-C again to stop at once)");
+        }
     });
     flag
 }
@@ -84,7 +91,10 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
 /// Exit status 130 (stopped with Ctrl-C, as the README's table says) for a run stopped
 /// before anything was written, after saying so on stderr.
 pub fn interrupted_early(what: &str) -> ExitCode {
-    eprintln!("mfgsim: {what}");
+    #[expect(clippy::print_stderr, reason = "the binary says why it stopped")]
+    {
+        eprintln!("mfgsim: {what}");
+    }
     ExitCode::from(130)
 }
 

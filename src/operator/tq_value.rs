@@ -142,7 +142,7 @@ impl TqIteration {
         tol: f64,
         max_sweeps: usize,
     ) -> TqOutcome {
-        self.iterate(tables, game, q, tol, max_sweeps, false, None)
+        self.iterate(tables, game, q, (tol, max_sweeps), false, None)
     }
 
     /// As [`TqIteration::run`], but checks `cancel` every [`CANCEL_CHECK_SWEEPS`] sweeps and
@@ -157,7 +157,7 @@ impl TqIteration {
         max_sweeps: usize,
         cancel: &AtomicBool,
     ) -> TqOutcome {
-        self.iterate(tables, game, q, tol, max_sweeps, false, Some(cancel))
+        self.iterate(tables, game, q, (tol, max_sweeps), false, Some(cancel))
     }
 
     /// Like [`TqIteration::run`], but also stops as soon as the greedy action of Q*_z is
@@ -174,7 +174,7 @@ impl TqIteration {
         tol: f64,
         max_sweeps: usize,
     ) -> TqOutcome {
-        self.iterate(tables, game, q, tol, max_sweeps, true, None)
+        self.iterate(tables, game, q, (tol, max_sweeps), true, None)
     }
 
     fn iterate(
@@ -182,8 +182,7 @@ impl TqIteration {
         tables: &KernelTables,
         game: GameParams,
         q: &mut QTable,
-        tol: f64,
-        max_sweeps: usize,
+        (tol, max_sweeps): (f64, usize),
         certify: bool,
         cancel: Option<&AtomicBool>,
     ) -> TqOutcome {
