@@ -10,6 +10,7 @@ mod finite_n;
 mod fuzz_corpus;
 mod golden;
 mod invariants;
+mod memory;
 mod nash_gap;
 mod plot;
 mod reference;

@@ -371,11 +371,80 @@ pub(crate) fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
         "; lower sim.iterations (--iterations)",
     )?;
     super::check_solver_memory(sc, if algo == Algo::Gmbl { 2 } else { 1 })?;
+    let (what, hint): (String, &str) = match algo {
+        Algo::Tmfq => (
+            format!("tmfq with {} simulated agents", sc.learner.tmfq.sim_agents),
+            "; lower learner.sim_agents",
+        ),
+        Algo::Online | Algo::Iql | Algo::Mfq if sc.sim.engine == EngineKind::Agents => (
+            format!("{algo} with {} agents", sc.sim.agents),
+            if algo.per_agent() {
+                "; lower sim.agents (--agents)"
+            } else if opts.export_fraction.is_some() {
+                "; lower --export-fraction or sim.agents (--agents)"
+            } else {
+                "; use the count engine (--engine counts: exact in distribution, any N)"
+            },
+        ),
+        Algo::Online if sc.learner.rule == crate::learner::Rule::Paper => (
+            format!(
+                "the paper rule on the count engine with {} agents (it draws every transition)",
+                sc.sim.agents
+            ),
+            "; use learner.rule = \"sampled\" (at most `budget` transitions) or \"batch\"",
+        ),
+        _ => (format!("{algo}"), ""),
+    };
+    super::check_memory(|| what, learn_memory_bytes(sc, opts), hint)
+}
+
+/// The estimated peak memory of `learn` on `sc` with `opts`, in bytes: the process's own
+/// base ([`super::PROCESS_BASE_BYTES`]), the solver's tables (twice for GMBL), one kept
+/// snapshot per iteration, the transitions export in flight, and the engine: the agents'
+/// columns and per-agent tables (agent engine), TMFQ's simulator, or the transitions the
+/// paper's rule draws on the count engine. Checked against measured peak RSS in
+/// `tests/memory.rs`.
+pub fn learn_memory_bytes(sc: &Scenario, opts: &LearnOptions) -> u64 {
+    let model = sc.model.as_model();
+    let (ns, na) = (model.num_states(), model.num_actions());
+    let algo = sc.learner.algo;
+    let snapshots = super::snapshot_bytes(ns).saturating_mul(sc.sim.iterations);
     let solver = super::solver_bytes(ns, na, sc.solver.max_iterations);
-    // Exported transitions: a window of encoded pages, the open part, the parts queued for
-    // the writer and the one it writes (at most 16 bytes a row, raw, before compression),
-    // and the selection's 2 bytes per kept agent (none when every agent is kept).
-    let export = opts.export_fraction.map_or(0, |f| {
+    let export = export_bytes(sc, opts);
+    let fixed = super::PROCESS_BASE_BYTES
+        .saturating_add(solver.saturating_mul(if algo == Algo::Gmbl { 2 } else { 1 }))
+        .saturating_add(snapshots)
+        .saturating_add(export);
+    let engine = match algo {
+        Algo::Tmfq => super::engine_bytes_per_agent(u8::MAX_STATES + 1)
+            .saturating_mul(sc.learner.tmfq.sim_agents as u64),
+        Algo::Gmbl => 0,
+        Algo::Online | Algo::Iql | Algo::Mfq if sc.sim.engine == EngineKind::Agents => {
+            let per_agent = super::engine_bytes_per_agent(ns)
+                + learner_bytes_per_agent(algo, ns, na, &sc.learner);
+            per_agent
+                .saturating_mul(sc.sim.agents)
+                .saturating_add(if algo.per_agent() {
+                    let n = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
+                    Independent::bytes_fixed(ns, na, n, algo, &sc.learner)
+                } else {
+                    0
+                })
+        }
+        // The count engine draws every transition for the paper's rule (4 bytes each).
+        Algo::Online if sc.learner.rule == crate::learner::Rule::Paper => {
+            sc.sim.agents.saturating_mul(4)
+        }
+        Algo::Online | Algo::Iql | Algo::Mfq => 0,
+    };
+    fixed.saturating_add(engine)
+}
+
+/// Exported transitions in flight: a window of encoded pages, the open part, the parts
+/// queued for the writer and the one it writes (at most 16 bytes a row, raw, before
+/// compression), and the selection's 2 bytes per kept agent (none when every agent is kept).
+fn export_bytes(sc: &Scenario, opts: &LearnOptions) -> u64 {
+    opts.export_fraction.map_or(0, |f| {
         use crate::output::{ROWS_PER_PART, WINDOW_PAGES};
         let rows = (f * sc.sim.agents as f64).ceil() as u64;
         let chunk = crate::population::CHUNK as u64;
@@ -386,54 +455,7 @@ pub(crate) fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
         (window + parts)
             .saturating_mul(16)
             .saturating_add(rows.saturating_mul(2))
-    });
-    let fixed = solver.saturating_add(snapshots).saturating_add(export);
-    match algo {
-        Algo::Tmfq => super::check_memory(
-            || format!("tmfq with {} simulated agents", sc.learner.tmfq.sim_agents),
-            super::engine_bytes_per_agent(u8::MAX_STATES + 1)
-                .saturating_mul(sc.learner.tmfq.sim_agents as u64)
-                .saturating_add(fixed),
-            "; lower learner.sim_agents",
-        ),
-        Algo::Gmbl => Ok(()),
-        Algo::Online | Algo::Iql | Algo::Mfq if sc.sim.engine == EngineKind::Agents => {
-            let per_agent = super::engine_bytes_per_agent(ns)
-                + learner_bytes_per_agent(algo, ns, na, &sc.learner);
-            super::check_memory(
-                || format!("{algo} with {} agents", sc.sim.agents),
-                per_agent
-                    .saturating_mul(sc.sim.agents)
-                    .saturating_add(if algo.per_agent() {
-                        let n = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
-                        Independent::bytes_fixed(ns, na, n, algo, &sc.learner)
-                    } else {
-                        0
-                    })
-                    .saturating_add(fixed),
-                if algo.per_agent() {
-                    "; lower sim.agents (--agents)"
-                } else if opts.export_fraction.is_some() {
-                    "; lower --export-fraction or sim.agents (--agents)"
-                } else {
-                    "; use the count engine (--engine counts: exact in distribution, any N)"
-                },
-            )
-        }
-        // The count engine draws every transition for the paper's rule (4 bytes each).
-        Algo::Online if sc.learner.rule == crate::learner::Rule::Paper => super::check_memory(
-            || {
-                format!(
-                    "the paper rule on the count engine with {} agents (it draws every \
-                         transition)",
-                    sc.sim.agents
-                )
-            },
-            sc.sim.agents.saturating_mul(4).saturating_add(fixed),
-            "; use learner.rule = \"sampled\" (at most `budget` transitions) or \"batch\"",
-        ),
-        Algo::Online | Algo::Iql | Algo::Mfq => Ok(()),
-    }
+    })
 }
 
 /// N as an index of stored agents.

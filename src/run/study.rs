@@ -57,6 +57,38 @@ pub struct FiniteNRun {
     pub report: FiniteNReport,
 }
 
+/// Bytes of the rows a study keeps: per run its per-step rows (z and a few scalars) unless
+/// the steps file is off, and its own row.
+fn study_rows_bytes(ns: u64, params: &FiniteNParams) -> u64 {
+    let runs = (params.agents.len() as u64).saturating_mul(params.seeds as u64);
+    if params.keep_steps {
+        runs.saturating_mul(params.steps)
+            .saturating_mul(ns.saturating_mul(8).saturating_add(48))
+    } else {
+        0
+    }
+    .saturating_add(runs.saturating_mul(ns.saturating_mul(8).saturating_add(256)))
+}
+
+/// The estimated peak memory of `finite-n` on `sc` with `params`, in bytes: the process's
+/// base ([`super::PROCESS_BASE_BYTES`]), the solver's tables, the kept rows, and on the agent
+/// engine the largest population (one at a time; replicates run in parallel only below 2^18
+/// agents). Checked against measured peak RSS in `tests/memory.rs`.
+pub fn finite_n_memory_bytes(sc: &Scenario, params: &FiniteNParams) -> u64 {
+    let model = sc.model.as_model();
+    let (ns, na) = (model.num_states(), model.num_actions());
+    let agents = if params.engine == EngineKind::Agents {
+        let largest = params.agents.iter().copied().max().unwrap_or(0);
+        largest.saturating_mul(super::engine_bytes_per_agent(ns))
+    } else {
+        0
+    };
+    super::PROCESS_BASE_BYTES
+        .saturating_add(super::solver_bytes(ns, na, sc.solver.max_iterations))
+        .saturating_add(study_rows_bytes(ns as u64, params))
+        .saturating_add(agents)
+}
+
 /// The finite-N study of `sc` with `params` (its `learner` is the scenario's `[learner]` table:
 /// online TMFQ's rule with the `learned` policy); `progress` is called after every finished run (from worker
 /// threads) and `stop` ends the study keeping the finished runs.
@@ -95,15 +127,8 @@ pub fn finite_n_resumed(
     let model = sc.model.as_model();
     let ns = model.num_states() as u64;
     super::check_solver_memory(sc, 1)?;
-    // Every run keeps its per-step rows (z and a few scalars) unless the steps file is off.
     let runs = (params.agents.len() as u64).saturating_mul(params.seeds as u64);
-    let step_rows = if params.keep_steps {
-        runs.saturating_mul(params.steps)
-            .saturating_mul(ns.saturating_mul(8).saturating_add(48))
-    } else {
-        0
-    }
-    .saturating_add(runs.saturating_mul(ns.saturating_mul(8).saturating_add(256)));
+    let step_rows = study_rows_bytes(ns, params);
     super::check_memory(
         || format!("finite-n keeping {runs} runs × {} steps", params.steps),
         step_rows,
@@ -114,9 +139,7 @@ pub fn finite_n_resumed(
         let largest = params.agents.iter().copied().max().unwrap_or(0);
         super::check_memory(
             || format!("finite-n with {largest} agents on the agent engine"),
-            largest
-                .saturating_mul(super::engine_bytes_per_agent(model.num_states()))
-                .saturating_add(step_rows),
+            finite_n_memory_bytes(sc, params),
             "; use the count engine (--engine counts: exact in distribution, any N)",
         )?;
     }
