@@ -124,50 +124,8 @@
 //!   before the cut reaches it).
 //!
 //! # Experiments
-//! `mfgsim learn scenarios/infection.toml --agents N --iterations 300 --seed s` (agent
-//! engine, release, 2 cores shared with other jobs; `scripts/batch-table`), final max
-//! exploitability of μ_K at ẑ_K for seeds 0, 1, 2 (and more at 10⁸), the median of seeds
-//! 0–2, and L1 to z*. "before": the rule without the drift cut (`--set
-//! learner.batch_samples=1e7 --set learner.batch_drift=inf`, the defaults before it),
-//! measured in the same session; the sampled rule's median from the earlier table:
-//!
-//! ```text
-//! N     batch: seeds 0 1 2     median  L1 to z*       before: seeds 0 1 2     median  L1 to z*
-//! 10⁵   2.4e-4 2.5e-3 2.5e-4   2.5e-4  0.57–0.61      2.4e-4 2.3e-4 2.4e-4    2.4e-4  0.55–0.58
-//! 10⁶   2.2e-4 2.3e-4 1.5e-4   2.2e-4  0.10–0.58      2.3e-4 2.2e-4 2.3e-4    2.3e-4  0.53–0.56
-//! 10⁷   0      2.3e-4 0        0       5e-4–0.56      2.2e-4 2.3e-4 2.2e-4    2.2e-4  0.52–0.56
-//! 10⁸   0      0      0        0       2.1–3.4e-4     0      0      2.3e-4    0       0.37–0.56
-//!       (seeds 3, 4, 5: 0)                            (seed 3: 2.3e-4)
-//! 10¹²  count engine, seed 0: L1 to z* 3.0e-6 and 0.43 ms per iteration (before: 3.0e-6, 0.45)
-//! ```
-//! Batch with the defaults (S = 10⁹, H = 100, K = 50, δ = 0.1, G = 10⁴); the sampled rule's
-//! medians were 5.7e-3, 9.5e-4, 2.3e-4 at 10⁵, 10⁶, 10⁷.
-//! (0 = below 10⁻⁹.) Before, the two seeds at 0 at 10⁸ were unexploitable but not at the
-//! equilibrium (L1 0.37 and 0.44: ẑ still on its way after a late change of policy); with the
-//! cut every seed ends at z* up to the sampling noise of ẑ. Gig at 10⁷: L1 to z* 6·10⁻⁴ and
-//! exploitability 0 for seeds 0–2, as before; gig on the count engine at 10¹²: L1 1–2·10⁻⁶.
-//! The count engine (exact in distribution, fast)
-//! gives the same picture over 10 seeds (0–9; how many of 10 end below 10⁻⁹, and the median):
-//!
-//! ```text
-//! N       batch, defaults          before (S = 10⁷, δ = ∞)
-//! 10⁵     1/10, 9.5e-4             0/10, 5.7e-4
-//! 10⁶     3/10, 2.3e-4             0/10, 2.4e-4
-//! 10⁷     5/10, 7.0e-5             0/10, 2.4e-4
-//! 10⁸     10/10, 0                 1/10, 2.4e-4
-//! ```
-//! The median falls with N and every seed of 20 (0–19) is at 0 at 10⁸. What is left at
-//! 10⁶–10⁷ is noise, not bias: the rows of tremble-only actions in states 16–18
-//! (z* ≈ 0.015) get 0.025·0.015·N samples per call, ≈ 3.7·10⁵ in H = 100 calls at 10⁷, and
-//! the noise of P̂·G(Q) there (≈ 0.16/√W ≈ 2.7·10⁻⁴) is larger than the 1.4·10⁻⁴ Q*-gaps.
-//! The 2.2–2.5·10⁻⁴ values are one near-tied state (19) one off, 1.4·10⁻⁴ one of 16–18.
-//!
-//! **Default rule: batch.** It is at least as accurate as the sampled rule at every N
-//! measured (far better at 10⁵–10⁶, where the sampled rule's B = 2^20 asynchronous updates
-//! with α ≈ 1/((1−γ)·n) leave more noise), it is the only one whose accuracy keeps growing
-//! above N = 2^20 (the sampled rule reads a 2^20 subsample), and it costs ≈ 0.07 ms per
-//! iteration (learn time of `mfgsim learn`, infection, with or without the drift cut)
-//! instead of ≈ 20 ms on one thread.
+//! The runs behind the defaults, their numbers and the commands that reproduce them:
+//! `doc/experiments/batch.md`.
 //!
 //! # Cost
 //! O(|S|²·|A|·(1 + K)) per call, independent of N, on one thread (the counting itself is in

@@ -44,38 +44,11 @@
 //! sweeps × O(|S|²·|A|) for the value iteration (the sampled rows have no common part to
 //! factor out, [`crate::operator::tq_value::BandedKernel`]), and O(|S|²·|A|) for Φ̂.
 //! `cargo bench --bench learners`: one warm iteration on the default infection model takes
-//! 316 µs on 2 shared cores. See `# Experiments` for whole runs.
+//! 316 µs on 2 shared cores. See `doc/experiments/gmbl.md` for whole runs.
 //!
 //! # Experiments
-//! The ignored test `experiment_gmbl` reproduces these numbers: `cargo test --release --lib
-//! experiment_gmbl -- --ignored --nocapture` (knobs from the environment: MGEN, VTOL, K,
-//! SEEDS, MODEL). Default models, γ 0.9, ε 0.1, z0 = uniform, K = 100 iterations, defaults
-//! (M_gen = 10⁵, tol_v = 10⁻¹⁰); exploitability of μ_K at z_K (exact, [`super::Evaluator`]),
-//! L1 = ‖z_K − z*‖₁ to the T-BR solution from uniform, |Φ − z| = ‖Φ(z_K, μ_K) − z_K‖₁ (exact
-//! Φ), ledger totals over the run, wall seconds (release, one run at a time on a shared
-//! 2-core machine):
-//!
-//! ```text
-//! model      seed  max expl  weighted  L1      |Φ − z|  generative    tq_updates  seconds
-//! infection  0     .0010     .0002     .4870   .1221    1.250e9       1.798e6     0.03
-//! infection  1     .0000     .0000     .5277   .0868    1.250e9       1.795e6     0.03
-//! infection  2     .0000     .0000     .5517   .1080    1.250e9       1.758e6     0.04
-//! infection  3     .0000     .0000     .5530   .1262    1.250e9       1.775e6     0.04
-//! infection  4     .0000     .0000     .5578   .1123    1.250e9       1.778e6     0.03
-//! gig        0     .0000     .0000     .0018   .0015    4.000e8       6.154e5     0.01
-//! gig        1     .0000     .0000     .0022   .0022    4.000e8       6.161e5     0.01
-//! gig        2     .0000     .0000     .0017   .0017    4.000e8       6.184e5     0.01
-//! gig        3     .0000     .0000     .0021   .0022    4.000e8       6.138e5     0.01
-//! gig        4     .0000     .0000     .0032   .0014    4.000e8       6.220e5     0.01
-//! ```
-//! Worst final max exploitability on the infection model (seeds 0–4) by M_gen: 10⁴ .0076
-//! (weighted .0032), 3·10⁴ .0037, 10⁵ .0010, 10⁶ .0002; gig L1 to z*: .0115, .0061, .0032,
-//! .0009. The infection model's T-BR path from uniform is slow (171 iterations to 10⁻¹¹, still
-//! 0.014 from z* after 30) and its equilibrium is nearly indifferent between actions in the
-//! middle states, so the sampled paths drift away from T-BR's and are still moving at K = 100
-//! (|Φ − z| ≈ 0.1): the strategy is a near-best response to wherever z_K is, which is what
-//! exploitability measures, but z_K is no approximation of z* there. (With the exact kernel
-//! the path is T-BR's to the bit, see the tests.)
+//! The runs behind the defaults, their numbers and the commands that reproduce them:
+//! `doc/experiments/gmbl.md`.
 //!
 //! # Example
 //! ```
@@ -343,11 +316,11 @@ impl<'m, M: Model + ?Sized> Algorithm for Gmbl<'m, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learner::Evaluator;
+
     use crate::model::{Gig, Infection};
     use crate::solver::{solve, SolverParams, Start};
     use crate::space::{l1_distance, uniform};
-    use crate::test_util::env;
+
     use crate::test_util::in_pool;
     use crate::Error;
 
@@ -542,65 +515,5 @@ mod tests {
             key_of(Gmbl::try_new(&model, bad, &p, &uniform(10), 0)),
             "epsilon"
         );
-    }
-
-    // ---- The experiments behind the defaults (run with `-- --ignored`). ----
-
-    /// GMBL on the default infection and gig models from z0 = uniform, K iterations, seeds
-    /// 0..SEEDS, M_gen = MGEN, tol_v = VTOL; MODEL = infection | gig | both.
-    #[test]
-    #[ignore = "experiment: about a second per run with --release"]
-    #[expect(clippy::print_stderr, reason = "experiment report")]
-    fn experiment_gmbl() {
-        let mut params = LearnerParams::default();
-        params.gmbl.gen_samples = env("MGEN", params.gmbl.gen_samples);
-        params.gmbl.value_tol = env("VTOL", params.gmbl.value_tol);
-        let (iters, seeds, only) = (
-            env("K", 100u64),
-            env("SEEDS", 5u64),
-            env("MODEL", String::from("both")),
-        );
-        eprintln!("{:?} K {iters}", params.gmbl);
-        let models: Vec<Box<dyn Model>> =
-            vec![Box::new(Infection::default()), Box::new(Gig::default())];
-        for model in models.iter().filter(|m| only == "both" || only == m.name()) {
-            let game = GameParams::default();
-            let ns = model.num_states();
-            let sol = solve(
-                model.as_ref(),
-                game,
-                &SolverParams::default(),
-                &Start::Uniform,
-            )
-            .unwrap();
-            let mut eval = Evaluator::new(model.as_ref(), game, Some(sol.z.clone()));
-            for seed in 0..seeds {
-                let start = Instant::now();
-                let mut g =
-                    Gmbl::try_new(model.as_ref(), game, &params, &uniform(ns), seed).unwrap();
-                let mut total = Ledger::default();
-                let mut last = None;
-                for _ in 0..iters {
-                    let it = g.iterate().unwrap();
-                    total += it.ledger;
-                    last = Some(it);
-                }
-                let secs = start.elapsed().as_secs_f64();
-                let it = last.unwrap();
-                let e = eval.exploitability(g.policy(), &it.z);
-                let consistency = eval.consistency(g.policy(), &it.z);
-                eprintln!(
-                    "gmbl {:9} seed {seed}: max {:.4} weighted {:.4} L1 {:.4} |Φ(z,μ)−z| {:.4} | gen {:.3e} updates {:.3e} | {:.2} s",
-                    model.name(),
-                    e.max,
-                    e.weighted,
-                    eval.l1_to_tmfe(&it.z),
-                    consistency,
-                    total.generative_samples as f64,
-                    total.tq_updates as f64,
-                    secs
-                );
-            }
-        }
     }
 }

@@ -33,7 +33,7 @@
 //! with a step size α and no per-iteration reset; we read it as per-pair counts).
 //!
 //! Why the default differs: with uncapped counts α → 0, and a pair whose visit rate drops
-//! keeps the value it learned at an old mean field ([`super::tq`]'s `# Experiments`, the row
+//! keeps the value it learned at an old mean field (`doc/experiments/tq.md`, the row
 //! "1/(1 + 0.1n), H = ∞": final max exploitability .0018 .0016 .0075 on infection at
 //! N = 10⁶, seeds 1–3, against .0008 .0009 .0034 with the cap H = 300, and 100 violations
 //! in the last 100 iterations on seed 3: a stale pair). A step size that decays like a count

@@ -134,7 +134,7 @@ impl std::fmt::Display for Rule {
 
 /// Knobs of TMFQ (Algorithm 2) beyond the TQ-learning rule (which is
 /// [`LearnerParams::tq`], shared with online TMFQ). The defaults are measured in
-/// [`super::tmfq`]'s `# Experiments`.
+/// `doc/experiments/tmfq.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TmfqParams {
     /// M_sim (`sim_agents`): simulated agents stepped together at the frozen z_k; each
@@ -170,8 +170,8 @@ pub struct TmfqParams {
     ///
     /// Why the default differs: Q*_{z_k} is close to Q*_{z_{k−1}} once T-BR moves z little,
     /// and a cold start spends each iteration's samples relearning the level of Q
-    /// (≈ r/(1−γ)) from one iteration's T_max transitions. Measured in [`super::tmfq`]'s
-    /// `# Experiments` (infection, K = 100, seeds 0/1): final max exploitability
+    /// (≈ r/(1−γ)) from one iteration's T_max transitions. Measured in
+    /// `doc/experiments/tmfq.md` (infection, K = 100, seeds 0/1): final max exploitability
     /// .0162/.0488 cold against .0002/.0009 warm, with 1.7 times the simulator transitions
     /// (the cold inner loop never meets ε1). On gig both are unexploitable and cold is not
     /// worse (closer to z* at K = 20; same L1 at K = 100, at 1.7 times the transitions).
@@ -200,7 +200,7 @@ pub struct GmblParams {
     /// Trade-off: the sd of P̂_k(s′|s,a) is √(P(1 − P)/M_gen); the draw costs O(|S|) per
     /// (s, a) whatever M_gen is (a multinomial as a chain of binomials), so only the ledger
     /// grows with it. On the default infection model 10⁴ leaves final max exploitability up to
-    /// 0.0076, 3·10⁴ up to 0.0037, 10⁵ at most 0.0010 ([`super::gmbl`]'s `# Experiments`).
+    /// 0.0076, 3·10⁴ up to 0.0037, 10⁵ at most 0.0010 (`doc/experiments/gmbl.md`).
     pub gen_samples: u64,
     /// `value_tol`: sup-norm tolerance of TQ-value iteration on (r, P̂_k). Default 1e-10;
     /// range > 0.

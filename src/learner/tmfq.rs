@@ -72,77 +72,11 @@
 //! O(M_sim + |S|²·|A|). `cargo bench --bench learners`: one cold inner loop on the default
 //! infection model at z = uniform (10 steps of 10⁶ agents to T_max, 10⁷ TQ updates) takes
 //! 61–71 ms on 2 shared cores (≈ 150 M transitions/s, stepping and learning). See
-//! `# Experiments` for whole runs.
+//! `doc/experiments/tmfq.md` for whole runs.
 //!
 //! # Experiments
-//! The ignored test `experiment_tmfq` reproduces these numbers: `cargo test --release --lib
-//! experiment_tmfq -- --ignored --nocapture` (knobs from the environment: SIM, TOL, CHECK,
-//! MAXT, MF, B, H, W, K, SEEDS, MODEL, COLD = 1 for a cold learner per k, VERBOSE = 1 for a
-//! trace). Default models, γ 0.9, ε 0.1, z0 = uniform, K = 100 iterations, all defaults
-//! (M_sim = 10⁶, ε1 = 3·10⁻³, C = 2, T_max = 10⁷, M_mf = 10⁶, H = 300, B = 2^20);
-//! exploitability of μ_K at z_K (exact, [`super::Evaluator`]), L1 = ‖z_K − z*‖₁ to the T-BR
-//! solution from uniform, |Φ − z| = ‖Φ(z_K, μ_K) − z_K‖₁ (exact Φ), ledger totals over the
-//! run, wall seconds (release, 2 shared cores):
-//!
-//! ```text
-//! model      seed  max expl  weighted  L1      |Φ − z|  simulator   tq_updates  seconds
-//! infection  0     .0002     .0001     .6026   .0061    6.300e8     5.300e8     3.7
-//! infection  1     .0009     .0002     .5453   .0049    6.380e8     5.380e8     3.7
-//! infection  2     .0002     .0001     .5263   .0094    6.520e8     5.520e8     3.8
-//! infection  3     .0000     .0000     .0046   .0026    6.520e8     5.520e8     3.9
-//! infection  4     .0001     .0000     .0288   .0245    7.020e8     6.020e8     4.2
-//! gig        0     .0000     .0000     .0019   .0020    6.460e8     5.460e8     4.3
-//! gig        1     .0000     .0000     .0029   .0028    6.820e8     5.820e8     4.6
-//! gig        2     .0000     .0000     .0033   .0021    6.540e8     5.540e8     4.4
-//! gig        3     .0000     .0000     .0029   .0035    6.680e8     5.680e8     4.4
-//! gig        4     .0000     .0000     .0025   .0024    6.500e8     5.500e8     4.3
-//! ```
-//! (simulator = inner transitions + 100·M_mf; the inner loop meets ε1 after 4–8 steps in
-//! most iterations.) The infection model's equilibrium is nearly indifferent between actions
-//! in its middle states and its T-BR path from uniform is slow (171 iterations to
-//! ‖z_{k+1} − z_k‖₁ < 10⁻¹¹; 9·10⁻⁴ from z* at k = 50), so sampled
-//! paths settle near other approximate fixed points (|Φ − z| small) far from T-BR's z*; the
-//! strategy is still a near-best response at z_K.
-//!
-//! Infection, seeds 0/1, other choices (everything else at the defaults):
-//!
-//! ```text
-//! choice                                   max expl      weighted      simulator  seconds
-//! defaults                                 .0002 .0009   .0001 .0002   6.3e8      3.7
-//! counts reset per k (cold learner per k)  .0162 .0488   .0030 .0112   1.1e9      6.5
-//! counts carried without cap (H = ∞)       .0318 .0331   .0093 .0121   5.2e8      3.1
-//! ε1 = 10⁻³ (never met: T_max every k)     .0011 .0001   .0003 .0000   1.1e9      7.2
-//! M_sim = 10⁴, C = 10 (H = 300)            .0366 –       .0060 –       1.1e9      11.0
-//! M_sim = 10⁵, C = 5 (H = 300)             .0078 .0185   .0023 .0028   1.1e9      7.4
-//! M_sim = 10⁵, C = 5, H = 3000             .0008 .0001   .0001 .0000   1.1e9      7.9
-//! ```
-//! (The three M_sim ≠ 10⁶ rows were run with ε1 = 10⁻³, which they never meet either.)
-//! A cold learner per k has only one iteration's 10⁷ transitions for Q, and never meets ε1.
-//!
-//! `cold_start` against the warm default, seeds 0/1, everything else at the defaults (the
-//! K = 100 warm rows are the first table's):
-//!
-//! ```text
-//! model      K    start  max expl      weighted      L1 to z*      |Φ − z|       simulator
-//! gig        20   warm   .0000 .0000   .0000 .0000   .1569 .1742   .0408 .0353   2.2e8
-//! gig        20   cold   .0000 .0000   .0000 .0000   .0643 .0622   .0149 .0123   2.2e8
-//! gig        100  warm   .0000 .0000   .0000 .0000   .0019 .0029   .0020 .0028   6.5e8 6.8e8
-//! gig        100  cold   .0000 .0000   .0000 .0000   .0017 .0022   .0017 .0031   1.1e9
-//! infection  20   warm   .0319 .0283   .0097 .0070   .9941 .3711   .0271 .0172   2.2e8
-//! infection  20   cold   .0388 .0095   .0116 .0008   .4029 .5997   .1167 .1998   2.2e8
-//! infection  100  warm   .0002 .0009   .0001 .0002   .6026 .5453   .0061 .0049   6.3e8 6.4e8
-//! infection  100  cold   .0162 .0488   .0030 .0112   –             –             1.1e9
-//! ```
-//! On gig the cold start is not worse: its T-BR path is fast and 10⁷ transitions per
-//! iteration fix Q for 10 × 4 pairs, so forgetting the old Q moves z_k to z* sooner (at
-//! K = 20) at the same cost; by K = 100 both are at z*, cold with 1.7 times the transitions.
-//! On infection the warm start is the one that ends unexploitable; hence the default.
-//! With H = ∞ the counts of pairs visited heavily while z_k was far from its limit make α so
-//! small that ‖Q − Q*_{z_k}‖_∞ stays at 0.11–0.25 (stale levels, as in [`super::tq`]), and
-//! ε1 is met trivially. What matters is the memory H·M_sim in transitions: H = 300 calls of
-//! 10⁶ (the same as online TMFQ's N = 10⁶) or 3000 of 10⁵; 300 calls of 10⁴ or 10⁵ forget
-//! too fast for the rarely visited pairs (α ≥ 1/(1 + 0.1·H) for a pair seen about once per
-//! call).
+//! The runs behind the defaults, their numbers and the commands that reproduce them:
+//! `doc/experiments/tmfq.md`.
 //!
 //! # Example
 //! ```
@@ -426,12 +360,10 @@ impl<'m, M: Model + ?Sized> Algorithm for Tmfq<'m, M> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learner::Evaluator;
+
     use crate::model::{Gig, Infection, KernelTables};
     use crate::operator::{greedy_action, phi, TqIteration};
-    use crate::solver::{solve, SolverParams, Start};
-    use crate::space::l1_distance;
-    use crate::test_util::env;
+
     use crate::test_util::in_pool;
 
     /// Issue 20: Ctrl-C was not seen inside one outer iteration: with a large
@@ -671,107 +603,6 @@ mod tests {
         match t.learn_at(&[0.1; 10][..9]) {
             Err(Error::Param { key, .. }) => assert_eq!(key, "z"),
             other => panic!("{other:?}"),
-        }
-    }
-
-    // ---- The experiments behind the defaults (run with `-- --ignored`). ----
-
-    /// Params from the environment: SIM, TOL, CHECK, MAXT, MF, B, H, W (defaults otherwise).
-    fn env_params() -> LearnerParams {
-        let mut p = LearnerParams::default();
-        let d = p;
-        p.tmfq.sim_agents = env("SIM", d.tmfq.sim_agents);
-        p.tmfq.inner_tol = env("TOL", d.tmfq.inner_tol);
-        p.tmfq.check_every = env("CHECK", d.tmfq.check_every);
-        p.tmfq.max_sim_transitions = env("MAXT", d.tmfq.max_sim_transitions);
-        p.tmfq.mf_agents = env("MF", d.tmfq.mf_agents);
-        p.tq.budget = env("B", d.tq.budget);
-        p.tq.memory = env("H", d.tq.memory);
-        p.tq.step_exponent = env("W", d.tq.step_exponent);
-        p
-    }
-
-    /// TMFQ on the default infection and gig models from z0 = uniform, K iterations, seeds
-    /// SEEDS (a count from 0), COLD = 1 for `cold_start` (a reset of Q and counts at every k).
-    /// Prints one row per (model, seed).
-    #[test]
-    #[ignore = "experiment: seconds per run with --release"]
-    #[expect(clippy::print_stderr, reason = "experiment report")]
-    fn experiment_tmfq() {
-        let mut params = env_params();
-        let (iters, seeds, cold, only) = (
-            env("K", 100u64),
-            env("SEEDS", 5u64),
-            env("COLD", 0) == 1,
-            env("MODEL", String::from("both")),
-        );
-        let verbose = env("VERBOSE", 0) == 1;
-        params.tmfq.cold_start = cold;
-        eprintln!("{params:?} K {iters} cold {cold}");
-        let models: Vec<Box<dyn Model>> =
-            vec![Box::new(Infection::default()), Box::new(Gig::default())];
-        for model in models.iter().filter(|m| only == "both" || only == m.name()) {
-            let game = GameParams::default();
-            let ns = model.num_states();
-            let sol = solve(
-                model.as_ref(),
-                game,
-                &SolverParams::default(),
-                &Start::Uniform,
-            )
-            .unwrap();
-            let mut eval = Evaluator::new(model.as_ref(), game, Some(sol.z.clone()));
-            if verbose {
-                let path: Vec<String> = sol
-                    .trace
-                    .iter()
-                    .take(30)
-                    .map(|r| format!("{:.3}", l1_distance(&r.z, &sol.z)))
-                    .collect();
-                eprintln!(
-                    "T-BR {} iterations, L1 to z*: {}",
-                    sol.iterations(),
-                    path.join(" ")
-                );
-            }
-            for seed in 0..seeds {
-                let start = Instant::now();
-                let mut t =
-                    Tmfq::try_new(model.as_ref(), game, &params, &uniform(ns), seed).unwrap();
-                let mut total = Ledger::default();
-                let mut last = None;
-                for k in 0..iters {
-                    let it = t.iterate().unwrap();
-                    total += it.ledger;
-                    if verbose && (k % 10 == 0 || k + 1 == iters) {
-                        let e = eval.exploitability(t.policy(), &it.z);
-                        let star = q_star(model.as_ref(), &it.z);
-                        eprintln!(
-                            "  k {:3} steps {:4} conv {} expl max {:.5} w {:.5} L1 {:.4} dz {:.4} m(z) {:.2} |Q-Q*| {:.4}",
-                            it.iteration, it.inner_steps, it.inner_converged, e.max, e.weighted,
-                            eval.l1_to_tmfe(&it.z), l1_distance(&it.z, it.z_next.as_ref().unwrap()),
-                            crate::model::mean_state(&it.z),
-                            sup_distance(&t.tq().q().values, &star.values)
-                        );
-                    }
-                    last = Some(it);
-                }
-                let secs = start.elapsed().as_secs_f64();
-                let it = last.unwrap();
-                let e = eval.exploitability(t.policy(), &it.z);
-                let consistency = eval.consistency(t.policy(), &it.z);
-                eprintln!(
-                    "tmfq {:9} seed {seed}: max {:.4} weighted {:.4} L1 {:.4} |Φ(z,μ)−z| {:.4} | sim {:.3e} updates {:.3e} | {:.1} s",
-                    model.name(),
-                    e.max,
-                    e.weighted,
-                    eval.l1_to_tmfe(&it.z),
-                    consistency,
-                    total.simulator_transitions as f64,
-                    total.tq_updates as f64,
-                    secs
-                );
-            }
         }
     }
 }

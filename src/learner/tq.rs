@@ -77,59 +77,8 @@
 //! information about the kernel, and the next call brings N fresh ones.
 //!
 //! # Experiments
-//! The ignored tests `experiment_online_infection` and `experiment_drift` reproduce these
-//! numbers, e.g. `H=100 SEED=3 cargo test --release --lib experiment_online -- --ignored
-//! --nocapture` (knobs from the environment; see the tests).
-//!
-//! *Online TMFQ*, infection model (25 states, 5 actions, γ 0.9, ε 0.1), N = 10⁶ agents,
-//! 300 iterations, exploitability of μ_k at ẑ_k. "Violations" counts the iterations among the
-//! last 100 with weighted exploitability > 0.002 or max > 0.005 (the acceptance target).
-//! Seeds 1–8 with this module's rule:
-//!
-//! ```text
-//! H (memory)     final max exploitability, seeds 1–8                     violations
-//! 300 (default)  .0008 .0009 .0034 .0031 .0000 .0003 .0035 .0002         2 1 1 1 0 6 0 3
-//! 200            .0002 .0061 .0031 .0002 .0002 .0002 .0002 .0011         2 3 2 3 1 2 1 3
-//! 500            .0017 .0010 .0002 .0019 .0001 .0034 .0009 .0002         0 0 3 0 1 75 0 1
-//! ```
-//! (final weighted exploitability with H = 300: at most 0.0009). Seeds 1–3 with rules
-//! tried on the way (an earlier walk, statistically equivalent; † = not a parameter any more):
-//!
-//! ```text
-//! step size α, counts                 final max exploitability   violations
-//! (1 + n)^−0.7 †, H = ∞               .0002 (seed 1)             worst max 0.0099
-//! 1/(1 + n) †, H = ∞                  .040  (seed 1)             100
-//! 1/(1 + 0.1n), H = ∞                 .0018 .0016 .0075          0 0 100
-//! 1/(1 + 0.1n), n ×0.99 per call †    –     .0065                – 1
-//! 1/(1 + 0.1n), n ×0.97 per call †    –     .0045                – 16
-//! 1/(1 + 0.1n), H = 100               .0096 .0002 .0030          11 10 13
-//! 1/(1 + 0.1n), H = 1000              .0016 –     .0010          0 – 25
-//! ```
-//! Seed 3 without a cap (and with H = 1000, and seed 6 with H = 500) shows a stale pair:
-//! action 0 in state 19 was greedy early, gathered 4.9·10⁶ visits, then lost the greedy slot
-//! and kept a value 0.14 too low. The equilibrium is nearly indifferent between actions in
-//! states 14–19 (Q*-gaps at the T-MFE: 1.6·10⁻³ at 14, 8·10⁻⁴ at 15, 1.40·10⁻⁴ at each of
-//! 16–19, which are one decision: stop at 19 or go on to 20), so sampling noise flips the
-//! learned greedy action
-//! there; one wrong choice with gap 0.0024 in a state the agent then stays in costs ≈ 0.009
-//! of max exploitability — the isolated violations above. A short memory (H = 100, counts
-//! ×0.97 per call) makes such flips frequent; H = 300 keeps them rare without freezing stale
-//! pairs.
-//!
-//! *Tracking.* The mean field drifts from 0.8 δ_0 + 0.2 uniform to 0.8 δ_top + 0.2 uniform
-//! during iterations 50–150; 2^18 transitions per iteration, s ~ ½ z_k + ½ uniform, a ~ the
-//! learner's own μ. Mean max exploitability over iterations 21–300:
-//!
-//! ```text
-//! H          ∞       300     100     30
-//! gig        0.057   0.060   0.021   0.0022
-//! infection  0.056   0.046   0.034   0.017
-//! ```
-//! After the drift ends the gig learner needs ~130 iterations to recover with H = 300 and
-//! ~20 with H = 100; with H = 30 it follows the drift (max ≤ 0.035 throughout). Choose
-//! H ≈ 30–100 when ẑ keeps moving (e.g. model parameters that change during the run); the
-//! default favours the accuracy of a run whose ẑ settles, as in online TMFQ, where ẑ
-//! settles within a few tens of iterations.
+//! The runs behind the defaults, their numbers and the commands that reproduce them:
+//! `doc/experiments/tq.md`.
 //!
 //! # Cost
 //! O(M·|A|) per call with M ≤ B, independent of N (plus O(|S||A|) for the cap and O(log N)
