@@ -8,13 +8,13 @@ use crate::error::{Error, Result};
 /// Which run-layer command every run of a sweep executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SweepCommand {
-    /// [`run::solve`] (T-BR; with `start = "extremal"` the least and greatest T-MFE).
+    /// [`crate::run::solve`] (T-BR; with `start = "extremal"` the least and greatest T-MFE).
     Solve,
-    /// [`run::learn`] (`[learner] algo`).
+    /// [`crate::run::learn`] (`[learner] algo`).
     Learn,
-    /// [`run::finite_n`] (the finite-N study).
+    /// [`crate::run::finite_n`] (the finite-N study).
     FiniteN,
-    /// [`run::nash_gap`] (the ε-Nash gap of a strategy among N agents).
+    /// [`crate::run::nash_gap`] (the ε-Nash gap of a strategy among N agents).
     NashGap,
 }
 
