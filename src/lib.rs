@@ -23,6 +23,7 @@ pub mod stats;
 pub mod sweep;
 #[cfg(test)]
 mod test_util;
+pub mod tol;
 pub mod transition;
 
 pub use error::{Error, Result};

@@ -22,7 +22,7 @@ use pyo3::prelude::*;
 /// Tolerance on the sum of a kernel row returned by `transition(z)`: the agent engine's
 /// own row tolerance (`mfgsim::population::ROW_SUM_TOL`, 1e-9), so every row accepted here
 /// can be sampled.
-pub const ROW_SUM_TOL: f64 = 1e-9;
+pub const ROW_SUM_TOL: f64 = mfgsim::tol::SAMPLER_ROW_SUM;
 
 /// A mean field z and the tables of the callbacks at z.
 type CachedTables = (Vec<f64>, KernelTables);

@@ -181,8 +181,8 @@ impl GameParams {
     }
 }
 
-/// Tolerance on the sum of a user-supplied pmf.
-pub const PMF_SUM_TOL: f64 = 1e-9;
+/// Tolerance on the sum of a user-supplied pmf ([`crate::tol::PMF_SUM`], 1e-9).
+pub const PMF_SUM_TOL: f64 = crate::tol::PMF_SUM;
 
 /// Checks that `p` is a probability vector (finite, non-negative, sums to 1 within
 /// [`PMF_SUM_TOL`]) and, when `len` is given, has that length.
@@ -301,8 +301,8 @@ impl PartialEq for BuiltinModel {
 pub mod invariants {
     use super::{KernelTables, Model};
 
-    /// Tolerance on a kernel row's sum.
-    pub const ROW_SUM_TOL: f64 = 1e-12;
+    /// Tolerance on a kernel row's sum ([`crate::tol::KERNEL_ROW_SUM`], 1e-12).
+    pub const ROW_SUM_TOL: f64 = crate::tol::KERNEL_ROW_SUM;
 
     /// Returns a description of the first broken invariant of `model` at `z`: every kernel
     /// row is a probability vector (entries in [0, 1], sum 1 within [`ROW_SUM_TOL`]) and

@@ -359,7 +359,7 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
         z_init,
         horizon,
     };
-    let mu_in_class = ns > 0 && mu.is_trembling(game.epsilon, 1e-12);
+    let mu_in_class = ns > 0 && mu.is_trembling(game.epsilon, crate::tol::TREMBLING_SHAPE);
     let cand_of = |policy: Policy| -> Candidate {
         let h = policy_value(&tables_ref, game, &policy);
         Candidate { policy, h }

@@ -29,10 +29,11 @@ use rand::Rng;
 /// `stay` part P − ζ·w is clamped at 0 when it is in [−`REGEN_SPLIT_TOL`, 0) (rounding in
 /// the model's row), and the step fails when it is lower (the row does not contain the
 /// regeneration part the [`crate::Model`] contract promises).
-pub const REGEN_SPLIT_TOL: f64 = 1e-9;
+pub const REGEN_SPLIT_TOL: f64 = crate::tol::REGEN_SPLIT;
 
-/// Tolerance on the sum of a policy row μ(s, ·) and of a kernel row P(· | s, a, z).
-pub const ROW_SUM_TOL: f64 = 1e-9;
+/// Tolerance on the sum of a policy row μ(s, ·) and of a kernel row P(· | s, a, z)
+/// ([`crate::tol::SAMPLER_ROW_SUM`], 1e-9).
+pub const ROW_SUM_TOL: f64 = crate::tol::SAMPLER_ROW_SUM;
 
 /// The joint alias tables of one step: for each state s, the law of (a, s′, regenerated)
 /// under μ and P(·|·,·,z). Allocated once, rebuilt in place by

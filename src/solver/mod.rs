@@ -265,7 +265,7 @@ impl Start {
                         z.len()
                     )));
                 }
-                if !on_simplex(z, 1e-9) {
+                if !on_simplex(z, crate::tol::PMF_SUM) {
                     return Err(Error::Solver(
                         "start vector must be non-negative and sum to 1".into(),
                     ));
@@ -782,7 +782,7 @@ fn finish(
         algo: params.algo,
         advice: termination.advice(params, game, start),
         exploitability_tol: exploitability_tol(params, game),
-        mixed: !policy.is_trembling(game.epsilon, 1e-12),
+        mixed: !policy.is_trembling(game.epsilon, crate::tol::TREMBLING_SHAPE),
         start: z0,
         termination,
         trace,
