@@ -102,19 +102,19 @@ mod nash_gap;
 mod online;
 mod owned;
 mod parquet;
+#[cfg(feature = "plot")]
 pub mod plot;
 mod transitions;
 
 pub use self::census::{census_batch, census_schema, write_census};
 pub use self::finite_n::{
     finite_n_runs_batch, finite_n_runs_schema, finite_n_steps_batch, finite_n_steps_schema,
-    read_finite_n_series,
 };
 pub use self::json::{solution_json, write_json};
 pub(crate) use self::lock::not_a_plain_file;
 pub use self::lock::{ensure_real_dir, DirLock, LOCK_FILE};
 pub use self::manifest::{ManifestAxis, ManifestRun, SweepManifest, MANIFEST_FILE};
-pub use self::nash_gap::{nash_gap_batch, nash_gap_schema, read_nash_gap_series, NASH_GAP_TABLE};
+pub use self::nash_gap::{nash_gap_batch, nash_gap_schema, NASH_GAP_TABLE};
 pub use self::online::{push_snapshot, snapshot_schema};
 pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
 pub use self::parquet::{
@@ -124,6 +124,8 @@ pub use self::parquet::{
     StreamingParquet, TableBuilder, DEFAULT_ROW_GROUP_BYTES, KEY_ALGO, KEY_CONVERGED, KEY_MIXED,
     KEY_SCENARIO, KEY_SEED, KEY_VERSION,
 };
+#[cfg(feature = "plot")]
+pub use self::plot::{read_finite_n_series, read_nash_gap_series};
 pub use self::transitions::{transitions_batch, transitions_schema};
 pub use self::transitions::{
     EncodedPart, Selection, StepTransitions, TransitionsEncoder, TransitionsExport, ROWS_PER_PART,

@@ -1,16 +1,12 @@
-//! `nash_gap.parquet` and reading a nash-gap `summary.json` back as a plot series
-//! ([`crate::nash_gap`], [`crate::run::nash_gap`]).
+//! `nash_gap.parquet` ([`crate::nash_gap`], [`crate::run::nash_gap`]); reading its
+//! `summary.json` back as a chart series is `output::plot`'s (`read_nash_gap_series`).
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
-use serde::Deserialize;
 
 use super::parquet::{numbered_fields, TableBuilder};
-use super::plot::LogLogSeries;
-use crate::error::{Error, Result};
 use crate::nash_gap::NashGapReport;
 
 /// The table's file name.
@@ -69,81 +65,4 @@ pub fn nash_gap_batch(report: &NashGapReport, mu_greedy: &[usize]) -> RecordBatc
         });
     }
     rows.finish()
-}
-
-/// The part of a nash-gap `summary.json` a chart reads.
-#[derive(Debug, Deserialize)]
-struct SummaryView {
-    command: String,
-    scenario: String,
-    policy: String,
-    per_n: Vec<GroupView>,
-    fit: Option<FitView>,
-    mean_field: MeanFieldView,
-}
-
-#[derive(Debug, Deserialize)]
-struct GroupView {
-    agents: f64,
-    gap: f64,
-    gap_ci: Option<(f64, f64)>,
-}
-
-#[derive(Debug, Deserialize)]
-struct FitView {
-    slope: f64,
-    intercept: f64,
-}
-
-#[derive(Debug, Deserialize)]
-struct MeanFieldView {
-    max: f64,
-}
-
-/// One curve of a nash-gap chart read back from a study's `summary.json` (`path` is the
-/// file or the output directory): the points (N, gap) with their bootstrap interval, the
-/// fitted line, the label `"<scenario> <policy>"`, and μ's mean-field exploitability (the
-/// N → ∞ limit).
-///
-/// # Errors
-/// [`Error::Io`] when the file cannot be read, [`Error::Input`] when it is not a nash-gap
-/// summary.
-pub fn read_nash_gap_series(path: &Path) -> Result<(LogLogSeries, f64)> {
-    let file: PathBuf = if path.is_dir() {
-        path.join("summary.json")
-    } else {
-        path.to_path_buf()
-    };
-    let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
-        path: file.clone(),
-        source,
-    })?;
-    let v: SummaryView = serde_json::from_str(&text).map_err(|e| Error::Input {
-        path: file.clone(),
-        key: "(file)".into(),
-        reason: format!("not a nash-gap summary: {e}"),
-    })?;
-    if v.command != "nash-gap" {
-        return Err(Error::Input {
-            path: file,
-            key: "command".into(),
-            reason: format!("is `{}`, not `nash-gap`", v.command),
-        });
-    }
-    let points = v
-        .per_n
-        .iter()
-        .map(|g| {
-            let (lo, hi) = g.gap_ci.unwrap_or((g.gap, g.gap));
-            (g.agents, g.gap, lo, hi)
-        })
-        .collect();
-    Ok((
-        LogLogSeries {
-            label: format!("{} {}", v.scenario, v.policy),
-            points,
-            fit: v.fit.map(|f| (f.slope, f.intercept)),
-        },
-        v.mean_field.max,
-    ))
 }

@@ -101,12 +101,16 @@ fn json_has_provenance(path: &Path) -> bool {
         .is_some_and(|v| v.get("mfgsim_version").is_some())
 }
 
+/// The comment that marks an SVG as mfgsim's, so a later plot may replace it (written by
+/// `output::plot`).
+pub(crate) const SVG_PROVENANCE: &str = "<!-- drawn by mfgsim -->\n";
+
 fn svg_has_provenance(path: &Path) -> bool {
     if std::fs::metadata(path).map_or(true, |m| m.len() > 256 << 20) {
         return false;
     }
     std::fs::read(path).is_ok_and(|b| {
-        let mark = super::plot::SVG_PROVENANCE.as_bytes();
+        let mark = SVG_PROVENANCE.as_bytes();
         b.windows(mark.len()).any(|w| w == mark)
     })
 }

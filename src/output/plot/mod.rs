@@ -50,6 +50,7 @@ pub mod kind;
 mod layout;
 pub mod loglog;
 pub mod read;
+mod series;
 mod style;
 mod svg;
 
@@ -57,7 +58,7 @@ pub use self::figure::{Figure, Mark, Series, YScale};
 pub use self::kind::{build_chart, choose_kind, PlotKind, PlotRequest, Plotted};
 
 pub use self::loglog::{write_loglog_png, LogLogPlot, LogLogSeries};
-pub(crate) use self::svg::PROVENANCE as SVG_PROVENANCE;
+pub use self::series::{read_finite_n_series, read_nash_gap_series};
 
 use std::cell::RefCell;
 use std::io::Write;

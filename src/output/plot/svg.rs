@@ -48,7 +48,7 @@ impl<'a> OutlinedSvg<'a> {
 
 /// The comment that marks an SVG as mfgsim's, so a later plot may replace it (see
 /// `output::written_by_mfgsim`).
-pub(crate) const PROVENANCE: &str = "<!-- drawn by mfgsim -->\n";
+pub(crate) use crate::output::owned::SVG_PROVENANCE as PROVENANCE;
 
 /// Inserts the collected text `paths` before the closing `</svg>` of `svg`.
 pub(super) fn splice_text(svg: &mut String, paths: &str) {
