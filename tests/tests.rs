@@ -10,6 +10,8 @@ mod finite_n;
 mod fuzz_corpus;
 mod golden;
 mod invariants;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod nash_gap;
 mod plot;
 mod reference;
