@@ -11,11 +11,20 @@ use arrow_array::RecordBatch;
 /// Launcher variables of an enclosing MPI job, removed from the one-process reference run.
 const LAUNCHER: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"];
 
+/// `mpirun` on PATH, or `None` after printing why the test is skipped.
 fn mpirun() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("mpirun"))
-        .find(|p| p.is_file())
+    let found = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|d| d.join("mpirun"))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        #[expect(clippy::print_stdout, reason = "a skipped test says why")]
+        {
+            println!("skipped: mpirun is not on PATH (install openmpi-bin)");
+        }
+    }
+    found
 }
 
 fn check(out: &Output, what: &str) {
@@ -110,7 +119,6 @@ fn assert_files(dir: &Path, files: &[&str]) {
 #[test]
 fn learn_over_one_two_and_three_ranks_is_bitwise_one_process() {
     let Some(mpirun) = mpirun() else {
-        println!("skipped: mpirun is not on PATH");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -166,7 +174,6 @@ fn learn_over_one_two_and_three_ranks_is_bitwise_one_process() {
 #[test]
 fn finite_n_over_one_two_and_three_ranks_is_bitwise_one_process() {
     let Some(mpirun) = mpirun() else {
-        println!("skipped: mpirun is not on PATH");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
@@ -226,7 +233,6 @@ fn finite_n_over_one_two_and_three_ranks_is_bitwise_one_process() {
 #[test]
 fn what_cannot_be_sharded_is_refused_by_name_on_rank_zero() {
     let Some(mpirun) = mpirun() else {
-        println!("skipped: mpirun is not on PATH");
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
