@@ -17,26 +17,41 @@ pub fn session() -> Result<Option<MpiSession>> {
     Ok(Some(MpiSession::initialize()?))
 }
 
-/// Rank 0's outcome is the command's; any other rank's error, once the ranks may be inside a
-/// collective, ends the whole job (`MPI_Abort`) after printing it with the rank, so no rank
-/// waits forever for a partner that stopped.
+/// Rank 0's outcome is the command's. Another rank's error is printed with its rank; a
+/// memory refusal (made before any collective) then exits with status 2, and mpirun ends the
+/// job; any other error, once the ranks may be inside a collective, ends the whole job at once
+/// (`MPI_Abort`), so no rank waits forever for a partner that stopped.
 pub fn finish(comm: &dyn Collective, result: Result<ExitCode>) -> Result<ExitCode> {
-    match result {
-        Err(e) if comm.size() > 1 => {
-            #[expect(clippy::print_stderr, reason = "the binary reports errors")]
-            {
-                eprintln!(
-                    "mfgsim: error (rank {} of {}): {}",
-                    comm.rank(),
-                    comm.size(),
-                    crate::error_message(&e)
-                );
-            }
-            use mpi::traits::Communicator;
-            mpi::topology::SimpleCommunicator::world().abort(2)
-        }
-        other => other,
+    let e = match result {
+        Err(e) if comm.size() > 1 => e,
+        other => return other,
+    };
+    let refusal = is_memory(&e);
+    if refusal && comm.rank() == 0 {
+        return Err(e);
     }
+    #[expect(clippy::print_stderr, reason = "the binary reports errors")]
+    {
+        eprintln!(
+            "mfgsim: error (rank {} of {}): {}",
+            comm.rank(),
+            comm.size(),
+            crate::error_message(&e)
+        );
+    }
+    if refusal {
+        return Ok(ExitCode::from(2));
+    }
+    use mpi::traits::Communicator;
+    mpi::topology::SimpleCommunicator::world().abort(2)
+}
+
+/// Whether `e` is the library's memory refusal (its own on every rank: nodes differ).
+fn is_memory(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<mfgsim::Error>(),
+        Some(mfgsim::Error::Memory { .. })
+    )
 }
 
 /// The refusals every rank makes before any collective: rank 0 reports the error; the others
@@ -48,10 +63,7 @@ pub fn agree(comm: &dyn Collective, check: Result<()>) -> Result<Option<ExitCode
         Ok(()) => Ok(None),
         Err(e) if comm.rank() == 0 => Err(e),
         Err(e) => {
-            if matches!(
-                e.downcast_ref::<mfgsim::Error>(),
-                Some(mfgsim::Error::Memory { .. })
-            ) {
+            if is_memory(&e) {
                 #[expect(clippy::print_stderr, reason = "the binary reports errors")]
                 {
                     eprintln!(
