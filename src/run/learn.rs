@@ -266,7 +266,8 @@ pub fn learn_sharded(
 ///
 /// # Errors
 /// [`Error::Scenario`] naming `learner.algo`, `learner.rule` or `sim.engine`,
-/// [`Error::Param`] naming `export_fraction`, [`Error::Memory`] as [`preflight_ranks`].
+/// [`Error::Param`] naming `export_fraction`, [`Error::Memory`] when the largest block
+/// (⌈C/K⌉ whole chunks) does not fit this rank's memory, saying how many ranks the run needs.
 pub fn learn_sharded_preflight(sc: &Scenario, opts: &LearnOptions, ranks: usize) -> Result<()> {
     let refuse = |key: &str, reason: String| Error::Scenario {
         file: sc.path.clone(),
