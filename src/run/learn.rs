@@ -567,15 +567,17 @@ pub(crate) fn preflight_ranks(sc: &Scenario, opts: &LearnOptions, ranks: usize) 
     }
 }
 
-/// Agents on the largest of `ranks` blocks of N agents ([`crate::population::block_of`]):
-/// ⌈C/K⌉ whole chunks, or N if fewer.
+/// Agents on the largest of `ranks` blocks of N agents ([`crate::population::block_of`]:
+/// ⌈C/K⌉ whole chunks at most, fewer when the last chunk is partial).
 pub(crate) fn largest_block(agents: u64, ranks: usize) -> u64 {
-    let chunk = crate::population::CHUNK as u64;
-    let chunks = agents.div_ceil(chunk);
-    chunks
-        .div_ceil(ranks.max(1) as u64)
-        .saturating_mul(chunk)
-        .min(agents)
+    let ranks = ranks.max(1);
+    (0..ranks)
+        .map(|r| {
+            let b = crate::population::block_of(agents, r, ranks);
+            b.end - b.start
+        })
+        .max()
+        .unwrap_or(agents)
 }
 
 /// The hint of a sharded run that does not fit: the fewest ranks K, each with this rank's
@@ -895,5 +897,34 @@ impl<'m> Ctx<'_, 'm> {
             q: run.q().cloned(),
             snapshots,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::population::{block_of, CHUNK};
+
+    #[test]
+    fn the_largest_block_is_balanced_to_one_chunk() {
+        let c = CHUNK as u64;
+        for n in [1, 100, c, c + 1, 3 * c + 1234, 10 * c, 1_000_000_007] {
+            for k in 1..=7usize {
+                let total: u64 = (0..k)
+                    .map(|r| {
+                        let b = block_of(n, r, k);
+                        b.end - b.start
+                    })
+                    .sum();
+                assert_eq!(total, n);
+                let largest = largest_block(n, k);
+                // At least the mean, at most ⌈C/K⌉ whole chunks.
+                assert!(largest >= n.div_ceil(k as u64), "n {n}, k {k}");
+                assert!(
+                    largest <= n.div_ceil(c).div_ceil(k as u64) * c,
+                    "n {n}, k {k}"
+                );
+            }
+        }
     }
 }
