@@ -65,10 +65,12 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::learner::{Algorithm, Evaluator, LearnerParams, OnlineDriver, OnlineTmfq};
+use crate::learner::{Algorithm, Evaluator, LearnerParams, OnlineDriver, OnlineTmfq, Rule};
 use crate::model::{GameParams, Model};
 use crate::operator::Exploitability;
-use crate::population::{Actions, CountPopulation, Engine, Population};
+use crate::population::{
+    Actions, Collective, CountPopulation, Engine, Population, ShardedPopulation, StopVote,
+};
 use crate::space::{l1_distance, Policy};
 use crate::stats;
 pub use crate::stats::{least_squares, RateFit};
@@ -364,7 +366,52 @@ pub fn run_study_resumed<M: Model + Sync + ?Sized>(
     cancel: &AtomicBool,
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Result<FiniteNReport> {
+    run_study_on(model, game, limit, params, finished, None, cancel, progress)
+}
+
+/// As [`run_study_resumed`]; with `comm`, every run's population is sharded over its ranks
+/// ([`ShardedPopulation`]): every rank calls this with the same arguments, runs the same
+/// (N, j) runs one after the other (never replicates in parallel, so the ranks' all-reduces
+/// pair up) and returns the same report, bitwise the one-process report (timings aside).
+/// `cancel` is this rank's signal; the ranks agree on it at every step.
+///
+/// # Errors
+/// As [`run_study`]; with `comm`, [`Error::Param`] naming `engine` for the count engine and
+/// `learner.rule` for a rule other than `batch` with [`PolicySource::Learned`] (they read
+/// individual transitions, which stay on their ranks).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "run_study_resumed's plus the ranks"
+)]
+pub fn run_study_on<M: Model + Sync + ?Sized>(
+    model: &M,
+    game: GameParams,
+    limit: Limit<'_>,
+    params: &FiniteNParams,
+    finished: &[RunResult],
+    comm: Option<&dyn Collective>,
+    cancel: &AtomicBool,
+    progress: &(dyn Fn(&RunResult) + Sync),
+) -> Result<FiniteNReport> {
     params.validate()?;
+    if comm.is_some() {
+        check_shardable(params)?;
+    }
+    // Sharded: the study polls the flag the ranks agree on (set by the steps' votes).
+    let agreed = AtomicBool::new(false);
+    let (cancel, shard) = match comm {
+        Some(c) => (
+            &agreed,
+            Some((
+                c,
+                StopVote {
+                    signal: cancel,
+                    agreed: &agreed,
+                },
+            )),
+        ),
+        None => (cancel, None),
+    };
     let (ns, na) = (model.num_states(), model.num_actions());
     if limit.z.len() != ns {
         return Err(Error::param("limit", "z* must have one entry per state"));
@@ -386,13 +433,14 @@ pub fn run_study_resumed<M: Model + Sync + ?Sized>(
             if cancel.load(Ordering::Relaxed) {
                 return Ok(None);
             }
-            let r = run_one(model, game, limit, params, n, j, cancel)?;
+            let r = run_one(model, game, limit, params, n, j, shard, cancel)?;
             if let Some(r) = &r {
                 progress(r);
             }
             Ok(r)
         };
-        let parallel_seeds = params.engine == EngineKind::Counts || n <= PAR_SEEDS_MAX_AGENTS;
+        let parallel_seeds =
+            shard.is_none() && (params.engine == EngineKind::Counts || n <= PAR_SEEDS_MAX_AGENTS);
         let group: Vec<Option<RunResult>> = if parallel_seeds {
             (0..params.seeds)
                 .into_par_iter()
@@ -417,7 +465,36 @@ pub fn run_study_resumed<M: Model + Sync + ?Sized>(
     })
 }
 
-/// One (N, replicate) run; `None` when cancelled.
+/// What a sharded study cannot run, by key.
+///
+/// # Errors
+/// [`Error::Param`] naming `engine` or `learner.rule`.
+pub fn check_shardable(params: &FiniteNParams) -> Result<()> {
+    if params.engine != EngineKind::Agents {
+        return Err(Error::param(
+            "engine",
+            "the count engine keeps one histogram, there are no agents to shard over MPI \
+             ranks; run it without mpirun, or use the agent engine",
+        ));
+    }
+    if params.policy == PolicySource::Learned && params.learner.rule != Rule::Batch {
+        return Err(Error::param(
+            "learner.rule",
+            format!(
+                "\"{}\" reads individual transitions, which stay on the rank that holds the \
+                 agents; under mpirun use learner.rule = \"batch\" (the default)",
+                params.learner.rule
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// One (N, replicate) run, sharded over `shard`'s ranks if given; `None` when cancelled.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one run's coordinates and context"
+)]
 fn run_one<M: Model + ?Sized>(
     model: &M,
     game: GameParams,
@@ -425,25 +502,36 @@ fn run_one<M: Model + ?Sized>(
     params: &FiniteNParams,
     n: u64,
     j: usize,
+    shard: Option<(&dyn Collective, StopVote<'_>)>,
     cancel: &AtomicBool,
 ) -> Result<Option<RunResult>> {
     let seed = params.seed(j);
     let ns = model.num_states();
     let t0 = Instant::now();
-    let acc = match params.engine {
-        // validate() checked that N fits a usize.
-        EngineKind::Agents if ns <= 256 => {
-            let pop = Population::<u8>::try_new_typed(ns, n as usize, limit.z, seed)?;
+    let acc = match (params.engine, shard) {
+        (EngineKind::Agents, Some((comm, vote))) if ns <= 256 => {
+            let pop = ShardedPopulation::<u8>::try_new(comm, Some(vote), ns, n, limit.z, seed)?;
             simulate(model, game, limit, params, pop, seed, cancel)?
         }
-        EngineKind::Agents => {
-            let pop = Population::<u16>::try_new_typed(ns, n as usize, limit.z, seed)?;
+        (EngineKind::Agents, Some((comm, vote))) => {
+            let pop = ShardedPopulation::<u16>::try_new(comm, Some(vote), ns, n, limit.z, seed)?;
             simulate(model, game, limit, params, pop, seed, cancel)?
         }
-        EngineKind::Counts => {
-            let pop = CountPopulation::try_new(ns, n, limit.z, seed)?;
-            simulate(model, game, limit, params, pop, seed, cancel)?
-        }
+        (engine, _) => match engine {
+            // validate() checked that N fits a usize.
+            EngineKind::Agents if ns <= 256 => {
+                let pop = Population::<u8>::try_new_typed(ns, n as usize, limit.z, seed)?;
+                simulate(model, game, limit, params, pop, seed, cancel)?
+            }
+            EngineKind::Agents => {
+                let pop = Population::<u16>::try_new_typed(ns, n as usize, limit.z, seed)?;
+                simulate(model, game, limit, params, pop, seed, cancel)?
+            }
+            EngineKind::Counts => {
+                let pop = CountPopulation::try_new(ns, n, limit.z, seed)?;
+                simulate(model, game, limit, params, pop, seed, cancel)?
+            }
+        },
     };
     Ok(acc.map(|acc| acc.finish(n, j, seed, limit.z, t0.elapsed().as_secs_f64())))
 }

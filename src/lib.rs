@@ -8,6 +8,8 @@ pub mod error;
 pub mod finite_n;
 pub mod learner;
 pub mod model;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod nash_gap;
 pub mod operator;
 pub mod output;

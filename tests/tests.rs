@@ -11,6 +11,8 @@ mod fuzz_corpus;
 mod golden;
 mod invariants;
 mod memory;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod nash_gap;
 mod plot;
 mod reference;

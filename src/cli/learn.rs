@@ -10,6 +10,7 @@ use mfgsim::output::{
     self, push_snapshot, snapshot_schema, PartWriter, RunMetadata, StreamingParquet, TableBuilder,
     TransitionsEncoder, TransitionsExport,
 };
+use mfgsim::population::Collective;
 use mfgsim::run::{self, LearnOptions, LearnReport};
 use mfgsim::scenario::Override;
 use serde::Serialize;
@@ -95,11 +96,75 @@ pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
             );
         }
     }
+    #[cfg(feature = "mpi")]
+    if let Some(session) = crate::mpi::session()? {
+        // One population over the ranks: refusals first, on every rank, before any collective.
+        let comm = session.world();
+        let check = refuse_sharded_flags(&a).and_then(|()| {
+            Ok(run::learn_sharded_preflight(
+                &sc,
+                &LearnOptions::default(),
+                comm.size(),
+            )?)
+        });
+        if let Some(code) = crate::mpi::agree(comm, check)? {
+            return Ok(code);
+        }
+        let pool = crate::cmd::thread_pool(a.threads)?;
+        let result = pool.install(|| run_learn(&sc, &a, Some(comm)));
+        return crate::mpi::finish(comm, result);
+    }
     let pool = crate::cmd::thread_pool(a.threads)?;
-    pool.install(|| run_learn(&sc, &a))
+    pool.install(|| run_learn(&sc, &a, None))
 }
 
-fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode> {
+/// The flags a run sharded over MPI ranks cannot honour, refused by name.
+#[cfg_attr(
+    not(feature = "mpi"),
+    expect(dead_code, reason = "used under mpirun only")
+)]
+fn refuse_sharded_flags(a: &LearnArgs) -> Result<()> {
+    if a.export_transitions {
+        bail!(
+            "--export-transitions is not supported under mpirun: the transitions stay on the \
+             rank that holds the agents; run without mpirun"
+        );
+    }
+    if a.checkpoint_every.is_some() || a.resume.is_some() {
+        bail!(
+            "--checkpoint-every and --resume are not supported under mpirun (the agents' \
+             states are spread over the ranks); run without mpirun to checkpoint"
+        );
+    }
+    Ok(())
+}
+
+/// A rank other than 0 of a sharded run: the same library call, its block of the agents,
+/// no output.
+fn follow_learn(sc: &mfgsim::scenario::Scenario, comm: &dyn Collective) -> Result<ExitCode> {
+    let interrupted = crate::cmd::interrupt_flag();
+    let report = run::learn_sharded(
+        sc,
+        &LearnOptions::default(),
+        comm,
+        &interrupted,
+        &mut |_, _| Ok(()),
+    )?;
+    Ok(if report.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_learn(
+    sc: &mfgsim::scenario::Scenario,
+    a: &LearnArgs,
+    comm: Option<&dyn Collective>,
+) -> Result<ExitCode> {
+    if let Some(c) = comm.filter(|c| c.rank() != 0) {
+        return follow_learn(sc, c);
+    }
     let mut out = std::io::stdout().lock();
     let algo = sc.learner.algo;
     let population = if algo.uses_population() {
@@ -116,11 +181,15 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     };
     writeln!(
         out,
-        "{}: learning with {algo}, {population}K = {}, seed {}, {} thread(s)",
+        "{}: learning with {algo}, {population}K = {}, seed {}, {} thread(s){}",
         sc.name,
         sc.sim.iterations,
         sc.sim.seed,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        comm.map_or(String::new(), |c| format!(
+            " per rank × {} MPI ranks (one population, rank 0 writes)",
+            c.size()
+        ))
     )?;
 
     let out_dir = a.out.as_deref().or(a.resume.as_deref());
@@ -168,7 +237,9 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     };
     let t_loop = Instant::now();
     let agents = sc.sim.agents as f64;
-    let result = run::learn_checkpointed(sc, &opts, plan, &interrupted, &mut |snap, batch| {
+    let mut on_iteration = |snap: &mfgsim::learner::Snapshot,
+                            batch: Option<mfgsim::output::StepTransitions<'_>>|
+     -> mfgsim::Result<()> {
         push_snapshot(&mut row, snap);
         stream.send(row.finish())?;
         if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
@@ -188,7 +259,11 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
         ));
         bar.inc(1);
         Ok(())
-    });
+    };
+    let result = match comm {
+        Some(c) => run::learn_sharded(sc, &opts, c, &interrupted, &mut on_iteration),
+        None => run::learn_checkpointed(sc, &opts, plan, &interrupted, &mut on_iteration),
+    };
     bar.finish_and_clear();
     let report = match result {
         Ok(r) => r,
@@ -231,9 +306,14 @@ fn run_learn(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> Result<ExitCode>
     let summary = Summary {
         report: &report,
         peak_rss_bytes: peak_rss,
-        bytes_per_agent: report
-            .agents
-            .and_then(|n| peak_rss.map(|b| b as f64 / n as f64)),
+        // Per agent held by this process (rank 0's block under mpirun).
+        bytes_per_agent: report.agents.and_then(|n| {
+            let here = comm.map_or(n, |c| {
+                let b = mfgsim::population::block_of(n, 0, c.size());
+                b.end - b.start
+            });
+            peak_rss.map(|b| b as f64 / here.max(1) as f64)
+        }),
         close_outputs_seconds: t_close.elapsed().as_secs_f64(),
     };
     output::write_json(&dir.join("summary.json"), &serde_json::to_value(&summary)?)?;

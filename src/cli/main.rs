@@ -4,6 +4,8 @@
 mod args;
 mod cmd;
 mod learn;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod nash_gap;
 mod plot;
 mod solve;
@@ -29,6 +31,22 @@ fn run() -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The chain, outermost first, without repeating a cause the message already ends with
+/// (library errors such as `Error::Io` show their source in their own text).
+fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.is_empty() {
+            message = text;
+        } else if !message.ends_with(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+    }
+    message
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
@@ -40,18 +58,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            // The chain, outermost first, without repeating a cause the message already ends
-            // with (library errors such as `Error::Io` show their source in their own text).
-            let mut message = String::new();
-            for cause in err.chain() {
-                let text = cause.to_string();
-                if message.is_empty() {
-                    message = text;
-                } else if !message.ends_with(&text) {
-                    message.push_str(": ");
-                    message.push_str(&text);
-                }
-            }
+            let message = error_message(&err);
             #[expect(clippy::print_stderr, reason = "the binary reports errors")]
             {
                 eprintln!("mfgsim: error: {message}");

@@ -9,6 +9,7 @@ use anyhow::Result;
 use mfgsim::finite_n::{EngineKind, FiniteNParams, FiniteNReport, PolicySource, RunResult};
 use mfgsim::output::plot::{write_loglog_png, LogLogPlot, LogLogSeries};
 use mfgsim::output::{self, RunMetadata};
+use mfgsim::population::Collective;
 use mfgsim::run;
 use mfgsim::scenario::Scenario;
 use serde::Serialize;
@@ -55,16 +56,60 @@ pub fn finite_n_cmd(a: FiniteNArgs) -> Result<ExitCode> {
         }
         e => e.into(),
     })?;
+    #[cfg(feature = "mpi")]
+    if let Some(session) = crate::mpi::session()? {
+        // Every run's population over the ranks: refusals first, on every rank.
+        let comm = session.world();
+        let check = if a.resume {
+            Err(anyhow::anyhow!(
+                "--resume is not supported under mpirun; run the study again (or resume it \
+                 without mpirun)"
+            ))
+        } else {
+            mfgsim::finite_n::check_shardable(&params).map_err(|e| match e {
+                mfgsim::Error::Param { key, reason } if key == "engine" => {
+                    anyhow::anyhow!("--engine: {reason}")
+                }
+                e => e.into(),
+            })
+        };
+        if let Some(code) = crate::mpi::agree(comm, check)? {
+            return Ok(code);
+        }
+        let pool = crate::cmd::thread_pool(a.threads)?;
+        let result = pool.install(|| run_study(&sc, &a, &params, Some(comm)));
+        return crate::mpi::finish(comm, result);
+    }
     let pool = crate::cmd::thread_pool(a.threads)?;
-    pool.install(|| run_study(&sc, &a, &params))
+    pool.install(|| run_study(&sc, &a, &params, None))
 }
 
-fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<ExitCode> {
+/// A rank other than 0 of a sharded study: the same library call, its blocks of the
+/// agents, no output.
+fn follow_study(sc: &Scenario, params: &FiniteNParams, comm: &dyn Collective) -> Result<ExitCode> {
+    let interrupted = crate::cmd::interrupt_flag();
+    let study = run::finite_n_sharded(sc, params, comm, &interrupted, &|_| {})?;
+    Ok(if study.report.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn run_study(
+    sc: &Scenario,
+    a: &FiniteNArgs,
+    params: &FiniteNParams,
+    comm: Option<&dyn Collective>,
+) -> Result<ExitCode> {
+    if let Some(c) = comm.filter(|c| c.rank() != 0) {
+        return follow_study(sc, params, c);
+    }
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
         "{}: {} engine, {} policy, N in {:?}, {} seeds from {}, {} steps after {} burn-in, \
-         {} thread(s)",
+         {} thread(s){}",
         sc.name,
         params.engine.as_str(),
         params.policy.as_str(),
@@ -74,6 +119,10 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
         params.steps,
         params.burn_in,
         rayon::current_num_threads(),
+        comm.map_or(String::new(), |c| format!(
+            " per rank × {} MPI ranks (one population per run, rank 0 writes)",
+            c.size()
+        ))
     )?;
     let lock = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "finite-n")?;
     let dir = lock.dir().to_path_buf();
@@ -135,7 +184,10 @@ fn run_study(sc: &Scenario, a: &FiniteNArgs, params: &FiniteNParams) -> Result<E
             bar.inc(weight(r.agents));
         }
     }
-    let result = run::finite_n_resumed(sc, params, &finished, &interrupted, &progress);
+    let result = match comm {
+        Some(c) => run::finite_n_sharded(sc, params, c, &interrupted, &progress),
+        None => run::finite_n_resumed(sc, params, &finished, &interrupted, &progress),
+    };
     bar.finish_and_clear();
     if let Some(e) = journal_error
         .into_inner()

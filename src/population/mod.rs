@@ -72,6 +72,7 @@ mod actions;
 mod alias;
 mod counts;
 mod given;
+mod sharded;
 mod step;
 
 pub use crate::state::StateCode;
@@ -80,6 +81,7 @@ pub use alias::Outcome;
 pub(crate) use counts::multinomial;
 pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM};
 pub use given::{check_actions, step_chunk_given, ActionSampler};
+pub use sharded::{block_of, Collective, ShardedPopulation, SingleProcess, StopVote};
 pub use step::{step_chunk, step_chunk_counting, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
 
 use crate::error::{Error, Result};
@@ -306,6 +308,10 @@ pub struct Population<T: StateCode = u8> {
     transition_counts: Vec<u64>,
     /// True when the last step filled `transition_counts`.
     counted: bool,
+    /// The global index of this population's first chunk: chunk c draws from the streams
+    /// of chunk `first_chunk + c` (0 unless this is one rank's block of a sharded
+    /// population, [`Population::try_new_block`]).
+    first_chunk: u64,
     /// Joint (a, s′, regenerated) tables of the last step under a shared strategy.
     sampler: StepSampler<T>,
     /// Per-(s, a) (s′, regenerated) tables of the last step with per-agent actions.
@@ -354,24 +360,30 @@ impl<T: StateCode> Population<T> {
         init: &[f64],
         seed: u64,
     ) -> Result<Self> {
-        if num_states == 0 || num_states > T::MAX_STATES {
-            let hint = if T::MAX_STATES < 1 << 16 {
-                "; use Population::<u16>::try_new_typed for up to 65536 states"
-            } else {
-                ""
-            };
-            return Err(Error::param(
-                "num_states",
-                format!(
-                    "must be in [1, {}] for a {}-byte state column, got {num_states}{hint}",
-                    T::MAX_STATES,
-                    std::mem::size_of::<T>()
-                ),
-            ));
-        }
+        check_num_states::<T>(num_states)?;
         if num_agents == 0 {
             return Err(Error::param("num_agents", "must be at least 1"));
         }
+        Self::try_new_block(num_states, 0, num_agents, init, seed)
+    }
+
+    /// One rank's block of a population sharded over ranks ([`ShardedPopulation`]): the
+    /// `num_agents` agents (possibly none) of the global chunks `first_chunk`,
+    /// `first_chunk + 1`, …, drawn and stepped with those chunks' streams, so that the
+    /// blocks of all ranks together hold exactly the agents of one
+    /// [`Population::try_new_typed`] of their total size. Its counts and mean field are the
+    /// block's own (all zero when it is empty).
+    ///
+    /// # Errors
+    /// As [`Population::try_new_typed`], but an empty block is allowed.
+    pub fn try_new_block(
+        num_states: usize,
+        first_chunk: u64,
+        num_agents: usize,
+        init: &[f64],
+        seed: u64,
+    ) -> Result<Self> {
+        check_num_states::<T>(num_states)?;
         let chunks = num_agents.div_ceil(CHUNK);
         let hist_len = T::hist_len(num_states);
         let mut pop = Population {
@@ -385,6 +397,7 @@ impl<T: StateCode> Population<T> {
             count_transitions: false,
             transition_counts: Vec::new(),
             counted: false,
+            first_chunk,
             sampler: StepSampler::new(),
             action_sampler: ActionSampler::new(),
             scratch_tables: KernelTables::new(num_states, 1),
@@ -417,13 +430,14 @@ impl<T: StateCode> Population<T> {
             .finish_row()
             .map_err(|_| Error::param("init", "has no positive entry"))?;
         let hist_len = T::hist_len(self.num_states);
+        let first = self.first_chunk;
         self.buffer
             .next
             .par_chunks_mut(CHUNK)
             .zip(self.chunk_hist.par_chunks_mut(hist_len))
             .enumerate()
             .for_each(|(c, (states, hist))| {
-                let mut rng = stream(seed, Purpose::Init, 0, c as u64);
+                let mut rng = stream(seed, Purpose::Init, 0, first + c as u64);
                 step::init_chunk(&table, states, hist, &mut rng);
             });
         self.stepped = false;
@@ -590,6 +604,7 @@ impl<T: StateCode> Population<T> {
             return self.run_counting(step, seed, true);
         }
         let hist_len = T::hist_len(self.num_states);
+        let first = self.first_chunk;
         let sampler = &self.sampler;
         let b = &mut self.buffer;
         b.prev
@@ -600,7 +615,7 @@ impl<T: StateCode> Population<T> {
             .zip(self.chunk_regen.par_iter_mut())
             .enumerate()
             .for_each(|(c, ((((prev, next), actions), hist), regen))| {
-                let mut rng = stream(seed, Purpose::Step, step, c as u64);
+                let mut rng = stream(seed, Purpose::Step, step, first + c as u64);
                 *regen = step_chunk(sampler, prev, next, actions, hist, &mut rng);
             });
     }
@@ -623,6 +638,7 @@ impl<T: StateCode> Population<T> {
             return Ok(self.finish(step));
         }
         let hist_len = T::hist_len(self.num_states);
+        let first = self.first_chunk;
         let sampler = &self.sampler;
         let b = &mut self.buffer;
         b.prev
@@ -633,7 +649,7 @@ impl<T: StateCode> Population<T> {
             .zip(self.chunk_regen.iter_mut())
             .enumerate()
             .for_each(|(c, ((((prev, next), actions), hist), regen))| {
-                let mut rng = stream(seed, Purpose::Step, step, c as u64);
+                let mut rng = stream(seed, Purpose::Step, step, first + c as u64);
                 *regen = step_chunk(sampler, prev, next, actions, hist, &mut rng);
             });
         Ok(self.finish(step))
@@ -645,6 +661,7 @@ impl<T: StateCode> Population<T> {
     /// exactly, so the result does not depend on how rayon splits the chunks.
     fn run_counting(&mut self, step: u64, seed: u64, par: bool) {
         let hist_len = T::hist_len(self.num_states);
+        let first = self.first_chunk;
         let ns = self.num_states;
         let na = self.sampler.num_actions();
         let len = ns * na * ns;
@@ -657,7 +674,7 @@ impl<T: StateCode> Population<T> {
                     hist: &mut [u32],
                     regen: &mut u64,
                     (scratch, total): &mut (Vec<u32>, Vec<u64>)| {
-            let mut rng = stream(seed, Purpose::Step, step, c as u64);
+            let mut rng = stream(seed, Purpose::Step, step, first + c as u64);
             *regen = step_chunk_counting(sampler, prev, next, actions, hist, scratch, &mut rng);
             for (t, x) in total.iter_mut().zip(scratch.iter()) {
                 *t += u64::from(*x);
@@ -730,6 +747,7 @@ impl<T: StateCode> Population<T> {
     ) -> Result<StepStats> {
         self.prepare(model, Actions::PerAgent(given), at)?;
         let hist_len = T::hist_len(self.num_states);
+        let first = self.first_chunk;
         let sampler = &self.action_sampler;
         let b = &mut self.buffer;
         b.prev
@@ -741,7 +759,7 @@ impl<T: StateCode> Population<T> {
             .zip(self.chunk_regen.par_iter_mut())
             .enumerate()
             .for_each(|(c, (((((prev, given), next), actions), hist), regen))| {
-                let mut rng = stream(seed, Purpose::Step, step, c as u64);
+                let mut rng = stream(seed, Purpose::Step, step, first + c as u64);
                 *regen = step_chunk_given(sampler, prev, given, next, actions, hist, &mut rng);
             });
         Ok(self.finish(step))
@@ -763,6 +781,7 @@ impl<T: StateCode> Population<T> {
     ) -> Result<StepStats> {
         self.prepare(model, Actions::PerAgent(given), at)?;
         let hist_len = T::hist_len(self.num_states);
+        let first = self.first_chunk;
         let sampler = &self.action_sampler;
         let b = &mut self.buffer;
         b.prev
@@ -774,7 +793,7 @@ impl<T: StateCode> Population<T> {
             .zip(self.chunk_regen.iter_mut())
             .enumerate()
             .for_each(|(c, (((((prev, given), next), actions), hist), regen))| {
-                let mut rng = stream(seed, Purpose::Step, step, c as u64);
+                let mut rng = stream(seed, Purpose::Step, step, first + c as u64);
                 *regen = step_chunk_given(sampler, prev, given, next, actions, hist, &mut rng);
             });
         Ok(self.finish(step))
@@ -861,10 +880,35 @@ impl<T: StateCode> Population<T> {
             "histogram lost agents"
         );
         let n = self.buffer.len() as f64;
-        for (z, c) in self.mean_field.iter_mut().zip(&self.counts) {
-            *z = *c as f64 / n;
+        if n > 0.0 {
+            for (z, c) in self.mean_field.iter_mut().zip(&self.counts) {
+                *z = *c as f64 / n;
+            }
         }
     }
+}
+
+/// Whether a state column of type `T` holds `num_states` states.
+///
+/// # Errors
+/// [`Error::Param`] (key `num_states`) when it is 0 or more than `T` holds.
+fn check_num_states<T: StateCode>(num_states: usize) -> Result<()> {
+    if num_states == 0 || num_states > T::MAX_STATES {
+        let hint = if T::MAX_STATES < 1 << 16 {
+            "; use Population::<u16>::try_new_typed for up to 65536 states"
+        } else {
+            ""
+        };
+        return Err(Error::param(
+            "num_states",
+            format!(
+                "must be in [1, {}] for a {}-byte state column, got {num_states}{hint}",
+                T::MAX_STATES,
+                std::mem::size_of::<T>()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Whether dense transition counts of |S|²·|A| entries are within [`MAX_DENSE_COUNTS`].

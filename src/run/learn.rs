@@ -20,7 +20,7 @@ use crate::learner::{
 };
 use crate::model::Model;
 use crate::output::{Selection, StepTransitions};
-use crate::population::{CountPopulation, Population};
+use crate::population::{Collective, CountPopulation, Population, ShardedPopulation, StopVote};
 use crate::scenario::Scenario;
 use crate::solver::{solve, Start};
 use crate::space::{uniform, Policy, QTable};
@@ -235,6 +235,111 @@ pub fn learn_checkpointed(
     stop: &AtomicBool,
     on_iteration: &mut dyn FnMut(&Snapshot, Option<StepTransitions<'_>>) -> Result<()>,
 ) -> Result<LearnReport> {
+    learn_impl(sc, opts, plan, None, stop, on_iteration)
+}
+
+/// As [`learn`], with the population sharded over the ranks of `comm`
+/// ([`ShardedPopulation`]): every rank calls it with the same scenario and options, holds
+/// its block of the `sc.sim.agents` agents, and returns the same report, bitwise the report
+/// of [`learn`] on one process (timings aside). `stop` is this rank's signal; the ranks
+/// agree on it at every step, so all of them stop after the same iteration.
+///
+/// Supported: online TMFQ (`learner.algo = "online"`) with the batch rule
+/// (`learner.rule = "batch"`, the default) on the agent engine.
+///
+/// # Errors
+/// Refused before any work, naming the key: another `learner.algo`, `learner.rule` or
+/// `sim.engine`, or transitions export (`export_fraction`); [`Error::Memory`] when this
+/// rank's block does not fit, saying how many ranks the run needs. Otherwise as [`learn`].
+pub fn learn_sharded(
+    sc: &Scenario,
+    opts: &LearnOptions,
+    comm: &dyn Collective,
+    stop: &AtomicBool,
+    on_iteration: &mut dyn FnMut(&Snapshot, Option<StepTransitions<'_>>) -> Result<()>,
+) -> Result<LearnReport> {
+    learn_impl(sc, opts, None, Some(comm), stop, on_iteration)
+}
+
+/// What a sharded run cannot do, refused by key before any work; then the memory check of
+/// this rank's block.
+///
+/// # Errors
+/// [`Error::Scenario`] naming `learner.algo`, `learner.rule` or `sim.engine`,
+/// [`Error::Param`] naming `export_fraction`, [`Error::Memory`] when the largest block
+/// (⌈C/K⌉ whole chunks) does not fit this rank's memory, saying how many ranks the run needs.
+pub fn learn_sharded_preflight(sc: &Scenario, opts: &LearnOptions, ranks: usize) -> Result<()> {
+    let refuse = |key: &str, reason: String| Error::Scenario {
+        file: sc.path.clone(),
+        key: key.into(),
+        reason,
+    };
+    let algo = sc.learner.algo;
+    if algo != Algo::Online {
+        return Err(refuse(
+            "learner.algo",
+            format!(
+                "{algo} is not supported on a population sharded over MPI ranks (only \"online\" \
+                 with learner.rule = \"batch\" is); run it without mpirun"
+            ),
+        ));
+    }
+    if sc.sim.engine != EngineKind::Agents {
+        return Err(refuse(
+            "sim.engine",
+            "the count engine keeps one histogram, there are no agents to shard; run it \
+             without mpirun, or use sim.engine = \"agents\""
+                .into(),
+        ));
+    }
+    if sc.learner.rule != crate::learner::Rule::Batch {
+        return Err(refuse(
+            "learner.rule",
+            format!(
+                "\"{}\" reads individual transitions, which stay on the rank that holds the \
+                 agents; under mpirun use learner.rule = \"batch\" (the default: it reads the \
+                 all-reduced transition counts)",
+                sc.learner.rule
+            ),
+        ));
+    }
+    if opts.export_fraction.is_some() {
+        return Err(Error::param(
+            "export_fraction",
+            "exporting transitions is not supported on a population sharded over MPI ranks",
+        ));
+    }
+    preflight_ranks(sc, opts, ranks.max(1))
+}
+
+/// The body of [`learn_checkpointed`] and [`learn_sharded`].
+fn learn_impl(
+    sc: &Scenario,
+    opts: &LearnOptions,
+    plan: Option<&CheckpointPlan>,
+    comm: Option<&dyn Collective>,
+    stop: &AtomicBool,
+    on_iteration: &mut dyn FnMut(&Snapshot, Option<StepTransitions<'_>>) -> Result<()>,
+) -> Result<LearnReport> {
+    if let Some(c) = comm {
+        learn_sharded_preflight(sc, opts, c.size())?;
+    }
+    // Sharded: the loop polls the flag the ranks agree on (set by the steps' votes).
+    let agreed = AtomicBool::new(false);
+    let (loop_stop, shard) = match comm {
+        Some(c) => (
+            &agreed,
+            Some((
+                c,
+                StopVote {
+                    signal: stop,
+                    agreed: &agreed,
+                },
+            )),
+        ),
+        None => (stop, None),
+    };
+    let stop = loop_stop;
     let options = plan.map(|p| {
         let mut o = p.options.clone();
         o.insert(
@@ -272,7 +377,9 @@ pub fn learn_checkpointed(
             ));
         }
     }
-    preflight(sc, opts)?;
+    if comm.is_none() {
+        preflight(sc, opts)?;
+    }
     let model = sc.model.as_model();
     let t0 = Instant::now();
     let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
@@ -299,6 +406,7 @@ pub fn learn_checkpointed(
         plan,
         options: options.unwrap_or_default(),
         resume,
+        shard,
     };
     let algo = sc.learner.algo;
     let report = match (algo, sc.sim.engine) {
@@ -348,6 +456,16 @@ pub fn learn_checkpointed(
 /// [`Error::Scenario`] naming `learner.rule` for the batch rule on too many states with the
 /// agent engine, [`Error::Memory`] for a run that would not fit.
 pub(crate) fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
+    preflight_ranks(sc, opts, 1)
+}
+
+/// [`preflight`] of one rank of `ranks` sharing the agents ([`learn_sharded`]): the agents'
+/// columns counted are the largest block's (⌈C/K⌉ whole chunks), everything else is held by
+/// every rank. A run that does not fit says how many ranks of this rank's memory it needs.
+///
+/// # Errors
+/// As [`preflight`].
+pub(crate) fn preflight_ranks(sc: &Scenario, opts: &LearnOptions, ranks: usize) -> Result<()> {
     let model = sc.model.as_model();
     let (ns, na) = (model.num_states(), model.num_actions());
     let algo = sc.learner.algo;
@@ -395,7 +513,27 @@ pub(crate) fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
         ),
         _ => (format!("{algo}"), ""),
     };
-    super::check_memory(|| what, learn_memory_bytes(sc, opts), hint)
+    let (fixed, engine) = learn_memory_parts(sc, opts);
+    if ranks > 1
+        && sc.sim.engine == EngineKind::Agents
+        && !algo.per_agent()
+        && algo.uses_population()
+    {
+        let per_agent = super::engine_bytes_per_agent(ns);
+        let block = largest_block(sc.sim.agents, ranks);
+        return super::check_memory(
+            || {
+                format!(
+                    "{algo} with {} agents over {ranks} ranks ({block} agents on the largest \
+                     rank)",
+                    sc.sim.agents
+                )
+            },
+            per_agent.saturating_mul(block).saturating_add(fixed),
+            &ranks_hint(per_agent, sc.sim.agents, fixed),
+        );
+    }
+    super::check_memory(|| what, fixed.saturating_add(engine), hint)
 }
 
 /// The estimated peak memory of `learn` on `sc` with `opts`, in bytes: the process's own
@@ -405,6 +543,13 @@ pub(crate) fn preflight(sc: &Scenario, opts: &LearnOptions) -> Result<()> {
 /// paper's rule draws on the count engine. Checked against measured peak RSS in
 /// `tests/memory.rs`.
 pub fn learn_memory_bytes(sc: &Scenario, opts: &LearnOptions) -> u64 {
+    let (fixed, engine) = learn_memory_parts(sc, opts);
+    fixed.saturating_add(engine)
+}
+
+/// [`learn_memory_bytes`] in two parts: what every rank holds (base, solver, snapshots,
+/// export) and the engine's share (agents, simulator, drawn transitions).
+fn learn_memory_parts(sc: &Scenario, opts: &LearnOptions) -> (u64, u64) {
     let model = sc.model.as_model();
     let (ns, na) = (model.num_states(), model.num_actions());
     let algo = sc.learner.algo;
@@ -437,7 +582,7 @@ pub fn learn_memory_bytes(sc: &Scenario, opts: &LearnOptions) -> u64 {
         }
         Algo::Online | Algo::Iql | Algo::Mfq => 0,
     };
-    fixed.saturating_add(engine)
+    (fixed, engine)
 }
 
 /// Exported transitions in flight: a window of encoded pages, the open part, the parts
@@ -456,6 +601,43 @@ fn export_bytes(sc: &Scenario, opts: &LearnOptions) -> u64 {
             .saturating_mul(16)
             .saturating_add(rows.saturating_mul(2))
     })
+}
+
+/// Agents on the largest of `ranks` blocks of N agents ([`crate::population::block_of`]:
+/// ⌈C/K⌉ whole chunks at most, fewer when the last chunk is partial).
+pub(crate) fn largest_block(agents: u64, ranks: usize) -> u64 {
+    let ranks = ranks.max(1);
+    (0..ranks)
+        .map(|r| {
+            let b = crate::population::block_of(agents, r, ranks);
+            b.end - b.start
+        })
+        .max()
+        .unwrap_or(agents)
+}
+
+/// The hint of a sharded run that does not fit: the fewest ranks K, each with this rank's
+/// available memory, whose largest block fits in 90% of it after the `fixed` bytes every
+/// rank holds, i.e. the least K with per_agent·⌈C/K⌉·CHUNK + fixed ≤ 0.9·available.
+pub(crate) fn ranks_hint(per_agent: u64, agents: u64, fixed: u64) -> String {
+    let Some((available, _)) = super::available_memory() else {
+        return String::new();
+    };
+    let room = (available / 10 * 9).saturating_sub(fixed);
+    let chunk = crate::population::CHUNK as u64;
+    let chunk_bytes = per_agent.saturating_mul(chunk).max(1);
+    if room < chunk_bytes {
+        return "; the bytes every rank holds alone (solver, snapshots) do not fit: lower \
+                sim.iterations"
+            .into();
+    }
+    // Chunks per rank that fit, then ranks for all chunks.
+    let per_rank = room / chunk_bytes;
+    let needed = agents.div_ceil(chunk).div_ceil(per_rank);
+    format!(
+        "; the run needs at least {needed} ranks with this much memory each \
+         (mpirun -n {needed}, one rank per node)"
+    )
 }
 
 /// N as an index of stored agents.
@@ -521,6 +703,8 @@ struct Ctx<'a, 'm> {
     options: std::collections::BTreeMap<String, String>,
     /// The opened checkpoint of a resumed run, until it is loaded.
     resume: Option<Resume>,
+    /// The ranks a sharded run's population is spread over, and this rank's stop vote.
+    shard: Option<(&'a dyn Collective, StopVote<'a>)>,
 }
 
 impl<'m> Ctx<'_, 'm> {
@@ -533,6 +717,20 @@ impl<'m> Ctx<'_, 'm> {
     ) -> Result<LearnReport> {
         let (ns, na, seed) = (model.num_states(), model.num_actions(), self.sc.sim.seed);
         let (game, params) = (self.sc.game, &self.sc.learner);
+        if let Some((comm, vote)) = self.shard {
+            // learn_sharded_preflight admitted online TMFQ only.
+            let pop = ShardedPopulation::<T>::try_new(
+                comm,
+                Some(vote),
+                ns,
+                self.sc.sim.agents,
+                &uniform(ns),
+                seed,
+            )?;
+            let learner = OnlineTmfq::from_params(ns, na, game, params)?;
+            let run = OnlineDriver::new(model, pop, learner, seed)?;
+            return self.drive(run, |_, _, _| None);
+        }
         let pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), seed)?;
         if params.algo.per_agent() {
             let states = pop.states();
@@ -735,5 +933,34 @@ impl<'m> Ctx<'_, 'm> {
             q: run.q().cloned(),
             snapshots,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::population::{block_of, CHUNK};
+
+    #[test]
+    fn the_largest_block_is_balanced_to_one_chunk() {
+        let c = CHUNK as u64;
+        for n in [1, 100, c, c + 1, 3 * c + 1234, 10 * c, 1_000_000_007] {
+            for k in 1..=7usize {
+                let total: u64 = (0..k)
+                    .map(|r| {
+                        let b = block_of(n, r, k);
+                        b.end - b.start
+                    })
+                    .sum();
+                assert_eq!(total, n);
+                let largest = largest_block(n, k);
+                // At least the mean, at most ⌈C/K⌉ whole chunks.
+                assert!(largest >= n.div_ceil(k as u64), "n {n}, k {k}");
+                assert!(
+                    largest <= n.div_ceil(c).div_ceil(k as u64) * c,
+                    "n {n}, k {k}"
+                );
+            }
+        }
     }
 }

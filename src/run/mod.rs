@@ -49,12 +49,12 @@ pub use census::{equilibria, CensusReport};
 pub use checkpoint::{CheckpointPlan, CheckpointSummary, Interval};
 pub(crate) use learn::preflight as learn_preflight;
 pub use learn::{
-    learn, learn_checkpointed, learn_memory_bytes, ClosestEquilibrium, LearnOptions, LearnReport,
-    LearnTimings, StepLatency, TmfeSummary,
+    learn, learn_checkpointed, learn_memory_bytes, learn_sharded, learn_sharded_preflight,
+    ClosestEquilibrium, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary,
 };
 pub use nash_gap::{nash_gap, NashGapRun, NashPolicy};
 pub use solve::{check, solve, solve_with, CheckRun, SolveReport, SolveRun};
-pub use study::{finite_n, finite_n_memory_bytes, finite_n_resumed, FiniteNRun};
+pub use study::{finite_n, finite_n_memory_bytes, finite_n_resumed, finite_n_sharded, FiniteNRun};
 
 pub use memory::{available_memory, memory_available, solver_bytes, PROCESS_BASE_BYTES};
 pub(crate) use memory::{

@@ -7,9 +7,10 @@ use serde::Serialize;
 use super::RunInfo;
 use crate::error::{Error, Result};
 use crate::finite_n::{
-    run_study_resumed, EngineKind, FiniteNParams, FiniteNReport, GroupSummary, Limit, PolicySource,
+    run_study_on, EngineKind, FiniteNParams, FiniteNReport, GroupSummary, Limit, PolicySource,
     RateFit, RunResult,
 };
+use crate::population::Collective;
 use crate::scenario::Scenario;
 use crate::solver::{solve, Start};
 
@@ -119,11 +120,46 @@ pub fn finite_n_resumed(
     stop: &AtomicBool,
     progress: &(dyn Fn(&RunResult) + Sync),
 ) -> Result<FiniteNRun> {
+    finite_n_impl(sc, params, finished, None, stop, progress)
+}
+
+/// As [`finite_n`], every run's population sharded over the ranks of `comm`
+/// ([`crate::finite_n::run_study_on`]): every rank calls it with the same arguments and
+/// returns the same report, bitwise the one-process report (timings aside). The memory
+/// check counts the largest rank's block of the largest N.
+///
+/// # Errors
+/// As [`finite_n`]; [`Error::Param`] naming `engine` for the count engine and `learner.rule`
+/// for a rule other than `batch` with the learned policy; [`Error::Memory`] saying how many
+/// ranks the largest N needs.
+pub fn finite_n_sharded(
+    sc: &Scenario,
+    params: &FiniteNParams,
+    comm: &dyn Collective,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(&RunResult) + Sync),
+) -> Result<FiniteNRun> {
+    finite_n_impl(sc, params, &[], Some(comm), stop, progress)
+}
+
+/// The body of [`finite_n_resumed`] and [`finite_n_sharded`].
+fn finite_n_impl(
+    sc: &Scenario,
+    params: &FiniteNParams,
+    finished: &[RunResult],
+    comm: Option<&dyn Collective>,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(&RunResult) + Sync),
+) -> Result<FiniteNRun> {
     let params = &FiniteNParams {
         learner: sc.learner,
         ..params.clone()
     };
     params.validate()?;
+    if comm.is_some() {
+        crate::finite_n::check_shardable(params)?;
+    }
+    let ranks = comm.map_or(1, |c| c.size());
     let model = sc.model.as_model();
     let ns = model.num_states() as u64;
     super::check_solver_memory(sc, 1)?;
@@ -137,11 +173,30 @@ pub fn finite_n_resumed(
     if params.engine == EngineKind::Agents {
         // One population at a time (replicates run in parallel only below 2^18 agents).
         let largest = params.agents.iter().copied().max().unwrap_or(0);
-        super::check_memory(
-            || format!("finite-n with {largest} agents on the agent engine"),
-            finite_n_memory_bytes(sc, params),
-            "; use the count engine (--engine counts: exact in distribution, any N)",
-        )?;
+        let per_agent = super::engine_bytes_per_agent(model.num_states());
+        if ranks > 1 {
+            // Every rank holds the base, the solver's tables and the rows; the agents of the
+            // largest block are its own.
+            let fixed =
+                finite_n_memory_bytes(sc, params).saturating_sub(largest.saturating_mul(per_agent));
+            let block = super::learn::largest_block(largest, ranks);
+            super::check_memory(
+                || {
+                    format!(
+                        "finite-n with {largest} agents over {ranks} ranks ({block} agents on \
+                         the largest rank)"
+                    )
+                },
+                block.saturating_mul(per_agent).saturating_add(fixed),
+                &super::learn::ranks_hint(per_agent, largest, fixed),
+            )?;
+        } else {
+            super::check_memory(
+                || format!("finite-n with {largest} agents on the agent engine"),
+                finite_n_memory_bytes(sc, params),
+                "; use the count engine (--engine counts: exact in distribution, any N)",
+            )?;
+        }
     }
     let exact = solve(model, sc.game, &sc.solver, &Start::Uniform)?;
     if !exact.converged() {
@@ -154,7 +209,9 @@ pub fn finite_n_resumed(
         z: &exact.z,
         policy: &exact.policy,
     };
-    let report = run_study_resumed(model, sc.game, limit, params, finished, stop, progress)?;
+    let report = run_study_on(
+        model, sc.game, limit, params, finished, comm, stop, progress,
+    )?;
     if report.runs.is_empty() {
         return Err(Error::Interrupted);
     }
