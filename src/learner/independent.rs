@@ -390,8 +390,12 @@ struct Records {
 }
 
 impl Records {
+    /// The words are written once per 4 KiB page, in parallel: the kernel then maps each
+    /// page once, on that write (the update's first access to a page is a read, which
+    /// would map the shared zero page and fault a second time on the first write).
     fn zeroed(len: usize) -> Self {
-        let words = vec![0u32; len + LINE_WORDS - 1];
+        let mut words = vec![0u32; len + LINE_WORDS - 1];
+        words.par_chunks_mut(1024).for_each(|page| page[0] = 0);
         let misalign = words.as_ptr().addr() % (4 * LINE_WORDS);
         // A Vec<u32> is 4-aligned, so `misalign` is a whole number of words.
         let offset = ((4 * LINE_WORDS - misalign) % (4 * LINE_WORDS)) / 4;
