@@ -107,20 +107,36 @@
 //! indices never reach 2⁶³, so the two families of keys never meet and the key map is a
 //! bijection: distinct streams).
 //!
+//! # Layout
+//! Everything eq. 6 and acting touch of one row (agent i, state s, bin b) sits in one
+//! record of R u32 words ([`RecordLayout`]): Q_i(s, ·, b) as f32 bits, n_i(s, ·, b) as u16
+//! pairs, then the greedy byte a*(Q_i(s, ·, b)); R = U = |A| + ⌈(2|A| + 1)/4⌉ rounded up
+//! to a power of two while U ≤ 16, and the records start on a 64-byte boundary, so a
+//! record never straddles a cache line (|A| = 5: 31 bytes used of R = 8 words = 32 bytes,
+//! two records per line). Records are agent-major, (i·|S|·B + s·B + b)·R, so an update
+//! touches two lines at irregular addresses, records (s, b) and (s′, b′), or one when
+//! they share a line (the separate f32 / u16 / u8 columns of the previous layout cost about
+//! four). The chunk's agents are updated [`BLOCK`] = 32 at a time: a gather pass reads one
+//! word of both records of each agent of the block (and draws MFQ's next bins, in agent
+//! order, from the neighbour stream only), so the block's ≤ 64 misses are in flight
+//! together; the update pass then finds them in cache and runs in agent order. Safe Rust
+//! has no prefetch instruction, so the gather pass uses plain loads. Neither changes the
+//! arithmetic or the order of any draw: the results are bitwise those of the column layout.
+//!
 //! # Memory
 //! Per agent, with B = 1 for IQL ([`Independent::bytes_per_agent`]):
 //! ```text
 //! column    type   bytes per agent       infection IQL (25×5)   infection MFQ (B = 5)
-//! q         f32    4·|S|·B·|A|           500                    2500
-//! counts    u16    2·|S|·B·|A|           250                    1250
-//! greedy    u8     |S|·B                 25                     125
+//! records   u32    4·R·|S|·B             800                    4000
 //! actions   u8     1                     1                      1
 //! bins      u8     1 (MFQ only)          0                      1
-//! total                                  776                    3877
+//! total                                  801                    4002
 //! ```
-//! plus the engine's 3 bytes (u8 states) and, per run ([`Independent::bytes_fixed`]), one
-//! histogram of |S|·|A| u32 per chunk, one scratch of K agent indices per chunk (MFQ) and
-//! the strategy μ̄. Counts are u16 rather than u8: an agent that stays in a state and plays
+//! (a record of |A| = 5 holds 20 bytes of Q, 10 of counts, 1 greedy byte and 1 of padding;
+//! the column layout took 776 and 3877 bytes). With the engine's 3 bytes, IQL on infection
+//! fits 1.24·10⁶ agents per GB (10⁹ / 804; the column layout: 1.28·10⁶).
+//! Per run ([`Independent::bytes_fixed`]): one histogram of |S|·|A| u32 per chunk, one
+//! scratch of K agent indices per chunk (MFQ), the strategy μ̄ and 60 bytes of alignment. Counts are u16 rather than u8: an agent that stays in a state and plays
 //! its greedy action visits that pair once per step, so u8 would saturate within 255
 //! iterations (α frozen at 1/(1 + 25.5) with the defaults), while u16 saturates only after
 //! 65 535 steps, beyond any run here (α is then frozen at ≈ 1.5·10⁻⁴).
@@ -312,7 +328,7 @@ pub fn bin_index(state_sum: u64, neighbours: usize, num_states: usize, bins: usi
 const LINE_WORDS: usize = 16;
 
 /// Agents whose records the update touches ahead of updating them (module docs' `# Layout`).
-const BLOCK: usize = 16;
+const BLOCK: usize = 32;
 
 /// Where one record (agent i, state s, bin b) keeps its entries, in u32 words:
 /// ```text
