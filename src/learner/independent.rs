@@ -109,19 +109,20 @@
 //!
 //! # Layout
 //! Everything eq. 6 and acting touch of one row (agent i, state s, bin b) sits in one
-//! record of R u32 words ([`RecordLayout`]): Q_i(s, ·, b) as f32 bits, n_i(s, ·, b) as u16
+//! record of R u32 words (`RecordLayout`): Q_i(s, ·, b) as f32 bits, n_i(s, ·, b) as u16
 //! pairs, then the greedy byte a*(Q_i(s, ·, b)); R = U = |A| + ⌈(2|A| + 1)/4⌉ rounded up
 //! to a power of two while U ≤ 16, and the records start on a 64-byte boundary, so a
 //! record never straddles a cache line (|A| = 5: 31 bytes used of R = 8 words = 32 bytes,
 //! two records per line). Records are agent-major, (i·|S|·B + s·B + b)·R, so an update
 //! touches two lines at irregular addresses, records (s, b) and (s′, b′), or one when
 //! they share a line (the separate f32 / u16 / u8 columns of the previous layout cost about
-//! four). The chunk's agents are updated [`BLOCK`] = 32 at a time: a gather pass reads one
+//! four). The chunk's agents are updated `BLOCK` = 32 at a time: a gather pass reads one
 //! word of both records of each agent of the block (and draws MFQ's next bins, in agent
-//! order, from the neighbour stream only), so the block's ≤ 64 misses are in flight
-//! together; the update pass then finds them in cache and runs in agent order. Safe Rust
-//! has no prefetch instruction, so the gather pass uses plain loads. Neither changes the
-//! arithmetic or the order of any draw: the results are bitwise those of the column layout.
+//! order, from the neighbour stream only), so the block's ≤ 64 misses are issued together
+//! (as many in flight as the core's dozen or so line-fill buffers allow); the update pass
+//! then finds them in cache and runs in agent order. std's prefetch intrinsic needs
+//! `unsafe`, so the gather pass uses plain loads. Neither changes the arithmetic or the
+//! order of any draw: the results are bitwise those of the column layout.
 //!
 //! # Memory
 //! Per agent, with B = 1 for IQL ([`Independent::bytes_per_agent`]):
@@ -134,10 +135,14 @@
 //! ```
 //! (a record of |A| = 5 holds 20 bytes of Q, 10 of counts, 1 greedy byte and 1 of padding;
 //! the column layout took 776 and 3877 bytes). With the engine's 3 bytes, IQL on infection
-//! fits 1.24·10⁶ agents per GB (10⁹ / 804; the column layout: 1.28·10⁶).
+//! fits 1.24·10⁶ agents per GB (10⁹ / 804; the column layout: 1.28·10⁶); a whole
+//! `mfgsim learn` run at 10⁶ agents peaks at 821 bytes of RSS per agent, 1.22·10⁶ agents
+//! per GB (the column layout: 796, 1.26·10⁶).
 //! Per run ([`Independent::bytes_fixed`]): one histogram of |S|·|A| u32 per chunk, one
-//! scratch of K agent indices per chunk (MFQ), the strategy μ̄ and 60 bytes of alignment. Counts are u16 rather than u8: an agent that stays in a state and plays
-//! its greedy action visits that pair once per step, so u8 would saturate within 255
+//! scratch of K agent indices per chunk (MFQ), the strategy μ̄ and 60 bytes of alignment.
+//!
+//! Counts are u16 rather than u8: an agent that stays in a state and plays its greedy
+//! action visits that pair once per step, so u8 would saturate within 255
 //! iterations (α frozen at 1/(1 + 25.5) with the defaults), while u16 saturates only after
 //! 65 535 steps, beyond any run here (α is then frozen at ≈ 1.5·10⁻⁴).
 //!
@@ -151,31 +156,36 @@
 //! libm implementations).
 //!
 //! # Cost
-//! Per agent and step: one transition read, two rows of |A| f32 (s and s′), one count, two
-//! cache bytes, one u64 draw, a rescan of |A| entries only when the greedy entry decreased;
-//! MFQ adds K uniform draws (Floyd's algorithm, O(K²) comparisons) and K reads of other
-//! agents' transitions. O(N) work and no allocation per agent; μ̄ adds O(chunks·|S|·|A|),
-//! and O(N·#empty states) when some state has no agent.
+//! Per agent and step: one transition read, two records (s and s′: |A| f32 each, one u16
+//! count and two greedy bytes are used), one u64 draw, a rescan of |A| entries only when
+//! the greedy entry decreased; MFQ adds K uniform draws (Floyd's algorithm, O(K²)
+//! comparisons) and K reads of other agents' transitions. O(N) work and no allocation per
+//! agent; μ̄ adds O(chunks·|S|·|A|), and O(N·#empty states) when some state has no agent.
 //!
-//! Measured (release build, 2 cores of a shared VM; `benches/agents.rs` and the ignored test
-//! `throughput`), IQL on infection:
+//! Measured (release build, 2 cores of a VM shared with other builds, load 5–6, so the
+//! ranges are wide; `benches/agents.rs`, `mfgsim learn … --algo iql --agents 1e6
+//! --iterations 50` under `/usr/bin/time`), IQL on infection, 10⁶ agents, the column
+//! layout (before issue 22) and the record layout measured alternately:
 //! ```text
-//!                                      1 thread (per CPU-s)   2 threads
-//! one iteration (step + update), 10⁶    12.1 M agent-steps/s   23.2 M agent-steps/s
-//! update alone, 10⁶                     13.0 M/s               25.4 M/s
-//! population step alone, 10⁶            2.2 ms (450 M/s)       1.2 ms
-//! update, N = 2^12 (3 MB, in cache)     –                      9.7 ns/agent (103 M/s)
-//! update, N = 2^15 / 2^17 / 2^20        –                      13.3 / 21.7 / 39.9 ns/agent
-//! MFQ update, N = 2^20 (3.9 GB)         –                      130 ns/agent (7.7 M/s)
+//!                                         columns              records
+//! end to end, agent-steps per CPU-second  6.2–9.1 M (9 runs)   12.9–14.1 M (3 runs, BLOCK 32)
+//!   (50·10⁶ / (user + sys))                                    10.8–13.7 M (3 runs, BLOCK 16,
+//!                                                                load 6.2)
+//! minor page faults, sys seconds          383 k, 0.6–1.2 s     199 k, 0.35–0.5 s
+//! criterion (10⁶, 2 runs each; records with BLOCK 32, ranges of the 95 % intervals):
+//!   one iteration, 1 thread (per CPU-s)   6.8–9.3 M/s          13.8–15.3 M/s
+//!   one iteration, 2 threads              8.8–10.9 M/s         14.1–16.6 M/s
+//!   update alone, 1 thread                6.3–11.7 M/s         13.2–20.0 M/s (4 more runs)
 //! ```
-//! The step is 3 % of an iteration. The update's arithmetic, the RNG and the rescans cost
-//! ≈ 20 ns per agent per core (tables in cache); at 10⁶ agents (776 MB) the time
-//! quadruples: it is the memory latency of the per-agent rows — each agent touches about
-//! four cache lines at irregular addresses of its 776-byte block (two q rows, a count, the
-//! cache bytes) and writes two back, ≈ 400 B of traffic per agent, 10 GB/s at 2 threads.
-//! MFQ's rows are 5× larger and its K = 10 neighbour reads land anywhere in the transition
-//! buffer. (The VM exposes no hardware counters, so the split is by timing the phases and
-//! the working-set size.)
+//! (2 threads gain little here: the two builds sharing the VM keep both cores busy.)
+//! Cachegrind (1 thread, 2·10⁵ agents, 10 iterations, BLOCK 16, simulated 48 MB LL; the
+//! learner's rows of `cg_annotate`, per agent-update): D1 read misses 2.8 → 1.3, LL read misses
+//! 0.73 → 0.25, at +12 % instructions for the whole run (the gather pass, the bit fields).
+//! The update's arithmetic, the RNG and the rescans cost ≈ 20 ns per agent per core
+//! (tables in cache); at 10⁶ agents (800 MB) the rest is the latency of the two records.
+//! MFQ's records are B = 5 times as many and its K = 10 neighbour reads land anywhere in
+//! the transition buffer. (The VM exposes no hardware counters: the split is by timing,
+//! the working-set size and cachegrind's simulated caches.)
 //!
 //! # Experiments
 //! `ALGO=iql N=1000 SEEDS=0,1,2,3,4 cargo test --release --lib experiment_independent --
