@@ -163,14 +163,14 @@
 //! agent; μ̄ adds O(chunks·|S|·|A|), and O(N·#empty states) when some state has no agent.
 //!
 //! Measured (release build, 2 cores of a VM shared with other builds, load 5–6, so the
-//! ranges are wide; `benches/agents.rs`, `mfgsim learn … --algo iql --agents 1e6
+//! ranges are wide: the slowest runs of both layouts are the most crowded ones; `benches/agents.rs`, `mfgsim learn … --algo iql --agents 1e6
 //! --iterations 50` under `/usr/bin/time`), IQL on infection, 10⁶ agents, the column
 //! layout (before issue 22) and the record layout measured alternately:
 //! ```text
 //!                                         columns              records
-//! end to end, agent-steps per CPU-second  6.2–9.1 M (9 runs)   12.9–14.1 M (3 runs, BLOCK 32)
-//!   (50·10⁶ / (user + sys))                                    10.8–13.7 M (3 runs, BLOCK 16,
-//!                                                                load 6.2)
+//! end to end, agent-steps per CPU-second  5.6–9.1 M (12 runs)  8.9–14.1 M (6 runs, BLOCK 32)
+//!   (50·10⁶ / (user + sys))                                    10.8–13.7 M (3 runs, BLOCK 16)
+//!   each new run against the columns run just before it       1.4–1.8× (median 1.6×)
 //! minor page faults, sys seconds          383 k, 0.6–1.2 s     199 k, 0.35–0.5 s
 //! criterion (10⁶, 2 runs each; records with BLOCK 32, ranges of the 95 % intervals):
 //!   one iteration, 1 thread (per CPU-s)   6.8–9.3 M/s          13.8–15.3 M/s
