@@ -7,7 +7,7 @@
 //!   transitions (eq. 6 for every agent, next actions, μ̄), no population step.
 //!
 //! The 1-thread variants run in a 1-thread rayon pool, so their agent-steps/s are per
-//! CPU-second. Setup (allocating 776 MB of tables, a population, 20 warm-up iterations so
+//! CPU-second. Setup (allocating 801 MB of records, a population, 20 warm-up iterations so
 //! that the agents' rows are spread over their states as in a run) is outside the timer.
 //! `MFGSIM_BENCH_PHASES=1` first prints, for each thread count, the mean wall seconds of
 //! the step and of the learning half over 20 iterations (the driver's own timers) to stderr.

@@ -107,21 +107,42 @@
 //! indices never reach 2⁶³, so the two families of keys never meet and the key map is a
 //! bijection: distinct streams).
 //!
+//! # Layout
+//! Everything eq. 6 and acting touch of one row (agent i, state s, bin b) sits in one
+//! record of R u32 words (`RecordLayout`): Q_i(s, ·, b) as f32 bits, n_i(s, ·, b) as u16
+//! pairs, then the greedy byte a*(Q_i(s, ·, b)); R = U = |A| + ⌈(2|A| + 1)/4⌉ rounded up
+//! to a power of two while U ≤ 16, and the records start on a 64-byte boundary, so a
+//! record never straddles a cache line (|A| = 5: 31 bytes used of R = 8 words = 32 bytes,
+//! two records per line). Records are agent-major, (i·|S|·B + s·B + b)·R, so an update
+//! touches two lines at irregular addresses, records (s, b) and (s′, b′), or one when
+//! they share a line (the separate f32 / u16 / u8 columns of the previous layout cost about
+//! four). The chunk's agents are updated `BLOCK` = 32 at a time: a gather pass reads one
+//! word of both records of each agent of the block (and draws MFQ's next bins, in agent
+//! order, from the neighbour stream only), so the block's ≤ 64 misses are issued together
+//! (as many in flight as the core's dozen or so line-fill buffers allow); the update pass
+//! then finds them in cache and runs in agent order. std's prefetch intrinsic needs
+//! `unsafe`, so the gather pass uses plain loads. Neither changes the arithmetic or the
+//! order of any draw: the results are bitwise those of the column layout.
+//!
 //! # Memory
 //! Per agent, with B = 1 for IQL ([`Independent::bytes_per_agent`]):
 //! ```text
 //! column    type   bytes per agent       infection IQL (25×5)   infection MFQ (B = 5)
-//! q         f32    4·|S|·B·|A|           500                    2500
-//! counts    u16    2·|S|·B·|A|           250                    1250
-//! greedy    u8     |S|·B                 25                     125
+//! records   u32    4·R·|S|·B             800                    4000
 //! actions   u8     1                     1                      1
 //! bins      u8     1 (MFQ only)          0                      1
-//! total                                  776                    3877
+//! total                                  801                    4002
 //! ```
-//! plus the engine's 3 bytes (u8 states) and, per run ([`Independent::bytes_fixed`]), one
-//! histogram of |S|·|A| u32 per chunk, one scratch of K agent indices per chunk (MFQ) and
-//! the strategy μ̄. Counts are u16 rather than u8: an agent that stays in a state and plays
-//! its greedy action visits that pair once per step, so u8 would saturate within 255
+//! (a record of |A| = 5 holds 20 bytes of Q, 10 of counts, 1 greedy byte and 1 of padding;
+//! the column layout took 776 and 3877 bytes). With the engine's 3 bytes, IQL on infection
+//! fits 1.24·10⁶ agents per GB (10⁹ / 804; the column layout: 1.28·10⁶); a whole
+//! `mfgsim learn` run at 10⁶ agents peaks at 821 bytes of RSS per agent, 1.22·10⁶ agents
+//! per GB (the column layout: 796, 1.26·10⁶).
+//! Per run ([`Independent::bytes_fixed`]): one histogram of |S|·|A| u32 per chunk, one
+//! scratch of K agent indices per chunk (MFQ), the strategy μ̄ and 60 bytes of alignment.
+//!
+//! Counts are u16 rather than u8: an agent that stays in a state and plays its greedy
+//! action visits that pair once per step, so u8 would saturate within 255
 //! iterations (α frozen at 1/(1 + 25.5) with the defaults), while u16 saturates only after
 //! 65 535 steps, beyond any run here (α is then frozen at ≈ 1.5·10⁻⁴).
 //!
@@ -135,31 +156,36 @@
 //! libm implementations).
 //!
 //! # Cost
-//! Per agent and step: one transition read, two rows of |A| f32 (s and s′), one count, two
-//! cache bytes, one u64 draw, a rescan of |A| entries only when the greedy entry decreased;
-//! MFQ adds K uniform draws (Floyd's algorithm, O(K²) comparisons) and K reads of other
-//! agents' transitions. O(N) work and no allocation per agent; μ̄ adds O(chunks·|S|·|A|),
-//! and O(N·#empty states) when some state has no agent.
+//! Per agent and step: one transition read, two records (s and s′: |A| f32 each, one u16
+//! count and two greedy bytes are used), one u64 draw, a rescan of |A| entries only when
+//! the greedy entry decreased; MFQ adds K uniform draws (Floyd's algorithm, O(K²)
+//! comparisons) and K reads of other agents' transitions. O(N) work and no allocation per
+//! agent; μ̄ adds O(chunks·|S|·|A|), and O(N·#empty states) when some state has no agent.
 //!
-//! Measured (release build, 2 cores of a shared VM; `benches/agents.rs` and the ignored test
-//! `throughput`), IQL on infection:
+//! Measured (release build, 2 cores of a VM shared with other builds, load 5–6, so the
+//! ranges are wide: the slowest runs of both layouts are the most crowded ones; `benches/agents.rs`, `mfgsim learn … --algo iql --agents 1e6
+//! --iterations 50` under `/usr/bin/time`), IQL on infection, 10⁶ agents, the column
+//! layout (before issue 22) and the record layout measured alternately:
 //! ```text
-//!                                      1 thread (per CPU-s)   2 threads
-//! one iteration (step + update), 10⁶    12.1 M agent-steps/s   23.2 M agent-steps/s
-//! update alone, 10⁶                     13.0 M/s               25.4 M/s
-//! population step alone, 10⁶            2.2 ms (450 M/s)       1.2 ms
-//! update, N = 2^12 (3 MB, in cache)     –                      9.7 ns/agent (103 M/s)
-//! update, N = 2^15 / 2^17 / 2^20        –                      13.3 / 21.7 / 39.9 ns/agent
-//! MFQ update, N = 2^20 (3.9 GB)         –                      130 ns/agent (7.7 M/s)
+//!                                         columns              records
+//! end to end, agent-steps per CPU-second  5.6–9.1 M (12 runs)  8.9–14.1 M (6 runs, BLOCK 32)
+//!   (50·10⁶ / (user + sys))                                    10.8–13.7 M (3 runs, BLOCK 16)
+//!   each new run against the columns run just before it       1.4–1.8× (median 1.6×)
+//! minor page faults, sys seconds          383 k, 0.6–1.2 s     199 k, 0.35–0.5 s
+//! criterion (10⁶, 2 runs each; records with BLOCK 32, ranges of the 95 % intervals):
+//!   one iteration, 1 thread (per CPU-s)   6.8–9.3 M/s          13.8–15.3 M/s
+//!   one iteration, 2 threads              8.8–10.9 M/s         14.1–16.6 M/s
+//!   update alone, 1 thread                6.3–11.7 M/s         13.2–20.0 M/s (4 more runs)
 //! ```
-//! The step is 3 % of an iteration. The update's arithmetic, the RNG and the rescans cost
-//! ≈ 20 ns per agent per core (tables in cache); at 10⁶ agents (776 MB) the time
-//! quadruples: it is the memory latency of the per-agent rows — each agent touches about
-//! four cache lines at irregular addresses of its 776-byte block (two q rows, a count, the
-//! cache bytes) and writes two back, ≈ 400 B of traffic per agent, 10 GB/s at 2 threads.
-//! MFQ's rows are 5× larger and its K = 10 neighbour reads land anywhere in the transition
-//! buffer. (The VM exposes no hardware counters, so the split is by timing the phases and
-//! the working-set size.)
+//! (2 threads gain little here: the two builds sharing the VM keep both cores busy.)
+//! Cachegrind (1 thread, 2·10⁵ agents, 10 iterations, BLOCK 16, simulated 48 MB LL; the
+//! learner's rows of `cg_annotate`, per agent-update): D1 read misses 2.8 → 1.3, LL read misses
+//! 0.73 → 0.25, at +12 % instructions for the whole run (the gather pass, the bit fields).
+//! The update's arithmetic, the RNG and the rescans cost ≈ 20 ns per agent per core
+//! (tables in cache); at 10⁶ agents (800 MB) the rest is the latency of the two records.
+//! MFQ's records are B = 5 times as many and its K = 10 neighbour reads land anywhere in
+//! the transition buffer. (The VM exposes no hardware counters: the split is by timing,
+//! the working-set size and cachegrind's simulated caches.)
 //!
 //! # Experiments
 //! `ALGO=iql N=1000 SEEDS=0,1,2,3,4 cargo test --release --lib experiment_independent --
@@ -308,6 +334,117 @@ pub fn bin_index(state_sum: u64, neighbours: usize, num_states: usize, bins: usi
     ((state_sum * bins as u64 / den).min(bins as u64 - 1)) as u8
 }
 
+/// Words (u32) of one cache line: records are aligned to 64 bytes.
+const LINE_WORDS: usize = 16;
+
+/// Agents whose records the update touches ahead of updating them (module docs' `# Layout`).
+const BLOCK: usize = 32;
+
+/// Where one record (agent i, state s, bin b) keeps its entries, in u32 words:
+/// ```text
+/// word 0 .. |A|                      Q(s, a, b) as f32 bits, a = 0 .. |A|−1
+/// half-words 2|A| + a (a < |A|)      n(s, a, b), u16: word |A| + ⌊a/2⌋, bits 16·(a mod 2) ..
+/// byte 4|A| + 2|A|                   a*(Q(s, ·, b)), u8: word |A| + ⌊|A|/2⌋, bits 16·(|A| mod 2) ..
+/// used  U = |A| + ⌈(2|A| + 1)/4⌉ words; stride R = U rounded up to a power of two when U ≤ 16
+///       (so a record never straddles a 64-byte line), R = U otherwise; padding words are 0
+/// ```
+/// |A| = 5 (infection): U = R = 8 (32 bytes, two records per line); |A| = 4 (gig): U = 7, R = 8.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RecordLayout {
+    /// |A|: the first word of the counts.
+    na: usize,
+    /// The word holding the greedy byte.
+    greedy_word: usize,
+    /// Its bit offset there.
+    greedy_shift: u32,
+    /// R, the stride of records in words.
+    words: usize,
+}
+
+impl RecordLayout {
+    fn new(na: usize) -> Self {
+        let used = na + (2 * na + 1).div_ceil(4);
+        RecordLayout {
+            na,
+            greedy_word: na + na / 2,
+            greedy_shift: 16 * (na as u32 % 2),
+            words: if used <= LINE_WORDS {
+                used.next_power_of_two()
+            } else {
+                used
+            },
+        }
+    }
+
+    #[inline(always)]
+    fn q(&self, rec: &[u32], a: usize) -> f32 {
+        f32::from_bits(rec[a])
+    }
+
+    #[inline(always)]
+    fn count(&self, rec: &[u32], a: usize) -> u16 {
+        (rec[self.na + a / 2] >> (16 * (a % 2))) as u16
+    }
+
+    #[inline(always)]
+    fn set_count(&self, rec: &mut [u32], a: usize, n: u16) {
+        let shift = 16 * (a % 2);
+        let w = &mut rec[self.na + a / 2];
+        *w = (*w & !(0xffff << shift)) | (u32::from(n) << shift);
+    }
+
+    #[inline(always)]
+    fn greedy(&self, rec: &[u32]) -> u8 {
+        (rec[self.greedy_word] >> self.greedy_shift) as u8
+    }
+
+    #[inline(always)]
+    fn set_greedy(&self, rec: &mut [u32], g: u8) {
+        let w = &mut rec[self.greedy_word];
+        *w = (*w & !(0xff << self.greedy_shift)) | (u32::from(g) << self.greedy_shift);
+    }
+}
+
+/// `len` zeroed u32 words whose first word sits on a 64-byte boundary: the vector holds up
+/// to [`LINE_WORDS`] − 1 words more, skipped by `offset` (safe code cannot ask the allocator
+/// for alignment). A clone is aligned again (data identical).
+#[derive(Debug)]
+struct Records {
+    words: Vec<u32>,
+    offset: usize,
+    len: usize,
+}
+
+impl Records {
+    /// The words are written once per 4 KiB page, in parallel: the kernel then maps each
+    /// page once, on that write (the update's first access to a page is a read, which
+    /// would map the shared zero page and fault a second time on the first write).
+    fn zeroed(len: usize) -> Self {
+        let mut words = vec![0u32; len + LINE_WORDS - 1];
+        words.par_chunks_mut(1024).for_each(|page| page[0] = 0);
+        let misalign = words.as_ptr().addr() % (4 * LINE_WORDS);
+        // A Vec<u32> is 4-aligned, so `misalign` is a whole number of words.
+        let offset = ((4 * LINE_WORDS - misalign) % (4 * LINE_WORDS)) / 4;
+        Records { words, offset, len }
+    }
+
+    fn get(&self) -> &[u32] {
+        &self.words[self.offset..self.offset + self.len]
+    }
+
+    fn get_mut(&mut self) -> &mut [u32] {
+        &mut self.words[self.offset..self.offset + self.len]
+    }
+}
+
+impl Clone for Records {
+    fn clone(&self) -> Self {
+        let mut r = Records::zeroed(self.len);
+        r.get_mut().copy_from_slice(self.get());
+        r
+    }
+}
+
 /// Sizes and constants of the per-agent kernels, copied into every chunk's job.
 #[derive(Debug, Clone, Copy)]
 struct Shape {
@@ -318,10 +455,12 @@ struct Shape {
     nb: usize,
     /// K (0 for IQL).
     k: usize,
-    /// |S|·B·|A|: one agent's entries.
-    q_stride: usize,
-    /// |S|·B: one agent's rows.
-    g_stride: usize,
+    /// |S|·B: one agent's records.
+    rows: usize,
+    /// Where a record keeps its entries ([`RecordLayout`]).
+    rec: RecordLayout,
+    /// |S|·B·`rec.words`: one agent's words.
+    agent_words: usize,
     wg: f64,
     wo: f64,
     gamma: f64,
@@ -349,9 +488,8 @@ impl Shape {
 
 /// One chunk's mutable slices of every column, and its scratch.
 struct ChunkMut<'a> {
-    q: &'a mut [f32],
-    counts: &'a mut [u16],
-    greedy: &'a mut [u8],
+    /// The chunk's agents' records, `agent_words` per agent.
+    records: &'a mut [u32],
     actions: &'a mut [u8],
     /// Empty for IQL.
     bins: &'a mut [u8],
@@ -371,12 +509,9 @@ pub struct Independent {
     algo: Algo,
     game: GameParams,
     shape: Shape,
-    /// Q_i(s, a, b) at i·|S|·B·|A| + (s·B + b)·|A| + a.
-    q: Vec<f32>,
-    /// n_i(s, a, b), same layout.
-    counts: Vec<u16>,
-    /// a*(Q_i(s, ·, b)) at i·|S|·B + s·B + b.
-    greedy: Vec<u8>,
+    /// Record (i, s, b) at words (i·|S|·B + s·B + b)·R of it: Q_i(s, ·, b), n_i(s, ·, b) and
+    /// a*(Q_i(s, ·, b)) ([`RecordLayout`], module docs' `# Layout`).
+    records: Records,
     /// The next step's action of every agent.
     actions: Vec<u8>,
     /// b_i of the next step (MFQ; empty for IQL).
@@ -418,8 +553,9 @@ fn bins_of(algo: Algo, mfq: &MfqParams) -> usize {
 
 impl Independent {
     /// Exact bytes of the learner's per-agent columns for one agent (module docs' `# Memory`):
-    /// 6·|S|·B·|A| + |S|·B + 1, plus 1 for MFQ's bin; B = `params.mfq.bins` for MFQ, 1
-    /// otherwise. For the caller's memory check before [`Independent::try_new`] allocates.
+    /// 4·R·|S|·B (the records, R words each, see `# Layout`) + 1, plus 1 for MFQ's bin;
+    /// B = `params.mfq.bins` for MFQ, 1 otherwise. For the caller's memory check before
+    /// [`Independent::try_new`] allocates.
     pub fn bytes_per_agent(
         num_states: usize,
         num_actions: usize,
@@ -431,13 +567,13 @@ impl Independent {
             num_actions as u64,
             bins_of(algo, &params.mfq) as u64,
         );
-        let rows = ns * nb;
-        rows * na * (4 + 2) + rows + 1 + u64::from(algo == Algo::Mfq)
+        let record_bytes = 4 * RecordLayout::new(na as usize).words as u64;
+        ns * nb * record_bytes + 1 + u64::from(algo == Algo::Mfq)
     }
 
     /// Bytes of the learner's per-run buffers for `num_agents` agents: per chunk a histogram
     /// of |S|·|A| u32, a TD sum and (MFQ) K agent indices; μ̄ (|S|·|A| f64 and |S| greedy
-    /// actions) and |S|·|A| u64 totals.
+    /// actions), |S|·|A| u64 totals, and the 60 bytes that align the records to a line.
     pub fn bytes_fixed(
         num_states: usize,
         num_actions: usize,
@@ -453,7 +589,12 @@ impl Independent {
             0
         };
         let word = std::mem::size_of::<usize>() as u64;
-        chunks * (4 * ns * na + 8 + word * k) + 8 * ns * na + word * ns + 8 * ns * na + word * ns
+        chunks * (4 * ns * na + 8 + word * k)
+            + 8 * ns * na
+            + word * ns
+            + 8 * ns * na
+            + word * ns
+            + 4 * (LINE_WORDS as u64 - 1)
     }
 
     /// N = `initial_states.len()` agents with Q_i = 0 and n_i = 0, their first bins (MFQ)
@@ -515,10 +656,15 @@ impl Independent {
                 format!("must be < the number of agents ({n}), got {k}"),
             ));
         }
-        let q_stride = num_states * nb * num_actions;
-        let total = q_stride
+        let rec = RecordLayout::new(num_actions);
+        let agent_words = num_states * nb * rec.words;
+        let total = agent_words
             .checked_mul(n)
-            .filter(|t| t.checked_mul(4).is_some())
+            .filter(|t| {
+                t.checked_add(LINE_WORDS)
+                    .and_then(|t| t.checked_mul(4))
+                    .is_some()
+            })
             .ok_or_else(|| Error::param("agents", format!("{n} agents overflow the tables")))?;
         let (wg, wo) = weights(game.epsilon, num_actions);
         let shape = Shape {
@@ -527,8 +673,9 @@ impl Independent {
             na: num_actions,
             nb,
             k,
-            q_stride,
-            g_stride: num_states * nb,
+            rows: num_states * nb,
+            rec,
+            agent_words,
             wg,
             wo,
             gamma: game.gamma,
@@ -541,9 +688,7 @@ impl Independent {
             algo,
             game,
             shape,
-            q: vec![0.0; total],
-            counts: vec![0; total],
-            greedy: vec![0; n * shape.g_stride],
+            records: Records::zeroed(total),
             actions: vec![0; n],
             bins: if mfq { vec![0; n] } else { Vec::new() },
             chunk_hist: vec![0; chunks * num_states * num_actions],
@@ -584,20 +729,17 @@ impl Independent {
         } else {
             Box::new(empty_scratch)
         };
-        self.q
-            .chunks_mut(CHUNK * s.q_stride)
-            .zip(self.counts.chunks_mut(CHUNK * s.q_stride))
-            .zip(self.greedy.chunks_mut(CHUNK * s.g_stride))
+        self.records
+            .get_mut()
+            .chunks_mut(CHUNK * s.agent_words)
             .zip(self.actions.chunks_mut(CHUNK))
             .zip(bins)
             .zip(self.chunk_hist.chunks_mut(s.ns * s.na))
             .zip(self.chunk_td.iter_mut())
             .zip(scratch)
             .map(
-                |(((((((q, counts), greedy), actions), bins), hist), td), scratch)| ChunkMut {
-                    q,
-                    counts,
-                    greedy,
+                |(((((records, actions), bins), hist), td), scratch)| ChunkMut {
+                    records,
                     actions,
                     bins,
                     hist,
@@ -626,21 +768,22 @@ impl Independent {
         if !empty.is_empty() {
             // Rows of empty states are 0 in every chunk: count every agent's greedy action
             // there, then add those rows up again.
-            let g_stride = self.shape.g_stride;
+            let (agent_words, rec) = (self.shape.agent_words, self.shape.rec);
             let bins = &self.bins;
             self.chunk_hist
                 .par_chunks_mut(width)
-                .zip(self.greedy.par_chunks(CHUNK * g_stride))
+                .zip(self.records.get().par_chunks(CHUNK * agent_words))
                 .enumerate()
-                .for_each(|(c, (hist, greedy))| {
-                    for (local, g) in greedy.chunks_exact(g_stride).enumerate() {
+                .for_each(|(c, (hist, records))| {
+                    for (local, agent) in records.chunks_exact(agent_words).enumerate() {
                         let b = if nb > 1 {
                             usize::from(bins[c * CHUNK + local])
                         } else {
                             0
                         };
                         for &s in &empty {
-                            hist[s * na + usize::from(g[s * nb + b])] += 1;
+                            let r = (s * nb + b) * rec.words;
+                            hist[s * na + usize::from(rec.greedy(&agent[r..]))] += 1;
                         }
                     }
                 });
@@ -701,25 +844,32 @@ impl Independent {
             agent < s.num_agents && state < s.ns && bin < s.nb,
             "row ({agent}, {state}, {bin}) out of range"
         );
-        agent * s.g_stride + state * s.nb + bin
+        agent * s.rows + state * s.nb + bin
     }
 
-    /// Q_i(s, ·, b), the |A| entries of one row.
+    /// The record of row (agent, state, bin): its R words.
+    fn record(&self, agent: usize, state: usize, bin: usize) -> &[u32] {
+        let w = self.shape.rec.words;
+        let r = self.row_index(agent, state, bin) * w;
+        &self.records.get()[r..r + w]
+    }
+
+    /// Q_i(s, ·, b), the |A| entries of one row (copied out of the agent's record).
     ///
     /// # Panics
     /// When an index is out of range.
-    pub fn q_row(&self, agent: usize, state: usize, bin: usize) -> &[f32] {
-        let r = self.row_index(agent, state, bin) * self.shape.na;
-        &self.q[r..r + self.shape.na]
+    pub fn q_row(&self, agent: usize, state: usize, bin: usize) -> Vec<f32> {
+        let (rec, row) = (self.shape.rec, self.record(agent, state, bin));
+        (0..self.shape.na).map(|a| rec.q(row, a)).collect()
     }
 
-    /// n_i(s, ·, b), the |A| visit counts of one row.
+    /// n_i(s, ·, b), the |A| visit counts of one row (copied out of the agent's record).
     ///
     /// # Panics
     /// When an index is out of range.
-    pub fn count_row(&self, agent: usize, state: usize, bin: usize) -> &[u16] {
-        let r = self.row_index(agent, state, bin) * self.shape.na;
-        &self.counts[r..r + self.shape.na]
+    pub fn count_row(&self, agent: usize, state: usize, bin: usize) -> Vec<u16> {
+        let (rec, row) = (self.shape.rec, self.record(agent, state, bin));
+        (0..self.shape.na).map(|a| rec.count(row, a)).collect()
     }
 
     /// The cached greedy action a*(Q_i(s, ·, b)).
@@ -727,7 +877,7 @@ impl Independent {
     /// # Panics
     /// When an index is out of range.
     pub fn cached_greedy(&self, agent: usize, state: usize, bin: usize) -> usize {
-        usize::from(self.greedy[self.row_index(agent, state, bin)])
+        usize::from(self.shape.rec.greedy(self.record(agent, state, bin)))
     }
 }
 
@@ -746,9 +896,10 @@ fn act_chunk<const MFQ: bool>(
     view.hist.fill(0);
     *view.td = 0.0;
     let base = c * CHUNK;
-    for (local, (greedy, act)) in view
-        .greedy
-        .chunks_exact(shape.g_stride)
+    let rec = shape.rec;
+    for (local, (records, act)) in view
+        .records
+        .chunks_exact(shape.agent_words)
         .zip(view.actions.iter_mut())
         .enumerate()
     {
@@ -761,14 +912,16 @@ fn act_chunk<const MFQ: bool>(
         } else {
             0
         };
-        let g = greedy[s * shape.nb + b];
+        let g = rec.greedy(&records[(s * shape.nb + b) * rec.words..]);
         *act = tremble_action(rng.next_u64(), g, shape.threshold, shape.na);
         view.hist[s * shape.na + usize::from(g)] += 1;
     }
 }
 
 /// Eq. 6 for every agent of chunk `c` on its transition, then its next bin and action (the
-/// module docs' algorithm, after step `step`).
+/// module docs' algorithm, after step `step`), [`BLOCK`] agents at a time: first the block's
+/// next bins (MFQ) are drawn and one word of each of its 2·[`BLOCK`] records is read, so
+/// their cache misses overlap; then the block is updated in agent order (`# Layout`).
 fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
     shape: &Shape,
     c: usize,
@@ -787,8 +940,11 @@ fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
         w,
         threshold,
         reset,
+        rec,
+        agent_words,
         ..
     } = *shape;
+    let rw = rec.words;
     let next = step + 1;
     let mut rng = stream(seed, Purpose::Learn, next, c as u64);
     let mut nrng = stream(seed, Purpose::Learn, next, c as u64 | NEIGHBOUR_STREAM);
@@ -799,82 +955,109 @@ fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
     view.hist.fill(0);
     let mut td_sum = 0.0;
     let base = c * CHUNK;
-    for (local, (((q, counts), greedy), act)) in view
-        .q
-        .chunks_exact_mut(shape.q_stride)
-        .zip(view.counts.chunks_exact_mut(shape.q_stride))
-        .zip(view.greedy.chunks_exact_mut(shape.g_stride))
-        .zip(view.actions.iter_mut())
+    let mut next_bins = [0u8; BLOCK];
+    for (block, (records, actions)) in view
+        .records
+        .chunks_mut(BLOCK * agent_words)
+        .zip(view.actions.chunks_mut(BLOCK))
         .enumerate()
     {
-        let i = base + local;
-        let (s, a, s2) = src.get(i);
-        assert!(
-            s < ns && a < na && s2 < ns,
-            "Independent::update: transition ({s}, {a}, {s2}) of agent {i} out of range"
-        );
-        let (b, b2) = if MFQ {
-            let b2 = shape.draw_bin(i, view.scratch, &mut nrng, &state_after);
-            let b = std::mem::replace(&mut view.bins[local], b2);
-            (usize::from(b), usize::from(b2))
-        } else {
-            (0, 0)
-        };
-        let row2 = s2 * nb + b2;
-        if reset && src.regenerated(i) {
-            // A new agent: a zeroed table and counts (lowest argmax 0), no update from the
-            // old agent's transition; its first action trembles around action 0.
-            q.fill(0.0);
-            counts.fill(0);
-            greedy.fill(0);
-            *act = tremble_action(rng.next_u64(), 0, threshold, na);
-            view.hist[s2 * na] += 1;
-            continue;
+        let first = block * BLOCK;
+        // Gather: the bins the block continues on (drawn in agent order, the neighbour stream
+        // only), and a read of both records of every agent. An out-of-range transition reads
+        // nothing here; the update below panics on it.
+        let mut touched = 0u32;
+        for (j, agent) in records.chunks_exact(agent_words).enumerate() {
+            let i = base + first + j;
+            let (s, _, s2) = src.get(i);
+            let (b, b2) = if MFQ {
+                let b2 = shape.draw_bin(i, view.scratch, &mut nrng, &state_after);
+                next_bins[j] = b2;
+                (usize::from(view.bins[first + j]), usize::from(b2))
+            } else {
+                (0, 0)
+            };
+            touched ^= agent.get((s * nb + b) * rw).copied().unwrap_or(0)
+                ^ agent.get((s2 * nb + b2) * rw).copied().unwrap_or(0);
         }
-        // Bootstrap from the row the agent continues from, before the update.
-        let next_row = &q[row2 * na..(row2 + 1) * na];
-        let top = f64::from(next_row[usize::from(greedy[row2])]);
-        let sum: f64 = next_row.iter().map(|v| f64::from(*v)).sum();
-        let target = rewards[s * na + a] + gamma * ((wg - wo) * top + wo * sum);
-        let row1 = s * nb + b;
-        let k = row1 * na + a;
-        let n = counts[k];
-        let base_n = 1.0 + scale * f64::from(n);
-        let alpha = if w == 1.0 {
-            1.0 / base_n
-        } else {
-            base_n.powf(-w)
-        };
-        let old = q[k];
-        let td = target - f64::from(old);
-        let new = (f64::from(old) + alpha * td) as f32;
-        q[k] = new;
-        counts[k] = n.saturating_add(1);
-        td_sum += td.abs();
-        // The greedy cache of row (s, b) (module docs' rule).
-        let g = usize::from(greedy[row1]);
-        let row = &q[row1 * na..(row1 + 1) * na];
-        if a == g {
-            if new < old {
-                greedy[row1] = greedy_f32(row);
+        std::hint::black_box(touched);
+        for (j, (agent, act)) in records
+            .chunks_exact_mut(agent_words)
+            .zip(actions.iter_mut())
+            .enumerate()
+        {
+            let local = first + j;
+            let i = base + local;
+            let (s, a, s2) = src.get(i);
+            assert!(
+                s < ns && a < na && s2 < ns,
+                "Independent::update: transition ({s}, {a}, {s2}) of agent {i} out of range"
+            );
+            let (b, b2) = if MFQ {
+                let b = std::mem::replace(&mut view.bins[local], next_bins[j]);
+                (usize::from(b), usize::from(next_bins[j]))
+            } else {
+                (0, 0)
+            };
+            let r2 = (s2 * nb + b2) * rw;
+            if reset && src.regenerated(i) {
+                // A new agent: zeroed records (Q, counts, lowest argmax 0), no update from
+                // the old agent's transition; its first action trembles around action 0.
+                agent.fill(0);
+                *act = tremble_action(rng.next_u64(), 0, threshold, na);
+                view.hist[s2 * na] += 1;
+                continue;
             }
-        } else if new > row[g] || (new == row[g] && a < g) {
-            greedy[row1] = a as u8;
+            // Bootstrap from the row the agent continues from, before the update.
+            let next_row = &agent[r2..r2 + na];
+            let top = f64::from(f32::from_bits(
+                next_row[usize::from(rec.greedy(&agent[r2..]))],
+            ));
+            let sum: f64 = next_row.iter().map(|v| f64::from(f32::from_bits(*v))).sum();
+            let target = rewards[s * na + a] + gamma * ((wg - wo) * top + wo * sum);
+            let r1 = (s * nb + b) * rw;
+            let row = &mut agent[r1..r1 + rw];
+            let n = rec.count(row, a);
+            let base_n = 1.0 + scale * f64::from(n);
+            let alpha = if w == 1.0 {
+                1.0 / base_n
+            } else {
+                base_n.powf(-w)
+            };
+            let old = rec.q(row, a);
+            let td = target - f64::from(old);
+            let new = (f64::from(old) + alpha * td) as f32;
+            row[a] = new.to_bits();
+            rec.set_count(row, a, n.saturating_add(1));
+            td_sum += td.abs();
+            // The greedy cache of row (s, b) (module docs' rule).
+            let g = usize::from(rec.greedy(row));
+            if a == g {
+                if new < old {
+                    let best = greedy_f32(&row[..na]);
+                    rec.set_greedy(row, best);
+                }
+            } else {
+                let at_g = rec.q(row, g);
+                if new > at_g || (new == at_g && a < g) {
+                    rec.set_greedy(row, a as u8);
+                }
+            }
+            // The next action, on the (possibly just updated) row (s′, b′).
+            let g2 = rec.greedy(&agent[r2..]);
+            *act = tremble_action(rng.next_u64(), g2, threshold, na);
+            view.hist[s2 * na + usize::from(g2)] += 1;
         }
-        // The next action, on the (possibly just updated) row (s′, b′).
-        let g2 = greedy[row2];
-        *act = tremble_action(rng.next_u64(), g2, threshold, na);
-        view.hist[s2 * na + usize::from(g2)] += 1;
     }
     *view.td = td_sum;
 }
 
-/// Lowest index of a maximum of a non-empty f32 row.
+/// Lowest index of a maximum of a non-empty row of f32 bits.
 #[inline]
-fn greedy_f32(row: &[f32]) -> u8 {
+fn greedy_f32(row: &[u32]) -> u8 {
     let mut best = 0;
     for (a, v) in row.iter().enumerate().skip(1) {
-        if *v > row[best] {
+        if f32::from_bits(*v) > f32::from_bits(row[best]) {
             best = a;
         }
     }
@@ -975,33 +1158,42 @@ impl Learner for Independent {
         Some(self.shape.num_agents)
     }
 
-    /// Sections `agent_q` (f32), `agent_step_counts` (u16), `agent_greedy` (the greedy
-    /// cache), `agent_actions` (the next step's actions), `agent_bins` (MFQ) and
-    /// `chunk_greedy_hist` (what μ̄ is computed from): 6·|S|·B·|A| + |S|·B + 1 (+ 1 for
-    /// MFQ) bytes per agent, as in memory.
+    /// Sections `agent_records` (u32: Q, counts and greedy cache of every (agent, state,
+    /// bin), as laid out in memory, `# Layout`), `agent_actions` (the next step's actions),
+    /// `agent_bins` (MFQ) and `chunk_greedy_hist` (what μ̄ is computed from): 4·R·|S|·B + 1
+    /// (+ 1 for MFQ) bytes per agent, as in memory.
     fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
-        w.f32s("agent_q", &self.q)?;
-        w.u16s("agent_step_counts", &self.counts)?;
-        w.u8s("agent_greedy", &self.greedy)?;
+        w.u32s("agent_records", self.records.get())?;
         w.u8s("agent_actions", &self.actions)?;
         w.u8s("agent_bins", &self.bins)?;
         w.u32s("chunk_greedy_hist", &self.chunk_hist)
     }
 
     /// # Errors
-    /// As [`Learner::load_state`], and [`Error::Param`] (key `agent_actions`, `agent_greedy`
-    /// or `agent_bins`) for an action ≥ |A| or a bin ≥ B.
+    /// As [`Learner::load_state`], and [`Error::Param`] (key `agent_actions`, `agent_records`
+    /// or `agent_bins`) for an action ≥ |A|, a cached greedy action ≥ |A| or a bin ≥ B.
     fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
-        r.f32s("agent_q", &mut self.q)?;
-        r.u16s("agent_step_counts", &mut self.counts)?;
-        r.u8s("agent_greedy", &mut self.greedy)?;
+        r.u32s("agent_records", self.records.get_mut())?;
         r.u8s("agent_actions", &mut self.actions)?;
         r.u8s("agent_bins", &mut self.bins)?;
         r.u32s("chunk_greedy_hist", &mut self.chunk_hist)?;
-        let (na, nb) = (self.shape.na, self.shape.nb);
+        let (na, nb, rec) = (self.shape.na, self.shape.nb, self.shape.rec);
+        if let Some(i) = self
+            .records
+            .get()
+            .par_chunks_exact(rec.words)
+            .position_first(|row| usize::from(rec.greedy(row)) >= na)
+        {
+            return Err(Error::param(
+                "agent_records",
+                format!(
+                    "record {i} caches greedy action {}, of {na}",
+                    rec.greedy(&self.records.get()[i * rec.words..])
+                ),
+            ));
+        }
         for (key, column, bound) in [
             ("agent_actions", &self.actions, na),
-            ("agent_greedy", &self.greedy, na),
             ("agent_bins", &self.bins, nb),
         ] {
             if let Some(i) = column
@@ -1254,7 +1446,7 @@ mod tests {
                 for b in 0..l.num_bins() {
                     prop_assert_eq!(
                         l.cached_greedy(i, s, b),
-                        argmax(l.q_row(i, s, b)),
+                        argmax(&l.q_row(i, s, b)),
                         "agent {} row ({}, {})",
                         i,
                         s,
@@ -1312,7 +1504,7 @@ mod tests {
                 members = (0..states.len()).collect();
             }
             for &i in &members {
-                let g = argmax(l.q_row(i, s, l.agent_bin(i)));
+                let g = argmax(&l.q_row(i, s, l.agent_bin(i)));
                 for a in 0..na {
                     out[s * na + a] += if a == g { wg } else { wo } / members.len() as f64;
                 }
@@ -1486,20 +1678,52 @@ mod tests {
     }
 
     #[test]
+    fn record_fields_are_disjoint_and_round_trip() {
+        for na in 1..=MAX_ACTIONS {
+            let rec = RecordLayout::new(na);
+            let used = na + (2 * na + 1).div_ceil(4);
+            assert!(
+                rec.words >= used && (used > LINE_WORDS || LINE_WORDS.is_multiple_of(rec.words))
+            );
+            let mut row = vec![0u32; rec.words];
+            for a in 0..na {
+                row[a] = (1.5 + a as f32).to_bits();
+                rec.set_count(&mut row, a, 0xfff0 + a as u16 % 16);
+            }
+            rec.set_greedy(&mut row, (na - 1) as u8);
+            for a in 0..na {
+                assert_eq!(rec.q(&row, a), 1.5 + a as f32, "|A| {na}");
+                assert_eq!(rec.count(&row, a), 0xfff0 + a as u16 % 16, "|A| {na}");
+            }
+            assert_eq!(usize::from(rec.greedy(&row)), na - 1, "|A| {na}");
+            assert!(row[used..].iter().all(|w| *w == 0), "|A| {na}: padding");
+            rec.set_greedy(&mut row, 0);
+            rec.set_count(&mut row, na - 1, 0);
+            assert_eq!(
+                rec.count(&row, na.saturating_sub(2)),
+                if na > 1 {
+                    0xfff0 + (na as u16 - 2) % 16
+                } else {
+                    0
+                }
+            );
+        }
+        assert_eq!(RecordLayout::new(5).words, 8);
+        assert_eq!(RecordLayout::new(4).words, 8);
+    }
+
+    #[test]
     fn bytes_per_agent_is_exact_and_within_budget() {
         let p = LearnerParams::default();
-        assert_eq!(Independent::bytes_per_agent(25, 5, Algo::Iql, &p), 776);
+        assert_eq!(Independent::bytes_per_agent(25, 5, Algo::Iql, &p), 801);
         assert!(Independent::bytes_per_agent(25, 5, Algo::Iql, &p) <= 1200 - 3);
-        assert_eq!(Independent::bytes_per_agent(25, 5, Algo::Mfq, &p), 3877);
+        assert_eq!(Independent::bytes_per_agent(25, 5, Algo::Mfq, &p), 4002);
         let states: Vec<u8> = (0..1000).map(|i| (i % 25) as u8).collect();
         for algo in [Algo::Iql, Algo::Mfq] {
             let l =
                 Independent::try_new(25, 5, GameParams::default(), &p, algo, &states, 1).unwrap();
-            let columns = l.q.len() * 4
-                + l.counts.len() * 2
-                + l.greedy.len()
-                + l.actions.len()
-                + l.bins.len();
+            assert_eq!(l.records.get().as_ptr().addr() % 64, 0, "records on a line");
+            let columns = l.records.len * 4 + l.actions.len() + l.bins.len();
             assert_eq!(
                 columns as u64,
                 1000 * Independent::bytes_per_agent(25, 5, algo, &p),
@@ -1511,7 +1735,8 @@ mod tests {
                 + l.totals.len() * 8
                 + l.empty.capacity() * std::mem::size_of::<usize>()
                 + l.policy.probs.len() * 8
-                + l.policy.greedy.len() * std::mem::size_of::<usize>();
+                + l.policy.greedy.len() * std::mem::size_of::<usize>()
+                + (l.records.words.len() - l.records.len) * 4;
             assert_eq!(
                 fixed as u64,
                 Independent::bytes_fixed(25, 5, 1000, algo, &p),
@@ -1562,7 +1787,7 @@ mod tests {
         assert_eq!(key_of(new(3, 2, bad_game, &p, Algo::Iql, &s)), "gamma");
         // Update: one transition per agent, tables of the learner's size; nothing changes.
         let mut l = Independent::try_new(3, 2, g, &p, Algo::Iql, &s, 1).unwrap();
-        let before = l.q.clone();
+        let before = l.records.get().to_vec();
         let mut buf = VecTransitions::new(KernelTables::new(3, 2));
         buf.transitions = vec![(0, 0, 1); 2];
         assert_eq!(
@@ -1575,7 +1800,7 @@ mod tests {
             key_of(l.update(&observe(0, &buf, &[1.0, 0.0, 0.0])).unwrap_err()),
             "tables"
         );
-        assert_eq!(l.q, before);
+        assert_eq!(l.records.get(), before);
     }
 
     #[test]
@@ -1619,9 +1844,7 @@ mod tests {
             it.ledger.tq_updates.hash(&mut h);
         }
         let l = run.learner();
-        l.q.iter().for_each(|q| q.to_bits().hash(&mut h));
-        l.counts.hash(&mut h);
-        l.greedy.hash(&mut h);
+        l.records.get().hash(&mut h);
         l.actions.hash(&mut h);
         l.bins.hash(&mut h);
         l.chunk_td.iter().for_each(|t| t.to_bits().hash(&mut h));
