@@ -60,7 +60,9 @@ use crate::scenario::Scenario;
 /// Version 2: each history record holds `w1_to_tmfe` and `consistency` after `l1_to_tmfe`.
 /// Version 3: both files carry the run's identity (`run_id`, drawn when the run starts), and
 /// a resume refuses a `history.bin` of another run.
-pub const FORMAT_VERSION: u32 = 3;
+/// Version 4: IQL/MFQ save their tables as one `agent_records` section (the record layout
+/// of `learner::independent`), not `agent_q`, `agent_step_counts` and `agent_greedy`.
+pub const FORMAT_VERSION: u32 = 4;
 /// The state file in a checkpoint directory.
 pub const STATE_FILE: &str = "state.ckpt";
 /// The snapshot history in a checkpoint directory.
