@@ -764,3 +764,26 @@ fn a_scenario_sweep_table_drives_the_command_and_flags_override_it() {
         "a refused sweep created its directory"
     );
 }
+
+/// Issue 20: settings a study would refuse at its start are refused before the first run
+/// (the library's sweep, without the command line's own checks).
+#[test]
+fn study_settings_are_refused_before_any_run() {
+    use mfgsim::nash_gap::NashGapParams;
+    let spec = SweepSpec {
+        command: SweepCommand::NashGap,
+        grid: vec![GridAxis::parse("model.epsilon=0.1,0.2").unwrap()],
+        nash_gap: NashGapParams {
+            agents: vec![10],
+            replications: 1,
+            ..NashGapParams::default()
+        },
+        ..SweepSpec::default()
+    };
+    let sw = Sweep::plan(Path::new("scenarios/gig.toml"), &[], spec).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let never = AtomicBool::new(false);
+    let e = run_sweep(&sw, tmp.path(), &SweepOptions::default(), &never, &|_| {}).unwrap_err();
+    assert!(e.to_string().contains("replications"), "{e}");
+    assert!(!tmp.path().join("runs").exists(), "nothing ran");
+}

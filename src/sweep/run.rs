@@ -123,11 +123,17 @@ pub fn run_sweep(
     let manifest = sweep.manifest().to_json();
     // What a run would refuse at its start (memory, learner settings) is refused now, before
     // the first run, not after the earlier ones finished.
-    if sweep.spec.command == SweepCommand::Learn {
-        for run in &sweep.runs {
-            run::learn_preflight(&run.scenario, &LearnOptions::default())
-                .map_err(|e| describe(sweep, run, e))?;
+    match sweep.spec.command {
+        SweepCommand::Learn => {
+            for run in &sweep.runs {
+                run::learn_preflight(&run.scenario, &LearnOptions::default())
+                    .map_err(|e| describe(sweep, run, e))?;
+            }
         }
+        // The study's own settings (the flags or `[sweep.finite_n]` / `[sweep.nash_gap]`).
+        SweepCommand::FiniteN => sweep.spec.finite_n.validate()?,
+        SweepCommand::NashGap => sweep.spec.nash_gap.validate()?,
+        SweepCommand::Solve => {}
     }
     // One sweep per directory at a time (the shards of one sweep share it, one process per
     // shard): locked before the manifest is read or written.
