@@ -8,6 +8,8 @@ use std::process::{Command, Output};
 
 use arrow_array::RecordBatch;
 
+use crate::util::read_parquet_batch as read;
+
 /// Launcher variables of an enclosing MPI job, removed from the one-process reference run.
 const LAUNCHER: [&str; 3] = ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"];
 
@@ -58,17 +60,6 @@ fn under_mpirun(mpirun: &Path, k: usize, args: &[&str]) -> Output {
         .env("OMPI_MCA_rmaps_base_oversubscribe", "1")
         .output()
         .expect("run mpirun")
-}
-
-fn read(path: &Path) -> RecordBatch {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let r = ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
-    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
 /// The table without its wall-time columns.

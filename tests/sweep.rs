@@ -5,6 +5,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arrow_array::{Array, Float64Array, Int64Array, RecordBatch, StringArray};
+
+use crate::util::read_parquet_batch as read;
 use mfgsim::sweep::{
     run_sweep, GridAxis, Shard, ShardSource, Sweep, SweepCommand, SweepOptions, SweepSpec,
 };
@@ -25,17 +27,6 @@ fn plan(spec: SweepSpec) -> Sweep {
         "learner.gen_samples=2000".to_string(),
     ];
     Sweep::plan(Path::new("scenarios/gig.toml"), &o, spec).unwrap()
-}
-
-fn read(path: &Path) -> RecordBatch {
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    let f = std::fs::File::open(path).unwrap();
-    let r = ParquetRecordBatchReaderBuilder::try_new(f)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = r.map(|b| b.unwrap()).collect();
-    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
 /// The table without its wall-time column.

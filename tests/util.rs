@@ -50,3 +50,15 @@ pub fn usizes(v: &serde_json::Value) -> Vec<usize> {
         .map(|x| x.as_u64().unwrap() as usize)
         .collect()
 }
+
+/// Every row of a Parquet file as one Arrow batch (panics naming the file when unreadable).
+pub fn read_parquet_batch(path: &std::path::Path) -> arrow_array::RecordBatch {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let r = ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<arrow_array::RecordBatch> = r.map(|b| b.unwrap()).collect();
+    arrow_select::concat::concat_batches(&batches[0].schema(), &batches).unwrap()
+}

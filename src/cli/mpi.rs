@@ -30,15 +30,7 @@ pub fn finish(comm: &dyn Collective, result: Result<ExitCode>) -> Result<ExitCod
     if refusal && comm.rank() == 0 {
         return Err(e);
     }
-    #[expect(clippy::print_stderr, reason = "the binary reports errors")]
-    {
-        eprintln!(
-            "mfgsim: error (rank {} of {}): {}",
-            comm.rank(),
-            comm.size(),
-            crate::error_message(&e)
-        );
-    }
+    report_on_rank(comm, &e);
     if refusal {
         return Ok(ExitCode::from(2));
     }
@@ -47,6 +39,19 @@ pub fn finish(comm: &dyn Collective, result: Result<ExitCode>) -> Result<ExitCod
 }
 
 /// Whether `e` is the library's memory refusal (its own on every rank: nodes differ).
+/// Prints `e` on stderr with the rank that hit it (rank 0 returns its errors to `main`).
+fn report_on_rank(comm: &dyn Collective, e: &anyhow::Error) {
+    #[expect(clippy::print_stderr, reason = "the binary reports errors")]
+    {
+        eprintln!(
+            "mfgsim: error (rank {} of {}): {}",
+            comm.rank(),
+            comm.size(),
+            crate::error_message(e)
+        );
+    }
+}
+
 fn is_memory(e: &anyhow::Error) -> bool {
     matches!(
         e.downcast_ref::<mfgsim::Error>(),
@@ -64,15 +69,7 @@ pub fn agree(comm: &dyn Collective, check: Result<()>) -> Result<Option<ExitCode
         Err(e) if comm.rank() == 0 => Err(e),
         Err(e) => {
             if is_memory(&e) {
-                #[expect(clippy::print_stderr, reason = "the binary reports errors")]
-                {
-                    eprintln!(
-                        "mfgsim: error (rank {} of {}): {}",
-                        comm.rank(),
-                        comm.size(),
-                        crate::error_message(&e)
-                    );
-                }
+                report_on_rank(comm, &e);
             }
             Ok(Some(ExitCode::from(2)))
         }
