@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::parquet::{numbered_fields, TableBuilder};
+use super::table::{numbered_fields, TableBuilder};
 use crate::nash_gap::NashGapReport;
 
 /// The table's file name.
