@@ -6,10 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use mfgsim::output::{
-    self, push_snapshot, snapshot_schema, PartWriter, RunMetadata, StreamingParquet, TableBuilder,
-    TransitionsEncoder, TransitionsExport,
-};
+use mfgsim::output::{self, LearnWriter, RunMetadata, TransitionsSpec};
 use mfgsim::population::Collective;
 use mfgsim::run::{self, LearnOptions, LearnReport};
 use mfgsim::scenario::Override;
@@ -198,38 +195,20 @@ fn run_learn(
     let dir = lock.dir().to_path_buf();
     let plan = checkpoint_plan(&dir, a);
     let plan = plan.as_ref();
-    let parts_dir = dir.join("snapshots.parts");
-    let trans_dir = dir.join("transitions");
-    prepare_dir(&dir, &parts_dir, &trans_dir, a.export_transitions)?;
     let mut meta = RunMetadata::new(sc.text.clone(), sc.sim.seed)
         .with_extra("mfgsim.command", "learn")
         .with_extra("mfgsim.algo", algo.as_str());
     if algo.uses_population() {
         meta = meta.with_extra("mfgsim.agents", sc.sim.agents.to_string());
     }
-
-    let ns = sc.model.as_model().num_states();
-    let schema = snapshot_schema(ns);
-    let mut stream = StreamingParquet::spawn(
-        PartWriter::try_new(&parts_dir, schema.clone(), meta.clone(), a.flush_every)?,
-        64,
-    )?;
-    let mut exporter = if a.export_transitions {
-        // Pages encoded on the pool, parts of about 2^20 rows written by a writer thread.
-        let na = sc.model.as_model().num_actions();
-        let agents = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
-        Some(TransitionsExport::try_new(TransitionsEncoder::try_new(
-            &trans_dir,
-            ns,
-            na,
-            agents,
-            &meta,
-            a.export_codec.codec(),
-        )?)?)
-    } else {
-        None
-    };
-    let mut row = TableBuilder::new(schema.clone(), 1);
+    let model = sc.model.as_model();
+    // Transition pages encoded on the pool, parts of about 2^20 rows written by a thread.
+    let export = a.export_transitions.then(|| TransitionsSpec {
+        num_actions: model.num_actions(),
+        agents: usize::try_from(sc.sim.agents).unwrap_or(usize::MAX),
+        codec: a.export_codec.codec(),
+    });
+    let mut writer = LearnWriter::try_new(&dir, meta, model.num_states(), a.flush_every, export)?;
     let interrupted = crate::cmd::interrupt_flag();
     let bar = crate::cmd::progress_bar(sc.sim.iterations, a.quiet, "{pos}/{len}");
     let opts = LearnOptions {
@@ -240,11 +219,7 @@ fn run_learn(
     let mut on_iteration = |snap: &mfgsim::learner::Snapshot,
                             batch: Option<mfgsim::output::StepTransitions<'_>>|
      -> mfgsim::Result<()> {
-        push_snapshot(&mut row, snap);
-        stream.send(row.finish())?;
-        if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
-            exp.push(&b)?;
-        }
+        writer.push(snap, batch)?;
         let rate = if algo.uses_population() {
             format!(
                 "  {:.1} M agent-steps/s",
@@ -270,12 +245,7 @@ fn run_learn(
         Err(e) => {
             // Nothing to keep: remove the (empty or partial) parts this run wrote, so a
             // refused or failed run leaves no debris (only mfgsim's own files go).
-            drop(stream);
-            drop(exporter);
-            let _ = output::clear_part_dir(&parts_dir);
-            if a.export_transitions {
-                let _ = output::clear_part_dir(&trans_dir);
-            }
+            writer.abort();
             if matches!(e, mfgsim::Error::Interrupted) {
                 return Ok(crate::cmd::interrupted_early(
                     "interrupted before the first iteration; nothing written",
@@ -291,17 +261,9 @@ fn run_learn(
 
     // Close the streams, then write the single-file snapshots.parquet and drop the parts.
     let t_close = Instant::now();
-    let parts = stream.finish()?;
-    if let Some(e) = exporter {
-        e.finish()?;
-    }
-    let mut all_rows = TableBuilder::new(schema, report.snapshots.len());
-    for s in &report.snapshots {
-        push_snapshot(&mut all_rows, s);
-    }
-    output::write_parquet(&dir.join("snapshots.parquet"), &all_rows.finish(), &meta)?;
-    output::clear_part_dir(&parts.dir)
-        .with_context(|| format!("removing the snapshot parts {}", parts.dir.display()))?;
+    writer
+        .finish(&report.snapshots)
+        .with_context(|| format!("closing the outputs in {}", dir.display()))?;
     let peak_rss = crate::cmd::peak_rss_bytes();
     let summary = Summary {
         report: &report,
@@ -316,7 +278,7 @@ fn run_learn(
         }),
         close_outputs_seconds: t_close.elapsed().as_secs_f64(),
     };
-    output::write_json(&dir.join("summary.json"), &serde_json::to_value(&summary)?)?;
+    output::write_summary(&dir, &summary)?;
     print_report(&mut out, &report, sc.game.gamma, peak_rss)?;
     if let Some(c) = &report.checkpoint {
         print_checkpoints(&mut out, c, &dir, report.interrupted)?;
@@ -337,7 +299,7 @@ fn checkpoint_plan(dir: &std::path::Path, a: &LearnArgs) -> Option<run::Checkpoi
     }
     let options = [("flush_every".to_string(), a.flush_every.to_string())].into();
     Some(run::CheckpointPlan {
-        dir: dir.join("checkpoint"),
+        dir: dir.join(output::CHECKPOINT_DIR),
         every: a.checkpoint_every.unwrap_or(run::Interval::Never),
         resume: a.resume.is_some(),
         options,
@@ -373,33 +335,6 @@ fn print_checkpoints(
                 dir.display()
             )?;
         }
-    }
-    Ok(())
-}
-
-/// Makes `dir` ready for this run, deleting only what a previous mfgsim run wrote: refuses
-/// when `snapshots.parquet` or `summary.json` are foreign, or when a part directory this run
-/// writes (`snapshots.parts/`, and `transitions/` with `--export-transitions`) holds foreign
-/// files; removes a previous run's parts. A `transitions/` holding foreign files is left
-/// alone when this run does not export.
-fn prepare_dir(
-    dir: &std::path::Path,
-    parts_dir: &std::path::Path,
-    trans_dir: &std::path::Path,
-    export: bool,
-) -> Result<()> {
-    crate::cmd::refuse_foreign(&[dir.join("snapshots.parquet"), dir.join("summary.json")])?;
-    output::check_part_dir(parts_dir)?;
-    let stale_ours = output::check_part_dir(trans_dir).is_ok();
-    if export {
-        output::check_part_dir(trans_dir)?;
-    }
-    output::clear_part_dir(parts_dir)
-        .with_context(|| format!("removing the previous run's {}", parts_dir.display()))?;
-    if stale_ours {
-        // A previous run's dataset would not match this run's summary.
-        output::clear_part_dir(trans_dir)
-            .with_context(|| format!("removing the previous run's {}", trans_dir.display()))?;
     }
     Ok(())
 }

@@ -9,9 +9,6 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use super::table::{numbered_fields, TableBuilder};
 use crate::nash_gap::NashGapReport;
 
-/// The table's file name.
-pub const NASH_GAP_TABLE: &str = "nash_gap.parquet";
-
 /// Schema of `nash_gap.parquet`, one row per (N, s0), for |S| = `num_states`:
 ///
 /// | column | type | meaning |
