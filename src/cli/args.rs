@@ -441,155 +441,21 @@ impl AlgoArg {
 /// The `[sim]` and `[learner]` keys with their defaults (read from the library, so the help
 /// cannot drift from the code), shown under `mfgsim learn --help`.
 fn learner_keys_help() -> String {
-    let sim = mfgsim::scenario::SimParams::default();
-    let l = mfgsim::learner::LearnerParams::default();
-    let rows: Vec<(&str, &str, String, &str)> = vec![
-        (
-            "[sim]",
-            "agents",
-            sim.agents.to_string(),
-            "N, real agents (online)",
-        ),
-        (
-            "",
-            "iterations",
-            sim.iterations.to_string(),
-            "K, outer iterations",
-        ),
-        (
-            "",
-            "seed",
-            sim.seed.to_string(),
-            "seed of every random stream",
-        ),
-        (
-            "",
-            "engine",
-            "\"agents\"".into(),
-            "population simulator: agents | counts",
-        ),
-        (
-            "[learner]",
-            "algo",
-            format!("\"{}\"", l.algo),
-            "online | tmfq | gmbl | iql | mfq",
-        ),
-        (
-            "",
-            "rule",
-            format!("\"{}\"", l.rule),
-            "online: batch (all N as counts) | sampled (budget) | paper (Alg. 3 as written)",
-        ),
-        (
-            "",
-            "batch_samples",
-            format!("{:?}", l.batch.samples),
-            "online batch: S, effective samples per (s, a) row",
-        ),
-        (
-            "",
-            "batch_memory",
-            format!("{:?}", l.batch.memory),
-            "online batch: H, longest memory of a row in steps",
-        ),
-        (
-            "",
-            "batch_sweeps",
-            l.batch.sweeps.to_string(),
-            "online batch: K, most sweeps of eq. 6 per step",
-        ),
-        (
-            "",
-            "batch_drift",
-            format!("{:?}", l.batch.drift),
-            "online batch: delta, L1 drift of a row's mean field that cuts its memory",
-        ),
-        (
-            "",
-            "batch_drift_gate",
-            format!("{:?}", l.batch.drift_gate),
-            "online batch: G, a row of W samples tolerates drift sqrt(G/W)",
-        ),
-        (
-            "",
-            "budget",
-            l.tq.budget.to_string(),
-            "online, tmfq: most TQ updates per step",
-        ),
-        (
-            "",
-            "step_exponent",
-            format!("{:?}", l.tq.step_exponent),
-            "online, tmfq: w in alpha = (1 + (1-gamma) n)^-w, (0.5, 1]",
-        ),
-        (
-            "",
-            "memory",
-            format!("{:?}", l.tq.memory),
-            "online, tmfq: cap H on step-size counts, >= 1 or inf",
-        ),
-        (
-            "",
-            "sim_agents",
-            l.tmfq.sim_agents.to_string(),
-            "tmfq: M_sim simulated agents at the frozen z_k",
-        ),
-        (
-            "",
-            "inner_tol",
-            format!("{:e}", l.tmfq.inner_tol),
-            "tmfq: eps1, stop when |Q_t - Q_(t-check)|_inf < eps1",
-        ),
-        (
-            "",
-            "check_every",
-            l.tmfq.check_every.to_string(),
-            "tmfq: simulator steps between two checks",
-        ),
-        (
-            "",
-            "max_sim_transitions",
-            format!("{:e}", l.tmfq.max_sim_transitions as f64),
-            "tmfq: cap on simulator transitions per iteration",
-        ),
-        (
-            "",
-            "mf_agents",
-            format!("{:e}", l.tmfq.mf_agents as f64),
-            "tmfq: M_mf states drawn from z_k for Next-MF",
-        ),
-        (
-            "",
-            "cold_start",
-            l.tmfq.cold_start.to_string(),
-            "tmfq: Q and counts start afresh at every k (Alg. 2 line 3)",
-        ),
-        (
-            "",
-            "gen_samples",
-            l.gmbl.gen_samples.to_string(),
-            "gmbl: M_gen samples of s' per (s, a) per iteration",
-        ),
-        (
-            "",
-            "value_tol",
-            format!("{:e}", l.gmbl.value_tol),
-            "gmbl: tolerance of TQ-value iteration on P-hat",
-        ),
-        (
-            "",
-            "reset_on_regeneration",
-            l.reset_on_regeneration.to_string(),
-            "iql, mfq: a regenerated agent starts a new table",
-        ),
-    ];
     let mut text = String::from(
         "Scenario keys (set them in the file or with --set TABLE.KEY=VALUE), with defaults:\n",
     );
-    for (table, key, default, what) in rows {
+    let mut table = "";
+    for k in mfgsim::scenario::key_docs() {
+        let head = if k.table == table {
+            String::new()
+        } else {
+            format!("[{}]", k.table)
+        };
+        table = k.table;
         text.push_str(&format!(
-            "  {table:<10}{:<30}{what}\n",
-            format!("{key} = {default}")
+            "  {head:<10}{:<30}{}\n",
+            format!("{} = {}", k.key, k.default),
+            k.help
         ));
     }
     text.push_str(

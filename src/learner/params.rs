@@ -284,31 +284,6 @@ impl Default for LearnerParams {
 }
 
 impl LearnerParams {
-    /// Every key of the table, as written in scenario files.
-    pub const KEYS: [&'static str; 21] = [
-        "algo",
-        "rule",
-        "batch_samples",
-        "batch_memory",
-        "batch_sweeps",
-        "batch_drift",
-        "batch_drift_gate",
-        "budget",
-        "step_exponent",
-        "memory",
-        "sim_agents",
-        "inner_tol",
-        "check_every",
-        "max_sim_transitions",
-        "mf_agents",
-        "cold_start",
-        "gen_samples",
-        "value_tol",
-        "mfq_neighbours",
-        "mfq_bins",
-        "reset_on_regeneration",
-    ];
-
     /// Checks every knob, whatever the algorithm (a typo in an unused knob is still a typo).
     ///
     /// # Errors

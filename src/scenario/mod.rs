@@ -25,6 +25,7 @@ mod tables;
 mod tests;
 
 use fields::{as_f64, Fields};
+pub use keys::{key_docs, Key, KeyDoc, LEARNER_KEYS, SIM_KEYS};
 use keys::{parse_learner, parse_sim};
 use tables::{parse_model, parse_solver};
 
@@ -32,9 +33,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::finite_n::EngineKind;
-use crate::learner::{
-    Algo, BatchTqParams, GmblParams, LearnerParams, MfqParams, Rule, TmfqParams, TqLearnerParams,
-};
+use crate::learner::{Algo, LearnerParams, Rule};
 use crate::model::{
     Adoption, AdoptionParams, BuiltinModel, GameParams, Gig, GigParams, Infection, InfectionParams,
 };
