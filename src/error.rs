@@ -117,7 +117,19 @@ pub enum Error {
         /// The process id written by the holder (`unknown` when it wrote none yet).
         holder: String,
     },
-    /// Encoding an output (Parquet / Arrow / JSON) failed.
+    /// Encoding or decoding a file's content failed in a library (Parquet, Arrow): its error
+    /// is the source, so callers can downcast it.
+    #[error("{}: {}{}{source}", path.display(), what, if what.is_empty() { "" } else { ": " })]
+    Encode {
+        /// The file (or dataset directory) being written or read.
+        path: PathBuf,
+        /// What was being done (`""` when the path says it all).
+        what: &'static str,
+        /// The library's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An output cannot be written for a reason of mfgsim's (a foreign file, a stopped writer).
     #[error("{}: {reason}", path.display())]
     Output {
         /// The file being written.
@@ -128,6 +140,19 @@ pub enum Error {
 }
 
 impl Error {
+    /// Shorthand for [`Error::Encode`].
+    pub fn encode(
+        path: impl Into<PathBuf>,
+        what: &'static str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Encode {
+            path: path.into(),
+            what,
+            source: Box::new(source),
+        }
+    }
+
     /// Shorthand for [`Error::Param`].
     pub fn param(key: impl Into<String>, reason: impl Into<String>) -> Self {
         Error::Param {

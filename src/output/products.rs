@@ -62,10 +62,8 @@ pub fn snapshots_batch(num_states: usize, snaps: &[Snapshot]) -> RecordBatch {
 /// [`write_json`].
 pub fn write_summary<T: Serialize + ?Sized>(dir: &Path, report: &T) -> Result<()> {
     let path = dir.join(SUMMARY_FILE);
-    let value = serde_json::to_value(report).map_err(|e| Error::Output {
-        path: path.clone(),
-        reason: format!("serializing the run's report: {e}"),
-    })?;
+    let value = serde_json::to_value(report)
+        .map_err(|e| Error::encode(&path, "serializing the run's report", e))?;
     write_json(&path, &value)
 }
 

@@ -551,8 +551,5 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
 
 /// A run's report as the JSON of `path`, its `summary.json`.
 fn to_json<T: serde::Serialize>(v: &T, path: &Path) -> Result<Value> {
-    serde_json::to_value(v).map_err(|e| Error::Output {
-        path: path.to_path_buf(),
-        reason: format!("serializing the run's report: {e}"),
-    })
+    serde_json::to_value(v).map_err(|e| Error::encode(path, "serializing the run's report", e))
 }

@@ -251,11 +251,8 @@ pub(super) fn write_table(
             ),
         });
     }
-    let batch =
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).map_err(|e| Error::Output {
-            path: path.to_path_buf(),
-            reason: format!("building the table: {e}"),
-        })?;
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)
+        .map_err(|e| Error::encode(path, "building the table", e))?;
     let meta = RunMetadata::new(sweep.base.text.clone(), sweep.base.sim.seed)
         .with_extra("mfgsim.command", "sweep")
         .with_extra("mfgsim.sweep_command", sweep.spec.command.as_str());

@@ -35,11 +35,10 @@ pub const KEY_VERSION: &str = "mfgsim.version";
 pub const DEFAULT_ROW_GROUP_BYTES: usize = 32 << 20;
 
 /// Wraps an encoder error with the file it concerns.
-pub(super) fn output_error<E: std::fmt::Display>(path: &Path) -> impl FnOnce(E) -> Error + '_ {
-    move |e| Error::Output {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    }
+pub(super) fn output_error<E: std::error::Error + Send + Sync + 'static>(
+    path: &Path,
+) -> impl FnOnce(E) -> Error + '_ {
+    move |e| Error::encode(path, "", e)
 }
 
 /// A count as an `Int64` cell.

@@ -436,3 +436,23 @@ fn write_samples() {
     let parts = PartWriter::try_new(&out.join("empty"), schema, meta(), 10).unwrap();
     parts.finish().unwrap();
 }
+
+/// A library's failure keeps its type as the error's source (issue 21: errors were strings).
+#[test]
+fn a_parquet_failure_keeps_its_error_as_the_source() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("not.parquet");
+    std::fs::write(&path, b"not a parquet file at all").unwrap();
+    let e = read_parquet(&path).unwrap_err();
+    assert!(
+        e.to_string().starts_with(&path.display().to_string()),
+        "{e}"
+    );
+    let source = std::error::Error::source(&e).expect("a source");
+    assert!(
+        source
+            .downcast_ref::<::parquet::errors::ParquetError>()
+            .is_some(),
+        "{source:?}"
+    );
+}

@@ -161,23 +161,18 @@ fn compress(codec: Codec, raw: Vec<u8>) -> Result<Vec<u8>> {
         if !fits {
             *cell = Some(match codec {
                 Codec::Snappy => Compressor::Snappy(Box::new(snap::raw::Encoder::new())),
-                _ => {
-                    Compressor::Zstd(zstd::bulk::Compressor::new(1).map_err(|e| encode_error(&e))?)
-                }
+                _ => Compressor::Zstd(zstd::bulk::Compressor::new(1).map_err(encode_error)?),
             });
         }
         match cell.as_mut().expect("just made") {
-            Compressor::Zstd(z) => z.compress(&raw).map_err(|e| encode_error(&e)),
-            Compressor::Snappy(e) => e.compress_vec(&raw).map_err(|e| encode_error(&e)),
+            Compressor::Zstd(z) => z.compress(&raw).map_err(encode_error),
+            Compressor::Snappy(e) => e.compress_vec(&raw).map_err(encode_error),
         }
     })
 }
 
-fn encode_error(e: &dyn std::fmt::Display) -> Error {
-    Error::Output {
-        path: PathBuf::from("<transitions>"),
-        reason: format!("encoding a page: {e}"),
-    }
+fn encode_error<E: std::error::Error + Send + Sync + 'static>(e: E) -> Error {
+    Error::encode("<transitions>", "encoding a page", e)
 }
 
 /// What a page's encoding needs besides its rows.
@@ -454,10 +449,8 @@ impl TransitionsEncoder {
     ) -> Result<Self> {
         let ids = if wide_agents { usize::MAX } else { num_agents };
         let arrow = transitions_schema(num_states, ids);
-        let schema_error = |e: parquet::errors::ParquetError| Error::Output {
-            path: dir.to_path_buf(),
-            reason: format!("transitions schema: {e}"),
-        };
+        let schema_error =
+            |e: parquet::errors::ParquetError| Error::encode(dir, "transitions schema", e);
         let descr = Arc::new(
             ArrowSchemaConverter::new()
                 .convert(&arrow)
@@ -498,6 +491,11 @@ impl TransitionsEncoder {
             Error::Output { reason, .. } => Error::Output {
                 path: self.dir.clone(),
                 reason,
+            },
+            Error::Encode { what, source, .. } => Error::Encode {
+                path: self.dir.clone(),
+                what,
+                source,
             },
             other => other,
         }
@@ -662,9 +660,12 @@ impl TransitionsEncoder {
         let mut open = std::mem::take(&mut self.open);
         let index = self.next_part;
         self.next_part += 1;
-        let err = |e: parquet::errors::ParquetError| Error::Output {
-            path: PartWriter::part_path(&self.dir, index),
-            reason: format!("assembling the part: {e}"),
+        let err = |e: parquet::errors::ParquetError| {
+            Error::encode(
+                PartWriter::part_path(&self.dir, index),
+                "assembling the part",
+                e,
+            )
         };
         let mut file = SerializedFileWriter::new(
             Vec::with_capacity(
