@@ -72,6 +72,7 @@ use crate::population::{
     Actions, Collective, CountPopulation, Engine, Population, ShardedPopulation, StopVote,
 };
 use crate::space::{l1_distance, Policy};
+use crate::state::StateWidth;
 use crate::stats;
 pub use crate::stats::{least_squares, RateFit};
 
@@ -508,8 +509,10 @@ fn run_one<M: Model + ?Sized>(
     let seed = params.seed(j);
     let ns = model.num_states();
     let t0 = Instant::now();
+    // Above 65 536 states the u16 engines refuse the run by name.
+    let narrow = StateWidth::of(ns) == Some(StateWidth::U8);
     let acc = match (params.engine, shard) {
-        (EngineKind::Agents, Some((comm, vote))) if ns <= 256 => {
+        (EngineKind::Agents, Some((comm, vote))) if narrow => {
             let pop = ShardedPopulation::<u8>::try_new(comm, Some(vote), ns, n, limit.z, seed)?;
             simulate(model, game, limit, params, pop, seed, cancel)?
         }
@@ -519,7 +522,7 @@ fn run_one<M: Model + ?Sized>(
         }
         (engine, _) => match engine {
             // validate() checked that N fits a usize.
-            EngineKind::Agents if ns <= 256 => {
+            EngineKind::Agents if narrow => {
                 let pop = Population::<u8>::try_new_typed(ns, n as usize, limit.z, seed)?;
                 simulate(model, game, limit, params, pop, seed, cancel)?
             }

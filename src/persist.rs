@@ -14,10 +14,8 @@
 //! chunk) where it is used ([`crate::rng`]), so the iteration counters that key them are all
 //! a run has to save.
 
-use std::any::Any;
-
 use crate::error::Result;
-use crate::state::StateCode;
+use crate::state::{Codes, CodesMut, StateCode};
 
 /// Receives a run's state as named arrays (see the module docs).
 pub trait StateWriter {
@@ -102,15 +100,10 @@ pub fn read_u64(r: &mut dyn StateReader, name: &str) -> Result<u64> {
 ///
 /// # Errors
 /// As [`StateWriter::u8s`].
-#[expect(clippy::ptr_arg, reason = "the downcast needs the sized Vec type")]
-pub fn write_codes<T: StateCode>(w: &mut dyn StateWriter, name: &str, v: &Vec<T>) -> Result<()> {
-    let any: &dyn Any = v;
-    if let Some(b) = any.downcast_ref::<Vec<u8>>() {
-        w.u8s(name, b)
-    } else if let Some(b) = any.downcast_ref::<Vec<u16>>() {
-        w.u16s(name, b)
-    } else {
-        unreachable!("StateCode is sealed to u8 and u16")
+pub fn write_codes<T: StateCode>(w: &mut dyn StateWriter, name: &str, v: &[T]) -> Result<()> {
+    match T::column(v) {
+        Codes::U8(b) => w.u8s(name, b),
+        Codes::U16(b) => w.u16s(name, b),
     }
 }
 
@@ -119,14 +112,9 @@ pub fn write_codes<T: StateCode>(w: &mut dyn StateWriter, name: &str, v: &Vec<T>
 ///
 /// # Errors
 /// As [`StateReader::u8s`].
-#[expect(clippy::ptr_arg, reason = "the downcast needs the sized Vec type")]
-pub fn read_codes<T: StateCode>(r: &mut dyn StateReader, name: &str, v: &mut Vec<T>) -> Result<()> {
-    let any: &mut dyn Any = v;
-    if let Some(b) = any.downcast_mut::<Vec<u8>>() {
-        r.u8s(name, b)
-    } else if let Some(b) = any.downcast_mut::<Vec<u16>>() {
-        r.u16s(name, b)
-    } else {
-        unreachable!("StateCode is sealed to u8 and u16")
+pub fn read_codes<T: StateCode>(r: &mut dyn StateReader, name: &str, v: &mut [T]) -> Result<()> {
+    match T::column_mut(v) {
+        CodesMut::U8(b) => r.u8s(name, b),
+        CodesMut::U16(b) => r.u16s(name, b),
     }
 }

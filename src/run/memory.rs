@@ -134,12 +134,12 @@ pub(crate) fn check_memory(what: impl FnOnce() -> String, needed: u64, hint: &st
 
 /// Bytes per agent of the agent engine's columns for `num_states` states (u8 or u16 states).
 pub(crate) fn engine_bytes_per_agent(num_states: usize) -> u64 {
-    use crate::state::StateCode;
+    use crate::state::StateWidth;
     use crate::transition::TransitionBuffer;
-    (if num_states <= u8::MAX_STATES {
-        TransitionBuffer::<u8>::bytes_per_agent()
-    } else {
-        TransitionBuffer::<u16>::bytes_per_agent()
+    // Above 65 536 states the engine refuses the run; u16's size is an upper bound.
+    (match StateWidth::of(num_states) {
+        Some(StateWidth::U8) => TransitionBuffer::<u8>::bytes_per_agent(),
+        _ => TransitionBuffer::<u16>::bytes_per_agent(),
     }) as u64
 }
 
