@@ -80,7 +80,7 @@ fn run_study(
     let lock = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "nash-gap")?;
     let dir = lock.dir().to_path_buf();
     crate::cmd::refuse_foreign(
-        &[NASH_GAP_FILE, SUMMARY_FILE, "nash_gap.png"].map(|f| dir.join(f)),
+        &[NASH_GAP_FILE, SUMMARY_FILE, output::NASH_GAP_PLOT].map(|f| dir.join(f)),
     )?;
     let interrupted = crate::cmd::interrupt_flag();
     let bar = crate::cmd::progress_bar(params.agents.len() as u64, a.quiet, "{pos}/{len} N");
@@ -116,7 +116,12 @@ fn run_study(
         peak_rss_bytes: crate::cmd::peak_rss_bytes(),
     };
     output::write_summary(&dir, &summary)?;
-    write_loglog_png(&dir.join("nash_gap.png"), &plot_of(sc, &study), 1000, 700)?;
+    write_loglog_png(
+        &dir.join(output::NASH_GAP_PLOT),
+        &plot_of(sc, &study),
+        1000,
+        700,
+    )?;
     print_report(&mut out, &study)?;
     writeln!(out, "wrote {}", dir.display())?;
     Ok(

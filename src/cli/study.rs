@@ -131,12 +131,12 @@ fn run_study(
             output::FINITE_N_FILE,
             output::FINITE_N_STEPS_FILE,
             output::SUMMARY_FILE,
-            "finite_n.png",
+            output::FINITE_N_PLOT,
         ]
         .map(|f| dir.join(f)),
     )?;
 
-    let journal_dir = dir.join("finite_n.runs");
+    let journal_dir = dir.join(output::FINITE_N_JOURNAL_DIR);
     let (journal, finished) =
         mfgsim::run::checkpoint::StudyJournal::open(&journal_dir, sc, params, a.resume)?;
     if a.resume {
@@ -224,7 +224,7 @@ fn run_study(
         peak_rss_bytes: crate::cmd::peak_rss_bytes(),
     };
     output::write_summary(&dir, &summary)?;
-    let png = dir.join("finite_n.png");
+    let png = dir.join(output::FINITE_N_PLOT);
     write_loglog_png(&png, &plot_of(sc, params, report), 1000, 700)?;
 
     print_report(&mut out, report, params)?;

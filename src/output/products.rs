@@ -45,6 +45,12 @@ pub const FINITE_N_STEPS_FILE: &str = "finite_n_steps.parquet";
 pub const NASH_GAP_FILE: &str = "nash_gap.parquet";
 /// A sweep's table, one row per finished run.
 pub const SWEEP_TABLE_FILE: &str = "sweep.parquet";
+/// A finite-N study's log-log chart.
+pub const FINITE_N_PLOT: &str = "finite_n.png";
+/// A nash-gap study's log-log chart.
+pub const NASH_GAP_PLOT: &str = "nash_gap.png";
+/// A finite-N study's journal of finished runs (for `--resume`).
+pub const FINITE_N_JOURNAL_DIR: &str = "finite_n.runs";
 
 /// The snapshot rows of a run as one batch of [`snapshot_schema`].
 pub fn snapshots_batch(num_states: usize, snaps: &[Snapshot]) -> RecordBatch {

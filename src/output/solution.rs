@@ -156,8 +156,8 @@ pub fn write_solutions(
             .with_extra(KEY_ALGO, sol.algo.name())
             .with_extra(KEY_CONVERGED, sol.converged().to_string())
             .with_extra(KEY_MIXED, sol.mixed.to_string());
-        write_trajectory(&sub.join("trajectory.parquet"), sol, &meta)?;
-        write_equilibrium(&sub.join("equilibrium.parquet"), sol, epsilon, &meta)?;
+        write_trajectory(&sub.join(super::TRAJECTORY_FILE), sol, &meta)?;
+        write_equilibrium(&sub.join(super::EQUILIBRIUM_FILE), sol, epsilon, &meta)?;
     }
     Ok(())
 }

@@ -207,7 +207,7 @@ fn read_inputs(req: &PlotRequest) -> Result<Vec<Input>> {
         .map(|(i, p)| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
             let known_file = name == crate::output::SUMMARY_FILE
-                || name == "sweep.json"
+                || name == crate::output::MANIFEST_FILE
                 || name.ends_with(".parquet");
             if p.is_file() && !known_file {
                 // Any other file is a finite-n summary under another name (as before sweeps).
@@ -1184,7 +1184,7 @@ fn default_x(s: &Sweep) -> Result<String> {
     match varying.as_slice() {
         [one] => Ok((*one).to_string()),
         _ => Err(Error::Input {
-            path: s.dir.join("sweep.json"),
+            path: s.dir.join(crate::output::MANIFEST_FILE),
             key: "--x".into(),
             reason: format!(
                 "give --x KEY, the grid key for the x axis (the grid keys: {})",

@@ -100,7 +100,7 @@ pub fn detect(dir: &Path) -> Result<InputKind> {
     if !solve_branches(dir).is_empty() {
         return Ok(InputKind::Solve);
     }
-    let hint = if dir.join("snapshots.parts").is_dir() {
+    let hint = if dir.join(crate::output::SNAPSHOT_PARTS_DIR).is_dir() {
         " (snapshots.parts/ without snapshots.parquet: the learn run has not finished)"
     } else {
         ""
@@ -620,7 +620,7 @@ impl Sweep {
         self.grid.iter().position(|g| g.key == key).ok_or_else(|| {
             let keys: Vec<&str> = self.grid.iter().map(|g| g.key.as_str()).collect();
             input_error(
-                &self.dir.join("sweep.json"),
+                &self.dir.join(crate::output::MANIFEST_FILE),
                 key,
                 format!(
                     "not a grid key of this sweep (its grid keys: {})",
@@ -650,7 +650,7 @@ impl Sweep {
         if self.runs.is_empty() {
             let w: Vec<String> = wheres.iter().map(|(k, v)| format!("{k}={v}")).collect();
             return Err(input_error(
-                &self.dir.join("sweep.json"),
+                &self.dir.join(crate::output::MANIFEST_FILE),
                 &w.join(" "),
                 "no run of the sweep matches --where",
             ));
@@ -702,7 +702,7 @@ impl Sweep {
             "finite-n" => Ok(InputKind::FiniteN),
             "nash-gap" => Ok(InputKind::NashGap),
             other => Err(input_error(
-                &self.dir.join("sweep.json"),
+                &self.dir.join(crate::output::MANIFEST_FILE),
                 "command",
                 format!("unknown command `{other}` (expected solve, learn, finite-n or nash-gap)"),
             )),
