@@ -13,22 +13,16 @@
 
 #![expect(clippy::print_stderr, reason = "an experiment reports on stderr")]
 
-use std::str::FromStr;
+mod util;
+
 use std::time::Instant;
+use util::env;
 
 use mfgsim::learner::{Algorithm, Evaluator, Gmbl, LearnerParams, Ledger, Tmfq};
 use mfgsim::model::{mean_state, Gig, Infection, Model};
 use mfgsim::operator::TqIteration;
 use mfgsim::space::{l1_distance, sup_distance, uniform, QTable};
 use mfgsim::{solve, GameParams, KernelTables, SolverParams, Start};
-
-/// `$NAME` parsed, or `default`.
-fn env<T: FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Q*_z of the default game, to 10⁻¹³.
 fn q_star(model: &dyn Model, z: &[f64]) -> QTable {

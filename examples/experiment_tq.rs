@@ -11,7 +11,9 @@
 
 #![expect(clippy::print_stderr, reason = "an experiment reports on stderr")]
 
-use std::str::FromStr;
+mod util;
+
+use util::env;
 
 use mfgsim::learner::{TqLearner, TqLearnerParams, VecTransitions};
 use mfgsim::model::{mean_state, Gig, Infection, Model};
@@ -20,14 +22,6 @@ use mfgsim::rng::{stream, Purpose, StreamRng};
 use mfgsim::space::{sup_distance, Policy, QTable};
 use mfgsim::{GameParams, KernelTables};
 use rand::RngExt;
-
-/// `$NAME` parsed, or `default`.
-fn env<T: FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Learner parameters from the environment: B, W, H (defaults otherwise).
 fn env_params() -> TqLearnerParams {
