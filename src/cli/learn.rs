@@ -100,13 +100,11 @@ pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
     if let Some(session) = crate::mpi::session()? {
         // One population over the ranks: refusals first, on every rank, before any collective.
         let comm = session.world();
-        let check = refuse_sharded_flags(&a).and_then(|()| {
-            Ok(run::learn_sharded_preflight(
-                &sc,
-                &LearnOptions::default(),
-                comm.size(),
-            )?)
-        });
+        let opts = LearnOptions {
+            export_fraction: a.export_transitions.then_some(a.export_fraction),
+        };
+        let check = refuse_sharded_flags(&a)
+            .and_then(|()| Ok(run::learn_sharded_preflight(&sc, &opts, comm.size())?));
         if let Some(code) = crate::mpi::agree(comm, check)? {
             return Ok(code);
         }
@@ -124,12 +122,6 @@ pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
     expect(dead_code, reason = "used under mpirun only")
 )]
 fn refuse_sharded_flags(a: &LearnArgs) -> Result<()> {
-    if a.export_transitions {
-        bail!(
-            "--export-transitions is not supported under mpirun: the transitions stay on the \
-             rank that holds the agents; run without mpirun"
-        );
-    }
     if a.checkpoint_every.is_some() || a.resume.is_some() {
         bail!(
             "--checkpoint-every and --resume are not supported under mpirun (the agents' \
@@ -139,17 +131,95 @@ fn refuse_sharded_flags(a: &LearnArgs) -> Result<()> {
     Ok(())
 }
 
-/// A rank other than 0 of a sharded run: the same library call, its block of the agents,
-/// no output.
-fn follow_learn(sc: &mfgsim::scenario::Scenario, comm: &dyn Collective) -> Result<ExitCode> {
-    let interrupted = crate::cmd::interrupt_flag();
-    let report = run::learn_sharded(
-        sc,
-        &LearnOptions::default(),
-        comm,
-        &interrupted,
-        &mut |_, _| Ok(()),
+/// The directory a learn run writes: `--out`, `--resume` or `out/SCENARIO/learn-ALGO`
+/// (the same on every rank: a path relative to the shared working directory).
+fn learn_dir(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> std::path::PathBuf {
+    a.out.as_deref().or(a.resume.as_deref()).map_or_else(
+        || {
+            std::path::Path::new("out")
+                .join(&sc.name)
+                .join(format!("learn-{}", sc.learner.algo.as_str()))
+        },
+        std::path::Path::to_path_buf,
+    )
+}
+
+/// The provenance every file of a learn run carries.
+fn learn_meta(sc: &mfgsim::scenario::Scenario) -> RunMetadata {
+    let algo = sc.learner.algo;
+    let meta = RunMetadata::new(sc.text.clone(), sc.sim.seed)
+        .with_extra("mfgsim.command", "learn")
+        .with_extra("mfgsim.algo", algo.as_str());
+    if algo.uses_population() {
+        meta.with_extra("mfgsim.agents", sc.sim.agents.to_string())
+    } else {
+        meta
+    }
+}
+
+/// The transitions export of this process: `DIR/transitions/part-NNNNN.parquet`, or this
+/// rank's `part-rRRRRR-NNNNN.parquet` under mpirun (every rank writes its block's rows).
+fn transitions_export(
+    sc: &mfgsim::scenario::Scenario,
+    a: &LearnArgs,
+    trans_dir: &std::path::Path,
+    meta: &RunMetadata,
+    comm: Option<&dyn Collective>,
+) -> Result<Option<TransitionsExport>> {
+    if !a.export_transitions {
+        return Ok(None);
+    }
+    // Pages encoded on the pool, parts of about 2^20 rows written by a writer thread.
+    let model = sc.model.as_model();
+    let agents = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
+    let encoder = TransitionsEncoder::try_new(
+        trans_dir,
+        model.num_states(),
+        model.num_actions(),
+        agents,
+        meta,
+        a.export_codec.codec(),
     )?;
+    Ok(Some(match comm {
+        Some(c) => TransitionsExport::try_new_for_rank(encoder, c.rank())?,
+        None => TransitionsExport::try_new(encoder)?,
+    }))
+}
+
+/// Rank 0 has locked and prepared the output directory (`ready` = 1): one all-reduce, so
+/// no rank writes into it before.
+fn directory_ready(comm: &dyn Collective, ready: bool) -> bool {
+    let mut words = [u64::from(ready && comm.rank() == 0)];
+    comm.all_reduce_sum(&mut words);
+    words[0] == 1
+}
+
+/// A rank other than 0 of a sharded run: the same library call, its block of the agents;
+/// it writes only its own transitions parts (`--export-transitions`), once rank 0 has
+/// prepared the directory.
+fn follow_learn(
+    sc: &mfgsim::scenario::Scenario,
+    a: &LearnArgs,
+    comm: &dyn Collective,
+) -> Result<ExitCode> {
+    if !directory_ready(comm, false) {
+        return Ok(ExitCode::from(2));
+    }
+    let trans_dir = learn_dir(sc, a).join("transitions");
+    let mut exporter = transitions_export(sc, a, &trans_dir, &learn_meta(sc), Some(comm))?;
+    let opts = LearnOptions {
+        export_fraction: a.export_transitions.then_some(a.export_fraction),
+    };
+    let interrupted = crate::cmd::interrupt_flag();
+    let report = run::learn_sharded(sc, &opts, comm, &interrupted, &mut |_, batch| {
+        if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
+            exp.push(&b)?;
+        }
+        Ok(())
+    })?;
+    if let Some(e) = exporter {
+        e.finish()?;
+    }
     Ok(if report.interrupted {
         ExitCode::from(130)
     } else {
@@ -163,7 +233,7 @@ fn run_learn(
     comm: Option<&dyn Collective>,
 ) -> Result<ExitCode> {
     if let Some(c) = comm.filter(|c| c.rank() != 0) {
-        return follow_learn(sc, c);
+        return follow_learn(sc, a, c);
     }
     let mut out = std::io::stdout().lock();
     let algo = sc.learner.algo;
@@ -192,21 +262,15 @@ fn run_learn(
         ))
     )?;
 
-    let out_dir = a.out.as_deref().or(a.resume.as_deref());
     // One default directory per algorithm: `--algo X` never replaces another's run.
-    let lock = crate::cmd::output_dir(out_dir, &sc.name, &format!("learn-{}", algo.as_str()))?;
+    let lock = crate::cmd::output_dir(Some(&learn_dir(sc, a)), &sc.name, "")?;
     let dir = lock.dir().to_path_buf();
     let plan = checkpoint_plan(&dir, a);
     let plan = plan.as_ref();
     let parts_dir = dir.join("snapshots.parts");
     let trans_dir = dir.join("transitions");
     prepare_dir(&dir, &parts_dir, &trans_dir, a.export_transitions)?;
-    let mut meta = RunMetadata::new(sc.text.clone(), sc.sim.seed)
-        .with_extra("mfgsim.command", "learn")
-        .with_extra("mfgsim.algo", algo.as_str());
-    if algo.uses_population() {
-        meta = meta.with_extra("mfgsim.agents", sc.sim.agents.to_string());
-    }
+    let meta = learn_meta(sc);
 
     let ns = sc.model.as_model().num_states();
     let schema = snapshot_schema(ns);
@@ -214,21 +278,10 @@ fn run_learn(
         PartWriter::try_new(&parts_dir, schema.clone(), meta.clone(), a.flush_every)?,
         64,
     )?;
-    let mut exporter = if a.export_transitions {
-        // Pages encoded on the pool, parts of about 2^20 rows written by a writer thread.
-        let na = sc.model.as_model().num_actions();
-        let agents = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
-        Some(TransitionsExport::try_new(TransitionsEncoder::try_new(
-            &trans_dir,
-            ns,
-            na,
-            agents,
-            &meta,
-            a.export_codec.codec(),
-        )?)?)
-    } else {
-        None
-    };
+    let mut exporter = transitions_export(sc, a, &trans_dir, &meta, comm)?;
+    if let Some(c) = comm {
+        directory_ready(c, true);
+    }
     let mut row = TableBuilder::new(schema.clone(), 1);
     let interrupted = crate::cmd::interrupt_flag();
     let bar = crate::cmd::progress_bar(sc.sim.iterations, a.quiet, "{pos}/{len}");

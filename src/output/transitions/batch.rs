@@ -82,7 +82,7 @@ pub(crate) fn transitions_columns<T: StateCode>(
     selection: &Selection,
 ) -> RecordBatch {
     let n = buffer.len();
-    let schema = transitions_schema(buffer.tables().num_states(), n);
+    let schema = transitions_schema(buffer.tables().num_states(), selection.population());
     let iteration = u32::try_from(iteration).expect("iteration exceeds u32::MAX");
     let lens: Vec<usize> = (0..n.div_ceil(CHUNK))
         .map(|c| selection.chunk_agents(c, n).len())
@@ -136,6 +136,7 @@ fn columns<T: StateCode, Ag: FromIndex, St: FromIndex>(
     selection: &Selection,
 ) -> RecordBatch {
     let n = buffer.len();
+    let first = selection.first_agent();
     let rows: usize = lens.iter().sum();
     let (mut agent, mut s, mut a) = (
         vec![Ag::default(); rows],
@@ -166,7 +167,7 @@ fn columns<T: StateCode, Ag: FromIndex, St: FromIndex>(
             for j in 0..kept.len() {
                 let i = kept.agent(j);
                 let (si, ai) = (prev[i].index(), unpack_action(packed[i]));
-                agent[j] = Ag::from_index(i);
+                agent[j] = Ag::from_index(first + i);
                 s[j] = St::from_index(si);
                 a[j] = ai as u8;
                 r[j] = tables.r(si, ai);
