@@ -9,8 +9,7 @@ use mfgsim::check::CheckOptions;
 use mfgsim::finite_n::{EngineKind, FiniteNParams, PolicySource};
 use mfgsim::learner::Evaluator;
 use mfgsim::model::{check_pmf, KernelTables};
-use mfgsim::output::{finite_n_runs_batch, finite_n_steps_batch, nash_gap_batch, push_snapshot};
-use mfgsim::output::{snapshot_schema, TableBuilder};
+use mfgsim::output::{finite_n_runs_batch, finite_n_steps_batch, nash_gap_batch, snapshots_batch};
 use mfgsim::run::{self, LearnOptions, SolveRun};
 use mfgsim::scenario::StartSpec;
 use mfgsim::space::{Policy, QTable};
@@ -321,11 +320,7 @@ fn _learn<'py>(
         })
     })?;
     let ns = sc.model.as_model().num_states();
-    let mut rows = TableBuilder::new(snapshot_schema(ns), report.snapshots.len());
-    for s in &report.snapshots {
-        push_snapshot(&mut rows, s);
-    }
-    let (cols, ipc) = batch_to_python(py, &rows.finish())?;
+    let (cols, ipc) = batch_to_python(py, &snapshots_batch(ns, &report.snapshots))?;
     let d = PyDict::new(py);
     d.set_item("summary", to_python(py, &report)?)?;
     d.set_item("columns", cols)?;

@@ -6,10 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use mfgsim::output::{
-    self, push_snapshot, snapshot_schema, PartWriter, RunMetadata, StreamingParquet, TableBuilder,
-    TransitionsEncoder, TransitionsExport,
-};
+use mfgsim::output::{self, LearnWriter, RunMetadata, TransitionsSpec};
 use mfgsim::population::Collective;
 use mfgsim::run::{self, LearnOptions, LearnReport};
 use mfgsim::scenario::Override;
@@ -132,7 +129,8 @@ fn refuse_sharded_flags(a: &LearnArgs) -> Result<()> {
 }
 
 /// The directory a learn run writes: `--out`, `--resume` or `out/SCENARIO/learn-ALGO`
-/// (the same on every rank: a path relative to the shared working directory).
+/// (one default directory per algorithm: `--algo X` never replaces another's run; the same
+/// path on every rank, relative to the shared working directory).
 fn learn_dir(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> std::path::PathBuf {
     a.out.as_deref().or(a.resume.as_deref()).map_or_else(
         || {
@@ -157,37 +155,24 @@ fn learn_meta(sc: &mfgsim::scenario::Scenario) -> RunMetadata {
     }
 }
 
-/// The transitions export of this process: `DIR/transitions/part-NNNNN.parquet`, or this
-/// rank's `part-rRRRRR-NNNNN.parquet` under mpirun (every rank writes its block's rows).
-fn transitions_export(
+/// The transitions dataset's spec with `--export-transitions`: this process's parts, or
+/// this rank's under mpirun (every rank writes its block's rows).
+fn transitions_spec(
     sc: &mfgsim::scenario::Scenario,
     a: &LearnArgs,
-    trans_dir: &std::path::Path,
-    meta: &RunMetadata,
     comm: Option<&dyn Collective>,
-) -> Result<Option<TransitionsExport>> {
-    if !a.export_transitions {
-        return Ok(None);
-    }
-    // Pages encoded on the pool, parts of about 2^20 rows written by a writer thread.
-    let model = sc.model.as_model();
-    let agents = usize::try_from(sc.sim.agents).unwrap_or(usize::MAX);
-    let encoder = TransitionsEncoder::try_new(
-        trans_dir,
-        model.num_states(),
-        model.num_actions(),
-        agents,
-        meta,
-        a.export_codec.codec(),
-    )?;
-    Ok(Some(match comm {
-        Some(c) => TransitionsExport::try_new_for_rank(encoder, c.rank())?,
-        None => TransitionsExport::try_new(encoder)?,
-    }))
+) -> Option<TransitionsSpec> {
+    // Transition pages encoded on the pool, parts of about 2^20 rows written by a thread.
+    a.export_transitions.then(|| TransitionsSpec {
+        num_actions: sc.model.as_model().num_actions(),
+        agents: usize::try_from(sc.sim.agents).unwrap_or(usize::MAX),
+        codec: a.export_codec.codec(),
+        rank: comm.map(|c| c.rank()),
+    })
 }
 
-/// Rank 0 has locked and prepared the output directory (`ready` = 1): one all-reduce, so
-/// no rank writes into it before.
+/// Rank 0 has locked and prepared the output directory: one all-reduce, so no rank writes
+/// into it before (rank 0 passes `ready`; an error before it ends the job, `mpi::finish`).
 fn directory_ready(comm: &dyn Collective, ready: bool) -> bool {
     let mut words = [u64::from(ready && comm.rank() == 0)];
     comm.all_reduce_sum(&mut words);
@@ -205,8 +190,12 @@ fn follow_learn(
     if !directory_ready(comm, false) {
         return Ok(ExitCode::from(2));
     }
-    let trans_dir = learn_dir(sc, a).join("transitions");
-    let mut exporter = transitions_export(sc, a, &trans_dir, &learn_meta(sc), Some(comm))?;
+    let dir = learn_dir(sc, a);
+    let ns = sc.model.as_model().num_states();
+    let mut exporter = match transitions_spec(sc, a, Some(comm)) {
+        Some(spec) => Some(output::open_transitions(&dir, &learn_meta(sc), ns, spec)?),
+        None => None,
+    };
     let opts = LearnOptions {
         export_fraction: a.export_transitions.then_some(a.export_fraction),
     };
@@ -262,27 +251,16 @@ fn run_learn(
         ))
     )?;
 
-    // One default directory per algorithm: `--algo X` never replaces another's run.
     let lock = crate::cmd::output_dir(Some(&learn_dir(sc, a)), &sc.name, "")?;
     let dir = lock.dir().to_path_buf();
     let plan = checkpoint_plan(&dir, a);
     let plan = plan.as_ref();
-    let parts_dir = dir.join("snapshots.parts");
-    let trans_dir = dir.join("transitions");
-    prepare_dir(&dir, &parts_dir, &trans_dir, a.export_transitions)?;
-    let meta = learn_meta(sc);
-
     let ns = sc.model.as_model().num_states();
-    let schema = snapshot_schema(ns);
-    let mut stream = StreamingParquet::spawn(
-        PartWriter::try_new(&parts_dir, schema.clone(), meta.clone(), a.flush_every)?,
-        64,
-    )?;
-    let mut exporter = transitions_export(sc, a, &trans_dir, &meta, comm)?;
+    let export = transitions_spec(sc, a, comm);
+    let mut writer = LearnWriter::try_new(&dir, learn_meta(sc), ns, a.flush_every, export)?;
     if let Some(c) = comm {
         directory_ready(c, true);
     }
-    let mut row = TableBuilder::new(schema.clone(), 1);
     let interrupted = crate::cmd::interrupt_flag();
     let bar = crate::cmd::progress_bar(sc.sim.iterations, a.quiet, "{pos}/{len}");
     let opts = LearnOptions {
@@ -293,11 +271,7 @@ fn run_learn(
     let mut on_iteration = |snap: &mfgsim::learner::Snapshot,
                             batch: Option<mfgsim::output::StepTransitions<'_>>|
      -> mfgsim::Result<()> {
-        push_snapshot(&mut row, snap);
-        stream.send(row.finish())?;
-        if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
-            exp.push(&b)?;
-        }
+        writer.push(snap, batch)?;
         let rate = if algo.uses_population() {
             format!(
                 "  {:.1} M agent-steps/s",
@@ -323,12 +297,7 @@ fn run_learn(
         Err(e) => {
             // Nothing to keep: remove the (empty or partial) parts this run wrote, so a
             // refused or failed run leaves no debris (only mfgsim's own files go).
-            drop(stream);
-            drop(exporter);
-            let _ = output::clear_part_dir(&parts_dir);
-            if a.export_transitions {
-                let _ = output::clear_part_dir(&trans_dir);
-            }
+            writer.abort();
             if matches!(e, mfgsim::Error::Interrupted) {
                 return Ok(crate::cmd::interrupted_early(
                     "interrupted before the first iteration; nothing written",
@@ -344,17 +313,9 @@ fn run_learn(
 
     // Close the streams, then write the single-file snapshots.parquet and drop the parts.
     let t_close = Instant::now();
-    let parts = stream.finish()?;
-    if let Some(e) = exporter {
-        e.finish()?;
-    }
-    let mut all_rows = TableBuilder::new(schema, report.snapshots.len());
-    for s in &report.snapshots {
-        push_snapshot(&mut all_rows, s);
-    }
-    output::write_parquet(&dir.join("snapshots.parquet"), &all_rows.finish(), &meta)?;
-    output::clear_part_dir(&parts.dir)
-        .with_context(|| format!("removing the snapshot parts {}", parts.dir.display()))?;
+    writer
+        .finish(&report.snapshots)
+        .with_context(|| format!("closing the outputs in {}", dir.display()))?;
     let peak_rss = crate::cmd::peak_rss_bytes();
     let summary = Summary {
         report: &report,
@@ -369,7 +330,7 @@ fn run_learn(
         }),
         close_outputs_seconds: t_close.elapsed().as_secs_f64(),
     };
-    output::write_json(&dir.join("summary.json"), &serde_json::to_value(&summary)?)?;
+    output::write_summary(&dir, &summary)?;
     print_report(&mut out, &report, sc.game.gamma, peak_rss)?;
     if let Some(c) = &report.checkpoint {
         print_checkpoints(&mut out, c, &dir, report.interrupted)?;
@@ -390,7 +351,7 @@ fn checkpoint_plan(dir: &std::path::Path, a: &LearnArgs) -> Option<run::Checkpoi
     }
     let options = [("flush_every".to_string(), a.flush_every.to_string())].into();
     Some(run::CheckpointPlan {
-        dir: dir.join("checkpoint"),
+        dir: dir.join(output::CHECKPOINT_DIR),
         every: a.checkpoint_every.unwrap_or(run::Interval::Never),
         resume: a.resume.is_some(),
         options,
@@ -426,33 +387,6 @@ fn print_checkpoints(
                 dir.display()
             )?;
         }
-    }
-    Ok(())
-}
-
-/// Makes `dir` ready for this run, deleting only what a previous mfgsim run wrote: refuses
-/// when `snapshots.parquet` or `summary.json` are foreign, or when a part directory this run
-/// writes (`snapshots.parts/`, and `transitions/` with `--export-transitions`) holds foreign
-/// files; removes a previous run's parts. A `transitions/` holding foreign files is left
-/// alone when this run does not export.
-fn prepare_dir(
-    dir: &std::path::Path,
-    parts_dir: &std::path::Path,
-    trans_dir: &std::path::Path,
-    export: bool,
-) -> Result<()> {
-    crate::cmd::refuse_foreign(&[dir.join("snapshots.parquet"), dir.join("summary.json")])?;
-    output::check_part_dir(parts_dir)?;
-    let stale_ours = output::check_part_dir(trans_dir).is_ok();
-    if export {
-        output::check_part_dir(trans_dir)?;
-    }
-    output::clear_part_dir(parts_dir)
-        .with_context(|| format!("removing the previous run's {}", parts_dir.display()))?;
-    if stale_ours {
-        // A previous run's dataset would not match this run's summary.
-        output::clear_part_dir(trans_dir)
-            .with_context(|| format!("removing the previous run's {}", trans_dir.display()))?;
     }
     Ok(())
 }

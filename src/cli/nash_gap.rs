@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use anyhow::Result;
 use mfgsim::nash_gap::{GroupGap, NashGapParams};
 use mfgsim::output::plot::{write_loglog_png, LogLogPlot, LogLogSeries};
-use mfgsim::output::{self, RunMetadata, NASH_GAP_TABLE};
+use mfgsim::output::{self, RunMetadata, NASH_GAP_FILE, SUMMARY_FILE};
 use mfgsim::run::{self, NashGapRun, NashPolicy};
 use serde::Serialize;
 
@@ -80,7 +80,7 @@ fn run_study(
     let lock = crate::cmd::output_dir(a.out.as_deref(), &sc.name, "nash-gap")?;
     let dir = lock.dir().to_path_buf();
     crate::cmd::refuse_foreign(
-        &[NASH_GAP_TABLE, "summary.json", "nash_gap.png"].map(|f| dir.join(f)),
+        &[NASH_GAP_FILE, SUMMARY_FILE, "nash_gap.png"].map(|f| dir.join(f)),
     )?;
     let interrupted = crate::cmd::interrupt_flag();
     let bar = crate::cmd::progress_bar(params.agents.len() as u64, a.quiet, "{pos}/{len} N");
@@ -102,19 +102,20 @@ fn run_study(
         }
         Err(e) => return Err(e.into()),
     };
-    let meta = RunMetadata::new(sc.text.clone(), params.seed)
-        .with_extra("mfgsim.command", "nash-gap")
-        .with_extra("mfgsim.policy", study.policy.clone());
-    output::write_parquet(
-        &dir.join(NASH_GAP_TABLE),
-        &output::nash_gap_batch(&study.report, &study.policy_greedy),
+    let meta =
+        RunMetadata::new(sc.text.clone(), params.seed).with_extra("mfgsim.command", "nash-gap");
+    output::write_nash_gap_table(
+        &dir,
+        &study.report,
+        &study.policy_greedy,
+        &study.policy,
         &meta,
     )?;
     let summary = Summary {
         report: &study,
         peak_rss_bytes: crate::cmd::peak_rss_bytes(),
     };
-    output::write_json(&dir.join("summary.json"), &serde_json::to_value(&summary)?)?;
+    output::write_summary(&dir, &summary)?;
     write_loglog_png(&dir.join("nash_gap.png"), &plot_of(sc, &study), 1000, 700)?;
     print_report(&mut out, &study)?;
     writeln!(out, "wrote {}", dir.display())?;

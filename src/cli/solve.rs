@@ -60,9 +60,9 @@ pub fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
             StartSpec::Extremal => &["least", "greatest"],
             StartSpec::Single(_) => &[""],
         };
-        let mut files = vec![dir.join("summary.json")];
+        let mut files = vec![dir.join(output::SUMMARY_FILE)];
         for sub in subs {
-            for f in ["trajectory.parquet", "equilibrium.parquet"] {
+            for f in [output::TRAJECTORY_FILE, output::EQUILIBRIUM_FILE] {
                 files.push(dir.join(sub).join(f));
             }
         }
@@ -116,7 +116,7 @@ pub fn solve_cmd(a: SolveArgs) -> Result<ExitCode> {
             .map(|(l, r)| (l, &r.solution))
             .collect();
         output::write_solutions(&dir, &runs, sc.game.epsilon, &meta)?;
-        output::write_json(&dir.join("summary.json"), &serde_json::to_value(&report)?)?;
+        output::write_summary(&dir, &report)?;
         writeln!(out, "wrote {}", dir.display())?;
     }
     Ok(if report.all_converged {
@@ -244,7 +244,10 @@ pub fn equilibria_cmd(a: EquilibriaArgs) -> Result<ExitCode> {
         .out
         .clone()
         .unwrap_or_else(|| Path::new("out").join(&sc.name).join("equilibria"));
-    let files = [dir.join("summary.json"), dir.join("equilibria.parquet")];
+    let files = [
+        dir.join(output::SUMMARY_FILE),
+        dir.join(output::EQUILIBRIA_FILE),
+    ];
     let _lock = if a.no_write {
         None
     } else {
@@ -336,7 +339,7 @@ pub fn equilibria_cmd(a: EquilibriaArgs) -> Result<ExitCode> {
             RunMetadata::new(sc.text.clone(), opts.seed).with_extra("mfgsim.command", "equilibria");
         let na = sc.model.as_model().num_actions();
         output::write_census(&files[1], c, na, &meta)?;
-        output::write_json(&files[0], &serde_json::to_value(&report)?)?;
+        output::write_summary(&dir, &report)?;
         writeln!(out, "wrote {}", dir.display())?;
     }
     Ok(if c.equilibria.is_empty() {

@@ -128,9 +128,9 @@ fn run_study(
     let dir = lock.dir().to_path_buf();
     crate::cmd::refuse_foreign(
         &[
-            "finite_n.parquet",
-            "finite_n_steps.parquet",
-            "summary.json",
+            output::FINITE_N_FILE,
+            output::FINITE_N_STEPS_FILE,
+            output::SUMMARY_FILE,
             "finite_n.png",
         ]
         .map(|f| dir.join(f)),
@@ -218,29 +218,12 @@ fn run_study(
         .with_extra("mfgsim.command", "finite-n")
         .with_extra("mfgsim.engine", params.engine.as_str())
         .with_extra("mfgsim.policy", params.policy.as_str());
-    output::write_parquet(
-        &dir.join("finite_n.parquet"),
-        &output::finite_n_runs_batch(report, ns),
-        &meta,
-    )?;
-    let steps_path = dir.join("finite_n_steps.parquet");
-    if params.keep_steps {
-        output::write_parquet(
-            &steps_path,
-            &output::finite_n_steps_batch(report, ns),
-            &meta,
-        )?;
-    } else if steps_path.exists() {
-        // A previous run's steps would not match this run's table.
-        std::fs::remove_file(&steps_path).map_err(|e| {
-            anyhow::anyhow!("removing the previous run's {}: {e}", steps_path.display())
-        })?;
-    }
+    output::write_finite_n_tables(&dir, report, ns, params.keep_steps, &meta)?;
     let summary = Summary {
         report: &study,
         peak_rss_bytes: crate::cmd::peak_rss_bytes(),
     };
-    output::write_json(&dir.join("summary.json"), &serde_json::to_value(&summary)?)?;
+    output::write_summary(&dir, &summary)?;
     let png = dir.join("finite_n.png");
     write_loglog_png(&png, &plot_of(sc, params, report), 1000, 700)?;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::parquet::{numbered_fields, write_parquet, RunMetadata, TableBuilder};
+use super::table::{numbered_fields, write_parquet, RunMetadata, TableBuilder};
 use crate::census::Census;
 use crate::error::Result;
 

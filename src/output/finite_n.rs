@@ -5,7 +5,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::parquet::{numbered_fields, TableBuilder};
+use super::table::{numbered_fields, TableBuilder};
 use crate::finite_n::FiniteNReport;
 
 /// Integer columns are Int64: a u64 above i64::MAX keeps its bits (two's complement).

@@ -101,9 +101,11 @@ mod manifest;
 mod nash_gap;
 mod online;
 mod owned;
-mod parquet;
 #[cfg(feature = "plot")]
 pub mod plot;
+mod products;
+mod solution;
+mod table;
 mod transitions;
 
 pub use self::census::{census_batch, census_schema, write_census};
@@ -114,18 +116,26 @@ pub use self::json::{solution_json, write_json};
 pub(crate) use self::lock::not_a_plain_file;
 pub use self::lock::{ensure_real_dir, DirLock, LOCK_FILE};
 pub use self::manifest::{ManifestAxis, ManifestRun, SweepManifest, MANIFEST_FILE};
-pub use self::nash_gap::{nash_gap_batch, nash_gap_schema, NASH_GAP_TABLE};
+pub use self::nash_gap::{nash_gap_batch, nash_gap_schema};
 pub use self::online::{push_snapshot, snapshot_schema};
 pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written_by_mfgsim};
-pub use self::parquet::{
-    equilibrium_batch, equilibrium_schema, numbered_fields, read_parquet, trajectory_batch,
-    trajectory_schema, write_equilibrium, write_parquet, write_solutions, write_trajectory, Codec,
-    ParquetTable, ParquetTableWriter, PartSummary, PartWriter, RowAppender, RunMetadata,
-    StreamingParquet, TableBuilder, DEFAULT_ROW_GROUP_BYTES, KEY_ALGO, KEY_CONVERGED, KEY_MIXED,
-    KEY_SCENARIO, KEY_SEED, KEY_VERSION,
-};
 #[cfg(feature = "plot")]
 pub use self::plot::{read_finite_n_series, read_nash_gap_series};
+pub use self::products::{
+    open_transitions, snapshots_batch, write_finite_n_tables, write_nash_gap_table,
+    write_snapshots, write_summary, LearnWriter, TransitionsSpec, CHECKPOINT_DIR, EQUILIBRIA_FILE,
+    EQUILIBRIUM_FILE, FINITE_N_FILE, FINITE_N_STEPS_FILE, NASH_GAP_FILE, SNAPSHOTS_FILE,
+    SNAPSHOT_PARTS_DIR, SUMMARY_FILE, SWEEP_TABLE_FILE, TRAJECTORY_FILE, TRANSITIONS_DIR,
+};
+pub use self::solution::{
+    equilibrium_batch, equilibrium_schema, trajectory_batch, trajectory_schema, write_equilibrium,
+    write_solutions, write_trajectory, KEY_ALGO, KEY_CONVERGED, KEY_MIXED,
+};
+pub use self::table::{
+    numbered_fields, read_parquet, write_parquet, Codec, ParquetTable, ParquetTableWriter,
+    PartSummary, PartWriter, RowAppender, RunMetadata, StreamingParquet, TableBuilder,
+    DEFAULT_ROW_GROUP_BYTES, KEY_SCENARIO, KEY_SEED, KEY_VERSION,
+};
 pub use self::transitions::{transitions_batch, transitions_schema};
 pub use self::transitions::{
     EncodedPart, Selection, StepTransitions, TransitionsEncoder, TransitionsExport, ROWS_PER_PART,

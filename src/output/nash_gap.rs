@@ -6,11 +6,8 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::parquet::{numbered_fields, TableBuilder};
+use super::table::{numbered_fields, TableBuilder};
 use crate::nash_gap::NashGapReport;
-
-/// The table's file name.
-pub const NASH_GAP_TABLE: &str = "nash_gap.parquet";
 
 /// Schema of `nash_gap.parquet`, one row per (N, s0), for |S| = `num_states`:
 ///

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 
-use super::parquet::{numbered_fields, TableBuilder};
+use super::table::{numbered_fields, TableBuilder};
 use crate::learner::Snapshot;
 
 /// Schema of `snapshots.parquet` for |S| = `num_states`:

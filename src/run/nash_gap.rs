@@ -131,11 +131,11 @@ pub fn nash_gap(
 /// A strategy from `path` (see [`NashPolicy::File`]).
 fn read_policy(path: &Path, ns: usize, na: usize, epsilon: f64) -> Result<Policy> {
     let path = if path.is_dir() {
-        let eq = path.join("equilibrium.parquet");
+        let eq = path.join(crate::output::EQUILIBRIUM_FILE);
         if eq.exists() {
             eq
         } else {
-            path.join("summary.json")
+            path.join(crate::output::SUMMARY_FILE)
         }
     } else {
         path.to_path_buf()

@@ -13,13 +13,11 @@ use super::{PlannedRun, Shard, Sweep, SweepCommand};
 use crate::error::{Error, Result};
 use crate::finite_n::FiniteNParams;
 use crate::nash_gap::NashGapParams;
-use crate::output::{
-    self, push_snapshot, snapshot_schema, RunMetadata, SweepManifest, TableBuilder, MANIFEST_FILE,
-};
+use crate::output::{self, RunMetadata, SweepManifest, MANIFEST_FILE};
 use crate::run::{self, LearnOptions};
 
 /// The file that marks a run finished: its `summary.json`, written last, atomically.
-pub(super) const FINISHED: &str = "summary.json";
+pub(super) const FINISHED: &str = output::SUMMARY_FILE;
 
 /// True when `run` finished in the sweep directory `dir` (`dir/runs/<id>/summary.json`).
 /// Links are not followed: a run directory or summary that is a symbolic link is not a
@@ -200,7 +198,7 @@ pub fn run_sweep(
     }
     let (jobs, per_run) = used;
     let failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
-    let table = dir.join("sweep.parquet");
+    let table = dir.join(output::SWEEP_TABLE_FILE);
     if let Some(shard) = opts.shard {
         if let Some((_, e)) = failure {
             return Err(e);
@@ -257,7 +255,7 @@ pub fn run_sweep(
             })
     })?;
     output::write_json(
-        &dir.join("summary.json"),
+        &dir.join(output::SUMMARY_FILE),
         &json!({"groups": groups, "finished_runs": finished, "not_converged_runs": not_converged}),
     )?;
     if let Some((_, e)) = failure {
@@ -464,23 +462,24 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
     output::ensure_real_dir(dir)?;
     let done = dir.join(FINISHED);
     let files: &[&str] = match sweep.spec.command {
-        SweepCommand::Solve => &[
-            "trajectory.parquet",
-            "equilibrium.parquet",
-            "least/trajectory.parquet",
-            "least/equilibrium.parquet",
-            "greatest/trajectory.parquet",
-            "greatest/equilibrium.parquet",
-        ],
-        SweepCommand::Learn => &["snapshots.parquet"],
-        SweepCommand::FiniteN => &["finite_n.parquet", "finite_n_steps.parquet"],
-        SweepCommand::NashGap => &[output::NASH_GAP_TABLE],
+        SweepCommand::Solve => &[output::TRAJECTORY_FILE, output::EQUILIBRIUM_FILE],
+        SweepCommand::Learn => &[output::SNAPSHOTS_FILE],
+        SweepCommand::FiniteN => &[output::FINITE_N_FILE, output::FINITE_N_STEPS_FILE],
+        SweepCommand::NashGap => &[output::NASH_GAP_FILE],
     };
-    for f in files.iter().chain(&[FINISHED]) {
-        let path = dir.join(f);
-        if let Ok(m) = std::fs::symlink_metadata(&path) {
+    let mut paths: Vec<_> = files.iter().map(|f| dir.join(f)).collect();
+    if sweep.spec.command == SweepCommand::Solve {
+        for side in ["least", "greatest"] {
+            for f in [output::TRAJECTORY_FILE, output::EQUILIBRIUM_FILE] {
+                paths.push(dir.join(side).join(f));
+            }
+        }
+    }
+    paths.push(done.clone());
+    for path in &paths {
+        if let Ok(m) = std::fs::symlink_metadata(path) {
             if !m.file_type().is_file() {
-                return Err(output::not_a_plain_file(&path, &m));
+                return Err(output::not_a_plain_file(path, &m));
             }
         }
     }
@@ -506,11 +505,7 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
                 Err(e) => return Err(e),
             };
             let ns = sc.model.as_model().num_states();
-            let mut rows = TableBuilder::new(snapshot_schema(ns), report.snapshots.len());
-            for s in &report.snapshots {
-                push_snapshot(&mut rows, s);
-            }
-            output::write_parquet(&dir.join("snapshots.parquet"), &rows.finish(), &meta)?;
+            output::write_snapshots(dir, ns, &report.snapshots, &meta)?;
             to_json(&report, &done)?
         }
         SweepCommand::FiniteN => {
@@ -526,16 +521,7 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
                 Err(e) => return Err(e),
             };
             let ns = sc.model.as_model().num_states();
-            output::write_parquet(
-                &dir.join("finite_n.parquet"),
-                &output::finite_n_runs_batch(&study.report, ns),
-                &meta,
-            )?;
-            output::write_parquet(
-                &dir.join("finite_n_steps.parquet"),
-                &output::finite_n_steps_batch(&study.report, ns),
-                &meta,
-            )?;
+            output::write_finite_n_tables(dir, &study.report, ns, params.keep_steps, &meta)?;
             to_json(&study, &done)?
         }
         SweepCommand::NashGap => {
@@ -548,10 +534,12 @@ fn execute(sweep: &Sweep, run: &PlannedRun, dir: &Path, stop: &AtomicBool) -> Re
                 Ok(_) | Err(Error::Interrupted) => return Ok(false),
                 Err(e) => return Err(e),
             };
-            output::write_parquet(
-                &dir.join(output::NASH_GAP_TABLE),
-                &output::nash_gap_batch(&study.report, &study.policy_greedy),
-                &meta.with_extra("mfgsim.policy", study.policy.clone()),
+            output::write_nash_gap_table(
+                dir,
+                &study.report,
+                &study.policy_greedy,
+                &study.policy,
+                &meta,
             )?;
             to_json(&study, &done)?
         }

@@ -206,8 +206,9 @@ fn read_inputs(req: &PlotRequest) -> Result<Vec<Input>> {
         .enumerate()
         .map(|(i, p)| {
             let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let known_file =
-                name == "summary.json" || name == "sweep.json" || name.ends_with(".parquet");
+            let known_file = name == crate::output::SUMMARY_FILE
+                || name == "sweep.json"
+                || name.ends_with(".parquet");
             if p.is_file() && !known_file {
                 // Any other file is a finite-n summary under another name (as before sweeps).
                 return Ok(Input {
@@ -369,7 +370,7 @@ fn reference_field(path: &Path) -> Result<Vec<f64>> {
             }
             let fields = (0..s.runs.len())
                 .map(|i| s.run_dir(i))
-                .filter(|d| d.join("summary.json").is_file())
+                .filter(|d| d.join(crate::output::SUMMARY_FILE).is_file())
                 .map(|d| learn_final_field(&d))
                 .collect::<Result<Vec<_>>>()?;
             if fields.is_empty() {
@@ -418,7 +419,7 @@ fn branch_name(branch: &str) -> &'static str {
 /// The name of a solve run's series: [`branch_name`] when the run converged (its files say
 /// so in their footers), else what it is: an end point that is not an equilibrium.
 fn solve_item_name(branch: &str, dir: &Path) -> String {
-    let table = crate::output::read_parquet(&dir.join("equilibrium.parquet")).ok();
+    let table = crate::output::read_parquet(&dir.join(crate::output::EQUILIBRIUM_FILE)).ok();
     let meta = |k: &str| {
         table
             .as_ref()
@@ -497,7 +498,7 @@ fn items(input: &Input, kind: PlotKind) -> Result<Vec<Item>> {
             let mut groups = s.groups();
             for g in &mut groups {
                 g.runs
-                    .retain(|&i| s.run_dir(i).join("summary.json").is_file());
+                    .retain(|&i| s.run_dir(i).join(crate::output::SUMMARY_FILE).is_file());
             }
             groups.retain(|g| !g.runs.is_empty());
             if groups.is_empty() {

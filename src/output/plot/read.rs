@@ -88,13 +88,13 @@ pub fn detect(dir: &Path) -> Result<InputKind> {
     if has(MANIFEST_FILE) {
         return Ok(InputKind::Sweep);
     }
-    if has("snapshots.parquet") {
+    if has(crate::output::SNAPSHOTS_FILE) {
         return Ok(InputKind::Learn);
     }
-    if has("finite_n.parquet") || summary_command(dir).as_deref() == Some("finite-n") {
+    if has(crate::output::FINITE_N_FILE) || summary_command(dir).as_deref() == Some("finite-n") {
         return Ok(InputKind::FiniteN);
     }
-    if has("nash_gap.parquet") || summary_command(dir).as_deref() == Some("nash-gap") {
+    if has(crate::output::NASH_GAP_FILE) || summary_command(dir).as_deref() == Some("nash-gap") {
         return Ok(InputKind::NashGap);
     }
     if !solve_branches(dir).is_empty() {
@@ -117,7 +117,7 @@ pub fn detect(dir: &Path) -> Result<InputKind> {
 }
 
 fn summary_command(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    let text = std::fs::read_to_string(dir.join(crate::output::SUMMARY_FILE)).ok()?;
     let v: Value = serde_json::from_str(&text).ok()?;
     v["command"].as_str().map(str::to_owned)
 }
@@ -126,13 +126,13 @@ fn summary_command(dir: &Path) -> Option<String> {
 /// dir/least)` and `("greatest", dir/greatest)` (those present), each holding an
 /// `equilibrium.parquet`.
 pub fn solve_branches(dir: &Path) -> Vec<(&'static str, PathBuf)> {
-    if dir.join("equilibrium.parquet").is_file() {
+    if dir.join(crate::output::EQUILIBRIUM_FILE).is_file() {
         return vec![("", dir.to_path_buf())];
     }
     ["least", "greatest"]
         .into_iter()
         .map(|b| (b, dir.join(b)))
-        .filter(|(_, d)| d.join("equilibrium.parquet").is_file())
+        .filter(|(_, d)| d.join(crate::output::EQUILIBRIUM_FILE).is_file())
         .collect()
 }
 
@@ -158,7 +158,7 @@ fn z_columns(table: &ParquetTable) -> Result<Vec<Vec<f64>>> {
 /// # Errors
 /// [`Error::Io`] / [`Error::Output`] naming the file (missing, a missing column, no rows).
 pub fn learn_final_field(dir: &Path) -> Result<Vec<f64>> {
-    let t = read_parquet(&dir.join("snapshots.parquet"))?;
+    let t = read_parquet(&dir.join(crate::output::SNAPSHOTS_FILE))?;
     let cols = z_columns(&t)?;
     let last = t.num_rows().checked_sub(1).ok_or_else(|| Error::Output {
         path: t.path.clone(),
@@ -172,7 +172,7 @@ pub fn learn_final_field(dir: &Path) -> Result<Vec<f64>> {
 /// # Errors
 /// [`Error::Io`] / [`Error::Output`] naming the file.
 pub fn solve_field(branch_dir: &Path) -> Result<Vec<f64>> {
-    read_parquet(&branch_dir.join("equilibrium.parquet"))?.f64_column("z")
+    read_parquet(&branch_dir.join(crate::output::EQUILIBRIUM_FILE))?.f64_column("z")
 }
 
 /// A per-iteration quantity of a run.
@@ -211,7 +211,7 @@ impl Metric {
 /// [`Error::Input`] naming the file and the column for `w1_to_tmfe` or `consistency` missing
 /// from snapshots an older mfgsim wrote.
 pub fn learn_trace(dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>> {
-    let path = dir.join("snapshots.parquet");
+    let path = dir.join(crate::output::SNAPSHOTS_FILE);
     let t = read_parquet(&path)?;
     let it = t.i64_column("iteration")?;
     let col = metric.learn_column();
@@ -238,7 +238,7 @@ pub fn learn_trace(dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>> {
 /// traces written before the solver recorded them; [`Error::Io`] / [`Error::Output`] naming
 /// the file and any missing column.
 pub fn solve_trace(branch_dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>> {
-    let path = branch_dir.join("trajectory.parquet");
+    let path = branch_dir.join(crate::output::TRAJECTORY_FILE);
     if matches!(metric, Metric::Exploitability | Metric::Consistency) {
         let key = if metric == Metric::Exploitability {
             "exploitability"
@@ -308,7 +308,7 @@ pub fn solve_trace(branch_dir: &Path, metric: Metric) -> Result<Vec<(f64, f64)>>
 /// [`Error::Input`] when `metric` is not a distance or the state counts differ;
 /// [`Error::Io`] / [`Error::Output`] naming the file.
 pub fn learn_trace_to(dir: &Path, metric: Metric, reference: &[f64]) -> Result<Vec<(f64, f64)>> {
-    let path = dir.join("snapshots.parquet");
+    let path = dir.join(crate::output::SNAPSHOTS_FILE);
     let t = read_parquet(&path)?;
     let it = t.i64_column("iteration")?;
     let cols = z_columns(&t)?;
@@ -364,7 +364,7 @@ pub struct LearnTmfe {
 /// [`Error::Io`] naming the file; [`Error::Input`] naming the key when it is missing or
 /// mistyped.
 pub fn learn_tmfe(dir: &Path) -> Result<LearnTmfe> {
-    let path = dir.join("summary.json");
+    let path = dir.join(crate::output::SUMMARY_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
         path: path.clone(),
         source,
@@ -392,14 +392,14 @@ pub fn learn_tmfe(dir: &Path) -> Result<LearnTmfe> {
 /// N of a learn run of an online algorithm (`summary.json` key `agents`), `None` for TMFQ,
 /// GMBL or an unreadable summary.
 pub fn learn_agents(dir: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    let text = std::fs::read_to_string(dir.join(crate::output::SUMMARY_FILE)).ok()?;
     serde_json::from_str::<Value>(&text).ok()?["agents"].as_u64()
 }
 
 /// A learn run's label from its `summary.json`: `online TMFQ (N = 1000)`, `GMBL`, …;
 /// `None` when the summary is missing or has no `algo`.
 pub fn learn_label(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    let text = std::fs::read_to_string(dir.join(crate::output::SUMMARY_FILE)).ok()?;
     let v: Value = serde_json::from_str(&text).ok()?;
     let algo = algo_name(v["algo"].as_str()?);
     Some(match v["agents"].as_u64() {
@@ -720,7 +720,7 @@ impl Sweep {
     }
 
     fn table_path(&self) -> Result<PathBuf> {
-        let path = self.dir.join("sweep.parquet");
+        let path = self.dir.join(crate::output::SWEEP_TABLE_FILE);
         if path.is_file() {
             Ok(path)
         } else {

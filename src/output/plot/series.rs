@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 /// a finite-n summary (bad JSON, a missing or mistyped `per_n`, `fit` or label key).
 pub fn read_finite_n_series(path: &Path) -> Result<LogLogSeries> {
     let file: PathBuf = if path.is_dir() {
-        path.join("summary.json")
+        path.join(crate::output::SUMMARY_FILE)
     } else {
         path.to_path_buf()
     };
@@ -117,7 +117,7 @@ struct MeanFieldView {
 /// summary.
 pub fn read_nash_gap_series(path: &Path) -> Result<(LogLogSeries, f64)> {
     let file: PathBuf = if path.is_dir() {
-        path.join("summary.json")
+        path.join(crate::output::SUMMARY_FILE)
     } else {
         path.to_path_buf()
     };

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use super::{EncodedPart, StepTransitions, TransitionsEncoder};
 use crate::error::{Error, Result};
-use crate::output::parquet::{open_part_dir, PartSummary, PartWriter};
+use crate::output::table::{open_part_dir, PartSummary, PartWriter};
 use crate::output::AtomicFile;
 
 /// A part the writer thread committed: index, path, rows.

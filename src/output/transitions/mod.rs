@@ -79,7 +79,7 @@ use self::encoding::{
     bit_width, delta_binary_packed, delta_consecutive, dictionary_indices, dictionary_run, pack,
 };
 
-use super::parquet::{Codec, PartWriter, RunMetadata};
+use super::table::{Codec, PartWriter, RunMetadata};
 use crate::error::{Error, Result};
 use crate::population::CHUNK;
 use crate::state::StateCode;
