@@ -323,6 +323,101 @@ fn transitions_exported_per_rank_are_the_one_process_rows() {
 }
 
 #[test]
+fn a_run_over_two_ranks_resumes_from_its_per_rank_checkpoints_bitwise() {
+    let Some(mpirun) = mpirun() else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    // The checkpoint summary and its timings differ from a run without checkpoints.
+    let strip = |mut v: serde_json::Value| {
+        v.as_object_mut().unwrap().remove("checkpoint");
+        v
+    };
+    for algo in ["iql", "mfq", "online"] {
+        let common = [
+            "learn",
+            "scenarios/gig.toml",
+            "--algo",
+            algo,
+            "--agents",
+            "140000",
+            "--seed",
+            "4",
+            "-q",
+        ];
+        let one = tmp.path().join(format!("{algo}-one"));
+        let out = plain(
+            &[
+                &common[..],
+                &["--iterations", "12", "--out", one.to_str().unwrap()],
+            ]
+            .concat(),
+        );
+        check(&out, "one process");
+        // K = 2 stops at its iteration limit (8) with checkpoints at 4 and 8, then resumes
+        // to 12.
+        let dir = tmp.path().join(format!("{algo}-k2"));
+        let d = dir.to_str().unwrap();
+        let first = [
+            &common[..],
+            &["--iterations", "8", "--checkpoint-every", "4", "--out", d],
+        ];
+        check(&under_mpirun(&mpirun, 2, &first.concat()), "first segment");
+        let ck = dir.join("checkpoint");
+        let manifest: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(ck.join("manifest.json")).unwrap())
+                .unwrap();
+        assert_eq!(manifest["ranks"], 2, "{manifest}");
+        assert_eq!(manifest["iteration"], 8, "{manifest}");
+        for r in 0..2 {
+            let name = format!("state.rank-{r}-of-2.k8.ckpt");
+            assert_eq!(manifest["files"][r]["name"], name.as_str(), "{manifest}");
+            assert!(ck.join(&name).is_file(), "{name}");
+        }
+        // Another number of ranks is refused, naming the manifest and both K.
+        let again = [&common[..], &["--iterations", "12", "--resume", d]].concat();
+        let out = under_mpirun(&mpirun, 3, &again);
+        assert_eq!(out.status.code(), Some(2), "K = 3 resumes K = 2");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("manifest.json") && err.contains("2 ranks") && err.contains("has 3"),
+            "{err}"
+        );
+        let out = under_mpirun(&mpirun, 2, &again);
+        check(&out, "resumed");
+        assert!(
+            String::from_utf8_lossy(&out.stdout)
+                .contains("resumed from the checkpoint at iteration 8"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(
+            without_times(&read(&dir.join("snapshots.parquet"))),
+            without_times(&read(&one.join("snapshots.parquet"))),
+            "{algo}: snapshots of the resumed run"
+        );
+        assert_eq!(
+            strip(summary(&dir)),
+            strip(summary(&one)),
+            "{algo}: summary of the resumed run"
+        );
+        // A damaged rank file is refused by the manifest's checksum.
+        let victim = ck.join("state.rank-1-of-2.k8.ckpt");
+        let mut bytes = std::fs::read(&victim).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&victim, bytes).unwrap();
+        let out = under_mpirun(&mpirun, 2, &again);
+        assert!(!out.status.success(), "a damaged checkpoint resumed");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("checksum") && err.contains("state.rank-1-of-2.k8.ckpt"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn finite_n_over_one_two_and_three_ranks_is_bitwise_one_process() {
     let Some(mpirun) = mpirun() else {
         return;
@@ -389,7 +484,7 @@ fn what_cannot_be_sharded_is_refused_by_name_on_rank_zero() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("out");
     let d = dir.to_str().unwrap();
-    let cases: [(&[&str], &str); 5] = [
+    let cases: [(&[&str], &str); 4] = [
         (
             &["learn", "scenarios/gig.toml", "--algo", "tmfq"],
             "learner.algo",
@@ -406,10 +501,6 @@ fn what_cannot_be_sharded_is_refused_by_name_on_rank_zero() {
                 "learner.rule=\"sampled\"",
             ],
             "learner.rule",
-        ),
-        (
-            &["learn", "scenarios/gig.toml", "--checkpoint-every", "5"],
-            "--checkpoint-every",
         ),
         (
             &["finite-n", "scenarios/gig.toml", "--engine", "counts"],

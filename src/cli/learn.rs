@@ -100,7 +100,7 @@ pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
         let opts = LearnOptions {
             export_fraction: a.export_transitions.then_some(a.export_fraction),
         };
-        let check = refuse_sharded_flags(&a)
+        let check = sharded_resume(&sc, &a, comm.size())
             .and_then(|()| Ok(run::learn_sharded_preflight(&sc, &opts, comm.size())?));
         if let Some(code) = crate::mpi::agree(comm, check)? {
             return Ok(code);
@@ -113,17 +113,17 @@ pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
     pool.install(|| run_learn(&sc, &a, None))
 }
 
-/// The flags a run sharded over MPI ranks cannot honour, refused by name.
+/// `--resume` under mpirun: the checkpoint's manifest must name as many ranks as this run
+/// has (refused on every rank before any collective, naming the manifest and both K).
 #[cfg_attr(
     not(feature = "mpi"),
     expect(dead_code, reason = "used under mpirun only")
 )]
-fn refuse_sharded_flags(a: &LearnArgs) -> Result<()> {
-    if a.checkpoint_every.is_some() || a.resume.is_some() {
-        bail!(
-            "--checkpoint-every and --resume are not supported under mpirun (the agents' \
-             states are spread over the ranks); run without mpirun to checkpoint"
-        );
+fn sharded_resume(sc: &mfgsim::scenario::Scenario, a: &LearnArgs, ranks: usize) -> Result<()> {
+    if a.resume.is_some() {
+        let dir = learn_dir(sc, a).join(output::CHECKPOINT_DIR);
+        run::check_sharded_resume(&dir, ranks)
+            .with_context(|| format!("resuming from {}", dir.display()))?;
     }
     Ok(())
 }
@@ -200,12 +200,20 @@ fn follow_learn(
         export_fraction: a.export_transitions.then_some(a.export_fraction),
     };
     let interrupted = crate::cmd::interrupt_flag();
-    let report = run::learn_sharded(sc, &opts, comm, &interrupted, &mut |_, batch| {
-        if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
-            exp.push(&b)?;
-        }
-        Ok(())
-    })?;
+    let plan = checkpoint_plan(&dir, a);
+    let report = run::learn_sharded_checkpointed(
+        sc,
+        &opts,
+        plan.as_ref(),
+        comm,
+        &interrupted,
+        &mut |_, batch| {
+            if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
+                exp.push(&b)?;
+            }
+            Ok(())
+        },
+    )?;
     if let Some(e) = exporter {
         e.finish()?;
     }
@@ -288,7 +296,9 @@ fn run_learn(
         Ok(())
     };
     let result = match comm {
-        Some(c) => run::learn_sharded(sc, &opts, c, &interrupted, &mut on_iteration),
+        Some(c) => {
+            run::learn_sharded_checkpointed(sc, &opts, plan, c, &interrupted, &mut on_iteration)
+        }
         None => run::learn_checkpointed(sc, &opts, plan, &interrupted, &mut on_iteration),
     };
     bar.finish_and_clear();

@@ -41,9 +41,9 @@
 //! over the same [`Collective`] ([`crate::learner::Independent::try_new_sharded`]).
 //!
 //! # What stays on the ranks
-//! A shared-strategy learner's individual transitions (the sampled and paper rules) and
-//! checkpoints are refused with [`Error::Unsupported`]: they need data that lives on the rank
-//! holding the agents.
+//! A shared-strategy learner's individual transitions (the sampled and paper rules) are
+//! refused with [`Error::Unsupported`]: they need data that lives on the rank holding the
+//! agents. A checkpoint saves and loads this rank's block only (one file per rank).
 //!
 //! # Example
 //! One rank ([`SingleProcess`]) is the plain engine, bitwise:
@@ -410,12 +410,20 @@ impl<T: StateCode> Engine for ShardedPopulation<'_, T> {
         self.counted.then_some(&self.transition_counts[..])
     }
 
-    fn save_state(&self, _w: &mut dyn StateWriter) -> Result<()> {
-        Err(unsupported("a checkpoint"))
+    /// This rank's block only: section `agent_states` of its [`Population`] (one
+    /// checkpoint file per rank, `run::checkpoint`).
+    fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        self.local.save_state(w)
     }
 
-    fn load_state(&mut self, _r: &mut dyn StateReader) -> Result<()> {
-        Err(unsupported("resuming from a checkpoint"))
+    /// Reads this rank's block, then one all-reduce recounts the population's histogram and
+    /// mean field (collective: every rank loads its own block at the same point).
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        self.local.load_state(r)?;
+        self.counted = false;
+        self.per_agent = false;
+        self.reduce(false);
+        Ok(())
     }
 }
 
@@ -784,29 +792,5 @@ pub(crate) mod tests {
         let err = e.learner_source(100, 1).unwrap_err();
         assert!(err.to_string().contains("learner.rule"), "{err}");
         assert!(e.learner_source(0, 1).is_ok());
-        /// Accepts everything.
-        struct Sink;
-        impl StateWriter for Sink {
-            fn u8s(&mut self, _: &str, _: &[u8]) -> Result<()> {
-                Ok(())
-            }
-            fn u16s(&mut self, _: &str, _: &[u16]) -> Result<()> {
-                Ok(())
-            }
-            fn u32s(&mut self, _: &str, _: &[u32]) -> Result<()> {
-                Ok(())
-            }
-            fn u64s(&mut self, _: &str, _: &[u64]) -> Result<()> {
-                Ok(())
-            }
-            fn f32s(&mut self, _: &str, _: &[f32]) -> Result<()> {
-                Ok(())
-            }
-            fn f64s(&mut self, _: &str, _: &[f64]) -> Result<()> {
-                Ok(())
-            }
-        }
-        let err = e.save_state(&mut Sink).unwrap_err();
-        assert!(err.to_string().contains("checkpoint"), "{err}");
     }
 }

@@ -267,6 +267,28 @@ pub fn learn_sharded(
     learn_impl(sc, opts, None, Some(comm), stop, on_iteration)
 }
 
+/// As [`learn_sharded`], writing checkpoints as `plan` says and, with `plan.resume`,
+/// continuing from the checkpoint in `plan.dir`: every rank writes its own state file (its
+/// block's agents and tables), rank 0 the history and, last, `manifest.json` (the ranks,
+/// the iteration, every file's checksum); a resume needs the same number of ranks
+/// ([`super::checkpoint::check_sharded_resume`]) and is bitwise an uninterrupted run, as
+/// on one process ([`learn_checkpointed`]). Every rank passes the same `plan`.
+///
+/// # Errors
+/// As [`learn_sharded`] and [`learn_checkpointed`]; [`Error::Input`] naming the manifest
+/// and both K when it was written by another number of ranks, or naming a rank's file
+/// whose checksum differs from the manifest's.
+pub fn learn_sharded_checkpointed(
+    sc: &Scenario,
+    opts: &LearnOptions,
+    plan: Option<&CheckpointPlan>,
+    comm: &dyn Collective,
+    stop: &AtomicBool,
+    on_iteration: &mut dyn FnMut(&Snapshot, Option<StepTransitions<'_>>) -> Result<()>,
+) -> Result<LearnReport> {
+    learn_impl(sc, opts, plan, Some(comm), stop, on_iteration)
+}
+
 /// What a sharded run cannot do, refused by key before any work; then the memory check of
 /// this rank's block.
 ///
@@ -360,7 +382,7 @@ fn learn_impl(
     }
     // Validated before any work: a mismatch is refused in milliseconds, not after the solve.
     let resume = match (plan, &options) {
-        (Some(p), Some(o)) if p.resume => Some(Resume::open(&p.dir, sc, o)?),
+        (Some(p), Some(o)) if p.resume => Some(Resume::open(&p.dir, sc, o, comm)?),
         _ => None,
     };
     if let Some(f) = opts.export_fraction {
@@ -826,6 +848,7 @@ impl<'a, 'm> Ctx<'a, 'm> {
         let mut prev_loop = 0.0;
         let mut read_seconds = 0.0;
         let resumed = self.resume.as_ref().map(|r| (r.iteration(), r.run_id()));
+        let resumed_file = self.resume.as_ref().and_then(Resume::rank_file);
         if let (Some(resume), Some(plan)) = (self.resume.take(), self.plan) {
             let ns = self.sc.model.as_model().num_states();
             let (totals, history, read_s) = resume.load(&plan.dir, &mut run, &mut self.eval, ns)?;
@@ -846,6 +869,8 @@ impl<'a, 'm> Ctx<'a, 'm> {
                 self.sc,
                 std::mem::take(&mut self.options),
                 resumed,
+                self.shard.map(|(c, _)| c),
+                resumed_file,
             )?),
             None => None,
         };
