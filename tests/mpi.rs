@@ -516,4 +516,25 @@ fn what_cannot_be_sharded_is_refused_by_name_on_rank_zero() {
         assert_eq!(err.matches("mfgsim: error").count(), 1, "{args:?}: {err}");
         assert!(!dir.join("summary.json").exists(), "{args:?}");
     }
+    // The memory check per rank counts the agents' tables (and MFQ's gathered states) and
+    // says how many ranks the run needs (every rank reports its own).
+    let args = [
+        "learn",
+        "scenarios/gig.toml",
+        "--algo",
+        "mfq",
+        "--agents",
+        "10000000000",
+        "--out",
+        d,
+        "-q",
+    ];
+    let out = under_mpirun(&mpirun, 2, &args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("mfq with 10000000000 agents over 2 ranks")
+            && err.contains("ranks with this much memory"),
+        "{err}"
+    );
 }
