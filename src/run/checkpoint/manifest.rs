@@ -96,7 +96,8 @@ pub(crate) fn read_manifest(dir: &Path) -> Result<Manifest> {
 /// when its manifest was written by another number of ranks.
 ///
 /// # Errors
-/// As [`read_manifest`]; [`Error::Input`] naming the manifest and both K.
+/// [`Error::Io`] naming `manifest.json` when it cannot be read (no checkpoint of a sharded
+/// run there), [`Error::Input`] naming it when it is not a manifest, or naming it and both K.
 pub fn check_sharded_resume(dir: &Path, ranks: usize) -> Result<()> {
     let m = read_manifest(dir)?;
     if m.ranks != ranks {
