@@ -385,6 +385,9 @@ fn a_run_over_two_ranks_resumes_from_its_per_rank_checkpoints_bitwise() {
         );
         let out = under_mpirun(&mpirun, 2, &again);
         check(&out, "resumed");
+        // The resume removed the first segment's older rank files (iteration 4).
+        assert!(!ck.join("state.rank-0-of-2.k4.ckpt").exists());
+        assert!(ck.join("state.rank-1-of-2.k8.ckpt").is_file());
         assert!(
             String::from_utf8_lossy(&out.stdout)
                 .contains("resumed from the checkpoint at iteration 8"),

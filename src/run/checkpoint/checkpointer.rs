@@ -152,6 +152,22 @@ impl<'c> Checkpointer<'c> {
                 let keep =
                     history_header(ns, run_id).len() as u64 + k * record_words(ns) as u64 * 8;
                 f.set_len(keep).map_err(io_at(&hist))?;
+                if comm.is_some() {
+                    // Rank files the manifest no longer names (older checkpoints of the
+                    // segment before the resume; no rank writes before the next step).
+                    let named: Vec<String> = read_manifest(dir)?
+                        .files
+                        .into_iter()
+                        .map(|f| f.name)
+                        .collect();
+                    for e in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        if is_rank_state_file(&name) && !named.contains(&name) {
+                            let path = e.path();
+                            std::fs::remove_file(&path).map_err(io_at(&path))?;
+                        }
+                    }
+                }
                 f
             }
         };

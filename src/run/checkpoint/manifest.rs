@@ -11,7 +11,8 @@
 //!                rank 0 writes the new manifest, the one before it)
 //! ```
 //! A resume reads the manifest: another K is refused naming it and both K; each rank
-//! verifies its file's checksum and length against it before reading its sections.
+//! verifies its file's checksum and length against it before reading its sections; rank 0
+//! removes the rank files the manifest does not name.
 
 use super::format::{io_at, Checksum};
 use super::*;
