@@ -221,6 +221,34 @@ mod tests {
     }
 
     #[test]
+    fn blocks_of_whole_chunks_keep_the_agents_of_the_whole_population() {
+        let n = 3 * CHUNK + 1234;
+        let kept = |s: &Selection, len: usize| -> Vec<usize> {
+            (0..len.div_ceil(CHUNK))
+                .flat_map(|c| {
+                    let rows = s.chunk_agents(c, len);
+                    (0..rows.len()).map(move |j| s.first_agent() + rows.agent(j))
+                })
+                .collect()
+        };
+        for fraction in [1.0, 0.3] {
+            let mut whole = Selection::default();
+            whole.draw(n, 7, fraction, 42);
+            let want = kept(&whole, n);
+            // Blocks of 1 and 2 chunks and the partial rest, as ranks hold them.
+            let mut got = Vec::new();
+            for block in [0..CHUNK, CHUNK..3 * CHUNK, 3 * CHUNK..n] {
+                let mut s = Selection::default();
+                s.draw_block(block.clone(), n, 7, fraction, 42);
+                assert_eq!(s.population(), n);
+                got.extend(kept(&s, block.len()));
+            }
+            assert_eq!(got, want, "fraction {fraction}");
+            assert_eq!(want.len() == n, fraction == 1.0);
+        }
+    }
+
+    #[test]
     fn batch_holds_each_kept_transition_in_narrow_types() {
         let n = CHUNK + 77;
         let pop = stepped(n);
