@@ -642,7 +642,8 @@ impl Independent {
     /// greedy actions), |S|·|A| u64 totals and as many reduction words (+ 1), |S| indices of
     /// empty states, the 60 bytes that
     /// align the records to a line; and for MFQ over `ranks` > 1 the gathered state column,
-    /// N·b/8 bytes (b = 8 bits per state when |S| ≤ 256, else 16), held by every rank.
+    /// ⌈N·b/64⌉ u64 words (b = 8 bits per state when |S| ≤ 256, else 16), held by every
+    /// rank.
     pub fn bytes_fixed_sharded(
         num_states: usize,
         num_actions: usize,
@@ -667,9 +668,7 @@ impl Independent {
         let k = if mfq { params.mfq.neighbours as u64 } else { 0 };
         let word = std::mem::size_of::<usize>() as u64;
         let gathered = if mfq && ranks > 1 {
-            num_agents
-                .saturating_mul(u64::from(state_bits(num_states)))
-                .div_ceil(8)
+            num_agents.div_ceil(u64::from(64 / state_bits(num_states))) * 8
         } else {
             0
         };
@@ -2067,6 +2066,51 @@ mod tests {
         assert_eq!(RecordLayout::new(4).words, 8);
     }
 
+    /// The per-run buffers [`Independent::bytes_fixed_sharded`] counts.
+    fn fixed_bytes<C: Collective>(l: &Independent<C>) -> usize {
+        l.chunk_hist.len() * 4
+            + l.chunk_td.len() * 8
+            + l.chunk_scratch.len() * std::mem::size_of::<usize>()
+            + l.totals.len() * 8
+            + l.words.len() * 8
+            + l.gathered.len() * 8
+            + l.empty.capacity() * std::mem::size_of::<usize>()
+            + l.policy.probs.len() * 8
+            + l.policy.greedy.len() * std::mem::size_of::<usize>()
+            + (l.records.words.len() - l.records.len) * 4
+    }
+
+    #[test]
+    fn sharded_buffers_are_what_the_memory_check_counts() {
+        use crate::population::ThreadGroup;
+        let p = LearnerParams::default();
+        // 4 chunks over 2 ranks: 2 each (the last partial).
+        let n = 3 * CHUNK + 5;
+        let states: Vec<u8> = (0..n).map(|i| (i % 25) as u8).collect();
+        for algo in [Algo::Iql, Algo::Mfq] {
+            let want = Independent::bytes_fixed_sharded(25, 5, n as u64, 2, algo, &p);
+            let got = ThreadGroup::new(2).run(|m| {
+                let b = block_of(n as u64, m.rank(), 2);
+                let local = &states[b.start as usize..b.end as usize];
+                let l = Independent::try_new_sharded(
+                    m,
+                    25,
+                    5,
+                    GameParams::default(),
+                    &p,
+                    algo,
+                    n as u64,
+                    local,
+                    1,
+                )
+                .unwrap();
+                assert_eq!(l.block(), b.start as usize..b.end as usize);
+                fixed_bytes(&l) as u64
+            });
+            assert_eq!(got, vec![want, want], "{algo}");
+        }
+    }
+
     #[test]
     fn bytes_per_agent_is_exact_and_within_budget() {
         let p = LearnerParams::default();
@@ -2084,15 +2128,7 @@ mod tests {
                 1000 * Independent::bytes_per_agent(25, 5, algo, &p),
                 "{algo}"
             );
-            let fixed = l.chunk_hist.len() * 4
-                + l.chunk_td.len() * 8
-                + l.chunk_scratch.len() * std::mem::size_of::<usize>()
-                + l.totals.len() * 8
-                + l.words.len() * 8
-                + l.empty.capacity() * std::mem::size_of::<usize>()
-                + l.policy.probs.len() * 8
-                + l.policy.greedy.len() * std::mem::size_of::<usize>()
-                + (l.records.words.len() - l.records.len) * 4;
+            let fixed = fixed_bytes(&l);
             assert_eq!(
                 fixed as u64,
                 Independent::bytes_fixed(25, 5, 1000, algo, &p),
