@@ -10,7 +10,10 @@
 //! # Cost
 //! One `MPI_Allreduce` (sum) per step of W = |S| + 2 u64 words, plus |S|²·|A| words when the
 //! learner reads the transition counts (online TMFQ's batch rule): on the bundled scenarios
-//! at most 25 + 2 + 25²·5 = 3152 words, 25 KiB. See the README's "One population over MPI
+//! at most 25 + 2 + 25²·5 = 3152 words, 25 KiB. IQL and MFQ add the learner's all-reduces
+//! per iteration (`learner::independent`, `# Sharded`): |S|·|A| + 1 + C words (greedy totals,
+//! resets, one TD slot per chunk), 256·(|S| + 1) for the sampled agents' strategies, and
+//! for MFQ N/8 words (every agent's state). See the README's "One population over MPI
 //! ranks" for measured shares and a latency–bandwidth model.
 //!
 //! [`ShardedPopulation`]: crate::population::ShardedPopulation

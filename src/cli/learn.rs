@@ -97,13 +97,11 @@ pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
     if let Some(session) = crate::mpi::session()? {
         // One population over the ranks: refusals first, on every rank, before any collective.
         let comm = session.world();
-        let check = refuse_sharded_flags(&a).and_then(|()| {
-            Ok(run::learn_sharded_preflight(
-                &sc,
-                &LearnOptions::default(),
-                comm.size(),
-            )?)
-        });
+        let opts = LearnOptions {
+            export_fraction: a.export_transitions.then_some(a.export_fraction),
+        };
+        let check = sharded_resume(&sc, &a, comm.size())
+            .and_then(|()| Ok(run::learn_sharded_preflight(&sc, &opts, comm.size())?));
         if let Some(code) = crate::mpi::agree(comm, check)? {
             return Ok(code);
         }
@@ -115,38 +113,110 @@ pub fn learn_cmd(a: LearnArgs) -> Result<ExitCode> {
     pool.install(|| run_learn(&sc, &a, None))
 }
 
-/// The flags a run sharded over MPI ranks cannot honour, refused by name.
+/// `--resume` under mpirun: the checkpoint's manifest must name as many ranks as this run
+/// has (refused on every rank before any collective, naming the manifest and both K).
 #[cfg_attr(
     not(feature = "mpi"),
     expect(dead_code, reason = "used under mpirun only")
 )]
-fn refuse_sharded_flags(a: &LearnArgs) -> Result<()> {
-    if a.export_transitions {
-        bail!(
-            "--export-transitions is not supported under mpirun: the transitions stay on the \
-             rank that holds the agents; run without mpirun"
-        );
-    }
-    if a.checkpoint_every.is_some() || a.resume.is_some() {
-        bail!(
-            "--checkpoint-every and --resume are not supported under mpirun (the agents' \
-             states are spread over the ranks); run without mpirun to checkpoint"
-        );
+fn sharded_resume(sc: &mfgsim::scenario::Scenario, a: &LearnArgs, ranks: usize) -> Result<()> {
+    if a.resume.is_some() {
+        let dir = learn_dir(sc, a).join(output::CHECKPOINT_DIR);
+        run::check_sharded_resume(&dir, ranks)
+            .with_context(|| format!("resuming from {}", dir.display()))?;
     }
     Ok(())
 }
 
-/// A rank other than 0 of a sharded run: the same library call, its block of the agents,
-/// no output.
-fn follow_learn(sc: &mfgsim::scenario::Scenario, comm: &dyn Collective) -> Result<ExitCode> {
+/// The directory a learn run writes: `--out`, `--resume` or `out/SCENARIO/learn-ALGO`
+/// (one default directory per algorithm: `--algo X` never replaces another's run; the same
+/// path on every rank, relative to the shared working directory).
+fn learn_dir(sc: &mfgsim::scenario::Scenario, a: &LearnArgs) -> std::path::PathBuf {
+    a.out.as_deref().or(a.resume.as_deref()).map_or_else(
+        || {
+            std::path::Path::new("out")
+                .join(&sc.name)
+                .join(format!("learn-{}", sc.learner.algo.as_str()))
+        },
+        std::path::Path::to_path_buf,
+    )
+}
+
+/// The provenance every file of a learn run carries.
+fn learn_meta(sc: &mfgsim::scenario::Scenario) -> RunMetadata {
+    let algo = sc.learner.algo;
+    let meta = RunMetadata::new(sc.text.clone(), sc.sim.seed)
+        .with_extra("mfgsim.command", "learn")
+        .with_extra("mfgsim.algo", algo.as_str());
+    if algo.uses_population() {
+        meta.with_extra("mfgsim.agents", sc.sim.agents.to_string())
+    } else {
+        meta
+    }
+}
+
+/// The transitions dataset's spec with `--export-transitions`: this process's parts, or
+/// this rank's under mpirun (every rank writes its block's rows).
+fn transitions_spec(
+    sc: &mfgsim::scenario::Scenario,
+    a: &LearnArgs,
+    comm: Option<&dyn Collective>,
+) -> Option<TransitionsSpec> {
+    // Transition pages encoded on the pool, parts of about 2^20 rows written by a thread.
+    a.export_transitions.then(|| TransitionsSpec {
+        num_actions: sc.model.as_model().num_actions(),
+        agents: usize::try_from(sc.sim.agents).unwrap_or(usize::MAX),
+        codec: a.export_codec.codec(),
+        rank: comm.map(|c| c.rank()),
+    })
+}
+
+/// Rank 0 has locked and prepared the output directory: one all-reduce, so no rank writes
+/// into it before (rank 0 passes `ready`; an error before it ends the job, `mpi::finish`).
+fn directory_ready(comm: &dyn Collective, ready: bool) -> bool {
+    let mut words = [u64::from(ready && comm.rank() == 0)];
+    comm.all_reduce_sum(&mut words);
+    words[0] == 1
+}
+
+/// A rank other than 0 of a sharded run: the same library call, its block of the agents;
+/// it writes only its own transitions parts (`--export-transitions`), once rank 0 has
+/// prepared the directory.
+fn follow_learn(
+    sc: &mfgsim::scenario::Scenario,
+    a: &LearnArgs,
+    comm: &dyn Collective,
+) -> Result<ExitCode> {
+    if !directory_ready(comm, false) {
+        return Ok(ExitCode::from(2));
+    }
+    let dir = learn_dir(sc, a);
+    let ns = sc.model.as_model().num_states();
+    let mut exporter = match transitions_spec(sc, a, Some(comm)) {
+        Some(spec) => Some(output::open_transitions(&dir, &learn_meta(sc), ns, spec)?),
+        None => None,
+    };
+    let opts = LearnOptions {
+        export_fraction: a.export_transitions.then_some(a.export_fraction),
+    };
     let interrupted = crate::cmd::interrupt_flag();
-    let report = run::learn_sharded(
+    let plan = checkpoint_plan(&dir, a);
+    let report = run::learn_sharded_checkpointed(
         sc,
-        &LearnOptions::default(),
+        &opts,
+        plan.as_ref(),
         comm,
         &interrupted,
-        &mut |_, _| Ok(()),
+        &mut |_, batch| {
+            if let (Some(exp), Some(b)) = (exporter.as_mut(), batch) {
+                exp.push(&b)?;
+            }
+            Ok(())
+        },
     )?;
+    if let Some(e) = exporter {
+        e.finish()?;
+    }
     Ok(if report.interrupted {
         ExitCode::from(130)
     } else {
@@ -160,7 +230,7 @@ fn run_learn(
     comm: Option<&dyn Collective>,
 ) -> Result<ExitCode> {
     if let Some(c) = comm.filter(|c| c.rank() != 0) {
-        return follow_learn(sc, c);
+        return follow_learn(sc, a, c);
     }
     let mut out = std::io::stdout().lock();
     let algo = sc.learner.algo;
@@ -189,26 +259,16 @@ fn run_learn(
         ))
     )?;
 
-    let out_dir = a.out.as_deref().or(a.resume.as_deref());
-    // One default directory per algorithm: `--algo X` never replaces another's run.
-    let lock = crate::cmd::output_dir(out_dir, &sc.name, &format!("learn-{}", algo.as_str()))?;
+    let lock = crate::cmd::output_dir(Some(&learn_dir(sc, a)), &sc.name, "")?;
     let dir = lock.dir().to_path_buf();
     let plan = checkpoint_plan(&dir, a);
     let plan = plan.as_ref();
-    let mut meta = RunMetadata::new(sc.text.clone(), sc.sim.seed)
-        .with_extra("mfgsim.command", "learn")
-        .with_extra("mfgsim.algo", algo.as_str());
-    if algo.uses_population() {
-        meta = meta.with_extra("mfgsim.agents", sc.sim.agents.to_string());
+    let ns = sc.model.as_model().num_states();
+    let export = transitions_spec(sc, a, comm);
+    let mut writer = LearnWriter::try_new(&dir, learn_meta(sc), ns, a.flush_every, export)?;
+    if let Some(c) = comm {
+        directory_ready(c, true);
     }
-    let model = sc.model.as_model();
-    // Transition pages encoded on the pool, parts of about 2^20 rows written by a thread.
-    let export = a.export_transitions.then(|| TransitionsSpec {
-        num_actions: model.num_actions(),
-        agents: usize::try_from(sc.sim.agents).unwrap_or(usize::MAX),
-        codec: a.export_codec.codec(),
-    });
-    let mut writer = LearnWriter::try_new(&dir, meta, model.num_states(), a.flush_every, export)?;
     let interrupted = crate::cmd::interrupt_flag();
     let bar = crate::cmd::progress_bar(sc.sim.iterations, a.quiet, "{pos}/{len}");
     let opts = LearnOptions {
@@ -236,7 +296,9 @@ fn run_learn(
         Ok(())
     };
     let result = match comm {
-        Some(c) => run::learn_sharded(sc, &opts, c, &interrupted, &mut on_iteration),
+        Some(c) => {
+            run::learn_sharded_checkpointed(sc, &opts, plan, c, &interrupted, &mut on_iteration)
+        }
         None => run::learn_checkpointed(sc, &opts, plan, &interrupted, &mut on_iteration),
     };
     bar.finish_and_clear();

@@ -59,19 +59,28 @@ fn is_memory(e: &anyhow::Error) -> bool {
     )
 }
 
-/// The refusals every rank makes before any collective: rank 0 reports the error; the others
-/// exit with the same status, silently when the refusal is the same on every rank (a key or
-/// flag), printing it with their rank when it is their own (memory: ranks may sit on nodes of
-/// different sizes). No collective has started, so nobody waits.
+/// The refusals every rank makes before any collective: one all-reduce tells every rank
+/// whether any refused; then rank 0 prints its own refusal, another rank prints its refusal
+/// with its rank only when it is its own (memory: ranks may sit on nodes of different
+/// sizes), and a second all-reduce waits until everyone has printed (mpirun ends the job at
+/// the first non-zero exit, which could otherwise cut rank 0's report); every rank then
+/// exits with status 2.
 pub fn agree(comm: &dyn Collective, check: Result<()>) -> Result<Option<ExitCode>> {
-    match check {
-        Ok(()) => Ok(None),
-        Err(e) if comm.rank() == 0 => Err(e),
-        Err(e) => {
-            if is_memory(&e) {
-                report_on_rank(comm, &e);
+    let mut refused = [u64::from(check.is_err())];
+    comm.all_reduce_sum(&mut refused);
+    if refused[0] == 0 {
+        return Ok(None);
+    }
+    if let Err(e) = &check {
+        if comm.rank() == 0 {
+            #[expect(clippy::print_stderr, reason = "the binary reports errors")]
+            {
+                eprintln!("mfgsim: error: {}", crate::error_message(e));
             }
-            Ok(Some(ExitCode::from(2)))
+        } else if is_memory(e) {
+            report_on_rank(comm, e);
         }
     }
+    comm.all_reduce_sum(&mut [0]);
+    Ok(Some(ExitCode::from(2)))
 }

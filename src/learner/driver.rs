@@ -157,6 +157,10 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> Algorithm for OnlineDriver<'m
         self.learner.agent_policy(agent)
     }
 
+    fn agent_policies(&self, agents: &[usize]) -> Vec<Policy> {
+        self.learner.agent_policies(agents)
+    }
+
     /// The step count k (`driver_step`), then the engine's and the learner's state.
     fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
         w.u64s("driver_step", &[self.k])?;

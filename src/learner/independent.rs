@@ -155,6 +155,26 @@
 //! reproducible on a platform (with w ≠ 1 α uses `powf`, whose last bit may vary between
 //! libm implementations).
 //!
+//! # Sharded
+//! Over K ranks (MPI processes, [`Independent::try_new_sharded`]) rank r holds the agents
+//! of its block of whole chunks ([`block_of`]), their records, actions and bins, and steps
+//! them with the streams of their *global* chunk and agent indices, so each agent's table
+//! is bitwise what one process computes. What must be global goes through the
+//! [`Collective`]'s u64 all-reduce:
+//! ```text
+//! per update:  [Σ_c hist_c(s, a) over the block's chunks | resets | bits(Σ_{i∈c} |TD_i|) in
+//!              the slot of each global chunk c of the block, 0 elsewhere]  → summed
+//!              totals and resets: integers; TD: each slot non-zero on one rank, so the sum
+//!              is its bits, then Σ_c in chunk order (the one-process order)
+//! MFQ, K > 1:  every agent's s′ packed 8 (|S| ≤ 256) or 4 to a u64, each word filled by
+//!              its block's rank → summed = the whole state column on every rank
+//!              (N·b/8 bytes per rank), read by the neighbour draws
+//! μ̄ with an empty state: the block's greedy counts there → summed (integers)
+//! agent_policies: the holder's flag and |S| greedy actions per sampled agent → summed
+//! ```
+//! So z^N, μ̄, the update's counts and mean |TD error| and every sampled agent's strategy
+//! are bitwise those of one process, for any K and threads per rank.
+//!
 //! # Cost
 //! Per agent and step: one transition read, two records (s and s′: |A| f32 each, one u16
 //! count and two greedy bytes are used), one u64 draw, a rescan of |A| entries only when
@@ -266,7 +286,7 @@ use crate::error::{Error, Result};
 use crate::model::GameParams;
 use crate::operator::trembling::{greedy_action, weights};
 use crate::persist::{StateReader, StateWriter};
-use crate::population::{StateCode, CHUNK};
+use crate::population::{block_of, Collective, SingleProcess, StateCode, CHUNK};
 use crate::rng::{stream, Purpose, StreamRng};
 use crate::space::{Policy, QTable};
 use crate::transition::MAX_ACTIONS;
@@ -501,14 +521,28 @@ struct ChunkMut<'a> {
     scratch: &'a mut [usize],
 }
 
-/// IQL or MFQ: N agents, each with its own TQ-table (see the module docs).
+/// IQL or MFQ: N agents, each with its own TQ-table (see the module docs), of which this
+/// learner holds the block of its rank of `C` (all N with [`SingleProcess`], the default;
+/// see `# Sharded` in the module docs).
 ///
 /// Its `Debug` output summarises (it does not print N tables).
 #[derive(Clone)]
-pub struct Independent {
+pub struct Independent<C: Collective = SingleProcess> {
     algo: Algo,
     game: GameParams,
     shape: Shape,
+    /// The ranks the agents are spread over.
+    comm: C,
+    /// The global indices of the agents held here ([`block_of`]; 0..N on one rank).
+    block: std::ops::Range<usize>,
+    /// The first global chunk of the block (`block.start / CHUNK`).
+    first_chunk: usize,
+    /// The reduction's words, reused: the greedy totals, the reset count, every global
+    /// chunk's Σ |TD error| as f64 bits.
+    words: Vec<u64>,
+    /// MFQ over K > 1 ranks: every agent's state (the initial ones, then after the last
+    /// step), `STATE_LANES` to a word, gathered each step by one all-reduce; empty otherwise.
+    gathered: Vec<u64>,
     /// Record (i, s, b) at words (i·|S|·B + s·B + b)·R of it: Q_i(s, ·, b), n_i(s, ·, b) and
     /// a*(Q_i(s, ·, b)) ([`RecordLayout`], module docs' `# Layout`).
     records: Records,
@@ -516,9 +550,9 @@ pub struct Independent {
     actions: Vec<u8>,
     /// b_i of the next step (MFQ; empty for IQL).
     bins: Vec<u8>,
-    /// Per chunk: |S|·|A| counts (state, greedy action).
+    /// Per chunk of the block: |S|·|A| counts (state, greedy action).
     chunk_hist: Vec<u32>,
-    /// Per chunk: Σ |TD error|.
+    /// Per chunk of the block: Σ |TD error|.
     chunk_td: Vec<f64>,
     /// Per chunk: K agent indices (MFQ; empty for IQL).
     chunk_scratch: Vec<usize>,
@@ -529,11 +563,13 @@ pub struct Independent {
     policy: Policy,
 }
 
-impl std::fmt::Debug for Independent {
+impl<C: Collective> std::fmt::Debug for Independent<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Independent")
             .field("algo", &self.algo)
             .field("num_agents", &self.shape.num_agents)
+            .field("block", &self.block)
+            .field("ranks", &self.comm.size())
             .field("num_states", &self.shape.ns)
             .field("num_actions", &self.shape.na)
             .field("bins", &self.shape.nb)
@@ -549,6 +585,23 @@ fn bins_of(algo: Algo, mfq: &MfqParams) -> usize {
     } else {
         1
     }
+}
+
+/// States per u64 word of the gathered state column (MFQ over K > 1 ranks): 8 of 8 bits
+/// when |S| ≤ 256, else 4 of 16 bits.
+fn state_bits(num_states: usize) -> u32 {
+    if num_states <= 256 {
+        8
+    } else {
+        16
+    }
+}
+
+/// State of agent `j` in a gathered column of `bits`-bit lanes.
+#[inline(always)]
+fn unpack_state(words: &[u64], bits: u32, j: usize) -> usize {
+    let lanes = (64 / bits) as usize;
+    ((words[j / lanes] >> (bits as usize * (j % lanes))) & ((1u64 << bits) - 1)) as usize
 }
 
 impl Independent {
@@ -571,9 +624,8 @@ impl Independent {
         ns * nb * record_bytes + 1 + u64::from(algo == Algo::Mfq)
     }
 
-    /// Bytes of the learner's per-run buffers for `num_agents` agents: per chunk a histogram
-    /// of |S|·|A| u32, a TD sum and (MFQ) K agent indices; μ̄ (|S|·|A| f64 and |S| greedy
-    /// actions), |S|·|A| u64 totals, and the 60 bytes that align the records to a line.
+    /// Bytes of the learner's per-run buffers for `num_agents` agents on one process
+    /// ([`Independent::bytes_fixed_sharded`] with one rank).
     pub fn bytes_fixed(
         num_states: usize,
         num_actions: usize,
@@ -581,25 +633,57 @@ impl Independent {
         algo: Algo,
         params: &LearnerParams,
     ) -> u64 {
-        let chunks = num_agents.div_ceil(CHUNK) as u64;
+        Self::bytes_fixed_sharded(num_states, num_actions, num_agents as u64, 1, algo, params)
+    }
+
+    /// Bytes of the per-run buffers of the rank holding the largest of `ranks` blocks of
+    /// `num_agents` agents: per chunk of the block a histogram of |S|·|A| u32, a TD sum and
+    /// (MFQ) K agent indices; per global chunk one reduction word; μ̄ (|S|·|A| f64 and |S|
+    /// greedy actions), |S|·|A| u64 totals and as many reduction words (+ 1), |S| indices of
+    /// empty states, the 60 bytes that
+    /// align the records to a line; and for MFQ over `ranks` > 1 the gathered state column,
+    /// ⌈N·b/64⌉ u64 words (b = 8 bits per state when |S| ≤ 256, else 16), held by every
+    /// rank.
+    pub fn bytes_fixed_sharded(
+        num_states: usize,
+        num_actions: usize,
+        num_agents: u64,
+        ranks: usize,
+        algo: Algo,
+        params: &LearnerParams,
+    ) -> u64 {
+        let ranks = ranks.max(1);
+        let largest = (0..ranks)
+            .map(|r| {
+                let b = block_of(num_agents, r, ranks);
+                b.end - b.start
+            })
+            .max()
+            .unwrap_or(num_agents);
+        let chunk = CHUNK as u64;
+        let chunks = largest.div_ceil(chunk);
+        let global_chunks = num_agents.div_ceil(chunk);
         let (ns, na) = (num_states as u64, num_actions as u64);
-        let k = if algo == Algo::Mfq {
-            params.mfq.neighbours as u64
+        let mfq = algo == Algo::Mfq;
+        let k = if mfq { params.mfq.neighbours as u64 } else { 0 };
+        let word = std::mem::size_of::<usize>() as u64;
+        let gathered = if mfq && ranks > 1 {
+            num_agents.div_ceil(u64::from(64 / state_bits(num_states))) * 8
         } else {
             0
         };
-        let word = std::mem::size_of::<usize>() as u64;
-        chunks * (4 * ns * na + 8 + word * k)
-            + 8 * ns * na
-            + word * ns
-            + 8 * ns * na
-            + word * ns
-            + 4 * (LINE_WORDS as u64 - 1)
+        chunks
+            .saturating_mul(4 * ns * na + 8 + word * k)
+            .saturating_add(global_chunks.saturating_mul(8))
+            .saturating_add(8 * ns * na + word * ns + 8 * ns * na + word * ns + 8 * ns * na + 8)
+            .saturating_add(4 * (LINE_WORDS as u64 - 1))
+            .saturating_add(gathered)
     }
 
     /// N = `initial_states.len()` agents with Q_i = 0 and n_i = 0, their first bins (MFQ)
     /// drawn from `initial_states` and their first actions drawn with `seed` (step 0 of the
-    /// streams in the module docs). The driver must pass the same `seed`.
+    /// streams in the module docs), all on this process. The driver must pass the same
+    /// `seed`.
     ///
     /// # Errors
     /// [`Error::Param`] naming the key: `algo` (not iql or mfq), `num_states` (0),
@@ -614,6 +698,45 @@ impl Independent {
         params: &LearnerParams,
         algo: Algo,
         initial_states: &[T],
+        seed: u64,
+    ) -> Result<Self> {
+        Independent::try_new_sharded(
+            SingleProcess,
+            num_states,
+            num_actions,
+            game,
+            params,
+            algo,
+            initial_states.len() as u64,
+            initial_states,
+            seed,
+        )
+    }
+}
+
+impl<C: Collective> Independent<C> {
+    /// This rank's block ([`block_of`]) of the N = `num_agents` agents of
+    /// [`Independent::try_new`]: `block_states` are the block's initial states (in block
+    /// order), and everything is bitwise what one process holds for these agents (module
+    /// docs' `# Sharded`). Collective: every rank of `comm` calls it with the same arguments
+    /// but its own block.
+    ///
+    /// # Errors
+    /// As [`Independent::try_new`], and [`Error::Param`] (key `initial_states`) when
+    /// `block_states` is not as long as this rank's block.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the sizes, the knobs, the block and the seed"
+    )]
+    pub fn try_new_sharded<T: StateCode>(
+        comm: C,
+        num_states: usize,
+        num_actions: usize,
+        game: GameParams,
+        params: &LearnerParams,
+        algo: Algo,
+        num_agents: u64,
+        block_states: &[T],
         seed: u64,
     ) -> Result<Self> {
         if !algo.per_agent() {
@@ -633,18 +756,39 @@ impl Independent {
                 format!("must be in 1..={MAX_ACTIONS} (one action byte), got {num_actions}"),
             ));
         }
-        let n = initial_states.len();
-        if n == 0 {
+        if num_agents == 0 {
             return Err(Error::param("agents", "must be >= 1, got 0"));
         }
-        if let Some((i, s)) = initial_states
+        let n = usize::try_from(num_agents)
+            .map_err(|_| Error::param("agents", format!("{num_agents} agents overflow")))?;
+        let global = block_of(num_agents, comm.rank(), comm.size());
+        // Within 0..N, which fits a usize.
+        let block = global.start as usize..global.end as usize;
+        if block_states.len() != block.len() {
+            return Err(Error::param(
+                "initial_states",
+                format!(
+                    "rank {} of {} holds agents {}..{}, got {} initial states",
+                    comm.rank(),
+                    comm.size(),
+                    block.start,
+                    block.end,
+                    block_states.len()
+                ),
+            ));
+        }
+        if let Some((i, s)) = block_states
             .iter()
             .enumerate()
             .find(|(_, s)| s.index() >= num_states)
         {
             return Err(Error::param(
                 "initial_states",
-                format!("agent {i} is in state {}, of {num_states}", s.index()),
+                format!(
+                    "agent {} is in state {}, of {num_states}",
+                    block.start + i,
+                    s.index()
+                ),
             ));
         }
         let mfq = algo == Algo::Mfq;
@@ -659,7 +803,7 @@ impl Independent {
         let rec = RecordLayout::new(num_actions);
         let agent_words = num_states * nb * rec.words;
         let total = agent_words
-            .checked_mul(n)
+            .checked_mul(block.len())
             .filter(|t| {
                 t.checked_add(LINE_WORDS)
                     .and_then(|t| t.checked_mul(4))
@@ -683,38 +827,126 @@ impl Independent {
             threshold: tremble_threshold(game.epsilon, num_actions),
             reset: params.reset_on_regeneration,
         };
-        let chunks = n.div_ceil(CHUNK);
+        let chunks = block.len().div_ceil(CHUNK);
+        let first_chunk = block.start / CHUNK;
+        let sharded = comm.size() > 1;
         let mut learner = Independent {
             algo,
             game,
             shape,
+            comm,
+            first_chunk,
+            words: Vec::new(),
+            gathered: Vec::new(),
             records: Records::zeroed(total),
-            actions: vec![0; n],
-            bins: if mfq { vec![0; n] } else { Vec::new() },
+            actions: vec![0; block.len()],
+            bins: if mfq {
+                vec![0; block.len()]
+            } else {
+                Vec::new()
+            },
             chunk_hist: vec![0; chunks * num_states * num_actions],
             chunk_td: vec![0.0; chunks],
             chunk_scratch: vec![0; chunks * k],
             totals: vec![0; num_states * num_actions],
             empty: Vec::with_capacity(num_states),
             policy: Policy::uniform(num_states, num_actions),
+            block,
         };
-        let state_of = |j: usize| initial_states[j].index();
-        learner
-            .views()
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(c, view)| {
-                if mfq {
-                    act_chunk::<true>(&shape, c, view, 0, seed, &state_of);
+        if mfq && sharded {
+            learner.gather_states(|l| block_states[l].index());
+        }
+        let (start, first) = (learner.block.start, learner.first_chunk);
+        let gathered = std::mem::take(&mut learner.gathered);
+        let bits = state_bits(num_states);
+        {
+            let g = &gathered[..];
+            // Own states from the block, neighbours' from the gathered column (MFQ, K > 1).
+            let state_of = |j: usize| {
+                if g.is_empty() {
+                    block_states[j - start].index()
                 } else {
-                    act_chunk::<false>(&shape, c, view, 0, seed, &state_of);
+                    unpack_state(g, bits, j)
                 }
-            });
+            };
+            learner
+                .views()
+                .into_par_iter()
+                .enumerate()
+                .for_each(|(c, view)| {
+                    if mfq {
+                        act_chunk::<true>(&shape, first + c, view, 0, seed, &state_of);
+                    } else {
+                        act_chunk::<false>(&shape, first + c, view, 0, seed, &state_of);
+                    }
+                });
+        }
+        learner.gathered = gathered;
+        learner.reduce(0);
         learner.write_policy();
         Ok(learner)
     }
 
-    /// Every chunk's slices, in chunk order.
+    /// Replaces `gathered` by every rank's states, `state(l)` the state of the block's l-th
+    /// agent: this rank fills its block's words (blocks are whole chunks, so no word is
+    /// shared by two ranks), the others are 0, and one all-reduce sums them.
+    fn gather_states(&mut self, state: impl Fn(usize) -> usize + Sync) {
+        let bits = state_bits(self.shape.ns);
+        let lanes = (64 / bits) as usize;
+        self.gathered.clear();
+        self.gathered
+            .resize(self.shape.num_agents.div_ceil(lanes), 0);
+        let (start, len) = (self.block.start, self.block.len());
+        debug_assert_eq!(start % lanes, 0, "blocks start on a chunk");
+        let own = &mut self.gathered[start / lanes..(start + len).div_ceil(lanes)];
+        own.par_chunks_mut(CHUNK / lanes)
+            .enumerate()
+            .for_each(|(c, words)| {
+                for (w, word) in words.iter_mut().enumerate() {
+                    let first = c * CHUNK + w * lanes;
+                    let mut v = 0u64;
+                    for l in 0..lanes.min(len - first) {
+                        v |= (state(first + l) as u64) << (bits as usize * l);
+                    }
+                    *word = v;
+                }
+            });
+        self.comm.all_reduce_sum(&mut self.gathered);
+    }
+
+    /// One all-reduce of the block's greedy totals (summed over its chunks), `reset` and the
+    /// block's per-chunk Σ |TD error| (as f64 bits in the slots of their global chunks, 0
+    /// elsewhere: each slot is non-zero on one rank at most, so the sum is that rank's
+    /// bits). Afterwards `totals` are the population's; returns the total resets and
+    /// Σ |TD error| added over the global chunks in chunk order, the one-process order.
+    fn reduce(&mut self, reset: u64) -> (u64, f64) {
+        let width = self.shape.ns * self.shape.na;
+        let chunks = self.shape.num_agents.div_ceil(CHUNK);
+        self.totals.fill(0);
+        for hist in self.chunk_hist.chunks_exact(width) {
+            for (t, h) in self.totals.iter_mut().zip(hist) {
+                *t += u64::from(*h);
+            }
+        }
+        self.words.clear();
+        self.words.reserve_exact(width + 1 + chunks);
+        self.words.extend_from_slice(&self.totals);
+        self.words.push(reset);
+        self.words.resize(width + 1 + chunks, 0);
+        let slots = &mut self.words[width + 1 + self.first_chunk..];
+        for (slot, td) in slots.iter_mut().zip(&self.chunk_td) {
+            *slot = td.to_bits();
+        }
+        self.comm.all_reduce_sum(&mut self.words);
+        self.totals.copy_from_slice(&self.words[..width]);
+        let td: f64 = self.words[width + 1..]
+            .iter()
+            .map(|w| f64::from_bits(*w))
+            .sum();
+        (self.words[width], td)
+    }
+
+    /// Every chunk's slices of the block, in chunk order.
     fn views(&mut self) -> Vec<ChunkMut<'_>> {
         let s = self.shape;
         let empty_bins = std::iter::repeat_with(<&mut [u8]>::default);
@@ -750,16 +982,13 @@ impl Independent {
             .collect()
     }
 
-    /// μ̄ from the chunk histograms (module docs' formula), reduced in chunk order.
+    /// μ̄ from the population's greedy totals (after [`Independent::reduce`]; module docs'
+    /// formula). When some state holds no agent anywhere (all ranks see the same totals),
+    /// every agent's greedy action in that state is counted on its rank and the counts are
+    /// all-reduced: integers, so the order does not matter.
     fn write_policy(&mut self) {
         let Shape { ns, na, nb, .. } = self.shape;
         let width = ns * na;
-        self.totals.fill(0);
-        for hist in self.chunk_hist.chunks_exact(width) {
-            for (t, h) in self.totals.iter_mut().zip(hist) {
-                *t += u64::from(*h);
-            }
-        }
         let mut empty = std::mem::take(&mut self.empty);
         empty.clear();
         empty.extend(
@@ -787,11 +1016,19 @@ impl Independent {
                         }
                     }
                 });
+            self.words.clear();
+            self.words.resize(empty.len() * na, 0);
             for hist in self.chunk_hist.chunks_exact(width) {
-                for &s in &empty {
+                for (e, &s) in empty.iter().enumerate() {
                     for a in 0..na {
-                        self.totals[s * na + a] += u64::from(hist[s * na + a]);
+                        self.words[e * na + a] += u64::from(hist[s * na + a]);
                     }
+                }
+            }
+            self.comm.all_reduce_sum(&mut self.words);
+            for (e, &s) in empty.iter().enumerate() {
+                for a in 0..na {
+                    self.totals[s * na + a] += self.words[e * na + a];
                 }
             }
         }
@@ -809,9 +1046,14 @@ impl Independent {
         }
     }
 
-    /// N, the number of agents.
+    /// N, the number of agents (over all ranks).
     pub fn num_agents(&self) -> usize {
         self.shape.num_agents
+    }
+
+    /// The global indices of the agents held here (0..N on one process).
+    pub fn block(&self) -> std::ops::Range<usize> {
+        self.block.clone()
     }
 
     /// B: 1 for IQL, `mfq_bins` for MFQ.
@@ -824,27 +1066,41 @@ impl Independent {
         self.game
     }
 
-    /// The action every agent plays in the next step (agent order).
+    /// The action every agent of the block plays in the next step (block order).
     pub fn agent_actions(&self) -> &[u8] {
         &self.actions
+    }
+
+    /// The block's index of global agent `agent`.
+    ///
+    /// # Panics
+    /// When the agent is not held here.
+    fn local(&self, agent: usize) -> usize {
+        assert!(
+            self.block.contains(&agent),
+            "agent {agent} out of range {:?}",
+            self.block
+        );
+        agent - self.block.start
     }
 
     /// The bin agent `i` acts on in the next step (0 for IQL).
     ///
     /// # Panics
-    /// When `agent ≥ N`.
+    /// When agent `i` is not held here (`agent ≥ N` on one process).
     pub fn agent_bin(&self, agent: usize) -> usize {
-        assert!(agent < self.shape.num_agents, "agent {agent} out of range");
-        self.bins.get(agent).map_or(0, |b| usize::from(*b))
+        let l = self.local(agent);
+        self.bins.get(l).map_or(0, |b| usize::from(*b))
     }
 
     fn row_index(&self, agent: usize, state: usize, bin: usize) -> usize {
         let s = &self.shape;
+        let l = self.local(agent);
         assert!(
-            agent < s.num_agents && state < s.ns && bin < s.nb,
+            state < s.ns && bin < s.nb,
             "row ({agent}, {state}, {bin}) out of range"
         );
-        agent * s.rows + state * s.nb + bin
+        l * s.rows + state * s.nb + bin
     }
 
     /// The record of row (agent, state, bin): its R words.
@@ -857,7 +1113,7 @@ impl Independent {
     /// Q_i(s, ·, b), the |A| entries of one row (copied out of the agent's record).
     ///
     /// # Panics
-    /// When an index is out of range.
+    /// When an index is out of range (or the agent is not held here).
     pub fn q_row(&self, agent: usize, state: usize, bin: usize) -> Vec<f32> {
         let (rec, row) = (self.shape.rec, self.record(agent, state, bin));
         (0..self.shape.na).map(|a| rec.q(row, a)).collect()
@@ -866,7 +1122,7 @@ impl Independent {
     /// n_i(s, ·, b), the |A| visit counts of one row (copied out of the agent's record).
     ///
     /// # Panics
-    /// When an index is out of range.
+    /// When an index is out of range (or the agent is not held here).
     pub fn count_row(&self, agent: usize, state: usize, bin: usize) -> Vec<u16> {
         let (rec, row) = (self.shape.rec, self.record(agent, state, bin));
         (0..self.shape.na).map(|a| rec.count(row, a)).collect()
@@ -875,14 +1131,15 @@ impl Independent {
     /// The cached greedy action a*(Q_i(s, ·, b)).
     ///
     /// # Panics
-    /// When an index is out of range.
+    /// When an index is out of range (or the agent is not held here).
     pub fn cached_greedy(&self, agent: usize, state: usize, bin: usize) -> usize {
         usize::from(self.shape.rec.greedy(self.record(agent, state, bin)))
     }
 }
 
-/// Chooses the chunk's actions (and MFQ bins) for `step` from `state_of` (the states before
-/// `step`), with an empty update: the constructor's pass for step 0.
+/// Chooses the actions (and MFQ bins) of global chunk `c` for `step` from `state_of` (the
+/// states before `step`, by global agent index), with an empty update: the constructor's
+/// pass for step 0.
 fn act_chunk<const MFQ: bool>(
     shape: &Shape,
     c: usize,
@@ -918,15 +1175,23 @@ fn act_chunk<const MFQ: bool>(
     }
 }
 
-/// Eq. 6 for every agent of chunk `c` on its transition, then its next bin and action (the
-/// module docs' algorithm, after step `step`), [`BLOCK`] agents at a time: first the block's
-/// next bins (MFQ) are drawn and one word of each of its 2·[`BLOCK`] records is read, so
-/// their cache misses overlap; then the block is updated in agent order (`# Layout`).
+/// Eq. 6 for every agent of global chunk `c` on its transition, then its next bin and action
+/// (the module docs' algorithm, after step `step`), [`BLOCK`] agents at a time: first the
+/// block's next bins (MFQ) are drawn and one word of each of its 2·[`BLOCK`] records is read,
+/// so their cache misses overlap; then the block is updated in agent order (`# Layout`).
+/// Global agent i's transition is `src.get(i − offset)` (`offset`: the first agent `src`
+/// holds); `state_after(j)` is global agent j's state after the step (MFQ's neighbours).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the chunk, its source and its streams"
+)]
 fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
     shape: &Shape,
     c: usize,
+    offset: usize,
     view: ChunkMut<'_>,
     src: &S,
+    state_after: &(impl Fn(usize) -> usize + Sync),
     step: u64,
     seed: u64,
 ) {
@@ -951,7 +1216,6 @@ fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
     let tables = src.tables();
     let rewards = &tables.reward;
     let scale = 1.0 - gamma;
-    let state_after = |j: usize| src.get(j).2;
     view.hist.fill(0);
     let mut td_sum = 0.0;
     let base = c * CHUNK;
@@ -969,9 +1233,9 @@ fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
         let mut touched = 0u32;
         for (j, agent) in records.chunks_exact(agent_words).enumerate() {
             let i = base + first + j;
-            let (s, _, s2) = src.get(i);
+            let (s, _, s2) = src.get(i - offset);
             let (b, b2) = if MFQ {
-                let b2 = shape.draw_bin(i, view.scratch, &mut nrng, &state_after);
+                let b2 = shape.draw_bin(i, view.scratch, &mut nrng, state_after);
                 next_bins[j] = b2;
                 (usize::from(view.bins[first + j]), usize::from(b2))
             } else {
@@ -988,7 +1252,7 @@ fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
         {
             let local = first + j;
             let i = base + local;
-            let (s, a, s2) = src.get(i);
+            let (s, a, s2) = src.get(i - offset);
             assert!(
                 s < ns && a < na && s2 < ns,
                 "Independent::update: transition ({s}, {a}, {s2}) of agent {i} out of range"
@@ -1000,7 +1264,7 @@ fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
                 (0, 0)
             };
             let r2 = (s2 * nb + b2) * rw;
-            if reset && src.regenerated(i) {
+            if reset && src.regenerated(i - offset) {
                 // A new agent: zeroed records (Q, counts, lowest argmax 0), no update from
                 // the old agent's transition; its first action trembles around action 0.
                 agent.fill(0);
@@ -1052,6 +1316,41 @@ fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
     *view.td = td_sum;
 }
 
+/// One update pass over the block's chunks: where the block starts, and the step's keys.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    /// The block's first global chunk.
+    first: usize,
+    /// The block's first global agent (the source's transition 0).
+    offset: usize,
+    step: u64,
+    seed: u64,
+}
+
+impl Pass {
+    /// [`update_chunk`] on every chunk of the block, in parallel.
+    fn run<const MFQ: bool, S: TransitionSource + ?Sized>(
+        self,
+        shape: &Shape,
+        views: Vec<ChunkMut<'_>>,
+        src: &S,
+        state_after: &(impl Fn(usize) -> usize + Sync),
+    ) {
+        views.into_par_iter().enumerate().for_each(|(c, view)| {
+            update_chunk::<MFQ, S>(
+                shape,
+                self.first + c,
+                self.offset,
+                view,
+                src,
+                state_after,
+                self.step,
+                self.seed,
+            );
+        });
+    }
+}
+
 /// Lowest index of a maximum of a non-empty row of f32 bits.
 #[inline]
 fn greedy_f32(row: &[u32]) -> u8 {
@@ -1064,7 +1363,7 @@ fn greedy_f32(row: &[u32]) -> u8 {
     best as u8
 }
 
-impl Learner for Independent {
+impl<C: Collective + Send + Clone> Learner for Independent<C> {
     fn algo(&self) -> Algo {
         self.algo
     }
@@ -1078,25 +1377,31 @@ impl Learner for Independent {
         usize::MAX
     }
 
-    /// Eq. 6 for every agent on its transition `obs.source.get(i)`, then every agent's next
-    /// bin (MFQ) and action, and μ̄ (module docs).
+    /// Eq. 6 for every agent of the block on its transition `obs.source.get(i − start)`
+    /// (`start` the block's first agent, 0 on one process), then its next bin (MFQ) and
+    /// action, and μ̄ (module docs). Collective over the ranks.
     ///
     /// # Errors
-    /// [`Error::Param`] (key `agents`) when the source does not hold one transition per agent,
-    /// (key `tables`) when its tables have other sizes; nothing changes.
+    /// [`Error::Param`] (key `agents`) when the source does not hold one transition per agent
+    /// of the block, (key `tables`) when its tables have other sizes; nothing changes.
     ///
     /// # Panics
     /// When a transition holds a state or action out of range.
     fn update<S: TransitionSource + ?Sized>(&mut self, obs: &Observation<'_, S>) -> Result<Update> {
         let shape = self.shape;
         let src = obs.source;
-        if src.len() != shape.num_agents {
+        if src.len() != self.block.len() {
             return Err(Error::param(
                 "agents",
                 format!(
-                    "the source holds {} transitions, the learner has {} agents",
+                    "the source holds {} transitions, the learner has {} agents{}",
                     src.len(),
-                    shape.num_agents
+                    self.block.len(),
+                    if self.comm.size() > 1 {
+                        format!(" on rank {} of {}", self.comm.rank(), self.comm.size())
+                    } else {
+                        String::new()
+                    }
                 ),
             ));
         }
@@ -1115,27 +1420,38 @@ impl Learner for Independent {
         }
         let (step, seed) = (obs.step, obs.seed);
         let mfq = self.algo == Algo::Mfq;
-        self.views()
-            .into_par_iter()
-            .enumerate()
-            .for_each(|(c, view)| {
-                if mfq {
-                    update_chunk::<true, S>(&shape, c, view, src, step, seed);
-                } else {
-                    update_chunk::<false, S>(&shape, c, view, src, step, seed);
-                }
-            });
-        self.write_policy();
-        let td: f64 = self.chunk_td.iter().sum();
-        let reset = if shape.reset {
-            (0..shape.num_agents)
+        if mfq && self.comm.size() > 1 {
+            self.gather_states(|l| src.get(l).2);
+        }
+        let (offset, first) = (self.block.start, self.first_chunk);
+        let gathered = std::mem::take(&mut self.gathered);
+        let bits = state_bits(shape.ns);
+        let pass = Pass {
+            first,
+            offset,
+            step,
+            seed,
+        };
+        match (mfq, gathered.is_empty()) {
+            (false, _) => pass.run::<false, S>(&shape, self.views(), src, &|_| 0),
+            // One process: every agent's s′ is in the source.
+            (true, true) => pass.run::<true, S>(&shape, self.views(), src, &|j| src.get(j).2),
+            (true, false) => pass.run::<true, S>(&shape, self.views(), src, &|j| {
+                unpack_state(&gathered, bits, j)
+            }),
+        }
+        self.gathered = gathered;
+        let local_reset = if shape.reset {
+            (0..self.block.len())
                 .into_par_iter()
-                .filter(|&i| src.regenerated(i))
-                .count()
+                .filter(|&l| src.regenerated(l))
+                .count() as u64
         } else {
             0
         };
-        let updates = shape.num_agents - reset;
+        let (reset, td) = self.reduce(local_reset);
+        self.write_policy();
+        let updates = shape.num_agents - reset as usize;
         Ok(Update {
             tq_updates: updates as u64,
             mean_abs_td_error: if updates == 0 {
@@ -1206,27 +1522,65 @@ impl Learner for Independent {
                 ));
             }
         }
+        self.reduce(0);
         self.write_policy();
         Ok(())
     }
 
-    /// π^ε_{Q_i}(s, ·, b_i) for every state s, b_i the agent's bin for the next step.
+    /// π^ε_{Q_i}(s, ·, b_i) for every state s, b_i the agent's bin for the next step;
+    /// `None` for an agent not held here (≥ N on one process).
     fn agent_policy(&self, agent: usize) -> Option<Policy> {
-        let Shape { ns, na, .. } = self.shape;
-        if agent >= self.shape.num_agents {
+        if !self.block.contains(&agent) {
             return None;
         }
         let b = self.agent_bin(agent);
-        let (wg, wo) = (self.shape.wg, self.shape.wo);
+        Some(self.trembling(|s| self.cached_greedy(agent, s, b)))
+    }
+
+    /// [`Learner::agent_policy`] of each of `agents` wherever it is held: the holder puts a
+    /// flag 1 and the agent's |S| greedy actions into the agent's slot (0 elsewhere), one
+    /// all-reduce sums the slots, and every rank builds the same strategies; agents nobody
+    /// holds (≥ N) are skipped. Collective over the ranks.
+    fn agent_policies(&self, agents: &[usize]) -> Vec<Policy> {
+        if self.comm.size() == 1 {
+            return agents
+                .iter()
+                .filter_map(|&i| self.agent_policy(i))
+                .collect();
+        }
+        let ns = self.shape.ns;
+        let mut words = vec![0u64; agents.len() * (ns + 1)];
+        for (slot, &i) in words.chunks_exact_mut(ns + 1).zip(agents) {
+            if self.block.contains(&i) {
+                let b = self.agent_bin(i);
+                slot[0] = 1;
+                for (s, g) in slot[1..].iter_mut().enumerate() {
+                    *g = self.cached_greedy(i, s, b) as u64;
+                }
+            }
+        }
+        self.comm.all_reduce_sum(&mut words);
+        words
+            .chunks_exact(ns + 1)
+            .filter(|slot| slot[0] == 1)
+            .map(|slot| self.trembling(|s| slot[1 + s] as usize))
+            .collect()
+    }
+}
+
+impl<C: Collective> Independent<C> {
+    /// π^ε of the greedy actions `greedy(s)`: 1 − ε on it, ε/(|A|−1) on each other action.
+    fn trembling(&self, greedy: impl Fn(usize) -> usize) -> Policy {
+        let Shape { ns, na, wg, wo, .. } = self.shape;
         let mut p = Policy::uniform(ns, na);
         for s in 0..ns {
-            let g = self.cached_greedy(agent, s, b);
+            let g = greedy(s);
             p.greedy[s] = g;
             let row = &mut p.probs[s * na..(s + 1) * na];
             row.fill(wo);
             row[g] = wg;
         }
-        Some(p)
+        p
     }
 }
 
@@ -1712,6 +2066,51 @@ mod tests {
         assert_eq!(RecordLayout::new(4).words, 8);
     }
 
+    /// The per-run buffers [`Independent::bytes_fixed_sharded`] counts.
+    fn fixed_bytes<C: Collective>(l: &Independent<C>) -> usize {
+        l.chunk_hist.len() * 4
+            + l.chunk_td.len() * 8
+            + l.chunk_scratch.len() * std::mem::size_of::<usize>()
+            + l.totals.len() * 8
+            + l.words.len() * 8
+            + l.gathered.len() * 8
+            + l.empty.capacity() * std::mem::size_of::<usize>()
+            + l.policy.probs.len() * 8
+            + l.policy.greedy.len() * std::mem::size_of::<usize>()
+            + (l.records.words.len() - l.records.len) * 4
+    }
+
+    #[test]
+    fn sharded_buffers_are_what_the_memory_check_counts() {
+        use crate::population::ThreadGroup;
+        let p = LearnerParams::default();
+        // 4 chunks over 2 ranks: 2 each (the last partial).
+        let n = 3 * CHUNK + 5;
+        let states: Vec<u8> = (0..n).map(|i| (i % 25) as u8).collect();
+        for algo in [Algo::Iql, Algo::Mfq] {
+            let want = Independent::bytes_fixed_sharded(25, 5, n as u64, 2, algo, &p);
+            let got = ThreadGroup::new(2).run(|m| {
+                let b = block_of(n as u64, m.rank(), 2);
+                let local = &states[b.start as usize..b.end as usize];
+                let l = Independent::try_new_sharded(
+                    m,
+                    25,
+                    5,
+                    GameParams::default(),
+                    &p,
+                    algo,
+                    n as u64,
+                    local,
+                    1,
+                )
+                .unwrap();
+                assert_eq!(l.block(), b.start as usize..b.end as usize);
+                fixed_bytes(&l) as u64
+            });
+            assert_eq!(got, vec![want, want], "{algo}");
+        }
+    }
+
     #[test]
     fn bytes_per_agent_is_exact_and_within_budget() {
         let p = LearnerParams::default();
@@ -1729,14 +2128,7 @@ mod tests {
                 1000 * Independent::bytes_per_agent(25, 5, algo, &p),
                 "{algo}"
             );
-            let fixed = l.chunk_hist.len() * 4
-                + l.chunk_td.len() * 8
-                + l.chunk_scratch.len() * std::mem::size_of::<usize>()
-                + l.totals.len() * 8
-                + l.empty.capacity() * std::mem::size_of::<usize>()
-                + l.policy.probs.len() * 8
-                + l.policy.greedy.len() * std::mem::size_of::<usize>()
-                + (l.records.words.len() - l.records.len) * 4;
+            let fixed = fixed_bytes(&l);
             assert_eq!(
                 fixed as u64,
                 Independent::bytes_fixed(25, 5, 1000, algo, &p),

@@ -128,6 +128,16 @@ pub trait Learner: Send + std::fmt::Debug {
         None
     }
 
+    /// The own strategies of `agents` (global indices) that exist, in that order: by
+    /// default [`Learner::agent_policy`] of each. A learner whose agents are spread over
+    /// ranks gathers them (then every rank calls it with the same agents at the same point).
+    fn agent_policies(&self, agents: &[usize]) -> Vec<Policy> {
+        agents
+            .iter()
+            .filter_map(|&i| self.agent_policy(i))
+            .collect()
+    }
+
     /// Saves everything the next [`Learner::actions`] and [`Learner::update`] read (Q, the
     /// step-size counts, any memory; per-agent tables) for a checkpoint
     /// ([`crate::persist`]). Scratch is not saved, nor random state (streams are keyed).
@@ -215,6 +225,14 @@ pub trait Algorithm: Send + std::fmt::Debug {
     /// See [`Learner::agent_policy`].
     fn agent_policy(&self, _agent: usize) -> Option<Policy> {
         None
+    }
+
+    /// See [`Learner::agent_policies`].
+    fn agent_policies(&self, agents: &[usize]) -> Vec<Policy> {
+        agents
+            .iter()
+            .filter_map(|&i| self.agent_policy(i))
+            .collect()
     }
 
     /// Saves what the next [`Algorithm::iterate`] needs: the iteration count, Q and the

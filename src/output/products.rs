@@ -149,6 +149,37 @@ pub struct TransitionsSpec {
     pub agents: usize,
     /// The parts' compression.
     pub codec: Codec,
+    /// Rank R of a population sharded over MPI ranks: this process writes its block's rows
+    /// (global agent ids) as `part-rRRRRR-NNNNN.parquet`, beside the other ranks' parts;
+    /// `None`: one process, `part-NNNNN.parquet`.
+    pub rank: Option<usize>,
+}
+
+/// The transitions dataset `DIR/transitions/` of one process, or of one rank
+/// ([`TransitionsSpec::rank`]: rank 0 prepares the directory with [`LearnWriter::try_new`]
+/// before any other rank opens its own parts there).
+///
+/// # Errors
+/// Those of [`TransitionsEncoder::try_new`], [`TransitionsExport::try_new`] and
+/// [`TransitionsExport::try_new_for_rank`].
+pub fn open_transitions(
+    dir: &Path,
+    meta: &RunMetadata,
+    num_states: usize,
+    spec: TransitionsSpec,
+) -> Result<TransitionsExport> {
+    let encoder = TransitionsEncoder::try_new(
+        &dir.join(TRANSITIONS_DIR),
+        num_states,
+        spec.num_actions,
+        spec.agents,
+        meta,
+        spec.codec,
+    )?;
+    match spec.rank {
+        Some(r) => TransitionsExport::try_new_for_rank(encoder, r),
+        None => TransitionsExport::try_new(encoder),
+    }
 }
 
 /// The writer of a learn run's directory: snapshot rows streamed as closed parts while the
@@ -203,14 +234,7 @@ impl LearnWriter {
             64,
         )?;
         let exporter = match export {
-            Some(t) => Some(TransitionsExport::try_new(TransitionsEncoder::try_new(
-                &trans_dir,
-                num_states,
-                t.num_actions,
-                t.agents,
-                &meta,
-                t.codec,
-            )?)?),
+            Some(t) => Some(open_transitions(dir, &meta, num_states, t)?),
             None => None,
         };
         Ok(Self {

@@ -85,6 +85,9 @@ pub(crate) use counts::multinomial;
 pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM};
 pub use engine::{Engine, StepStats};
 pub use given::{check_actions, step_chunk_given, ActionSampler};
+/// K ranks as threads, for the tests of what runs over ranks.
+#[cfg(test)]
+pub(crate) use sharded::tests::ThreadGroup;
 pub use sharded::{block_of, Collective, ShardedPopulation, SingleProcess, StopVote};
 pub use step::{step_chunk, step_chunk_counting, StepSampler, REGEN_SPLIT_TOL, ROW_SUM_TOL};
 

@@ -34,10 +34,16 @@
 //! rank sets the same `agreed` flag after the same step, and callers poll `agreed`, so all
 //! ranks stop after the same iteration.
 //!
+//! # Per-agent actions
+//! With [`Actions::PerAgent`] (IQL, MFQ) each rank passes the actions of its own block, in
+//! block order, and [`Engine::learner_source`] hands the learner the block's transitions
+//! (transition i is global agent `block().start + i`); the learner reduces what it needs
+//! over the same [`Collective`] ([`crate::learner::Independent::try_new_sharded`]).
+//!
 //! # What stays on the ranks
-//! Individual transitions (the sampled and paper rules, the transitions export), per-agent
-//! actions (IQL, MFQ) and checkpoints are refused with [`Error::Unsupported`]: they need data
-//! that lives on the rank holding the agents.
+//! A shared-strategy learner's individual transitions (the sampled and paper rules) are
+//! refused with [`Error::Unsupported`]: they need data that lives on the rank holding the
+//! agents. A checkpoint saves and loads this rank's block only (one file per rank).
 //!
 //! # Example
 //! One rank ([`SingleProcess`]) is the plain engine, bitwise:
@@ -100,6 +106,21 @@ impl Collective for SingleProcess {
     fn all_reduce_sum(&self, _words: &mut [u64]) {}
 }
 
+/// A borrowed collective is one (learners hold `&dyn Collective`).
+impl<C: Collective + ?Sized> Collective for &C {
+    fn rank(&self) -> usize {
+        (**self).rank()
+    }
+
+    fn size(&self) -> usize {
+        (**self).size()
+    }
+
+    fn all_reduce_sum(&self, words: &mut [u64]) {
+        (**self).all_reduce_sum(words);
+    }
+}
+
 /// The agents held by rank `rank` of `ranks` in a population of `num_agents` (module docs,
 /// `# Blocks`): whole chunks, contiguous, in rank order, sizes differing by at most one
 /// chunk; empty for some ranks when there are fewer chunks than ranks.
@@ -145,6 +166,8 @@ pub struct ShardedPopulation<'c, T: StateCode = u8> {
     mean_field: Vec<f64>,
     transition_counts: Vec<u64>,
     counted: bool,
+    /// Whether the last step was taken with per-agent actions (this block's column).
+    per_agent: bool,
     /// The reduction's buffer, reused.
     words: Vec<u64>,
     /// Seconds spent in the all-reduce: the last step's, and in all.
@@ -194,6 +217,7 @@ impl<'c, T: StateCode> ShardedPopulation<'c, T> {
             mean_field: vec![0.0; num_states],
             transition_counts: Vec::new(),
             counted: false,
+            per_agent: false,
             words: Vec::new(),
             last_reduce_seconds: 0.0,
             reduce_seconds: 0.0,
@@ -288,17 +312,15 @@ impl<'c, T: StateCode> ShardedPopulation<'c, T> {
         step: u64,
         seed: u64,
     ) -> Result<StepStats> {
-        let Actions::Shared(policy) = actions else {
-            return Err(Error::Unsupported {
-                engine: "sharded agent engine",
-                reason: "per-agent actions (learner.algo = \"iql\" or \"mfq\") are not \
-                         supported on a population sharded over MPI ranks; run them without \
-                         mpirun"
-                    .into(),
-            });
-        };
         let at = z.unwrap_or(&self.mean_field);
-        self.local.step_par_at(model, policy, at, step, seed)?;
+        match actions {
+            Actions::Shared(policy) => self.local.step_par_at(model, policy, at, step, seed)?,
+            Actions::PerAgent(given) => {
+                self.local
+                    .step_given_par(model, given, Some(at), step, seed)?
+            }
+        };
+        self.per_agent = matches!(actions, Actions::PerAgent(_));
         let regenerated = self.reduce(true);
         Ok(StepStats {
             step,
@@ -357,14 +379,17 @@ impl<T: StateCode> Engine for ShardedPopulation<'_, T> {
         self.step_block(model, actions, Some(z), step, seed)
     }
 
-    /// This rank's block's buffer; its kernel tables (taken at the global z) are what the
-    /// batch rule reads with the reduced counts.
+    /// This rank's block's buffer (transition i is the block's i-th agent, global agent
+    /// `block().start + i`); its kernel tables (taken at the global z) are what the batch
+    /// rule reads with the reduced counts, and what a per-agent learner reads its own
+    /// agents' transitions from.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] for a learner that reads individual transitions (`budget` >
-    /// 0: the sampled and paper rules); [`Error::Param`] before the first step.
+    /// [`Error::Unsupported`] for a shared-strategy learner that reads individual
+    /// transitions (`budget` > 0 after a step with one shared strategy: the sampled and
+    /// paper rules, which sample all N); [`Error::Param`] before the first step.
     fn learner_source(&mut self, budget: usize, _seed: u64) -> Result<&Self::Source> {
-        if budget > 0 {
+        if budget > 0 && !self.per_agent {
             return Err(unsupported(
                 "learner.rule = \"sampled\" or \"paper\" (they read individual transitions; \
                  the default \"batch\" reads the reduced counts)",
@@ -385,12 +410,20 @@ impl<T: StateCode> Engine for ShardedPopulation<'_, T> {
         self.counted.then_some(&self.transition_counts[..])
     }
 
-    fn save_state(&self, _w: &mut dyn StateWriter) -> Result<()> {
-        Err(unsupported("a checkpoint"))
+    /// This rank's block only: section `agent_states` of its [`Population`] (one
+    /// checkpoint file per rank, `run::checkpoint`).
+    fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
+        self.local.save_state(w)
     }
 
-    fn load_state(&mut self, _r: &mut dyn StateReader) -> Result<()> {
-        Err(unsupported("resuming from a checkpoint"))
+    /// Reads this rank's block, then one all-reduce recounts the population's histogram and
+    /// mean field (collective: every rank loads its own block at the same point).
+    fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
+        self.local.load_state(r)?;
+        self.counted = false;
+        self.per_agent = false;
+        self.reduce(false);
+        Ok(())
     }
 }
 
@@ -604,6 +637,121 @@ pub(crate) mod tests {
         }
     }
 
+    /// What one step of a per-agent learner produced, as bits: z^N, μ̄, the update's count
+    /// and mean |TD error|, the sampled agents' greedy actions, and this rank's agents' Q
+    /// rows (states 0 and 3, bin 0).
+    type AgentTrace = (Vec<u64>, Vec<u64>, u64, u64, Vec<Vec<usize>>, Vec<u32>);
+
+    fn agent_step<E: Engine, C: Collective + Send + Clone>(
+        model: &Infection,
+        e: &mut E,
+        l: &mut crate::learner::Independent<C>,
+        k: u64,
+        source: impl Fn(&E) -> &TransitionBuffer<u8>,
+    ) -> AgentTrace {
+        use crate::learner::{Learner, Observation};
+        e.step(model, l.actions(), k, 9).unwrap();
+        let z = e.mean_field().to_vec();
+        let up = l
+            .update(&Observation {
+                step: k,
+                seed: 9,
+                agents: e.num_agents(),
+                source: source(e),
+                mean_field: &z,
+                counts: None,
+            })
+            .unwrap();
+        let sample = crate::learner::evaluator::agent_sample(l.num_agents(), 9);
+        let q: Vec<u32> = l
+            .block()
+            .flat_map(|i| [l.q_row(i, 0, 0), l.q_row(i, 3, 0)])
+            .flatten()
+            .map(f32::to_bits)
+            .collect();
+        (
+            z.iter().map(|x| x.to_bits()).collect(),
+            l.policy().probs.iter().map(|x| x.to_bits()).collect(),
+            up.tq_updates,
+            up.mean_abs_td_error.to_bits(),
+            l.agent_policies(&sample)
+                .into_iter()
+                .map(|p| p.greedy)
+                .collect(),
+            q,
+        )
+    }
+
+    #[test]
+    fn iql_and_mfq_over_ranks_are_bitwise_one_process() {
+        use crate::learner::{Algo, Independent, LearnerParams};
+        let model = Infection::default();
+        let game = crate::model::GameParams::default();
+        // 100 agents: one chunk (ranks beyond the first hold none), empty states; 2 chunks
+        // and a partial third.
+        for (n, reset) in [(100usize, true), (2 * CHUNK + 99, false)] {
+            for algo in [Algo::Iql, Algo::Mfq] {
+                let params = LearnerParams {
+                    algo,
+                    reset_on_regeneration: reset,
+                    ..LearnerParams::default()
+                };
+                let want: Vec<AgentTrace> = {
+                    let mut pop: Population = Population::try_new(25, n, &uniform(25), 9).unwrap();
+                    let mut l =
+                        Independent::try_new(25, 5, game, &params, algo, pop.states(), 9).unwrap();
+                    (0..4)
+                        .map(|k| {
+                            agent_step(&model, &mut pop, &mut l, k, |p| p.transitions().unwrap())
+                        })
+                        .collect()
+                };
+                for k in [1, 2, 3] {
+                    let group = ThreadGroup::new(k);
+                    let traces = group.run(|m| {
+                        let mut pop = ShardedPopulation::<u8>::try_new(
+                            m,
+                            None,
+                            25,
+                            n as u64,
+                            &uniform(25),
+                            9,
+                        )
+                        .unwrap();
+                        let mut l = Independent::try_new_sharded(
+                            m,
+                            25,
+                            5,
+                            game,
+                            &params,
+                            algo,
+                            n as u64,
+                            pop.local().states(),
+                            9,
+                        )
+                        .unwrap();
+                        (0..4)
+                            .map(|s| {
+                                agent_step(&model, &mut pop, &mut l, s, |p| {
+                                    p.local().transitions().unwrap()
+                                })
+                            })
+                            .collect::<Vec<AgentTrace>>()
+                    });
+                    for step in 0..4 {
+                        let q: Vec<u32> = traces.iter().flat_map(|t| t[step].5.clone()).collect();
+                        assert_eq!(q, want[step].5, "{algo}, n {n}, k {k}, step {step}");
+                        for t in &traces {
+                            let (mut got, mut w) = (t[step].clone(), want[step].clone());
+                            (got.5, w.5) = (Vec::new(), Vec::new());
+                            assert_eq!(got, w, "{algo}, n {n}, k {k}, step {step}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_stop_on_one_rank_stops_every_rank_after_the_same_step() {
         let model = Infection::default();
@@ -636,36 +784,13 @@ pub(crate) mod tests {
         let mut e =
             ShardedPopulation::<u8>::try_new(&SingleProcess, None, 25, 1000, &uniform(25), 1)
                 .unwrap();
+        // Per-agent actions: the block's transitions for a per-agent learner.
         let given = vec![0u8; 1000];
-        let err = e.step(&model, Actions::PerAgent(&given), 0, 1).unwrap_err();
-        assert!(err.to_string().contains("iql"), "{err}");
-        e.step(&model, Actions::Shared(&policy()), 0, 1).unwrap();
+        e.step(&model, Actions::PerAgent(&given), 0, 1).unwrap();
+        assert_eq!(e.learner_source(usize::MAX, 1).unwrap().len(), 1000);
+        e.step(&model, Actions::Shared(&policy()), 1, 1).unwrap();
         let err = e.learner_source(100, 1).unwrap_err();
         assert!(err.to_string().contains("learner.rule"), "{err}");
         assert!(e.learner_source(0, 1).is_ok());
-        /// Accepts everything.
-        struct Sink;
-        impl StateWriter for Sink {
-            fn u8s(&mut self, _: &str, _: &[u8]) -> Result<()> {
-                Ok(())
-            }
-            fn u16s(&mut self, _: &str, _: &[u16]) -> Result<()> {
-                Ok(())
-            }
-            fn u32s(&mut self, _: &str, _: &[u32]) -> Result<()> {
-                Ok(())
-            }
-            fn u64s(&mut self, _: &str, _: &[u64]) -> Result<()> {
-                Ok(())
-            }
-            fn f32s(&mut self, _: &str, _: &[f32]) -> Result<()> {
-                Ok(())
-            }
-            fn f64s(&mut self, _: &str, _: &[f64]) -> Result<()> {
-                Ok(())
-            }
-        }
-        let err = e.save_state(&mut Sink).unwrap_err();
-        assert!(err.to_string().contains("checkpoint"), "{err}");
     }
 }

@@ -20,7 +20,9 @@ use crate::learner::{
 };
 use crate::model::Model;
 use crate::output::{Selection, StepTransitions};
-use crate::population::{Collective, CountPopulation, Population, ShardedPopulation, StopVote};
+use crate::population::{
+    Collective, CountPopulation, Engine, Population, ShardedPopulation, StopVote,
+};
 use crate::scenario::Scenario;
 use crate::solver::{solve, Start};
 use crate::space::{uniform, Policy, QTable};
@@ -244,13 +246,17 @@ pub fn learn_checkpointed(
 /// of [`learn`] on one process (timings aside). `stop` is this rank's signal; the ranks
 /// agree on it at every step, so all of them stop after the same iteration.
 ///
-/// Supported: online TMFQ (`learner.algo = "online"`) with the batch rule
-/// (`learner.rule = "batch"`, the default) on the agent engine.
+/// Supported on the agent engine: online TMFQ (`learner.algo = "online"`) with the batch
+/// rule (`learner.rule = "batch"`, the default), and IQL and MFQ (each rank holds its
+/// block's agents and their tables, [`Independent::try_new_sharded`]). With
+/// [`LearnOptions::export_fraction`] each rank hands `on_iteration` its own block's rows
+/// (global agent ids; the union over the ranks is the one-process export) and
+/// `transitions_exported` counts all ranks' rows.
 ///
 /// # Errors
 /// Refused before any work, naming the key: another `learner.algo`, `learner.rule` or
-/// `sim.engine`, or transitions export (`export_fraction`); [`Error::Memory`] when this
-/// rank's block does not fit, saying how many ranks the run needs. Otherwise as [`learn`].
+/// `sim.engine`; [`Error::Memory`] when this rank's block does not fit, saying how many
+/// ranks the run needs. Otherwise as [`learn`].
 pub fn learn_sharded(
     sc: &Scenario,
     opts: &LearnOptions,
@@ -261,13 +267,35 @@ pub fn learn_sharded(
     learn_impl(sc, opts, None, Some(comm), stop, on_iteration)
 }
 
+/// As [`learn_sharded`], writing checkpoints as `plan` says and, with `plan.resume`,
+/// continuing from the checkpoint in `plan.dir`: every rank writes its own state file (its
+/// block's agents and tables), rank 0 the history and, last, `manifest.json` (the ranks,
+/// the iteration, every file's checksum); a resume needs the same number of ranks
+/// ([`super::checkpoint::check_sharded_resume`]) and is bitwise an uninterrupted run, as
+/// on one process ([`learn_checkpointed`]). Every rank passes the same `plan`.
+///
+/// # Errors
+/// As [`learn_sharded`] and [`learn_checkpointed`]; [`Error::Input`] naming the manifest
+/// and both K when it was written by another number of ranks, or naming a rank's file
+/// whose checksum differs from the manifest's.
+pub fn learn_sharded_checkpointed(
+    sc: &Scenario,
+    opts: &LearnOptions,
+    plan: Option<&CheckpointPlan>,
+    comm: &dyn Collective,
+    stop: &AtomicBool,
+    on_iteration: &mut dyn FnMut(&Snapshot, Option<StepTransitions<'_>>) -> Result<()>,
+) -> Result<LearnReport> {
+    learn_impl(sc, opts, plan, Some(comm), stop, on_iteration)
+}
+
 /// What a sharded run cannot do, refused by key before any work; then the memory check of
 /// this rank's block.
 ///
 /// # Errors
 /// [`Error::Scenario`] naming `learner.algo`, `learner.rule` or `sim.engine`,
-/// [`Error::Param`] naming `export_fraction`, [`Error::Memory`] when the largest block
-/// (⌈C/K⌉ whole chunks) does not fit this rank's memory, saying how many ranks the run needs.
+/// [`Error::Memory`] when the largest block (⌈C/K⌉ whole chunks, with the agents' tables for
+/// IQL and MFQ) does not fit this rank's memory, saying how many ranks the run needs.
 pub fn learn_sharded_preflight(sc: &Scenario, opts: &LearnOptions, ranks: usize) -> Result<()> {
     let refuse = |key: &str, reason: String| Error::Scenario {
         file: sc.path.clone(),
@@ -275,12 +303,13 @@ pub fn learn_sharded_preflight(sc: &Scenario, opts: &LearnOptions, ranks: usize)
         reason,
     };
     let algo = sc.learner.algo;
-    if algo != Algo::Online {
+    if !matches!(algo, Algo::Online | Algo::Iql | Algo::Mfq) {
         return Err(refuse(
             "learner.algo",
             format!(
-                "{algo} is not supported on a population sharded over MPI ranks (only \"online\" \
-                 with learner.rule = \"batch\" is); run it without mpirun"
+                "{algo} is not supported on a population sharded over MPI ranks (\"online\" \
+                 with learner.rule = \"batch\", \"iql\" and \"mfq\" are); run it without \
+                 mpirun"
             ),
         ));
     }
@@ -292,7 +321,7 @@ pub fn learn_sharded_preflight(sc: &Scenario, opts: &LearnOptions, ranks: usize)
                 .into(),
         ));
     }
-    if sc.learner.rule != crate::learner::Rule::Batch {
+    if algo == Algo::Online && sc.learner.rule != crate::learner::Rule::Batch {
         return Err(refuse(
             "learner.rule",
             format!(
@@ -301,12 +330,6 @@ pub fn learn_sharded_preflight(sc: &Scenario, opts: &LearnOptions, ranks: usize)
                  all-reduced transition counts)",
                 sc.learner.rule
             ),
-        ));
-    }
-    if opts.export_fraction.is_some() {
-        return Err(Error::param(
-            "export_fraction",
-            "exporting transitions is not supported on a population sharded over MPI ranks",
         ));
     }
     preflight_ranks(sc, opts, ranks.max(1))
@@ -359,7 +382,7 @@ fn learn_impl(
     }
     // Validated before any work: a mismatch is refused in milliseconds, not after the solve.
     let resume = match (plan, &options) {
-        (Some(p), Some(o)) if p.resume => Some(Resume::open(&p.dir, sc, o)?),
+        (Some(p), Some(o)) if p.resume => Some(Resume::open(&p.dir, sc, o, comm)?),
         _ => None,
     };
     if let Some(f) = opts.export_fraction {
@@ -514,12 +537,16 @@ pub(crate) fn preflight_ranks(sc: &Scenario, opts: &LearnOptions, ranks: usize) 
         _ => (format!("{algo}"), ""),
     };
     let (fixed, engine) = learn_memory_parts(sc, opts);
-    if ranks > 1
-        && sc.sim.engine == EngineKind::Agents
-        && !algo.per_agent()
-        && algo.uses_population()
-    {
-        let per_agent = super::engine_bytes_per_agent(ns);
+    if ranks > 1 && sc.sim.engine == EngineKind::Agents && algo.uses_population() {
+        // Each rank: its block's agents with their tables; every rank: the learner's
+        // per-run buffers (MFQ: the gathered state column of all N).
+        let per_agent =
+            super::engine_bytes_per_agent(ns) + learner_bytes_per_agent(algo, ns, na, &sc.learner);
+        let fixed = fixed.saturating_add(if algo.per_agent() {
+            Independent::bytes_fixed_sharded(ns, na, sc.sim.agents, ranks, algo, &sc.learner)
+        } else {
+            0
+        });
         let block = largest_block(sc.sim.agents, ranks);
         return super::check_memory(
             || {
@@ -707,7 +734,7 @@ struct Ctx<'a, 'm> {
     shard: Option<(&'a dyn Collective, StopVote<'a>)>,
 }
 
-impl<'m> Ctx<'_, 'm> {
+impl<'a, 'm> Ctx<'a, 'm> {
     /// A population algorithm (online TMFQ, IQL, MFQ) on the agent engine with state type
     /// `T`: N agents drawn i.i.d. uniform, the learner of `[learner]`.
     fn drive_agents<T: StateCode>(
@@ -718,7 +745,7 @@ impl<'m> Ctx<'_, 'm> {
         let (ns, na, seed) = (model.num_states(), model.num_actions(), self.sc.sim.seed);
         let (game, params) = (self.sc.game, &self.sc.learner);
         if let Some((comm, vote)) = self.shard {
-            // learn_sharded_preflight admitted online TMFQ only.
+            // learn_sharded_preflight admitted online TMFQ (batch rule), IQL and MFQ.
             let pop = ShardedPopulation::<T>::try_new(
                 comm,
                 Some(vote),
@@ -727,9 +754,22 @@ impl<'m> Ctx<'_, 'm> {
                 &uniform(ns),
                 seed,
             )?;
+            if params.algo.per_agent() {
+                let learner = Independent::try_new_sharded(
+                    comm,
+                    ns,
+                    na,
+                    game,
+                    params,
+                    params.algo,
+                    self.sc.sim.agents,
+                    pop.local().states(),
+                    seed,
+                )?;
+                return self.drive_sharded(model, pop, learner);
+            }
             let learner = OnlineTmfq::from_params(ns, na, game, params)?;
-            let run = OnlineDriver::new(model, pop, learner, seed)?;
-            return self.drive(run, |_, _, _| None);
+            return self.drive_sharded(model, pop, learner);
         }
         let pop = Population::<T>::try_new_typed(ns, n, &uniform(ns), seed)?;
         if params.algo.per_agent() {
@@ -760,6 +800,29 @@ impl<'m> Ctx<'_, 'm> {
         })
     }
 
+    /// `learner` inside this rank's block `pop` of a sharded population; exports the block's
+    /// transitions (global agent ids, the selection of one process) if asked.
+    fn drive_sharded<T: StateCode, L: Learner>(
+        &mut self,
+        model: &'m dyn Model,
+        pop: ShardedPopulation<'a, T>,
+        learner: L,
+    ) -> Result<LearnReport> {
+        let seed = self.sc.sim.seed;
+        let run = OnlineDriver::new(model, pop, learner, seed)?;
+        let fraction = self.opts.export_fraction;
+        self.drive(run, move |run, k, selection| {
+            let f = fraction?;
+            let pop = run.engine();
+            let buffer = pop.local().transitions()?;
+            let b = pop.block();
+            // Within 0..N, which fits a usize (stored_agents).
+            let block = b.start as usize..b.end as usize;
+            selection.draw_block(block, Engine::num_agents(pop) as usize, k, f, seed);
+            Some(StepTransitions::new(buffer, k, selection))
+        })
+    }
+
     /// The loop: iterate, export, evaluate, report.
     fn drive<A: Algorithm>(
         &mut self,
@@ -785,6 +848,7 @@ impl<'m> Ctx<'_, 'm> {
         let mut prev_loop = 0.0;
         let mut read_seconds = 0.0;
         let resumed = self.resume.as_ref().map(|r| (r.iteration(), r.run_id()));
+        let resumed_file = self.resume.as_ref().and_then(Resume::rank_file);
         if let (Some(resume), Some(plan)) = (self.resume.take(), self.plan) {
             let ns = self.sc.model.as_model().num_states();
             let (totals, history, read_s) = resume.load(&plan.dir, &mut run, &mut self.eval, ns)?;
@@ -805,6 +869,8 @@ impl<'m> Ctx<'_, 'm> {
                 self.sc,
                 std::mem::take(&mut self.options),
                 resumed,
+                self.shard.map(|(c, _)| c),
+                resumed_file,
             )?),
             None => None,
         };
@@ -842,10 +908,9 @@ impl<'m> Ctx<'_, 'm> {
             check_snapshot_finite(&snap)?;
             if !sample.is_empty() {
                 let t_eval = Instant::now();
-                snap.agent_exploitability = self.eval.mean_exploitability(
-                    sample.iter().filter_map(|&i| run.agent_policy(i)),
-                    &snap.z,
-                );
+                snap.agent_exploitability = self
+                    .eval
+                    .mean_exploitability(run.agent_policies(&sample), &snap.z);
                 snap.eval_seconds += t_eval.elapsed().as_secs_f64();
             }
             let t_out = Instant::now();
@@ -883,6 +948,12 @@ impl<'m> Ctx<'_, 'm> {
             }
         }
         t.total_loop = prev_loop + t_loop.elapsed().as_secs_f64();
+        // Sharded: every rank exported its own block's rows; the report counts all ranks'.
+        if let (Some(rows), Some((comm, _))) = (exported.as_mut(), self.shard) {
+            let mut words = [*rows];
+            comm.all_reduce_sum(&mut words);
+            *rows = words[0];
+        }
         let Some(last) = snapshots.last() else {
             return Err(Error::Interrupted);
         };

@@ -46,11 +46,14 @@ mod solve;
 mod study;
 
 pub use census::{equilibria, CensusReport};
-pub use checkpoint::{CheckpointPlan, CheckpointSummary, Interval};
+pub use checkpoint::{
+    check_sharded_resume, CheckpointPlan, CheckpointSummary, Interval, MANIFEST_FILE,
+};
 pub(crate) use learn::preflight as learn_preflight;
 pub use learn::{
-    learn, learn_checkpointed, learn_memory_bytes, learn_sharded, learn_sharded_preflight,
-    ClosestEquilibrium, LearnOptions, LearnReport, LearnTimings, StepLatency, TmfeSummary,
+    learn, learn_checkpointed, learn_memory_bytes, learn_sharded, learn_sharded_checkpointed,
+    learn_sharded_preflight, ClosestEquilibrium, LearnOptions, LearnReport, LearnTimings,
+    StepLatency, TmfeSummary,
 };
 pub use nash_gap::{nash_gap, NashGapRun, NashPolicy};
 pub use solve::{check, solve, solve_with, CheckRun, SolveReport, SolveRun};

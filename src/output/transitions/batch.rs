@@ -82,7 +82,7 @@ pub(crate) fn transitions_columns<T: StateCode>(
     selection: &Selection,
 ) -> RecordBatch {
     let n = buffer.len();
-    let schema = transitions_schema(buffer.tables().num_states(), n);
+    let schema = transitions_schema(buffer.tables().num_states(), selection.population());
     let iteration = u32::try_from(iteration).expect("iteration exceeds u32::MAX");
     let lens: Vec<usize> = (0..n.div_ceil(CHUNK))
         .map(|c| selection.chunk_agents(c, n).len())
@@ -136,6 +136,7 @@ fn columns<T: StateCode, Ag: FromIndex, St: FromIndex>(
     selection: &Selection,
 ) -> RecordBatch {
     let n = buffer.len();
+    let first = selection.first_agent();
     let rows: usize = lens.iter().sum();
     let (mut agent, mut s, mut a) = (
         vec![Ag::default(); rows],
@@ -166,7 +167,7 @@ fn columns<T: StateCode, Ag: FromIndex, St: FromIndex>(
             for j in 0..kept.len() {
                 let i = kept.agent(j);
                 let (si, ai) = (prev[i].index(), unpack_action(packed[i]));
-                agent[j] = Ag::from_index(i);
+                agent[j] = Ag::from_index(first + i);
                 s[j] = St::from_index(si);
                 a[j] = ai as u8;
                 r[j] = tables.r(si, ai);
@@ -216,6 +217,34 @@ mod tests {
             assert_eq!(one, four, "fraction {fraction}");
             let rows = one.num_rows() as f64;
             assert!((rows / n as f64 - fraction).abs() < 0.02, "{rows} rows");
+        }
+    }
+
+    #[test]
+    fn blocks_of_whole_chunks_keep_the_agents_of_the_whole_population() {
+        let n = 3 * CHUNK + 1234;
+        let kept = |s: &Selection, len: usize| -> Vec<usize> {
+            (0..len.div_ceil(CHUNK))
+                .flat_map(|c| {
+                    let rows = s.chunk_agents(c, len);
+                    (0..rows.len()).map(move |j| s.first_agent() + rows.agent(j))
+                })
+                .collect()
+        };
+        for fraction in [1.0, 0.3] {
+            let mut whole = Selection::default();
+            whole.draw(n, 7, fraction, 42);
+            let want = kept(&whole, n);
+            // Blocks of 1 and 2 chunks and the partial rest, as ranks hold them.
+            let mut got = Vec::new();
+            for block in [0..CHUNK, CHUNK..3 * CHUNK, 3 * CHUNK..n] {
+                let mut s = Selection::default();
+                s.draw_block(block.clone(), n, 7, fraction, 42);
+                assert_eq!(s.population(), n);
+                got.extend(kept(&s, block.len()));
+            }
+            assert_eq!(got, want, "fraction {fraction}");
+            assert_eq!(want.len() == n, fraction == 1.0);
         }
     }
 

@@ -13,7 +13,8 @@ type WrittenPart = (usize, PathBuf, usize);
 
 /// The transitions export of a learning run: a [`TransitionsEncoder`] on the calling
 /// thread (its pages on the rayon pool) and a writer thread that writes each closed part as
-/// `DIR/part-NNNNN.parquet` (an [`AtomicFile`]: a killed run leaves closed parts only).
+/// `DIR/part-NNNNN.parquet`, or `DIR/part-rRRRRR-NNNNN.parquet` for rank R of a population
+/// sharded over MPI ranks (an [`AtomicFile`]: a killed run leaves closed parts only).
 #[derive(Debug)]
 pub struct TransitionsExport {
     dir: PathBuf,
@@ -29,9 +30,57 @@ impl TransitionsExport {
     /// [`Error::Output`] when the directory already holds part files; [`Error::Io`] when it
     /// cannot be created or the writer thread cannot be spawned.
     pub fn try_new(encoder: TransitionsEncoder) -> Result<Self> {
+        open_part_dir(encoder.dir())?;
+        Self::spawn(encoder, None)
+    }
+
+    /// As [`TransitionsExport::try_new`] for rank `rank` of a population sharded over MPI
+    /// ranks, all writing into the same directory: its parts are
+    /// `DIR/part-rRRRRR-NNNNN.parquet` (rank, then part number: no two ranks share a name),
+    /// and the directory may already hold other ranks' parts (the caller cleared it before
+    /// any rank started), but none of this rank's.
+    ///
+    /// # Errors
+    /// As [`TransitionsExport::try_new`], for this rank's part files.
+    pub fn try_new_for_rank(encoder: TransitionsEncoder, rank: usize) -> Result<Self> {
+        let dir = encoder.dir().to_path_buf();
+        crate::output::ensure_real_dir(&dir)?;
+        let prefix = format!("part-r{rank:05}-");
+        for entry in std::fs::read_dir(&dir).map_err(|e| Error::Io {
+            path: dir.clone(),
+            source: e,
+        })? {
+            let name = entry
+                .map_err(|e| Error::Io {
+                    path: dir.clone(),
+                    source: e,
+                })?
+                .file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(&prefix) {
+                return Err(Error::Output {
+                    path: dir.clone(),
+                    reason: format!(
+                        "already holds rank {rank}'s part files ({name}); remove them or \
+                         choose another directory"
+                    ),
+                });
+            }
+        }
+        Self::spawn(encoder, Some(rank))
+    }
+
+    /// The path of part `index` of rank `rank` (or of the one process) in `dir`.
+    pub fn part_path(dir: &Path, rank: Option<usize>, index: usize) -> PathBuf {
+        match rank {
+            Some(r) => dir.join(format!("part-r{r:05}-{index:05}.parquet")),
+            None => PartWriter::part_path(dir, index),
+        }
+    }
+
+    fn spawn(encoder: TransitionsEncoder, rank: Option<usize>) -> Result<Self> {
         let dir = encoder.dir().to_path_buf();
         let dir = dir.as_path();
-        open_part_dir(dir)?;
         // Two parts in flight: the encoder runs ahead of the disk by at most that much.
         let (sender, receiver) = crossbeam_channel::bounded::<EncodedPart>(2);
         let target = dir.to_path_buf();
@@ -40,7 +89,7 @@ impl TransitionsExport {
             .spawn(move || {
                 let mut done = Vec::new();
                 for part in receiver {
-                    let path = PartWriter::part_path(&target, part.index);
+                    let path = Self::part_path(&target, rank, part.index);
                     let mut file = AtomicFile::create(&path)?;
                     std::io::Write::write_all(&mut file, &part.bytes).map_err(|e| Error::Io {
                         path: path.clone(),

@@ -188,6 +188,8 @@ struct PageContext {
     slot: u32,
     reward_dictionary: bool,
     wide_agents: bool,
+    /// The global id of the buffer's agent 0 (a rank's block; 0 otherwise).
+    first_agent: usize,
 }
 
 fn page(codec: Codec, raw: Vec<u8>, encoding: Encoding, stats: MinMax) -> Result<ColumnPage> {
@@ -228,16 +230,17 @@ fn encode_page<T: StateCode>(
         MinMax::Int(it, it),
     )?);
 
-    // agent: sorted ids.
-    let (lo, hi) = (rows.agent(0) as u64, rows.agent(n - 1) as u64);
+    // agent: sorted (global) ids.
+    let id = |j: usize| cx.first_agent + rows.agent(j);
+    let (lo, hi) = (id(0) as u64, id(n - 1) as u64);
     let mut raw = Vec::with_capacity(64 + n / 8);
     if let ChunkRows::Range(start, _) = rows {
-        delta_consecutive(start as u64, n, cx.wide_agents, &mut raw);
+        delta_consecutive((cx.first_agent + start) as u64, n, cx.wide_agents, &mut raw);
     } else if cx.wide_agents {
-        let ids: Vec<i64> = (0..n).map(|j| rows.agent(j) as i64).collect();
+        let ids: Vec<i64> = (0..n).map(|j| id(j) as i64).collect();
         delta_binary_packed(&ids, &mut raw);
     } else {
-        let ids: Vec<i32> = (0..n).map(|j| rows.agent(j) as u32 as i32).collect();
+        let ids: Vec<i32> = (0..n).map(|j| id(j) as u32 as i32).collect();
         delta_binary_packed(&ids, &mut raw);
     }
     columns.push(page(
@@ -554,12 +557,16 @@ impl TransitionsEncoder {
             path: self.dir.clone(),
             reason,
         };
-        if n != self.num_agents
+        if selection.population() != self.num_agents
+            || selection.first_agent() + n > self.num_agents
             || buffer.tables().num_states() != self.num_states
             || buffer.tables().num_actions() != self.num_actions
         {
             return Err(bad(format!(
-                "a step of {n} agents on {} states and {} actions, the dataset has {} agents on {} states and {} actions",
+                "a step of {n} agents (from agent {} of {}) on {} states and {} actions, the \
+                 dataset has {} agents on {} states and {} actions",
+                selection.first_agent(),
+                selection.population(),
                 buffer.tables().num_states(),
                 buffer.tables().num_actions(),
                 self.num_agents,
@@ -613,6 +620,7 @@ impl TransitionsEncoder {
             slot: 0,
             reward_dictionary: self.reward_dictionary,
             wide_agents: self.wide_agents,
+            first_agent: selection.first_agent(),
         };
         let cx = |slot: u32| PageContext { slot, ..base };
         // Encode a window of pages at a time, so a step of 10^9 agents holds a few

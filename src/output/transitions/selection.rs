@@ -17,19 +17,54 @@ use crate::transition::TransitionBuffer;
 const _: () = assert!(CHUNK <= 1 << 16);
 
 /// The agents whose transitions a step exports: each agent independently with probability
-/// `fraction`, decided by the stream `(seed, Export, iteration, chunk)` of its chunk of
-/// [`CHUNK`] agents (agent i is kept when its u64 draw is below fraction·2^64). Drawn in
-/// parallel per chunk; the same agents for any thread count. Reused across steps.
+/// `fraction`, decided by the stream `(seed, Export, iteration, chunk)` of its (global) chunk
+/// of [`CHUNK`] agents (agent i is kept when its u64 draw is below fraction·2^64). Drawn in
+/// parallel per chunk; the same agents for any thread count, and for any split of the
+/// population into blocks of whole chunks ([`Selection::draw_block`]: a rank's block over
+/// MPI). Reused across steps.
 #[derive(Debug, Clone, Default)]
 pub struct Selection {
-    /// Per chunk: the kept offsets within the chunk (`None`: every agent, fraction 1).
+    /// Per chunk of the block: the kept offsets within the chunk (`None`: every agent,
+    /// fraction 1).
     pub(super) kept: Vec<Option<Vec<u16>>>,
     rows: usize,
+    /// The global index of the block's first agent (0 for a whole population).
+    first: usize,
+    /// N, the whole population (the width of the agent ids).
+    population: usize,
 }
 
 impl Selection {
     /// Draws the selection of step `iteration` of `n` agents.
     pub fn draw(&mut self, n: usize, iteration: u64, fraction: f64, seed: u64) {
+        self.draw_block(0..n, n, iteration, fraction, seed);
+    }
+
+    /// Draws the selection of step `iteration` among the agents `block` of a population of
+    /// `population` agents (a rank's block: it starts on a chunk boundary); chunk c of the
+    /// block draws from the stream of its global chunk `block.start / CHUNK + c`, so the
+    /// kept agents are those [`Selection::draw`] keeps of the whole population, and the
+    /// rows carry global agent ids.
+    ///
+    /// # Panics
+    /// When `block` does not start on a chunk boundary or ends beyond `population`.
+    pub fn draw_block(
+        &mut self,
+        block: std::ops::Range<usize>,
+        population: usize,
+        iteration: u64,
+        fraction: f64,
+        seed: u64,
+    ) {
+        assert!(
+            block.start.is_multiple_of(CHUNK)
+                && block.start <= block.end
+                && block.end <= population,
+            "block {block:?} of {population} agents"
+        );
+        (self.first, self.population) = (block.start, population);
+        let first_chunk = (block.start / CHUNK) as u64;
+        let n = block.len();
         let chunks = n.div_ceil(CHUNK);
         let len = |c: usize| ((c + 1) * CHUNK).min(n) - c * CHUNK;
         if fraction >= 1.0 {
@@ -42,7 +77,7 @@ impl Selection {
         self.kept.resize_with(chunks, || Some(Vec::new()));
         self.kept.par_iter_mut().enumerate().for_each(|(c, kept)| {
             let v = kept.get_or_insert_with(Vec::new);
-            let mut rng = stream(seed, Purpose::Export, iteration, c as u64);
+            let mut rng = stream(seed, Purpose::Export, iteration, first_chunk + c as u64);
             // Branch-free compaction: write every offset, advance past the kept ones.
             v.clear();
             v.resize(len(c), 0);
@@ -63,6 +98,16 @@ impl Selection {
     /// Rows kept.
     pub fn rows(&self) -> usize {
         self.rows
+    }
+
+    /// The global index of the selection's first agent (0 unless drawn for a block).
+    pub fn first_agent(&self) -> usize {
+        self.first
+    }
+
+    /// N, the population the selection's block belongs to.
+    pub fn population(&self) -> usize {
+        self.population
     }
 
     /// The kept agents of chunk `c`, in order.

@@ -3,7 +3,12 @@
 
 use super::format::{checksum, io_at, starts_with, SectionReader, SectionWriter};
 use super::history::{encode_snapshot, history_header, read_history, record_words};
+use super::manifest::{
+    file_checksum, from_rank_zero, is_rank_state_file, rank_state_file, read_manifest, Manifest,
+    RankFile, MANIFEST_FILE,
+};
 use super::*;
+use crate::population::Collective;
 
 /// The JSON header of `state.ckpt`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,12 +37,18 @@ pub(crate) struct Totals {
 // Writing
 // ---------------------------------------------------------------------------------------
 
-/// Writes the checkpoints of one run (see the module docs).
+/// Writes the checkpoints of one run (see the module docs), or of this rank of a run sharded
+/// over the ranks of `comm` (`manifest.rs`).
 #[derive(Debug)]
-pub(crate) struct Checkpointer {
+pub(crate) struct Checkpointer<'c> {
     plan: CheckpointPlan,
     header: Header,
-    history: File,
+    /// `history.bin` (one process, or rank 0; `None` on the other ranks).
+    history: Option<File>,
+    /// The ranks of a sharded run.
+    comm: Option<&'c dyn Collective>,
+    /// This rank's state files still on disk, oldest first (sharded runs: at most two).
+    rank_files: std::collections::VecDeque<PathBuf>,
     /// Records in `history` (and snapshots they cover).
     history_records: u64,
     last_end: Instant,
@@ -45,24 +56,39 @@ pub(crate) struct Checkpointer {
     pub(crate) summary: CheckpointSummary,
 }
 
-impl Checkpointer {
+impl<'c> Checkpointer<'c> {
     /// Prepares `plan.dir` for a fresh run (removing a previous checkpoint mfgsim wrote
-    /// there) or for continuing the resumed one at `resumed` records.
+    /// there) or for continuing the resumed one at `resumed` records (and, sharded, this
+    /// rank's state file `resumed_file`). With `comm` every rank calls it at the same point
+    /// (a fresh run's identity is rank 0's); rank 0 alone prepares the directory.
     ///
     /// # Errors
     /// [`Error::Io`] naming the file; [`Error::Output`] when `plan.dir` holds a
-    /// `state.ckpt` or `history.bin` that is not an mfgsim checkpoint.
+    /// `state.ckpt`, a rank's state file, `manifest.json` or `history.bin` that is not an
+    /// mfgsim checkpoint.
     pub(crate) fn try_new(
         plan: &CheckpointPlan,
         sc: &Scenario,
         options: BTreeMap<String, String>,
         resumed: Option<(u64, u64)>,
+        comm: Option<&'c dyn Collective>,
+        resumed_file: Option<PathBuf>,
     ) -> Result<Self> {
         // (records, run id) of the resumed run; a fresh run draws its identity.
-        let run_id = resumed.map_or_else(crate::output::random_id, |(_, id)| id);
+        let run_id = match (resumed, comm) {
+            (Some((_, id)), _) => id,
+            (None, Some(c)) => from_rank_zero(c, crate::output::random_id()),
+            (None, None) => crate::output::random_id(),
+        };
         let resumed = resumed.map(|(k, _)| k);
         let dir = &plan.dir;
         crate::output::ensure_real_dir(dir)?;
+        let rank_files = resumed_file.into_iter().collect();
+        if comm.is_some_and(|c| c.rank() != 0) {
+            return Ok(Self::with(
+                plan, sc, options, resumed, run_id, None, comm, rank_files,
+            ));
+        }
         let ns = sc.model.as_model().num_states();
         let (state, hist) = (dir.join(STATE_FILE), dir.join(HISTORY_FILE));
         for path in [&state, &hist] {
@@ -75,7 +101,26 @@ impl Checkpointer {
         remove_stale_temps(dir)?;
         let history = match resumed {
             None => {
-                for (path, magic) in [(&state, &STATE_MAGIC[..]), (&hist, &HISTORY_MAGIC[..])] {
+                // A previous sharded checkpoint: its rank files and manifest (mfgsim's only).
+                let mut stale: Vec<(PathBuf, &[u8])> = Vec::new();
+                for e in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
+                    if is_rank_state_file(&e.file_name().to_string_lossy()) {
+                        stale.push((e.path(), &STATE_MAGIC[..]));
+                    }
+                }
+                let manifest = dir.join(MANIFEST_FILE);
+                if manifest.exists() {
+                    read_manifest(dir).map_err(|_| Error::Output {
+                        path: manifest.clone(),
+                        reason: "is not an mfgsim checkpoint manifest; refusing to replace it \
+                                 (move it or choose another --out)"
+                            .into(),
+                    })?;
+                    std::fs::remove_file(&manifest).map_err(io_at(&manifest))?;
+                }
+                stale.push((state.clone(), &STATE_MAGIC[..]));
+                stale.push((hist.clone(), &HISTORY_MAGIC[..]));
+                for (path, magic) in &stale {
                     if path.exists() {
                         if !starts_with(path, magic)? {
                             return Err(Error::Output {
@@ -107,12 +152,54 @@ impl Checkpointer {
                 let keep =
                     history_header(ns, run_id).len() as u64 + k * record_words(ns) as u64 * 8;
                 f.set_len(keep).map_err(io_at(&hist))?;
+                if comm.is_some() {
+                    // Rank files the manifest no longer names (older checkpoints of the
+                    // segment before the resume; no rank writes before the next step).
+                    let named: Vec<String> = read_manifest(dir)?
+                        .files
+                        .into_iter()
+                        .map(|f| f.name)
+                        .collect();
+                    for e in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        if is_rank_state_file(&name) && !named.contains(&name) {
+                            let path = e.path();
+                            std::fs::remove_file(&path).map_err(io_at(&path))?;
+                        }
+                    }
+                }
                 f
             }
         };
         let mut history = history;
         history.seek(SeekFrom::End(0)).map_err(io_at(&hist))?;
-        Ok(Checkpointer {
+        Ok(Self::with(
+            plan,
+            sc,
+            options,
+            resumed,
+            run_id,
+            Some(history),
+            comm,
+            rank_files,
+        ))
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of a new checkpointer"
+    )]
+    fn with(
+        plan: &CheckpointPlan,
+        sc: &Scenario,
+        options: BTreeMap<String, String>,
+        resumed: Option<u64>,
+        run_id: u64,
+        history: Option<File>,
+        comm: Option<&'c dyn Collective>,
+        rank_files: std::collections::VecDeque<PathBuf>,
+    ) -> Self {
+        Checkpointer {
             plan: plan.clone(),
             header: Header {
                 mfgsim_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -125,6 +212,8 @@ impl Checkpointer {
                 run_id,
             },
             history,
+            comm,
+            rank_files,
             history_records: resumed.unwrap_or(0),
             last_end: Instant::now(),
             last_write_seconds: 0.0,
@@ -132,17 +221,23 @@ impl Checkpointer {
                 resumed_from: resumed,
                 ..CheckpointSummary::default()
             },
-        })
+        }
     }
 
-    /// Whether a checkpoint is due after iteration `k`.
+    /// Whether a checkpoint is due after iteration `k` (`auto` over ranks: rank 0's
+    /// clock decides for all, one all-reduce).
     pub(crate) fn due(&self, k: u64) -> bool {
         match self.plan.every {
             Interval::Never => false,
             Interval::Every(every) => k.is_multiple_of(every),
             Interval::Auto => {
                 let since = self.last_end.elapsed().as_secs_f64();
-                since >= AUTO_MIN_SECONDS && since >= AUTO_COST_RATIO * self.last_write_seconds
+                let due =
+                    since >= AUTO_MIN_SECONDS && since >= AUTO_COST_RATIO * self.last_write_seconds;
+                match self.comm {
+                    Some(c) => from_rank_zero(c, u64::from(due)) == 1,
+                    None => due,
+                }
             }
         }
     }
@@ -167,16 +262,21 @@ impl Checkpointer {
         let t0 = Instant::now();
         let k = snapshots.last().map_or(0, |s| s.iteration);
         let hist = self.plan.dir.join(HISTORY_FILE);
-        let mut words = Vec::new();
-        for s in &snapshots[self.history_records as usize..] {
-            encode_snapshot(s, &mut words);
+        if let Some(history) = self.history.as_mut() {
+            let mut words = Vec::new();
+            for s in &snapshots[self.history_records as usize..] {
+                encode_snapshot(s, &mut words);
+            }
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            history.write_all(&bytes).map_err(io_at(&hist))?;
+            history.sync_data().map_err(io_at(&hist))?;
         }
-        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-        self.history.write_all(&bytes).map_err(io_at(&hist))?;
-        self.history.sync_data().map_err(io_at(&hist))?;
         self.history_records = snapshots.len() as u64;
 
-        let path = self.plan.dir.join(STATE_FILE);
+        let path = match self.comm {
+            Some(c) => self.plan.dir.join(rank_state_file(c.rank(), c.size(), k)),
+            None => self.plan.dir.join(STATE_FILE),
+        };
         self.header.iteration = k;
         self.header.history_records = self.history_records;
         let mut file = AtomicFile::create(&path)?;
@@ -209,6 +309,9 @@ impl Checkpointer {
             out.flush().map_err(io_at(&path))?;
         }
         file.commit()?;
+        if let Some(c) = self.comm {
+            self.commit_ranks(c, &path, k)?;
+        }
         let seconds = t0.elapsed().as_secs_f64();
         let s = &mut self.summary;
         s.written += 1;
@@ -218,6 +321,51 @@ impl Checkpointer {
         s.max_write_seconds = s.max_write_seconds.max(seconds);
         self.last_write_seconds = seconds;
         self.last_end = Instant::now();
+        Ok(())
+    }
+}
+
+impl Checkpointer<'_> {
+    /// After every rank wrote its state file for iteration `k` (this rank's at `path`): one
+    /// all-reduce of every file's checksum and length, then rank 0 writes the manifest
+    /// (atomically: the checkpoint's commit point), and this rank removes its file of two
+    /// checkpoints ago (`manifest.rs`).
+    fn commit_ranks(&mut self, comm: &dyn Collective, path: &Path, k: u64) -> Result<()> {
+        let (rank, ranks) = (comm.rank(), comm.size());
+        let (sum, len) = file_checksum(path)?;
+        let mut words = vec![0u64; 2 * ranks];
+        (words[rank], words[ranks + rank]) = (sum, len);
+        comm.all_reduce_sum(&mut words);
+        if rank == 0 {
+            let manifest = Manifest {
+                format_version: FORMAT_VERSION,
+                mfgsim_version: env!("CARGO_PKG_VERSION").to_string(),
+                ranks,
+                iteration: k,
+                run_id: self.header.run_id,
+                files: (0..ranks)
+                    .map(|r| RankFile {
+                        name: rank_state_file(r, ranks, k),
+                        checksum: words[r],
+                        bytes: words[ranks + r],
+                    })
+                    .collect(),
+            };
+            let target = self.plan.dir.join(MANIFEST_FILE);
+            let json = serde_json::to_vec_pretty(&manifest).map_err(|e| Error::Output {
+                path: target.clone(),
+                reason: format!("encoding the manifest: {e}"),
+            })?;
+            let mut file = AtomicFile::create(&target)?;
+            file.writer().write_all(&json).map_err(io_at(&target))?;
+            file.commit()?;
+        }
+        self.rank_files.push_back(path.to_path_buf());
+        while self.rank_files.len() > 2 {
+            if let Some(old) = self.rank_files.pop_front() {
+                std::fs::remove_file(&old).map_err(io_at(&old))?;
+            }
+        }
         Ok(())
     }
 }
@@ -257,7 +405,12 @@ pub(super) fn load_totals(r: &mut dyn StateReader) -> Result<Totals> {
 pub(super) fn remove_stale_temps(dir: &Path) -> Result<()> {
     let prefix = format!(".{STATE_FILE}.tmp-");
     for e in std::fs::read_dir(dir).map_err(io_at(dir))?.flatten() {
-        if e.file_name().to_string_lossy().starts_with(&prefix) {
+        let name = e.file_name().to_string_lossy().into_owned();
+        // Also the temporaries of the ranks' state files and of the manifest.
+        if name.starts_with(&prefix)
+            || (name.starts_with(".state.rank-") && name.contains(".ckpt.tmp-"))
+            || name.starts_with(&format!(".{MANIFEST_FILE}.tmp-"))
+        {
             let path = e.path();
             std::fs::remove_file(&path).map_err(io_at(&path))?;
         }
@@ -274,6 +427,8 @@ pub(crate) struct Resume {
     reader: SectionReader<BufReader<File>>,
     header: Header,
     started: Instant,
+    /// Sharded: this rank's state file (named by the manifest).
+    rank_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Resume {
@@ -311,19 +466,51 @@ pub(super) fn flatten(text: &str) -> BTreeMap<String, String> {
 }
 
 impl Resume {
-    /// Opens `dir/state.ckpt` and checks that it continues a run of `sc` with `options`.
+    /// Opens `dir/state.ckpt` (with `comm`: the manifest, then this rank's file it names)
+    /// and checks that it continues a run of `sc` with `options`.
     ///
     /// # Errors
-    /// [`Error::Io`] when the file cannot be read; [`Error::Input`] naming the file and what
+    /// [`Error::Io`] when a file cannot be read; [`Error::Input`] naming the file and what
     /// differs: not a checkpoint, another format version, mfgsim version, scenario key,
-    /// option, or a checkpoint beyond `sim.iterations`.
+    /// option, or a checkpoint beyond `sim.iterations`; sharded: a manifest of another
+    /// number of ranks (naming both), or a rank's file whose checksum, length, iteration or
+    /// run differs from the manifest's.
     pub(crate) fn open(
         dir: &Path,
         sc: &Scenario,
         options: &BTreeMap<String, String>,
+        comm: Option<&dyn Collective>,
     ) -> Result<Self> {
         let started = Instant::now();
-        let path = dir.join(STATE_FILE);
+        let manifest = match comm {
+            Some(c) => {
+                super::check_sharded_resume(dir, c.size())?;
+                Some(read_manifest(dir)?)
+            }
+            None => None,
+        };
+        let path = match (&manifest, comm) {
+            (Some(m), Some(c)) => {
+                let f = &m.files[c.rank()];
+                let path = dir.join(&f.name);
+                let (sum, len) = file_checksum(&path)?;
+                if (sum, len) != (f.checksum, f.bytes) {
+                    return Err(Error::Input {
+                        path,
+                        key: "checksum".into(),
+                        reason: format!(
+                            "{len} bytes with checksum {sum:016x}, the manifest {} says {} \
+                             bytes with {:016x}: the file is damaged or of another checkpoint",
+                            dir.join(MANIFEST_FILE).display(),
+                            f.bytes,
+                            f.checksum
+                        ),
+                    });
+                }
+                path
+            }
+            _ => dir.join(STATE_FILE),
+        };
         let file = File::open(&path).map_err(io_at(&path))?;
         let mut reader = SectionReader {
             inp: BufReader::with_capacity(8 << 20, file),
@@ -356,10 +543,23 @@ impl Resume {
         reader.check("header", checksum(&json))?;
         let header: Header = serde_json::from_slice(&json)
             .map_err(|e| reader.corrupt("header", format!("unreadable: {e}")))?;
+        if let Some(m) = &manifest {
+            if (header.iteration, header.run_id) != (m.iteration, m.run_id) {
+                return Err(reader.corrupt(
+                    "iteration",
+                    format!(
+                        "the file holds iteration {} of run {:016x}, the manifest iteration {} \
+                         of run {:016x}",
+                        header.iteration, header.run_id, m.iteration, m.run_id
+                    ),
+                ));
+            }
+        }
         let it = Resume {
             reader,
             header,
             started,
+            rank_file: manifest.is_some().then_some(path),
         };
         it.validate(sc, options)?;
         Ok(it)
@@ -433,6 +633,11 @@ impl Resume {
     /// The run's identity (see [`Header`]).
     pub(crate) fn run_id(&self) -> u64 {
         self.header.run_id
+    }
+
+    /// Sharded: this rank's state file (the checkpointer removes it in due course).
+    pub(crate) fn rank_file(&self) -> Option<PathBuf> {
+        self.rank_file.clone()
     }
 
     /// Reads the state into `run` and `eval`, then the loop totals and the k snapshots of
@@ -520,7 +725,7 @@ mod tests {
         out.extend_from_slice(&checksum(&json).to_le_bytes());
         out.extend_from_slice(&bytes[20 + len + 8..]);
         std::fs::write(&state, &out).unwrap();
-        let e = Resume::open(dir.path(), &sc, &BTreeMap::new())
+        let e = Resume::open(dir.path(), &sc, &BTreeMap::new(), None)
             .unwrap_err()
             .to_string();
         assert!(
@@ -532,12 +737,12 @@ mod tests {
         let other = FORMAT_VERSION + 1;
         out[8..12].copy_from_slice(&other.to_le_bytes());
         std::fs::write(&state, &out).unwrap();
-        let e = Resume::open(dir.path(), &sc, &BTreeMap::new())
+        let e = Resume::open(dir.path(), &sc, &BTreeMap::new(), None)
             .unwrap_err()
             .to_string();
         assert!(e.contains(&format!("format version {other}")), "{e}");
         std::fs::write(&state, b"hello").unwrap();
-        let e = Resume::open(dir.path(), &sc, &BTreeMap::new())
+        let e = Resume::open(dir.path(), &sc, &BTreeMap::new(), None)
             .unwrap_err()
             .to_string();
         assert!(

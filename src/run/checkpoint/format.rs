@@ -11,7 +11,7 @@ use super::*;
 /// whose lengths are multiples of 32 bytes except the last. Detects truncation and bit rot;
 /// not cryptographic.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Checksum {
+pub(crate) struct Checksum {
     pub(super) lanes: [u64; 4],
     pub(super) len: u64,
 }

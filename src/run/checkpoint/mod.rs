@@ -39,18 +39,25 @@
 //! of its effective TOML except `sim.iterations`, which may be raised to continue further)
 //! or an option differs.
 //!
+//! # Over MPI ranks
+//! A run sharded over K ranks writes one state file per rank and a manifest that rank 0
+//! writes last (`manifest.rs`); it resumes with the same K only.
+//!
 //! # Files
 //! `format.rs` (checksums, the section container), `history.rs` (the snapshot records),
-//! `checkpointer.rs` (writing, and `Resume`: opening and validating), `journal.rs` (the
-//! finite-N study's journal of finished runs).
+//! `checkpointer.rs` (writing, and `Resume`: opening and validating), `manifest.rs` (the
+//! per-rank files and their manifest), `journal.rs` (the finite-N study's journal of
+//! finished runs).
 
 mod checkpointer;
 mod format;
 mod history;
 mod journal;
+mod manifest;
 
 pub(crate) use checkpointer::{Checkpointer, Resume, Totals};
 pub use journal::{StudyJournal, STUDY_FILE};
+pub use manifest::{check_sharded_resume, MANIFEST_FILE};
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -146,7 +153,7 @@ pub struct CheckpointSummary {
     pub written: u64,
     /// The iteration of the last checkpoint written.
     pub last_iteration: Option<u64>,
-    /// Bytes of the last `state.ckpt`.
+    /// Bytes of the last `state.ckpt` (under mpirun: this rank's state file).
     pub state_bytes: u64,
     /// Wall seconds of all writes (state and history, fsync included).
     pub write_seconds: f64,
