@@ -63,7 +63,7 @@ pub fn trajectory_batch(sol: &Solution) -> RecordBatch {
 /// Writes `trajectory.parquet` (see [`trajectory_schema`]) atomically.
 ///
 /// # Errors
-/// [`Error::Io`] / [`Error::Output`] naming `path`.
+/// [`crate::Error::Io`] / [`crate::Error::Encode`] naming `path`.
 pub fn write_trajectory(path: &Path, sol: &Solution, meta: &RunMetadata) -> Result<()> {
     write_parquet(path, &trajectory_batch(sol), meta)
 }
@@ -112,7 +112,7 @@ pub fn equilibrium_batch(sol: &Solution, epsilon: f64) -> RecordBatch {
 /// game's tremble, used for the `v` column.
 ///
 /// # Errors
-/// [`Error::Io`] / [`Error::Output`] naming `path`.
+/// [`crate::Error::Io`] / [`crate::Error::Encode`] naming `path`.
 pub fn write_equilibrium(
     path: &Path,
     sol: &Solution,
@@ -135,7 +135,7 @@ pub const KEY_MIXED: &str = "mfgsim.solver.mixed";
 /// (label `""`) and in `dir/<label>/` otherwise (`least/`, `greatest/` with start extremal).
 ///
 /// # Errors
-/// [`Error::Io`] / [`Error::Output`] naming the directory or file.
+/// [`crate::Error::Io`] / [`crate::Error::Encode`] naming the directory or file.
 pub fn write_solutions(
     dir: &Path,
     runs: &[(&str, &Solution)],

@@ -119,7 +119,7 @@ impl PartWriter {
     /// may be split across parts).
     ///
     /// # Errors
-    /// [`Error::Output`] / [`Error::Io`] naming the part file.
+    /// [`Error::Encode`] / [`Error::Io`] naming the part file.
     pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut offset = 0;
         while offset < batch.num_rows() {
@@ -142,7 +142,7 @@ impl PartWriter {
     /// dataset has a schema) and reports what is on disk.
     ///
     /// # Errors
-    /// [`Error::Output`] / [`Error::Io`] naming the part file.
+    /// [`Error::Encode`] / [`Error::Io`] naming the part file.
     pub fn finish(mut self) -> Result<PartSummary> {
         if self.open.is_none() && self.parts.is_empty() {
             self.open_part()?;

@@ -99,8 +99,8 @@ impl ParquetTable {
 /// Reads a whole Parquet file with its footer metadata.
 ///
 /// # Errors
-/// [`Error::Io`] when the file cannot be opened, [`Error::Output`] when it is not valid
-/// Parquet; both name `path`.
+/// [`Error::Io`] when the file cannot be opened, [`Error::Encode`] (the parquet error as
+/// its source) when it is not valid Parquet; both name `path`.
 pub fn read_parquet(path: &Path) -> Result<ParquetTable> {
     let file = std::fs::File::open(path).map_err(io_error(path))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(output_error(path))?;

@@ -56,8 +56,8 @@ impl<W: Write + Send> ParquetTableWriter<W> {
     /// in error messages only (e.g. `"<memory>"` for a buffer).
     ///
     /// # Errors
-    /// [`Error::Output`] when an extra metadata key is reserved, the schema has a type
-    /// Parquet cannot store, or writing the header fails.
+    /// [`Error::Output`] when an extra metadata key is reserved; [`Error::Encode`] when the
+    /// schema has a type Parquet cannot store or writing the header fails.
     pub fn try_new(
         path: impl Into<PathBuf>,
         sink: W,
@@ -101,8 +101,8 @@ impl<W: Write + Send> ParquetTableWriter<W> {
     /// Encodes `batch`, closing the row group if it reached the size target.
     ///
     /// # Errors
-    /// [`Error::Output`] when the batch's columns differ from the schema or encoding or
-    /// writing fails.
+    /// [`Error::Output`] when the batch's columns differ from the schema; [`Error::Encode`]
+    /// when encoding or writing fails.
     pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.schema().fields() != self.schema.fields() {
             return Err(Error::Output {
