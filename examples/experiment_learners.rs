@@ -5,7 +5,11 @@
 //! ```text
 //! cargo run --release --example experiment_learners -- tmfq    # SIM TOL CHECK MAXT MF B H W K SEEDS MODEL COLD VERBOSE
 //! cargo run --release --example experiment_learners -- gmbl    # MGEN VTOL K SEEDS MODEL
+//! cargo run --release --example experiment_learners -- independent   # ALGO N ITERS SEEDS
 //! ```
+//! `independent` (`doc/experiments/independent.md`): IQL or MFQ (ALGO) with N agents on the
+//! default infection model for ITERS iterations (300) from uniform, per seed of SEEDS (a comma
+//! list, 0,1,2,3,4): ‖z^N − z*‖₁, the mean state, the exploitability of μ̄ at z^N, wall time.
 //! Knobs come from the environment (defaults otherwise): K iterations (100), SEEDS seeds
 //! counted from 0 (5), MODEL = infection | gig | both; TMFQ: SIM (M_sim), TOL (ε1), CHECK (C),
 //! MAXT (T_max), MF (M_mf), B (budget), H (memory), W (step exponent), COLD = 1 for a cold
@@ -18,7 +22,10 @@ mod util;
 use std::time::Instant;
 use util::env;
 
-use mfgsim::learner::{Algorithm, Evaluator, Gmbl, LearnerParams, Ledger, Tmfq};
+use mfgsim::learner::{
+    Algo, Algorithm, Evaluator, Gmbl, Independent, LearnerParams, Ledger, OnlineDriver, Tmfq,
+};
+use mfgsim::population::Population;
 use mfgsim::model::{mean_state, Gig, Infection, Model};
 use mfgsim::operator::TqIteration;
 use mfgsim::space::{l1_distance, sup_distance, uniform, QTable};
@@ -162,12 +169,54 @@ fn gmbl() {
     }
 }
 
+/// IQL or MFQ whole runs (`doc/experiments/independent.md`). Env: ALGO, N, ITERS, SEEDS.
+fn independent() {
+    let algo = Algo::parse(&env("ALGO", "iql".to_string())).expect("ALGO is iql or mfq");
+    let (n, iters) = (env("N", 1000usize), env("ITERS", 300usize));
+    let seeds: Vec<u64> = env("SEEDS", "0,1,2,3,4".to_string())
+        .split(',')
+        .map(|s| s.trim().parse().expect("SEEDS is a comma list of integers"))
+        .collect();
+    let model = Infection::default();
+    let game = GameParams::default();
+    let star = solve(&model, game, &SolverParams::default(), &Start::Uniform)
+        .expect("the default model solves");
+    let mut eval = Evaluator::new(&model, game, Some(star.z.clone()));
+    let params = LearnerParams::default();
+    eprintln!("algo  N        seed  |z-z*|_1  mean state  expl. max  expl. weighted  wall s");
+    for seed in seeds {
+        let start = Instant::now();
+        let pop: Population = Population::try_new(25, n, &uniform(25), seed).expect("valid N");
+        let l = Independent::try_new(25, 5, game, &params, algo, pop.states(), seed)
+            .expect("the tables fit");
+        let mut run = OnlineDriver::new(&model, pop, l, seed).expect("matching sizes");
+        let (mut step_s, mut learn_s) = (0.0, 0.0);
+        for _ in 0..iters {
+            let it = run.iterate().expect("the run steps");
+            step_s += it.step_seconds;
+            learn_s += it.learn_seconds;
+        }
+        let wall = start.elapsed().as_secs_f64();
+        let z = run.engine().mean_field().to_vec();
+        let e = eval.exploitability(run.policy(), &z);
+        eprintln!(
+            "{algo:4}  {n:7}  {seed:4}  {:.4}    {:.3}      {:.4}     {:.4}          {wall:.2} (step {step_s:.2}, learn {learn_s:.2})",
+            eval.l1_to_tmfe(&z),
+            mean_state(&z),
+            e.max,
+            e.weighted
+        );
+    }
+    eprintln!("z* mean state {:.3}", star.mean_state);
+}
+
 fn main() {
     match std::env::args().nth(1).as_deref() {
         Some("tmfq") => tmfq(),
         Some("gmbl") => gmbl(),
+        Some("independent") => independent(),
         _ => eprintln!(
-            "usage: experiment_learners tmfq|gmbl (knobs in the environment; see the file)"
+            "usage: experiment_learners tmfq|gmbl|independent (knobs in the environment; see the file)"
         ),
     }
 }

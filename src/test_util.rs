@@ -9,11 +9,3 @@ pub(crate) fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> 
         .install(f)
 }
 
-/// The experiment knob `key` from the environment, `default` when unset or unparsable (the
-/// ignored `experiment_*` tests read their settings this way).
-pub(crate) fn env<T: std::str::FromStr>(key: &str, default: T) -> T {
-    std::env::var(key)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}

@@ -208,45 +208,9 @@
 //! the working-set size and cachegrind's simulated caches.)
 //!
 //! # Experiments
-//! `ALGO=iql N=1000 SEEDS=0,1,2,3,4 cargo test --release --lib experiment_independent --
-//! --ignored --nocapture` (ALGO iql or mfq, N agents, ITERS iterations, default 300) runs the
-//! learner through [`super::OnlineDriver`] on the default infection model (25 states, 5
-//! actions, γ 0.9, ε 0.1, w = 1, K = 10, B = 5), agents initially uniform; after the last
-//! iteration it reports ‖z^N − z*‖₁ (z* from [`crate::solve`] from uniform), the mean state
-//! Σ_s s·z^N(s), the exploitability of μ̄ at z^N ([`super::Evaluator`]) and the wall time
-//! (release build, 2 threads, other jobs sharing the machine; wall includes allocation and
-//! the final evaluation). z* has mean state 20.02.
-//!
-//! ```text
-//! algo  N      seed  ‖z−z*‖₁   mean state  expl. max  expl. weighted  wall s
-//! iql   1000     0     1.0143    13.996      0.5850     0.3225          < 0.05
-//! iql   1000     1     1.0103    14.100      0.5615     0.3165          < 0.05
-//! iql   1000     2     0.9823    14.322      0.6050     0.3087          < 0.05
-//! iql   1000     3     1.0023    14.099      0.5628     0.3049          < 0.05
-//! iql   1000     4     1.0063    14.347      0.5724     0.3174          < 0.05
-//! iql   1000000  0     1.0011    14.110      0.5652     0.3149          14.60
-//! iql   1000000  1     0.9997    14.133      0.5653     0.3147          24.50
-//! iql   1000000  2     0.9996    14.121      0.5653     0.3143          14.70
-//! iql   1000000  3     0.9988    14.127      0.5646     0.3147          14.40
-//! iql   1000000  4     1.0021    14.106      0.5651     0.3149          14.50
-//! mfq   1000     0     1.0303    13.826      0.5538     0.2892          0.03
-//! mfq   1000     1     0.9863    14.101      0.5687     0.2800          0.03
-//! mfq   1000     2     1.0103    14.117      0.6074     0.2996          0.03
-//! mfq   1000     3     1.0123    13.956      0.5916     0.2915          0.03
-//! mfq   1000     4     1.0403    13.916      0.5932     0.3013          0.03
-//! mfq   1000000  0     1.0188    13.900      0.5747     0.2976          45.38
-//! mfq   1000000  1     1.0173    13.917      0.5751     0.2975          45.30
-//! mfq   1000000  2     1.0171    13.912      0.5738     0.2971          45.61
-//! mfq   1000000  3     1.0162    13.918      0.5743     0.2967          49.11
-//! mfq   1000000  4     1.0193    13.898      0.5737     0.2970          77.23
-//! ```
-//! (iql 10⁶ seed 1 and mfq 10⁶ seed 4 shared the cores with another build.)
-//! Neither baseline approaches the T-MFE: every run ends ≈ 1.0 in L1 from z* with mean state
-//! ≈ 14 (z*: 20.0) and max exploitability ≈ 0.56–0.61 of μ̄, the same at N = 10³ and 10⁶ and
-//! across seeds (at 10⁶ the seed spread is ≤ 0.003 in L1). An agent sees one transition
-//! per step, about 300 in a run spread over its |S|·|A| = 125 pairs (625 for MFQ), so its
-//! own table stays far from Q*_z, while online TMFQ pools all N transitions into one
-//! table; MFQ's bins split each agent's few samples further and do not help.
+//! Whole IQL/MFQ runs at N = 10³ and 10⁶ against the exact T-MFE, with the numbers and the
+//! command that reproduces them (`cargo run --release --example experiment_learners --
+//! independent`): `doc/experiments/independent.md`.
 //!
 //! # Example
 //! ```
@@ -1587,11 +1551,10 @@ impl<C: Collective> Independent<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::learner::{Algorithm, Evaluator, OnlineDriver, VecTransitions};
-    use crate::model::{mean_state, Infection, KernelTables};
+    use crate::learner::{Algorithm, OnlineDriver, VecTransitions};
+    use crate::model::{Infection, KernelTables};
     use crate::population::Population;
     use crate::space::uniform;
-    use crate::test_util::env;
     use crate::test_util::in_pool;
     use proptest::prelude::*;
     use std::hash::{Hash, Hasher};
@@ -2255,108 +2218,5 @@ mod tests {
             let other = in_pool(2, || fingerprint(algo, n, 3, 12));
             assert_ne!(one, other, "{algo}: the seed must matter");
         }
-    }
-
-    /// ns per agent of `update` alone at several N (IQL, infection, one warm step's
-    /// transitions), to separate arithmetic (tables in cache) from memory latency:
-    /// `cargo test --release --lib independent::tests::throughput -- --ignored --nocapture`.
-    #[test]
-    #[ignore = "timing"]
-    #[expect(clippy::print_stderr, reason = "timing report")]
-    fn throughput() {
-        let model = Infection::default();
-        for (log_n, algo) in [
-            (12, Algo::Iql),
-            (15, Algo::Iql),
-            (17, Algo::Iql),
-            (20, Algo::Iql),
-            (20, Algo::Mfq),
-        ] {
-            let n = 1usize << log_n;
-            let pop: Population = Population::try_new(25, n, &uniform(25), 1).unwrap();
-            let l = Independent::try_new(
-                25,
-                5,
-                GameParams::default(),
-                &LearnerParams::default(),
-                algo,
-                pop.states(),
-                1,
-            )
-            .unwrap();
-            let mut run = OnlineDriver::new(&model, pop, l, 1).unwrap();
-            for _ in 0..10 {
-                run.iterate().unwrap();
-            }
-            let (mut learner, mut pop) = (run.learner().clone(), run.engine().clone());
-            drop(run);
-            use crate::population::Engine;
-            pop.step(&model, learner.actions(), 10, 1).unwrap();
-            let z = pop.mean_field().to_vec();
-            let src = pop.learner_source(usize::MAX, 1).unwrap();
-            let reps = (1usize << 24) / n;
-            let start = std::time::Instant::now();
-            for _ in 0..reps {
-                let obs = Observation {
-                    step: 10,
-                    seed: 1,
-                    agents: n as u64,
-                    source: src,
-                    mean_field: &z,
-                    counts: None,
-                };
-                learner.update(&obs).unwrap();
-            }
-            let ns = start.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64;
-            eprintln!("{algo} N = 2^{log_n} ({} MB of columns): {ns:.1} ns per agent, {:.1} M agent-updates/s",
-                (n as u64 * Independent::bytes_per_agent(25, 5, algo, &LearnerParams::default())) >> 20, 1e3 / ns);
-        }
-    }
-
-    /// The module docs' `# Experiments`. Env: ALGO (iql | mfq), N, ITERS, SEEDS (comma list).
-    #[test]
-    #[ignore = "experiment: N = 10⁶ takes minutes with --release"]
-    #[allow(clippy::print_stdout)]
-    fn experiment_independent() {
-        let algo = Algo::parse(&env("ALGO", "iql".to_string())).unwrap();
-        let (n, iters) = (env("N", 1000usize), env("ITERS", 300usize));
-        let seeds: Vec<u64> = env("SEEDS", "0,1,2,3,4".to_string())
-            .split(',')
-            .map(|s| s.trim().parse().unwrap())
-            .collect();
-        let model = Infection::default();
-        let game = GameParams::default();
-        let star = crate::solve(
-            &model,
-            game,
-            &crate::SolverParams::default(),
-            &crate::Start::Uniform,
-        )
-        .unwrap();
-        let mut eval = Evaluator::new(&model, game, Some(star.z.clone()));
-        let params = LearnerParams::default();
-        for seed in seeds {
-            let start = std::time::Instant::now();
-            let pop: Population = Population::try_new(25, n, &uniform(25), seed).unwrap();
-            let l = Independent::try_new(25, 5, game, &params, algo, pop.states(), seed).unwrap();
-            let mut run = OnlineDriver::new(&model, pop, l, seed).unwrap();
-            let (mut step_s, mut learn_s) = (0.0, 0.0);
-            for _ in 0..iters {
-                let it = run.iterate().unwrap();
-                step_s += it.step_seconds;
-                learn_s += it.learn_seconds;
-            }
-            let wall = start.elapsed().as_secs_f64();
-            let z = run.engine().mean_field().to_vec();
-            let e = eval.exploitability(run.policy(), &z);
-            println!(
-                "{algo:4}  {n:7}  {seed:4}  {:.4}    {:.3}      {:.4}     {:.4}          {wall:.2} (step {step_s:.2}, learn {learn_s:.2})",
-                eval.l1_to_tmfe(&z),
-                mean_state(&z),
-                e.max,
-                e.weighted
-            );
-        }
-        println!("z* mean state {:.3}", star.mean_state);
     }
 }
