@@ -25,9 +25,9 @@ use util::env;
 use mfgsim::learner::{
     Algo, Algorithm, Evaluator, Gmbl, Independent, LearnerParams, Ledger, OnlineDriver, Tmfq,
 };
-use mfgsim::population::Population;
 use mfgsim::model::{mean_state, Gig, Infection, Model};
 use mfgsim::operator::TqIteration;
+use mfgsim::population::Population;
 use mfgsim::space::{l1_distance, sup_distance, uniform, QTable};
 use mfgsim::{solve, GameParams, KernelTables, SolverParams, Start};
 

@@ -8,4 +8,3 @@ pub(crate) fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> 
         .expect("a test thread pool")
         .install(f)
 }
-
