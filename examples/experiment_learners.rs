@@ -107,7 +107,7 @@ fn tmfq() {
                         eval.l1_to_tmfe(&it.z),
                         l1_distance(&it.z, it.z_next.as_ref().expect("tmfq has z_next")),
                         mean_state(&it.z),
-                        sup_distance(&t.tq().q().values, &star.values)
+                        sup_distance(t.tq().q().values(), star.values())
                     );
                 }
                 last = Some(it);

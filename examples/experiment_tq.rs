@@ -93,7 +93,7 @@ fn online() {
                 mean_state(&z),
                 e.weighted,
                 e.max,
-                sup_distance(&learner.q().values, &star.values),
+                sup_distance(learner.q().values(), star.values()),
                 st.mean_abs_td_error,
                 st.mean_step_size
             );

@@ -9,8 +9,8 @@
 pub struct QTable {
     num_states: usize,
     num_actions: usize,
-    /// Q(s, a) at index `s·A + a`.
-    pub values: Vec<f64>,
+    /// Q(s, a) at index `s·A + a`; always |S|·|A| entries.
+    values: Vec<f64>,
 }
 
 impl QTable {
@@ -20,6 +20,43 @@ impl QTable {
             num_states,
             num_actions,
             values: vec![0.0; num_states * num_actions],
+        }
+    }
+
+    /// Q(s, a) at index `s·A + a` (row-major, |S|·|A| entries).
+    pub fn values(&self) -> &[f64] {
+        &self.values
+    }
+
+    /// As [`QTable::values`], writable (the length cannot change).
+    pub fn values_mut(&mut self) -> &mut [f64] {
+        &mut self.values
+    }
+
+    /// Exchanges the values with `other` (a scratch table of the same length, e.g. the next
+    /// sweep's), without copying.
+    ///
+    /// # Panics
+    /// When the lengths differ.
+    pub fn swap_values(&mut self, other: &mut Vec<f64>) {
+        assert_eq!(other.len(), self.values.len(), "Q needs |S|·|A| values");
+        std::mem::swap(&mut self.values, other);
+    }
+
+    /// A table from its row-major values.
+    ///
+    /// # Panics
+    /// When `values.len() != num_states · num_actions`.
+    pub fn from_values(num_states: usize, num_actions: usize, values: Vec<f64>) -> Self {
+        assert_eq!(
+            values.len(),
+            num_states * num_actions,
+            "Q needs |S|·|A| values"
+        );
+        QTable {
+            num_states,
+            num_actions,
+            values,
         }
     }
 

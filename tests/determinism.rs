@@ -30,7 +30,7 @@ fn run(scenario: &str, overrides: &[&str], threads: usize) -> Vec<u64> {
         }
         bits.extend(report.policy.probs.iter().map(|x| x.to_bits()));
         if let Some(q) = &report.q {
-            bits.extend(q.values.iter().map(|x| x.to_bits()));
+            bits.extend(q.values().iter().map(|x| x.to_bits()));
         }
         bits
     })

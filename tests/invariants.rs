@@ -28,9 +28,7 @@ fn simplex(n: usize) -> impl Strategy<Value = Vec<f64>> {
 }
 
 fn qtable(ns: usize, na: usize, values: Vec<f64>) -> QTable {
-    let mut q = QTable::zeros(ns, na);
-    q.values = values;
-    q
+    QTable::from_values(ns, na, values)
 }
 
 proptest! {
@@ -77,8 +75,8 @@ proptest! {
         let mut g = vec![0.0; 25];
         tq_value::apply(&t, game, &a, &mut g, &mut fa);
         tq_value::apply(&t, game, &b, &mut g, &mut fb);
-        let lhs = sup_distance(&fa.values, &fb.values);
-        let rhs = gamma * sup_distance(&a.values, &b.values);
+        let lhs = sup_distance(fa.values(), fb.values());
+        let rhs = gamma * sup_distance(a.values(), b.values());
         prop_assert!(lhs <= rhs + TOL, "{} > {}", lhs, rhs);
     }
 

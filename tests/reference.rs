@@ -21,7 +21,7 @@ fn check(model: &dyn Model, key: &str) {
     assert_eq!(sol.policy.greedy, usizes(&r["greedy_action"]), "{key}");
     assert!((sol.mean_state - r["mean_state"].as_f64().unwrap()).abs() < 1e-5);
     let q_ref: Vec<f64> = r["Q"].as_array().unwrap().iter().flat_map(f64s).collect();
-    let dq = mfgsim::space::sup_distance(&sol.q.values, &q_ref);
+    let dq = mfgsim::space::sup_distance(sol.q.values(), &q_ref);
     assert!(dq < 1e-6, "{key}: ||Q - Q_ref||_inf = {dq:e}");
     assert!(sol.consistency_l1 < 1e-9, "{key}: {}", sol.consistency_l1);
     assert!(

@@ -109,7 +109,7 @@ pub(crate) fn mean_field_from(z: Vec<f64>, num_states: usize) -> PyResult<Vec<f6
 }
 
 fn q_array<'py>(py: Python<'py>, q: &QTable) -> PyResult<Bound<'py, PyAny>> {
-    array(py, q.values.clone(), &[q.num_states(), q.num_actions()])
+    array(py, q.values().to_vec(), &[q.num_states(), q.num_actions()])
 }
 
 fn solve_run<'py>(py: Python<'py>, label: &str, run: &SolveRun) -> PyResult<Bound<'py, PyDict>> {

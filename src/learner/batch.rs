@@ -340,7 +340,7 @@ impl BatchTqLearner {
     /// # Errors
     /// The writer's error.
     pub fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
-        w.f64s("batch_q", &self.q.values)?;
+        w.f64s("batch_q", self.q.values())?;
         w.f64s("batch_weights", &self.weights)?;
         w.f64s("batch_row_weights", &self.row_weight)?;
         w.f64s("batch_row_mean_fields", &self.row_z)
@@ -351,7 +351,7 @@ impl BatchTqLearner {
     /// # Errors
     /// The reader's error.
     pub fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
-        r.f64s("batch_q", &mut self.q.values)?;
+        r.f64s("batch_q", self.q.values_mut())?;
         r.f64s("batch_weights", &mut self.weights)?;
         r.f64s("batch_row_weights", &mut self.row_weight)?;
         r.f64s("batch_row_mean_fields", &mut self.row_z)
@@ -458,7 +458,7 @@ impl BatchTqLearner {
                 .weights
                 .chunks_exact(ns)
                 .zip(&self.row_weight)
-                .zip(&self.q.values)
+                .zip(self.q.values())
                 .enumerate()
             {
                 if rw == 0.0 {
@@ -473,7 +473,7 @@ impl BatchTqLearner {
                 residual = residual.max(d);
                 self.next[i] = target;
             }
-            std::mem::swap(&mut self.q.values, &mut self.next);
+            self.q.swap_values(&mut self.next);
             stats.sweeps = sweep + 1;
             stats.rows = rows;
             stats.residual = residual;
@@ -534,10 +534,10 @@ mod tests {
         let mut errors = Vec::new();
         for _ in 0..40 {
             l.learn_counts(&counts, &tables);
-            errors.push(sup_distance(&l.q().values, &star.values));
+            errors.push(sup_distance(l.q().values(), star.values()));
         }
         // 50 sweeps per call: γ^50 = 0.005 per call; the kernel is exact to ~1e-12.
-        assert!(errors[0] < 0.05 * star.values.iter().fold(0.0f64, |m, v| m.max(v.abs())));
+        assert!(errors[0] < 0.05 * star.values().iter().fold(0.0f64, |m, v| m.max(v.abs())));
         assert!(errors[39] < 1e-9, "{errors:?}");
         assert_eq!(l.policy().greedy, trembling_policy(&star, 0.1).greedy);
     }
@@ -563,7 +563,9 @@ mod tests {
             ..Default::default()
         };
         let mut l = BatchTqLearner::try_new(10, 4, game, params).unwrap();
-        l.q.values = (0..40).map(|i| (i as f64 * 0.37).sin()).collect();
+        for (i, v) in l.q.values_mut().iter_mut().enumerate() {
+            *v = (i as f64 * 0.37).sin();
+        }
         let before = l.q.clone();
         l.learn_counts(&counts, &tables);
         let mut g = vec![0.0; 10];
@@ -572,12 +574,12 @@ mod tests {
             let row = &counts[i * 10..(i + 1) * 10];
             let n: u64 = row.iter().sum();
             let want = if n == 0 {
-                before.values[i]
+                before.values()[i]
             } else {
                 let e: f64 = row.iter().zip(&g).map(|(c, g)| *c as f64 * g).sum::<f64>();
                 tables.reward[i] + game.gamma * e / n as f64
             };
-            assert!((l.q.values[i] - want).abs() < 1e-12, "row {i}");
+            assert!((l.q.values()[i] - want).abs() < 1e-12, "row {i}");
         }
     }
 

@@ -154,7 +154,7 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
     /// # Errors
     /// The writer's error.
     pub fn save_state(&self, w: &mut dyn crate::persist::StateWriter) -> crate::Result<()> {
-        w.f64s("eval_q_star", &self.q_star.values)
+        w.f64s("eval_q_star", self.q_star.values())
     }
 
     /// Restores what [`Evaluator::save_state`] saved.
@@ -162,7 +162,7 @@ impl<'m, M: Model + ?Sized> Evaluator<'m, M> {
     /// # Errors
     /// The reader's error.
     pub fn load_state(&mut self, r: &mut dyn crate::persist::StateReader) -> crate::Result<()> {
-        r.f64s("eval_q_star", &mut self.q_star.values)
+        r.f64s("eval_q_star", self.q_star.values_mut())
     }
 
     /// ‖z − z*‖₁, NaN without a reference.
@@ -364,7 +364,7 @@ mod tests {
         let mut eval = Evaluator::new(&model, game, None);
         let a = Policy::uniform(10, 4);
         let mut q = QTable::zeros(10, 4);
-        q.values[3] = 1.0;
+        q.values_mut()[3] = 1.0;
         let b = crate::operator::trembling_policy(&q, game.epsilon);
         let ea = eval.exploitability(&a, &z);
         let eb = eval.exploitability(&b, &z);

@@ -298,13 +298,13 @@ impl<'m, M: Model + ?Sized> Algorithm for Gmbl<'m, M> {
     /// Q̂ (`gmbl_q`, the warm start of the next value iteration), z_k (`gmbl_z`) and k
     /// (`gmbl_k`); P̂ is redrawn every iteration from keyed streams.
     fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
-        w.f64s("gmbl_q", &self.q.values)?;
+        w.f64s("gmbl_q", self.q.values())?;
         w.f64s("gmbl_z", &self.z)?;
         w.u64s("gmbl_k", &[self.k])
     }
 
     fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
-        r.f64s("gmbl_q", &mut self.q.values)?;
+        r.f64s("gmbl_q", self.q.values_mut())?;
         r.f64s("gmbl_z", &mut self.z)?;
         self.k = crate::persist::read_u64(r, "gmbl_k")?;
         write_trembling_policy(&self.q, self.game.epsilon, &mut self.policy);
@@ -475,7 +475,10 @@ mod tests {
         let e = g.iterate().unwrap_err();
         assert!(matches!(e, Error::Interrupted), "{e:?}");
         assert_eq!(g.iterations(), 1, "the abandoned iteration does not count");
-        assert_eq!((g.q.values.clone(), g.z.clone()), (q.values, z));
+        assert_eq!(
+            (g.q.values().to_vec(), g.z.clone()),
+            (q.values().to_vec(), z)
+        );
     }
 
     #[test]

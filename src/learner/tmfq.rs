@@ -261,7 +261,7 @@ impl<'m, M: Model + ?Sized> Tmfq<'m, M> {
             st.transitions += m;
             st.tq_updates += ls.updates as u64;
             if st.steps.is_multiple_of(self.params.check_every) {
-                st.last_change = sup_distance(&self.learner.q().values, &self.q_check.values);
+                st.last_change = sup_distance(self.learner.q().values(), self.q_check.values());
                 self.q_check.clone_from(self.learner.q());
                 if st.last_change < self.params.inner_tol {
                     st.converged = true;
@@ -418,7 +418,13 @@ mod tests {
             zs.push(it.z_next.unwrap().iter().map(|x| x.to_bits()).collect());
             ledgers.push(it.ledger);
         }
-        let q = t.q().unwrap().values.iter().map(|x| x.to_bits()).collect();
+        let q = t
+            .q()
+            .unwrap()
+            .values()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
         (zs, q, ledgers)
     }
 
@@ -450,7 +456,7 @@ mod tests {
                 assert_eq!(n, want, "cold {cold} k {k}");
                 if cold {
                     // A pair not visited in this iteration still has the Q it started with: 0.
-                    for (q, c) in t.tq().q().values.iter().zip(t.tq().step_counts()) {
+                    for (q, c) in t.tq().q().values().iter().zip(t.tq().step_counts()) {
                         if *c == 0.0 {
                             assert_eq!(*q, 0.0);
                         }
@@ -538,12 +544,12 @@ mod tests {
                 let mut s =
                     Tmfq::try_new(model.as_ref(), GameParams::default(), &short, &z, 1).unwrap();
                 s.learn_at(&z).unwrap();
-                sup_distance(&s.tq().q().values, &star.values)
+                sup_distance(s.tq().q().values(), star.values())
             };
             let st = t.learn_at(&z).unwrap();
             assert_eq!(st.transitions, 20_000_000);
             let q = t.tq().q();
-            let err = sup_distance(&q.values, &star.values);
+            let err = sup_distance(q.values(), star.values());
             assert!(err < bound, "{}: ‖Q − Q*‖ = {err}", model.name());
             assert!(err < 0.4 * first, "{}: {first} → {err}", model.name());
             for s in 0..ns {

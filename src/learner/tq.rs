@@ -282,7 +282,7 @@ impl TqLearner {
     /// Starts afresh: Q = 0, n(s,a) = 0 and v(s,a) = 0, as [`TqLearner::try_new`] leaves them
     /// (TMFQ's `cold_start`).
     pub fn reset(&mut self) {
-        self.q.values.fill(0.0);
+        self.q.values_mut().fill(0.0);
         self.counts.fill(0.0);
         self.visits.fill(0);
     }
@@ -297,7 +297,7 @@ impl TqLearner {
     /// # Errors
     /// The writer's error.
     pub fn save_state(&self, w: &mut dyn StateWriter) -> Result<()> {
-        w.f64s("tq_q", &self.q.values)?;
+        w.f64s("tq_q", self.q.values())?;
         w.f64s("tq_step_counts", &self.counts)?;
         w.u64s("tq_visits", &self.visits)
     }
@@ -307,7 +307,7 @@ impl TqLearner {
     /// # Errors
     /// The reader's error.
     pub fn load_state(&mut self, r: &mut dyn StateReader) -> Result<()> {
-        r.f64s("tq_q", &mut self.q.values)?;
+        r.f64s("tq_q", self.q.values_mut())?;
         r.f64s("tq_step_counts", &mut self.counts)?;
         r.u64s("tq_visits", &mut self.visits)
     }
@@ -384,7 +384,7 @@ impl TqLearner {
         let gamma = self.game.gamma;
         let scale = 1.0 - gamma;
         let w = self.params.step_exponent;
-        let q = &mut self.q.values;
+        let q = self.q.values_mut();
         let (mut sum_td, mut sum_alpha) = (0.0, 0.0);
         let mut run = [(0usize, 0usize, 0usize); RUN_LEN];
         let mut c = 0;
@@ -513,7 +513,7 @@ mod tests {
         for k in 0..calls as u64 {
             resample_uniform(&mut buf, per_call, &mut rng);
             learner.learn(&buf, k, seed);
-            errors.push(sup_distance(&learner.q().values, &star.values));
+            errors.push(sup_distance(learner.q().values(), star.values()));
         }
         let pi = learner.policy();
         let e = exploitability(&buf.tables, game, &pi, &z, &star);
@@ -565,7 +565,7 @@ mod tests {
     }
 
     fn bits(q: &QTable) -> Vec<u64> {
-        q.values.iter().map(|v| v.to_bits()).collect()
+        q.values().iter().map(|v| v.to_bits()).collect()
     }
 
     #[test]
@@ -593,7 +593,7 @@ mod tests {
         assert_eq!(l.q().get(3, 2), buf.tables.r(3, 2));
         assert_eq!(st.mean_step_size, 1.0);
         assert_eq!(l.step_counts()[3 * 5 + 2], 1.0);
-        assert_eq!(l.q().values.iter().filter(|v| **v != 0.0).count(), 1);
+        assert_eq!(l.q().values().iter().filter(|v| **v != 0.0).count(), 1);
     }
 
     proptest! {
@@ -613,7 +613,7 @@ mod tests {
             let game = GameParams { gamma, epsilon };
             let params = TqLearnerParams { step_exponent: w, ..Default::default() };
             let mut l = TqLearner::try_new(10, 4, game, params).unwrap();
-            l.q.values.clone_from(&q0);
+            l.q.values_mut().copy_from_slice(&q0);
             l.counts[s * 4 + a] = f64::from(n);
             l.visits[s * 4 + a] = u64::from(n);
             let before = l.q().clone();
@@ -625,7 +625,7 @@ mod tests {
             prop_assert!((g - g_value(before.row(s_next), epsilon)).abs() < 1e-12);
             let expected = (1.0 - alpha) * before.get(s, a) + alpha * (buf.tables.r(s, a) + gamma * g);
             prop_assert!((l.q().get(s, a) - expected).abs() < 1e-12, "{} vs {expected}", l.q().get(s, a));
-            for (j, (x, y)) in l.q().values.iter().zip(&before.values).enumerate() {
+            for (j, (x, y)) in l.q().values().iter().zip(before.values()).enumerate() {
                 if j != s * 4 + a {
                     prop_assert_eq!(x.to_bits(), y.to_bits());
                 }

@@ -166,7 +166,7 @@ mod tests {
         assert!(e.max.abs() < 1e-11 && e.weighted.abs() < 1e-11, "{e:?}");
         // Issue 20: a Q* a little below the truth gave −1e-12 (printed and stored as is).
         let mut low = q.clone();
-        low.values.iter_mut().for_each(|x| *x -= 1e-9);
+        low.values_mut().iter_mut().for_each(|x| *x -= 1e-9);
         let e = exploitability(&t, game, &pi, &z, &low);
         assert!(
             e.max == 0.0 && e.weighted == 0.0 && !e.max.is_sign_negative(),

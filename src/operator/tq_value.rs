@@ -47,12 +47,12 @@ pub struct TqOutcome {
 pub fn apply(tables: &KernelTables, game: GameParams, q: &QTable, g: &mut [f64], out: &mut QTable) {
     let (ns, na) = (tables.num_states(), tables.num_actions());
     assert!(
-        q.num_states() == ns && q.num_actions() == na && out.values.len() == ns * na,
+        q.num_states() == ns && q.num_actions() == na && out.values().len() == ns * na,
         "F_z: table sizes disagree"
     );
     assert_eq!(g.len(), ns, "F_z: scratch has the wrong length");
     g_values(q, game.epsilon, g);
-    for (i, (o, r)) in out.values.iter_mut().zip(&tables.reward).enumerate() {
+    for (i, (o, r)) in out.values_mut().iter_mut().zip(&tables.reward).enumerate() {
         let row = &tables.kernel[i * ns..(i + 1) * ns];
         *o = r + game.gamma * dot(row, g);
     }
@@ -205,12 +205,12 @@ impl TqIteration {
                 break;
             }
             g_values(q, game.epsilon, &mut self.g);
-            let out = &mut next.values;
+            let out = next.values_mut();
             self.banded.expect_into(&self.g, |i, e| {
                 out[i] = tables.reward[i] + game.gamma * e;
             });
             sweeps += 1;
-            residual = sup_distance(&next.values, &q.values);
+            residual = sup_distance(next.values(), q.values());
             std::mem::swap(q, next);
             if residual < tol || !residual.is_finite() {
                 // A non-finite residual (values overflowed to inf / NaN) never converges.
@@ -262,7 +262,7 @@ mod tests {
             let z: Vec<f64> = z.iter().map(|x| x / tot).collect();
             let t = KernelTables::of(m.as_ref(), &z);
             let mut q = QTable::zeros(ns, na);
-            for (i, v) in q.values.iter_mut().enumerate() {
+            for (i, v) in q.values_mut().iter_mut().enumerate() {
                 *v = ((i * 7919) % 101) as f64 / 13.0;
             }
             let game = GameParams::default();
@@ -271,7 +271,7 @@ mod tests {
             let mut it = TqIteration::new();
             let mut banded = q.clone();
             it.run(&t, game, &mut banded, 0.0, 1);
-            assert!(sup_distance(&dense.values, &banded.values) < 1e-13);
+            assert!(sup_distance(dense.values(), banded.values()) < 1e-13);
             assert!(
                 it.banded.mean_band() < ns as f64 / 2.0,
                 "{}",
@@ -291,6 +291,6 @@ mod tests {
         assert!(out.converged, "{out:?}");
         let mut fq = QTable::zeros(25, 5);
         apply(&t, game, &q, &mut [0.0; 25], &mut fq);
-        assert!(sup_distance(&fq.values, &q.values) < 1e-12);
+        assert!(sup_distance(fq.values(), q.values()) < 1e-12);
     }
 }

@@ -90,7 +90,8 @@ mod tests {
     #[test]
     fn policy_rows_have_the_tremble() {
         let mut q = QTable::zeros(2, 4);
-        q.values = vec![0.0, 2.0, 1.0, 2.0, -1.0, -3.0, -2.0, -5.0];
+        q.values_mut()
+            .copy_from_slice(&[0.0, 2.0, 1.0, 2.0, -1.0, -3.0, -2.0, -5.0]);
         let p = trembling_policy(&q, 0.3);
         assert_eq!(p.greedy, vec![1, 0]);
         let o = 0.3 / 3.0;

@@ -629,7 +629,7 @@ pub fn solve_observed(
 /// Refuses a solution holding NaN or infinite values: the rewards (scaled by 1/(1 − γ))
 /// overflowed, and no end point, converged or not, can be reported.
 fn check_finite(sol: &Solution) -> Result<()> {
-    let what = if !sol.q.values.iter().all(|x| x.is_finite()) {
+    let what = if !sol.q.values().iter().all(|x| x.is_finite()) {
         "the Q-values"
     } else if !sol.z.iter().chain(&sol.policy.probs).all(|x| x.is_finite()) {
         "the mean field or the strategy"
