@@ -70,7 +70,7 @@ fn main() -> Result<(), mfgsim::Error> {
             sol.termination.describe(),
             sol.iterations(),
             sol.mean_state,
-            sol.policy.greedy,
+            sol.policy.greedy(),
             sol.exploitability.max,
         );
         assert!(sol.converged() && sol.consistency_l1 < 1e-9);

@@ -306,11 +306,11 @@ fn tally(
                 mean_state: sol.mean_state,
                 mu: sol
                     .policy
-                    .probs
+                    .probs()
                     .chunks(sol.policy.num_actions())
                     .map(<[f64]>::to_vec)
                     .collect(),
-                greedy_action: sol.policy.greedy.clone(),
+                greedy_action: sol.policy.greedy().to_vec(),
                 exploitability: sol.exploitability.max,
                 exploitability_weighted: sol.exploitability.weighted,
                 consistency_l1: sol.consistency_l1,

@@ -95,9 +95,9 @@ pub struct Policy {
     num_states: usize,
     num_actions: usize,
     /// μ(s, a) at index `s·A + a`; each row sums to 1.
-    pub probs: Vec<f64>,
-    /// The action that received 1 − ε in each state.
-    pub greedy: Vec<usize>,
+    probs: Vec<f64>,
+    /// The action that received 1 − ε in each state (the most likely one of a mixture).
+    greedy: Vec<usize>,
 }
 
 impl Policy {
@@ -119,6 +119,27 @@ impl Policy {
     /// |A|.
     pub fn num_actions(&self) -> usize {
         self.num_actions
+    }
+
+    /// μ(s, a) at index `s·A + a` (row-major; each row on the simplex).
+    pub fn probs(&self) -> &[f64] {
+        &self.probs
+    }
+
+    /// The action that receives 1 − ε in each state (the most likely one of a mixture).
+    pub fn greedy(&self) -> &[usize] {
+        &self.greedy
+    }
+
+    /// The rows, writable, for the crate's writers of trembling-hand and mixed strategies
+    /// (which keep each row on the simplex and [`Policy::greedy`] its argmax).
+    pub(crate) fn probs_mut(&mut self) -> &mut [f64] {
+        &mut self.probs
+    }
+
+    /// The greedy actions, writable, for the same writers as [`Policy::probs_mut`].
+    pub(crate) fn greedy_mut(&mut self) -> &mut [usize] {
+        &mut self.greedy
     }
 
     /// The row μ(s, ·).

@@ -70,7 +70,7 @@ fn assert_matches(sol: &Solution, r: &serde_json::Value, what: &str) {
         "{what}: mean state {} vs {m}",
         sol.mean_state
     );
-    assert_eq!(sol.policy.greedy, usizes(&r["greedy_action"]), "{what}");
+    assert_eq!(sol.policy.greedy(), usizes(&r["greedy_action"]), "{what}");
 }
 
 #[test]
@@ -113,8 +113,8 @@ fn t_br_rises_from_the_lowest_and_falls_from_the_highest_to_distinct_equilibria(
         least.mean_state
     );
     assert!((greatest.mean_state - 2.868_156_609).abs() < 1e-6);
-    assert_eq!(least.policy.greedy, vec![0; 6]);
-    assert_eq!(greatest.policy.greedy, vec![1; 6]);
+    assert_eq!(least.policy.greedy(), vec![0; 6]);
+    assert_eq!(greatest.policy.greedy(), vec![1; 6]);
     // The independent NumPy values of the sketch (shared/reference/adoption-sketch.md), to
     // their printed precision.
     assert_eq!(format!("{:.3}", least.mean_state), "0.093");
@@ -175,7 +175,7 @@ fn at_invest_cost_0_3_the_least_and_the_greatest_coincide() {
     assert_matches(&least, &want["lowest"], "least at 0.3");
     assert_matches(&greatest, &want["highest"], "greatest at 0.3");
     assert!(l1_distance(&least.z, &greatest.z) < 1e-9);
-    assert_eq!(greatest.policy.greedy, vec![0; 6]);
+    assert_eq!(greatest.policy.greedy(), vec![0; 6]);
 }
 
 #[test]
@@ -207,7 +207,7 @@ fn the_game_is_bistable_for_invest_cost_from_0_0118_to_0_2171() {
         // Strategic complementarities: the greedy action is non-decreasing in the state
         // (near the lower edge the least T-MFE invests from level 3 or 4 up).
         for sol in [&least, &greatest] {
-            let g = &sol.policy.greedy;
+            let g = sol.policy.greedy();
             assert!(
                 g.windows(2).all(|w| w[0] <= w[1]),
                 "invest_cost {cost}: {g:?}"
@@ -215,7 +215,7 @@ fn the_game_is_bistable_for_invest_cost_from_0_0118_to_0_2171() {
         }
     }
     let sc = scenario(&["model.invest_cost=0.0118"]);
-    assert_eq!(tbr(&sc, &Start::Lowest).policy.greedy, [0, 0, 0, 1, 1, 1]);
+    assert_eq!(tbr(&sc, &Start::Lowest).policy.greedy(), [0, 0, 0, 1, 1, 1]);
 }
 
 #[test]
@@ -258,6 +258,9 @@ fn every_learner_runs_on_adoption() {
         for v in [report.exploitability, report.exploitability_weighted] {
             assert!(v.is_finite() && v > -1e-6, "{what}: {v}");
         }
-        assert!(report.policy.probs.iter().all(|p| p.is_finite()), "{what}");
+        assert!(
+            report.policy.probs().iter().all(|p| p.is_finite()),
+            "{what}"
+        );
     }
 }

@@ -61,7 +61,7 @@ fn fingerprint(r: &LearnReport) -> serde_json::Value {
         })
         .collect();
     m.insert("snapshots".into(), snaps.into());
-    m.insert("policy".into(), bits(&r.policy.probs).into());
+    m.insert("policy".into(), bits(r.policy.probs()).into());
     m.insert("q".into(), r.q.as_ref().map(|q| bits(q.values())).into());
     v
 }

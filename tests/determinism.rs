@@ -28,7 +28,7 @@ fn run(scenario: &str, overrides: &[&str], threads: usize) -> Vec<u64> {
             bits.push(s.total.samples());
             bits.push(s.total.tq_updates);
         }
-        bits.extend(report.policy.probs.iter().map(|x| x.to_bits()));
+        bits.extend(report.policy.probs().iter().map(|x| x.to_bits()));
         if let Some(q) = &report.q {
             bits.extend(q.values().iter().map(|x| x.to_bits()));
         }
@@ -207,7 +207,7 @@ fn paper_options_run_end_to_end_with_finite_numbers_and_change_the_run() {
             assert!(s.consistency.is_finite(), "{option}");
             assert!(s.l1_to_tmfe.is_finite(), "{option}");
         }
-        assert!(report.policy.probs.iter().all(|x| x.is_finite()));
+        assert!(report.policy.probs().iter().all(|x| x.is_finite()));
         let with = run("scenarios/infection.toml", &o, 2);
         assert!(default != with, "{option} changed nothing");
     }

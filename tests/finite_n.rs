@@ -145,13 +145,14 @@ fn agent_and_count_engines_agree_in_distribution() {
     assert!(z > 6.0, "N = 1000 vs 1250 not detected (worst {which})");
 
     // Power: a strategy that moves 5% of the greedy mass to another action.
-    let mut tilted = sol.policy.clone();
     let na = model.num_actions();
+    let mut probs = sol.policy.probs().to_vec();
     for s in 0..model.num_states() {
-        let g = tilted.greedy[s];
-        tilted.probs[s * na + g] -= 0.05;
-        tilted.probs[s * na + (g + 1) % na] += 0.05;
+        let g = sol.policy.greedy()[s];
+        probs[s * na + g] -= 0.05;
+        probs[s * na + (g + 1) % na] += 0.05;
     }
+    let tilted = Policy::from_probs(model.num_states(), na, probs);
     let other = last_steps(&model, &sol, &tilted, EngineKind::Counts, n, 30_000);
     let (z, which) = worst_z(&agents, &other);
     assert!(

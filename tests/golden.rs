@@ -60,7 +60,7 @@ fn run_hash(algo: &str) -> u64 {
             u64::from(s.policy_changes),
         ]);
     }
-    words.extend(r.policy.probs.iter().map(|x| x.to_bits()));
+    words.extend(r.policy.probs().iter().map(|x| x.to_bits()));
     fnv(words)
 }
 

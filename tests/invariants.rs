@@ -90,7 +90,7 @@ proptest! {
         for s in 0..10 {
             let row = p.row(s);
             prop_assert!((row.iter().sum::<f64>() - 1.0).abs() < TOL);
-            let g = p.greedy[s];
+            let g = p.greedy()[s];
             prop_assert_eq!(row[g], 1.0 - eps);
             // The greedy action is the lowest argmax.
             let max = q.row(s).iter().cloned().fold(f64::NEG_INFINITY, f64::max);
@@ -110,14 +110,15 @@ proptest! {
     ) {
         for (m, z) in models().iter().zip([z_inf, z_gig]) {
             let (ns, na) = (m.num_states(), m.num_actions());
-            let mut mu = Policy::uniform(ns, na);
+            let mut probs = vec![0.0; ns * na];
             for s in 0..ns {
                 let row = &raw[s * na..(s + 1) * na];
                 let tot: f64 = row.iter().sum::<f64>() + 1e-9;
-                for (p, r) in mu.probs[s * na..(s + 1) * na].iter_mut().zip(row) {
+                for (p, r) in probs[s * na..(s + 1) * na].iter_mut().zip(row) {
                     *p = (r + 1e-9 / na as f64) / tot;
                 }
             }
+            let mu = Policy::from_probs(ns, na, probs);
             let t = KernelTables::of(m.as_ref(), &z);
             let mut next = vec![0.0; ns];
             phi(&t, &z, &mu, &mut next);

@@ -18,7 +18,7 @@ fn check(model: &dyn Model, key: &str) {
     let z_ref = f64s(&r["z"]);
     let l1 = l1_distance(&sol.z, &z_ref);
     assert!(l1 < 1e-6, "{key}: ||z - z_ref||_1 = {l1:e}");
-    assert_eq!(sol.policy.greedy, usizes(&r["greedy_action"]), "{key}");
+    assert_eq!(sol.policy.greedy(), usizes(&r["greedy_action"]), "{key}");
     assert!((sol.mean_state - r["mean_state"].as_f64().unwrap()).abs() < 1e-5);
     let q_ref: Vec<f64> = r["Q"].as_array().unwrap().iter().flat_map(f64s).collect();
     let dq = mfgsim::space::sup_distance(sol.q.values(), &q_ref);

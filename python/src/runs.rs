@@ -79,7 +79,6 @@ pub(crate) fn policy_from(
         )));
     }
     let probs = a.as_slice()?.to_vec();
-    let mut policy = Policy::uniform(num_states, num_actions);
     for (s, row) in probs.chunks_exact(num_actions).enumerate() {
         if let Some((act, v)) = row
             .iter()
@@ -96,10 +95,9 @@ pub(crate) fn policy_from(
                 "policy[{s}, :] sums to {sum}, not 1 (tolerance {POLICY_ROW_TOL:e})"
             )));
         }
-        policy.greedy[s] = mfgsim::operator::greedy_action(row);
     }
-    policy.probs = probs;
-    Ok(policy)
+    // The greedy action of each row: its highest probability, ties to the lowest action.
+    Ok(Policy::from_probs(num_states, num_actions, probs))
 }
 
 /// A mean field z from a sequence: a pmf on the states.
@@ -119,10 +117,10 @@ fn solve_run<'py>(py: Python<'py>, label: &str, run: &SolveRun) -> PyResult<Boun
     d.set_item("label", label)?;
     d.set_item("z", array(py, sol.z.clone(), &[ns])?)?;
     d.set_item("q", q_array(py, &sol.q)?)?;
-    d.set_item("mu", array(py, sol.policy.probs.clone(), &[ns, na])?)?;
+    d.set_item("mu", array(py, sol.policy.probs().to_vec(), &[ns, na])?)?;
     d.set_item(
         "greedy",
-        PyArray1::from_iter(py, sol.policy.greedy.iter().map(|&a| a as i64)),
+        PyArray1::from_iter(py, sol.policy.greedy().iter().map(|&a| a as i64)),
     )?;
     let k = sol.trace.len();
     let traj: Vec<f64> = sol.trace.iter().flat_map(|r| r.z.iter().copied()).collect();
@@ -328,7 +326,7 @@ fn _learn<'py>(
     let p = &report.policy;
     d.set_item(
         "policy",
-        array(py, p.probs.clone(), &[p.num_states(), p.num_actions()])?,
+        array(py, p.probs().to_vec(), &[p.num_states(), p.num_actions()])?,
     )?;
     d.set_item("q", report.q.as_ref().map(|q| q_array(py, q)).transpose()?)?;
     d.set_item("z", array(py, report.z.clone(), &[ns])?)?;

@@ -539,7 +539,7 @@ mod tests {
         // 50 sweeps per call: γ^50 = 0.005 per call; the kernel is exact to ~1e-12.
         assert!(errors[0] < 0.05 * star.values().iter().fold(0.0f64, |m, v| m.max(v.abs())));
         assert!(errors[39] < 1e-9, "{errors:?}");
-        assert_eq!(l.policy().greedy, trembling_policy(&star, 0.1).greedy);
+        assert_eq!(l.policy().greedy(), trembling_policy(&star, 0.1).greedy());
     }
 
     #[test]

@@ -64,7 +64,7 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> OnlineDriver<'m, M, E, L> {
         }
         Ok(OnlineDriver {
             model,
-            prev_greedy: p.greedy.clone(),
+            prev_greedy: p.greedy().to_vec(),
             engine,
             learner,
             seed,
@@ -115,9 +115,9 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> Algorithm for OnlineDriver<'m
             counts: counts.as_deref(),
         })?;
         let t2 = Instant::now();
-        let greedy = &self.learner.policy().greedy;
+        let greedy = self.learner.policy().greedy();
         let policy_changes = greedy_changes(&self.prev_greedy, greedy);
-        self.prev_greedy.clone_from(greedy);
+        self.prev_greedy.copy_from_slice(greedy);
         self.k += 1;
         Ok(Iteration {
             iteration: self.k,
@@ -172,7 +172,8 @@ impl<'m, M: Model + ?Sized, E: Engine, L: Learner> Algorithm for OnlineDriver<'m
         self.k = crate::persist::read_u64(r, "driver_step")?;
         self.engine.load_state(r)?;
         self.learner.load_state(r)?;
-        self.prev_greedy.clone_from(&self.learner.policy().greedy);
+        self.prev_greedy
+            .copy_from_slice(self.learner.policy().greedy());
         Ok(())
     }
 }

@@ -142,7 +142,7 @@ impl<'m, M: Model + ?Sized> Gmbl<'m, M> {
             hat: KernelTables::new(ns, na),
             tq: TqIteration::new(),
             q,
-            prev_greedy: policy.greedy.clone(),
+            prev_greedy: policy.greedy().to_vec(),
             policy,
             z: z0.to_vec(),
             k: 0,
@@ -261,8 +261,8 @@ impl<'m, M: Model + ?Sized> Algorithm for Gmbl<'m, M> {
         let mut z_next = vec![0.0; ns];
         phi(&self.hat, &self.z, &self.policy, &mut z_next);
         let t2 = Instant::now();
-        let policy_changes = greedy_changes(&self.prev_greedy, &self.policy.greedy);
-        self.prev_greedy.clone_from(&self.policy.greedy);
+        let policy_changes = greedy_changes(&self.prev_greedy, self.policy.greedy());
+        self.prev_greedy.copy_from_slice(self.policy.greedy());
         let z = std::mem::replace(&mut self.z, z_next.clone());
         self.k += 1;
         Ok(Iteration {
@@ -308,7 +308,7 @@ impl<'m, M: Model + ?Sized> Algorithm for Gmbl<'m, M> {
         r.f64s("gmbl_z", &mut self.z)?;
         self.k = crate::persist::read_u64(r, "gmbl_k")?;
         write_trembling_policy(&self.q, self.game.epsilon, &mut self.policy);
-        self.prev_greedy.clone_from(&self.policy.greedy);
+        self.prev_greedy.copy_from_slice(self.policy.greedy());
         Ok(())
     }
 }

@@ -178,7 +178,7 @@ impl<'m, M: Model + ?Sized> Tmfq<'m, M> {
             model,
             params: params.tmfq,
             seed,
-            prev_greedy: policy.greedy.clone(),
+            prev_greedy: policy.greedy().to_vec(),
             q_check: learner.q().clone(),
             learner,
             sim,
@@ -301,8 +301,8 @@ impl<'m, M: Model + ?Sized> Algorithm for Tmfq<'m, M> {
         let t0 = Instant::now();
         let z_next = self.next_mf(&z, k)?;
         let mf_seconds = t0.elapsed().as_secs_f64();
-        let policy_changes = greedy_changes(&self.prev_greedy, &self.policy.greedy);
-        self.prev_greedy.clone_from(&self.policy.greedy);
+        let policy_changes = greedy_changes(&self.prev_greedy, self.policy.greedy());
+        self.prev_greedy.copy_from_slice(self.policy.greedy());
         self.z.clone_from(&z_next);
         self.k += 1;
         Ok(Iteration {
@@ -352,7 +352,7 @@ impl<'m, M: Model + ?Sized> Algorithm for Tmfq<'m, M> {
         r.u64s("tmfq_counters", &mut counters)?;
         [self.t, self.k] = counters;
         self.learner.write_policy(&mut self.policy);
-        self.prev_greedy.clone_from(&self.policy.greedy);
+        self.prev_greedy.copy_from_slice(self.policy.greedy());
         Ok(())
     }
 }

@@ -520,7 +520,7 @@ mod tests {
         let wrong = (0..ns)
             .filter(|&s| {
                 let best = greedy_action(star.row(s));
-                best != pi.greedy[s] && star.get(s, best) - star.get(s, pi.greedy[s]) > margin
+                best != pi.greedy()[s] && star.get(s, best) - star.get(s, pi.greedy()[s]) > margin
             })
             .count();
         (errors, e, wrong)

@@ -75,7 +75,7 @@ pub fn trembling_of(map: &[usize], na: usize, epsilon: f64) -> Policy {
         probs[s * na + a] = wg;
     }
     let mut p = Policy::from_probs(map.len(), na, probs);
-    p.greedy = map.to_vec();
+    p.greedy_mut().copy_from_slice(map);
     p
 }
 

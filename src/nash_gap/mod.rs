@@ -402,7 +402,7 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
             // Small class: every greedy map from every s0.
             let all: Vec<Vec<usize>> = (0..maps as usize)
                 .map(|g| exact::greedy_map(g, ns, na))
-                .filter(|g| !(mu_in_class && *g == mu.greedy))
+                .filter(|g| !(mu_in_class && *g == mu.greedy()))
                 .collect();
             for g in all {
                 let cand = cand_of(trembling_of(&g, na, game.epsilon));
@@ -436,9 +436,9 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
                     let own = m.tables(&tables_ref);
                     let mut q = QTable::zeros(ns, na);
                     TqIteration::new().run(&own, game, &mut q, OWN_MDP_TQ_TOL, 1_000_000);
-                    let g = trembling_policy(&q, game.epsilon).greedy;
+                    let g = trembling_policy(&q, game.epsilon).greedy().to_vec();
                     let repeat =
-                        (mu_in_class && g == mu.greedy) || tried[s0].iter().any(|t| t.0 == g);
+                        (mu_in_class && g == mu.greedy()) || tried[s0].iter().any(|t| t.0 == g);
                     if repeat {
                         active[s0] = false;
                     } else {
@@ -459,7 +459,7 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
                 mdps = out.mdps;
                 for (s0, (c, v)) in next.into_iter().zip(out.values).enumerate() {
                     if let Some(c) = c {
-                        tried[s0].push((c.policy.greedy.clone(), c, v));
+                        tried[s0].push((c.policy.greedy().to_vec(), c, v));
                     }
                 }
             }
@@ -476,7 +476,7 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
                     .map(|s0| {
                         let mut best = (
                             if mu_in_class { 0.0 } else { f64::NEG_INFINITY },
-                            mu.greedy.clone(),
+                            mu.greedy().to_vec(),
                         );
                         for (g, _, v) in &tried[s0] {
                             let m = mean_gain(v, s0);
@@ -496,7 +496,7 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
                                     return None;
                                 }
                                 g[s] = a;
-                                let known = (mu_in_class && g == mu.greedy)
+                                let known = (mu_in_class && g == mu.greedy())
                                     || tried[s0].iter().any(|t| t.0 == g);
                                 (!known).then(|| cand_of(trembling_of(&g, na, game.epsilon)))
                             })
@@ -515,7 +515,7 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
                         reward_max = reward_max.max(out.reward_max);
                         for (s0, (c, v)) in next.into_iter().zip(out.values).enumerate() {
                             if let Some(c) = c {
-                                tried[s0].push((c.policy.greedy.clone(), c, v));
+                                tried[s0].push((c.policy.greedy().to_vec(), c, v));
                             }
                         }
                     }
@@ -578,7 +578,7 @@ pub fn nash_gap<M: Model + Sync + ?Sized>(
         }
         let chosen: Vec<Option<Vec<usize>>> = chosen
             .iter()
-            .map(|c| c.as_ref().map(|c| c.policy.greedy.clone()))
+            .map(|c| c.as_ref().map(|c| c.policy.greedy().to_vec()))
             .collect();
         let weighted: Vec<f64> = (0..kk)
             .map(|r| (0..ns).map(|s0| z_init[s0] * gains[s0][r]).sum())

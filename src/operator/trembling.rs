@@ -63,8 +63,8 @@ pub fn write_trembling_policy(q: &QTable, epsilon: f64, policy: &mut Policy) {
     let (wg, wo) = weights(epsilon, na);
     for (s, row) in q.rows().enumerate() {
         let best = greedy_action(row);
-        policy.greedy[s] = best;
-        let out = &mut policy.probs[s * na..(s + 1) * na];
+        policy.greedy_mut()[s] = best;
+        let out = &mut policy.probs_mut()[s * na..(s + 1) * na];
         out.fill(wo);
         out[best] = wg;
     }
@@ -93,7 +93,7 @@ mod tests {
         q.values_mut()
             .copy_from_slice(&[0.0, 2.0, 1.0, 2.0, -1.0, -3.0, -2.0, -5.0]);
         let p = trembling_policy(&q, 0.3);
-        assert_eq!(p.greedy, vec![1, 0]);
+        assert_eq!(p.greedy(), vec![1, 0]);
         let o = 0.3 / 3.0;
         assert_eq!(p.row(0), &[o, 0.7, o, o]);
         assert_eq!(p.row(1), &[0.7, o, o, o]);
@@ -105,7 +105,7 @@ mod tests {
     fn single_action_gets_all_mass() {
         let q = QTable::zeros(3, 1);
         let p = trembling_policy(&q, 0.5);
-        assert_eq!(p.probs, vec![1.0; 3]);
+        assert_eq!(p.probs(), vec![1.0; 3]);
     }
 
     #[test]

@@ -113,7 +113,7 @@ mod tests {
         let start: Vec<f64> = serde_json::from_value(v["start"].clone()).unwrap();
         assert_eq!(start, sol.start);
         let greedy: Vec<usize> = serde_json::from_value(v["greedy_action"].clone()).unwrap();
-        assert_eq!(greedy, sol.policy.greedy);
+        assert_eq!(greedy, sol.policy.greedy());
         assert_eq!(v["exploitability"], sol.exploitability.max);
         assert_eq!(v["mean_state"], sol.mean_state);
     }

@@ -99,7 +99,7 @@ pub fn equilibrium_batch(sol: &Solution, epsilon: f64) -> RecordBatch {
         rows.push_row(|r| {
             r.i64(count(s))
                 .f64(sol.z[s])
-                .i64(count(sol.policy.greedy[s]))
+                .i64(count(sol.policy.greedy()[s]))
                 .f64s(sol.q.row(s))
                 .f64s(sol.policy.row(s))
                 .f64(g_value(sol.q.row(s), epsilon));

@@ -665,7 +665,7 @@ mod tests {
         let (ns, na) = (model.num_states(), model.num_actions());
         let mut policy = Policy::uniform(ns, na);
         for s in 0..ns {
-            let row = &mut policy.probs[s * na..(s + 1) * na];
+            let row = &mut policy.probs_mut()[s * na..(s + 1) * na];
             row.copy_from_slice(&[0.6, 0.1, 0.1, 0.1, 0.1]);
             row.rotate_right(s % na);
         }

@@ -534,8 +534,8 @@ pub(crate) mod tests {
 
     fn policy() -> Policy {
         let mut p = Policy::uniform(25, 5);
-        p.probs[3] = 0.4;
-        p.probs[4] = 0.0;
+        p.probs_mut()[3] = 0.4;
+        p.probs_mut()[4] = 0.0;
         p
     }
 
@@ -612,7 +612,7 @@ pub(crate) mod tests {
                 let it = d.iterate().unwrap();
                 (
                     it.z.iter().map(|x| x.to_bits()).collect(),
-                    d.policy().greedy.clone(),
+                    d.policy().greedy().to_vec(),
                 )
             })
         };
@@ -627,7 +627,7 @@ pub(crate) mod tests {
                     let it = d.iterate().unwrap();
                     (
                         it.z.iter().map(|x| x.to_bits()).collect(),
-                        d.policy().greedy.clone(),
+                        d.policy().greedy().to_vec(),
                     )
                 });
                 got
@@ -671,12 +671,12 @@ pub(crate) mod tests {
             .collect();
         (
             z.iter().map(|x| x.to_bits()).collect(),
-            l.policy().probs.iter().map(|x| x.to_bits()).collect(),
+            l.policy().probs().iter().map(|x| x.to_bits()).collect(),
             up.tq_updates,
             up.mean_abs_td_error.to_bits(),
             l.agent_policies(&sample)
                 .into_iter()
-                .map(|p| p.greedy)
+                .map(|p| p.greedy().to_vec())
                 .collect(),
             q,
         )

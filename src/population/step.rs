@@ -408,7 +408,7 @@ mod tests {
         let t = KernelTables::of(&m, &z);
         let mut policy = Policy::uniform(25, 5);
         for s in 0..25 {
-            let row = &mut policy.probs[s * 5..(s + 1) * 5];
+            let row = &mut policy.probs_mut()[s * 5..(s + 1) * 5];
             row.copy_from_slice(&[0.5, 0.2, 0.0, 0.1, 0.2]);
         }
         let w = m.regen_pmf();
@@ -451,7 +451,7 @@ mod tests {
             .unwrap_err();
         assert!(e.to_string().contains("policy"), "{e}");
         let mut bad = Policy::uniform(25, 5);
-        bad.probs[7] = 0.9;
+        bad.probs_mut()[7] = 0.9;
         let e = sampler.try_rebuild(&t, &bad, 0.05, &w).unwrap_err();
         assert!(e.to_string().contains("row 1"), "{e}");
         // Claiming more regeneration than the rows contain.

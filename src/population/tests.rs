@@ -11,7 +11,7 @@ use rand::Rng;
 fn test_policy(ns: usize, na: usize) -> Policy {
     let mut p = Policy::uniform(ns, na);
     for s in 0..ns {
-        let row = &mut p.probs[s * na..(s + 1) * na];
+        let row = &mut p.probs_mut()[s * na..(s + 1) * na];
         for (a, x) in row.iter_mut().enumerate() {
             *x = if (s + a) % 4 == 0 {
                 0.0
@@ -132,7 +132,7 @@ fn one_hot(ns: usize, na: usize, a_star: usize) -> Policy {
     let mut p = Policy::uniform(ns, na);
     for s in 0..ns {
         for a in 0..na {
-            p.probs[s * na + a] = if a == a_star { 1.0 } else { 0.0 };
+            p.probs_mut()[s * na + a] = if a == a_star { 1.0 } else { 0.0 };
         }
     }
     p
@@ -732,7 +732,7 @@ fn policy_from(weights: &[u8], ns: usize, na: usize) -> Policy {
         let w = &weights[s * na..(s + 1) * na];
         let sum: f64 = w.iter().map(|x| f64::from(*x)).sum();
         if sum > 0.0 {
-            for (dst, x) in p.probs[s * na..(s + 1) * na].iter_mut().zip(w) {
+            for (dst, x) in p.probs_mut()[s * na..(s + 1) * na].iter_mut().zip(w) {
                 *dst = f64::from(*x) / sum;
             }
         }

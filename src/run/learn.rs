@@ -419,7 +419,7 @@ fn learn_impl(
         eval: Evaluator::new(model, sc.game, Some(exact.z.clone())),
         tmfe: TmfeSummary {
             z: exact.z.clone(),
-            greedy_action: exact.policy.greedy.clone(),
+            greedy_action: exact.policy.greedy().to_vec(),
             mean_state: exact.mean_state,
             converged: exact.converged(),
         },
@@ -971,7 +971,7 @@ impl<'a, 'm> Ctx<'a, 'm> {
             iterations: last.iteration,
             iterations_requested: requested,
             z: last.z.clone(),
-            greedy_action: run.policy().greedy.clone(),
+            greedy_action: run.policy().greedy().to_vec(),
             mean_state: last.mean_state,
             l1_to_tmfe: last.l1_to_tmfe,
             w1_to_tmfe: last.w1_to_tmfe,

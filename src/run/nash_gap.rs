@@ -121,7 +121,7 @@ pub fn nash_gap(
     Ok(NashGapRun {
         info: RunInfo::new("nash-gap", sc, params.seed),
         policy: policy.describe(),
-        policy_greedy: mu.greedy.clone(),
+        policy_greedy: mu.greedy().to_vec(),
         z_mu,
         params: params.clone(),
         report,

@@ -554,7 +554,7 @@ impl SolutionSummary {
             start: sol.start.clone(),
             z: sol.z.clone(),
             mean_state: sol.mean_state,
-            greedy_action: sol.policy.greedy.clone(),
+            greedy_action: sol.policy.greedy().to_vec(),
             mixed: sol.mixed,
             last_delta_l1: sol.trace.last().map(|r| r.delta_l1),
             consistency_l1: sol.consistency_l1,
@@ -631,7 +631,12 @@ pub fn solve_observed(
 fn check_finite(sol: &Solution) -> Result<()> {
     let what = if !sol.q.values().iter().all(|x| x.is_finite()) {
         "the Q-values"
-    } else if !sol.z.iter().chain(&sol.policy.probs).all(|x| x.is_finite()) {
+    } else if !sol
+        .z
+        .iter()
+        .chain(sol.policy.probs())
+        .all(|x| x.is_finite())
+    {
         "the mean field or the strategy"
     } else if !sol.consistency_l1.is_finite() {
         "the consistency"
@@ -1049,7 +1054,7 @@ mod tests {
         let g = GameParams::default();
         let sol = solve(&m, g, &with(SolverAlgo::Omd, 50), &Start::Uniform).unwrap();
         let (lo, hi) = (g.epsilon / 4.0, 1.0 - g.epsilon);
-        for p in &sol.policy.probs {
+        for p in sol.policy.probs() {
             assert!(*p >= lo - 1e-15 && *p <= hi + 1e-15, "{p}");
         }
     }

@@ -785,11 +785,12 @@ impl<C: Collective> Independent<C> {
             let row = &self.totals[s * na..(s + 1) * na];
             let n_s: u64 = row.iter().sum();
             let inv = 1.0 / n_s as f64;
-            let out = &mut self.policy.probs[s * na..(s + 1) * na];
+            let out = &mut self.policy.probs_mut()[s * na..(s + 1) * na];
             for (p, &c) in out.iter_mut().zip(row) {
                 *p = (c as f64 * wg + (n_s - c) as f64 * wo) * inv;
             }
-            self.policy.greedy[s] = greedy_action(out);
+            let g = greedy_action(out);
+            self.policy.greedy_mut()[s] = g;
         }
     }
 
@@ -1096,8 +1097,8 @@ impl<C: Collective> Independent<C> {
         let mut p = Policy::uniform(ns, na);
         for s in 0..ns {
             let g = greedy(s);
-            p.greedy[s] = g;
-            let row = &mut p.probs[s * na..(s + 1) * na];
+            p.greedy_mut()[s] = g;
+            let row = &mut p.probs_mut()[s * na..(s + 1) * na];
             row.fill(wo);
             row[g] = wg;
         }

@@ -310,7 +310,7 @@ fn average_strategy_sums_to_one_and_matches_a_naive_recomputation() {
                         naive[s * 5 + a]
                     );
                 }
-                assert_eq!(mu.greedy[s], greedy_action(row));
+                assert_eq!(mu.greedy()[s], greedy_action(row));
             }
         }
         if n == 40 {
@@ -478,8 +478,8 @@ fn fixed_bytes<C: Collective>(l: &Independent<C>) -> usize {
         + l.words.len() * 8
         + l.gathered.len() * 8
         + l.empty.capacity() * std::mem::size_of::<usize>()
-        + l.policy.probs.len() * 8
-        + l.policy.greedy.len() * std::mem::size_of::<usize>()
+        + l.policy.probs().len() * 8
+        + std::mem::size_of_val(l.policy.greedy())
         + (l.records.words.len() - l.records.len) * 4
 }
 
@@ -642,7 +642,10 @@ fn fingerprint(algo: Algo, n: usize, iters: usize, seed: u64) -> u64 {
     l.actions.hash(&mut h);
     l.bins.hash(&mut h);
     l.chunk_td.iter().for_each(|t| t.to_bits().hash(&mut h));
-    l.policy.probs.iter().for_each(|p| p.to_bits().hash(&mut h));
+    l.policy
+        .probs()
+        .iter()
+        .for_each(|p| p.to_bits().hash(&mut h));
     run.engine().states().hash(&mut h);
     h.finish()
 }

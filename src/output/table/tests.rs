@@ -120,7 +120,7 @@ fn equilibrium_round_trip() {
         .into_iter()
         .map(|a| a as usize)
         .collect();
-    assert_eq!(greedy, sol.policy.greedy);
+    assert_eq!(greedy, sol.policy.greedy());
     let v = t.f64_column("v").unwrap();
     for a in 0..na {
         let q = t.f64_column(&format!("q_{a}")).unwrap();
