@@ -3,7 +3,7 @@
 
 use super::*;
 
-/// One condition of Definition 1 (see the [module docs](self) for the inequalities).
+/// One condition of Definition 1 (see the [module docs](crate::check) for the inequalities).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Condition {

@@ -64,7 +64,7 @@ pub fn snapshots_batch(num_states: usize, snaps: &[Snapshot]) -> RecordBatch {
 /// Writes `DIR/summary.json` (atomically; non-finite numbers become null).
 ///
 /// # Errors
-/// [`Error::Output`] naming the file when the report cannot be serialized; those of
+/// [`Error::Encode`] naming the file when the report cannot be serialized; those of
 /// [`write_json`].
 pub fn write_summary<T: Serialize + ?Sized>(dir: &Path, report: &T) -> Result<()> {
     let path = dir.join(SUMMARY_FILE);
