@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
-use arrow_schema::SchemaRef;
 use serde::Serialize;
 
 use super::finite_n::{finite_n_runs_batch, finite_n_steps_batch};
@@ -190,7 +189,7 @@ pub fn open_transitions(
 pub struct LearnWriter {
     dir: PathBuf,
     meta: RunMetadata,
-    schema: SchemaRef,
+    num_states: usize,
     row: TableBuilder,
     stream: StreamingParquet,
     exporter: Option<TransitionsExport>,
@@ -240,8 +239,8 @@ impl LearnWriter {
         Ok(Self {
             dir: dir.to_path_buf(),
             meta,
-            row: TableBuilder::new(schema.clone(), 1),
-            schema,
+            row: TableBuilder::new(schema, 1),
+            num_states,
             stream,
             exporter,
         })
@@ -287,11 +286,7 @@ impl LearnWriter {
         if let Some(e) = self.exporter {
             e.finish()?;
         }
-        let mut rows = TableBuilder::new(self.schema, snaps.len());
-        for s in snaps {
-            push_snapshot(&mut rows, s);
-        }
-        write_parquet(&self.dir.join(SNAPSHOTS_FILE), &rows.finish(), &self.meta)?;
+        write_snapshots(&self.dir, self.num_states, snaps, &self.meta)?;
         clear_part_dir(&parts.dir)
     }
 }
