@@ -11,11 +11,11 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mfgsim::model::{Infection, Model};
 use mfgsim::output::{
-    trajectory_schema, Codec, ParquetTableWriter, RunMetadata, Selection, StepTransitions,
-    TableBuilder, TransitionsEncoder,
+    trajectory_schema, Codec, ParquetTableWriter, RunMetadata, TableBuilder, TransitionsEncoder,
 };
 use mfgsim::population::Population;
 use mfgsim::space::{uniform, Policy};
+use mfgsim::transition::{Selection, StepTransitions};
 use std::hint::black_box;
 
 const ROWS: usize = 10_000;

@@ -277,7 +277,7 @@ fn run_learn(
     let t_loop = Instant::now();
     let agents = sc.sim.agents as f64;
     let mut on_iteration = |snap: &mfgsim::learner::Snapshot,
-                            batch: Option<mfgsim::output::StepTransitions<'_>>|
+                            batch: Option<mfgsim::transition::StepTransitions<'_>>|
      -> mfgsim::Result<()> {
         writer.push(snap, batch)?;
         let rate = if algo.uses_population() {

@@ -139,8 +139,7 @@ pub use self::table::{
 };
 pub use self::transitions::{transitions_batch, transitions_schema};
 pub use self::transitions::{
-    EncodedPart, Selection, StepTransitions, TransitionsEncoder, TransitionsExport, ROWS_PER_PART,
-    WINDOW_PAGES,
+    EncodedPart, TransitionsEncoder, TransitionsExport, ROWS_PER_PART, WINDOW_PAGES,
 };
 
 use crate::error::{Error, Result};

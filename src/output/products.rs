@@ -12,12 +12,13 @@ use super::finite_n::{finite_n_runs_batch, finite_n_steps_batch};
 use super::nash_gap::nash_gap_batch;
 use super::online::{push_snapshot, snapshot_schema};
 use super::table::{write_parquet, Codec, PartWriter, RunMetadata, StreamingParquet, TableBuilder};
-use super::transitions::{StepTransitions, TransitionsEncoder, TransitionsExport};
+use super::transitions::{TransitionsEncoder, TransitionsExport};
 use super::{check_part_dir, check_replaceable, clear_part_dir, write_json};
 use crate::error::{Error, Result};
 use crate::finite_n::FiniteNReport;
 use crate::learner::Snapshot;
 use crate::nash_gap::NashGapReport;
+use crate::transition::StepTransitions;
 
 /// Every command's report (the run layer's `Serialize` report, plus what the binary adds).
 pub const SUMMARY_FILE: &str = "summary.json";

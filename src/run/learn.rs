@@ -19,7 +19,6 @@ use crate::learner::{
     OnlineTmfq, Snapshot, Tmfq,
 };
 use crate::model::Model;
-use crate::output::{Selection, StepTransitions};
 use crate::population::{
     Collective, CountPopulation, Engine, Population, ShardedPopulation, StopVote,
 };
@@ -27,13 +26,14 @@ use crate::scenario::Scenario;
 use crate::solver::{solve, Start};
 use crate::space::{uniform, Policy, QTable};
 use crate::state::StateCode;
+use crate::transition::{BufferCode, Selection, StepTransitions};
 
 /// Options of [`learn`] that are not scenario keys (they change outputs, not results).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct LearnOptions {
     /// Hand the transitions (s, a, r, s′) of every population step to `on_iteration` (a
     /// [`StepTransitions`] borrowed from the engine, for [`crate::output::TransitionsExport`]
-    /// or [`StepTransitions::to_batch`]), keeping each agent with this probability (seeded,
+    /// or `StepTransitions::to_batch`), keeping each agent with this probability (seeded,
     /// the same agents for any thread count). `None` (default): none. Needs the agent engine
     /// and an online algorithm.
     pub export_fraction: Option<f64>,
@@ -737,7 +737,7 @@ struct Ctx<'a, 'm> {
 impl<'a, 'm> Ctx<'a, 'm> {
     /// A population algorithm (online TMFQ, IQL, MFQ) on the agent engine with state type
     /// `T`: N agents drawn i.i.d. uniform, the learner of `[learner]`.
-    fn drive_agents<T: StateCode>(
+    fn drive_agents<T: BufferCode>(
         &mut self,
         model: &'m dyn Model,
         n: usize,
@@ -783,7 +783,7 @@ impl<'a, 'm> Ctx<'a, 'm> {
     }
 
     /// `learner` inside the stored agents `pop`; exports their transitions if asked.
-    fn drive_stored<T: StateCode, L: Learner>(
+    fn drive_stored<T: BufferCode, L: Learner>(
         &mut self,
         model: &'m dyn Model,
         pop: Population<T>,
@@ -802,7 +802,7 @@ impl<'a, 'm> Ctx<'a, 'm> {
 
     /// `learner` inside this rank's block `pop` of a sharded population; exports the block's
     /// transitions (global agent ids, the selection of one process) if asked.
-    fn drive_sharded<T: StateCode, L: Learner>(
+    fn drive_sharded<T: BufferCode, L: Learner>(
         &mut self,
         model: &'m dyn Model,
         pop: ShardedPopulation<'a, T>,

@@ -12,9 +12,11 @@ use arrow_array::{
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use rayon::prelude::*;
 
-use super::{Selection, StepTransitions};
 use crate::population::{StateCode, CHUNK};
-use crate::transition::{is_regenerated, unpack_action, TransitionBuffer};
+use crate::transition::{
+    is_regenerated, unpack_action, BufferCode, BufferRef, Selection, StepTransitions,
+    TransitionBuffer,
+};
 
 /// Schema of the transitions dataset of a population of `num_agents` agents on
 /// `num_states` states, with the narrowest integer types that hold every value:
@@ -61,7 +63,7 @@ pub fn transitions_schema(num_states: usize, num_agents: usize) -> SchemaRef {
 ///
 /// # Panics
 /// When `iteration` exceeds `u32::MAX`.
-pub fn transitions_batch<T: StateCode>(
+pub fn transitions_batch<T: BufferCode>(
     buffer: &TransitionBuffer<T>,
     iteration: u64,
     fraction: f64,
@@ -70,6 +72,21 @@ pub fn transitions_batch<T: StateCode>(
     let mut selection = Selection::default();
     selection.draw(buffer.len(), iteration, fraction, seed);
     StepTransitions::new(buffer, iteration, &selection).to_batch()
+}
+
+impl StepTransitions<'_> {
+    /// The exported rows as one Arrow batch of [`transitions_schema`], in agent order (what
+    /// the part files hold).
+    ///
+    /// # Panics
+    /// When the iteration exceeds `u32::MAX`.
+    pub fn to_batch(&self) -> RecordBatch {
+        let (k, selection) = (self.iteration(), self.selection());
+        match self.buffer() {
+            BufferRef::U8(b) => transitions_columns(b, k, selection),
+            BufferRef::U16(b) => transitions_columns(b, k, selection),
+        }
+    }
 }
 
 /// The rows of `selection` of `buffer` as one batch of [`transitions_schema`].

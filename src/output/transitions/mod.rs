@@ -49,14 +49,10 @@
 mod batch;
 mod encoding;
 mod export;
-mod selection;
 
-pub(crate) use self::batch::transitions_columns;
 pub use self::batch::{transitions_batch, transitions_schema};
 pub use self::export::TransitionsExport;
-use self::selection::BufferRef;
-pub(crate) use self::selection::ChunkRows;
-pub use self::selection::{Selection, StepTransitions};
+use crate::transition::{BufferRef, ChunkRows, Selection, StepTransitions};
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
@@ -539,9 +535,10 @@ impl TransitionsEncoder {
         step: &StepTransitions<'_>,
         emit: &mut dyn FnMut(EncodedPart) -> Result<()>,
     ) -> Result<()> {
-        match step.buffer {
-            BufferRef::U8(b) => self.push_typed(b, step.iteration, step.selection, emit),
-            BufferRef::U16(b) => self.push_typed(b, step.iteration, step.selection, emit),
+        let (k, selection) = (step.iteration(), step.selection());
+        match step.buffer() {
+            BufferRef::U8(b) => self.push_typed(b, k, selection, emit),
+            BufferRef::U16(b) => self.push_typed(b, k, selection, emit),
         }
     }
 
@@ -872,7 +869,7 @@ mod tests {
 
     /// The batches of `steps` successive steps of `n` agents (state code `T`), and the parts
     /// an encoder with these limits makes of them.
-    fn export<T: StateCode>(
+    fn export<T: crate::transition::BufferCode>(
         model: &Infection,
         n: usize,
         steps: u64,
@@ -921,7 +918,12 @@ mod tests {
     /// Reads every part back with parquet-rs (as readers see it: the Arrow schema's narrow
     /// unsigned types) and compares with the Arrow batches of the same steps; checks part
     /// sizes, iterations per part and the column statistics.
-    fn check_round_trip<T: StateCode>(num_states: usize, n: usize, fraction: f64, wide: bool) {
+    fn check_round_trip<T: crate::transition::BufferCode>(
+        num_states: usize,
+        n: usize,
+        fraction: f64,
+        wide: bool,
+    ) {
         let model = infection(num_states);
         let (rows_per_part, max_iterations) = (3 * CHUNK / 2, 3);
         let (batches, mut parts, enc) = export::<T>(

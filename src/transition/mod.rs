@@ -40,6 +40,11 @@
 //! # Ok::<(), mfgsim::Error>(())
 //! ```
 
+mod selection;
+
+pub(crate) use self::selection::ChunkRows;
+pub use self::selection::{BufferCode, BufferRef, Selection, StepTransitions};
+
 use crate::model::KernelTables;
 use crate::state::StateCode;
 

@@ -1,17 +1,14 @@
 //! Which agents' transitions a step exports ([`Selection`]), and the borrowed view of one
-//! step the run layer hands its callback ([`StepTransitions`]).
+//! step the run layer hands its callback ([`StepTransitions`]); the output layer turns it
+//! into Parquet parts or an Arrow batch (`output::transitions`).
 
-use std::any::Any;
-
-use arrow_array::RecordBatch;
 use rand::Rng;
 use rayon::prelude::*;
 
-use super::transitions_columns;
+use super::TransitionBuffer;
 use crate::population::CHUNK;
 use crate::rng::{stream, Purpose};
 use crate::state::StateCode;
-use crate::transition::TransitionBuffer;
 
 // A chunk's kept offsets are u16s.
 const _: () = assert!(CHUNK <= 1 << 16);
@@ -26,7 +23,7 @@ const _: () = assert!(CHUNK <= 1 << 16);
 pub struct Selection {
     /// Per chunk of the block: the kept offsets within the chunk (`None`: every agent,
     /// fraction 1).
-    pub(super) kept: Vec<Option<Vec<u16>>>,
+    pub(crate) kept: Vec<Option<Vec<u16>>>,
     rows: usize,
     /// The global index of the block's first agent (0 for a whole population).
     first: usize,
@@ -149,37 +146,49 @@ impl ChunkRows<'_> {
 /// from the engine) and the [`Selection`] of its agents.
 #[derive(Debug, Clone, Copy)]
 pub struct StepTransitions<'a> {
-    pub(super) buffer: BufferRef<'a>,
-    pub(super) iteration: u64,
-    pub(super) selection: &'a Selection,
+    buffer: BufferRef<'a>,
+    iteration: u64,
+    selection: &'a Selection,
 }
 
+/// A transition buffer of either state width, borrowed.
 #[derive(Debug, Clone, Copy)]
-pub(super) enum BufferRef<'a> {
+pub enum BufferRef<'a> {
+    /// States as `u8` (|S| ≤ 256).
     U8(&'a TransitionBuffer<u8>),
+    /// States as `u16`.
     U16(&'a TransitionBuffer<u16>),
+}
+
+/// A state code whose buffers a [`StepTransitions`] carries: `u8` and `u16`, the two
+/// [`StateCode`]s, each naming its [`BufferRef`] variant (no downcast).
+pub trait BufferCode: StateCode {
+    /// `buffer` as the variant of this width.
+    fn buffer_ref(buffer: &TransitionBuffer<Self>) -> BufferRef<'_>;
+}
+
+impl BufferCode for u8 {
+    fn buffer_ref(buffer: &TransitionBuffer<u8>) -> BufferRef<'_> {
+        BufferRef::U8(buffer)
+    }
+}
+
+impl BufferCode for u16 {
+    fn buffer_ref(buffer: &TransitionBuffer<u16>) -> BufferRef<'_> {
+        BufferRef::U16(buffer)
+    }
 }
 
 impl<'a> StepTransitions<'a> {
     /// The rows of `selection` (drawn for this buffer's length) of the step of learning
     /// iteration `iteration` (1-based).
-    pub fn new<T: StateCode>(
+    pub fn new<T: BufferCode>(
         buffer: &'a TransitionBuffer<T>,
         iteration: u64,
         selection: &'a Selection,
     ) -> Self {
-        let any: &dyn Any = buffer;
-        let buffer = match (
-            any.downcast_ref::<TransitionBuffer<u8>>(),
-            any.downcast_ref::<TransitionBuffer<u16>>(),
-        ) {
-            (Some(b), _) => BufferRef::U8(b),
-            (_, Some(b)) => BufferRef::U16(b),
-            // `StateCode` is sealed: u8 and u16 only.
-            _ => unreachable!("a state code other than u8 or u16"),
-        };
         StepTransitions {
-            buffer,
+            buffer: T::buffer_ref(buffer),
             iteration,
             selection,
         }
@@ -195,15 +204,13 @@ impl<'a> StepTransitions<'a> {
         self.selection.rows()
     }
 
-    /// The exported rows as one Arrow batch of [`crate::output::transitions_schema`], in agent order (what
-    /// the part files hold).
-    ///
-    /// # Panics
-    /// When the iteration exceeds `u32::MAX`.
-    pub fn to_batch(&self) -> RecordBatch {
-        match self.buffer {
-            BufferRef::U8(b) => transitions_columns(b, self.iteration, self.selection),
-            BufferRef::U16(b) => transitions_columns(b, self.iteration, self.selection),
-        }
+    /// The step's buffer.
+    pub fn buffer(&self) -> BufferRef<'a> {
+        self.buffer
+    }
+
+    /// The agents kept.
+    pub fn selection(&self) -> &'a Selection {
+        self.selection
     }
 }
