@@ -107,6 +107,19 @@ fn assert_files(dir: &Path, files: &[&str]) {
     assert_eq!(got, want, "{}", dir.display());
 }
 
+/// `learn scenarios/gig.toml [--algo ALGO] --agents N REST… -q`: the arguments every
+/// learn test starts from.
+fn gig_learn<'a>(algo: Option<&'a str>, agents: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["learn", "scenarios/gig.toml"];
+    if let Some(a) = algo {
+        v.extend(["--algo", a]);
+    }
+    v.extend(["--agents", agents]);
+    v.extend_from_slice(rest);
+    v.push("-q");
+    v
+}
+
 #[test]
 fn learn_over_one_two_and_three_ranks_is_bitwise_one_process() {
     let Some(mpirun) = mpirun() else {
@@ -114,17 +127,7 @@ fn learn_over_one_two_and_three_ranks_is_bitwise_one_process() {
     };
     let tmp = tempfile::tempdir().unwrap();
     // 4 chunks of 2^16 (the last partial): 3 ranks hold 1, 1 and 2 of them.
-    let common = [
-        "learn",
-        "scenarios/gig.toml",
-        "--agents",
-        "200000",
-        "--iterations",
-        "25",
-        "--seed",
-        "3",
-        "-q",
-    ];
+    let common = gig_learn(None, "200000", &["--iterations", "25", "--seed", "3"]);
     let one = tmp.path().join("one");
     let out = plain(
         &[
@@ -201,37 +204,22 @@ fn iql_and_mfq_over_one_two_and_three_ranks_are_bitwise_one_process() {
     // 3 chunks of 2^16, the last partial: 3 ranks hold one each; each agent's table lives
     // on its rank. The agent sample of the per-agent exploitability spans every rank.
     for algo in ["iql", "mfq"] {
-        let common = [
-            "learn",
-            "scenarios/gig.toml",
-            "--algo",
-            algo,
-            "--agents",
-            "140000",
-            "--iterations",
-            "12",
-            "--seed",
-            "5",
-            "-q",
-        ];
+        let common = gig_learn(Some(algo), "140000", &["--iterations", "12", "--seed", "5"]);
         learn_matches_one_process(&mpirun, tmp.path(), algo, &common);
         let s = summary(&tmp.path().join(format!("{algo}-one")));
         assert!(s["agent_exploitability"].is_number(), "{s}");
     }
     // Reset on regeneration, and a population of one chunk (ranks 1 and 2 hold no agent).
-    let common = [
-        "learn",
-        "scenarios/gig.toml",
-        "--algo",
-        "mfq",
-        "--agents",
+    let common = gig_learn(
+        Some("mfq"),
         "3000",
-        "--iterations",
-        "12",
-        "--set",
-        "learner.reset_on_regeneration=true",
-        "-q",
-    ];
+        &[
+            "--iterations",
+            "12",
+            "--set",
+            "learner.reset_on_regeneration=true",
+        ],
+    );
     learn_matches_one_process(&mpirun, tmp.path(), "mfq-small", &common);
 }
 
@@ -280,20 +268,17 @@ fn transitions_exported_per_rank_are_the_one_process_rows() {
     let tmp = tempfile::tempdir().unwrap();
     // 3 chunks; a fraction keeps a seeded subset of each chunk; iql acts per agent.
     for algo in ["online", "iql"] {
-        let common = [
-            "learn",
-            "scenarios/gig.toml",
-            "--algo",
-            algo,
-            "--agents",
+        let common = gig_learn(
+            Some(algo),
             "140000",
-            "--iterations",
-            "4",
-            "--export-transitions",
-            "--export-fraction",
-            "0.3",
-            "-q",
-        ];
+            &[
+                "--iterations",
+                "4",
+                "--export-transitions",
+                "--export-fraction",
+                "0.3",
+            ],
+        );
         let one = tmp.path().join(format!("{algo}-one"));
         let out = plain(&[&common[..], &["--out", one.to_str().unwrap()]].concat());
         check(&out, "one process");
@@ -334,17 +319,7 @@ fn a_run_over_two_ranks_resumes_from_its_per_rank_checkpoints_bitwise() {
         v
     };
     for algo in ["iql", "mfq", "online"] {
-        let common = [
-            "learn",
-            "scenarios/gig.toml",
-            "--algo",
-            algo,
-            "--agents",
-            "140000",
-            "--seed",
-            "4",
-            "-q",
-        ];
+        let common = gig_learn(Some(algo), "140000", &["--seed", "4"]);
         let one = tmp.path().join(format!("{algo}-one"));
         let out = plain(
             &[
