@@ -1,6 +1,8 @@
 //! The per-agent kernels of IQL and MFQ: trembling-hand action draws, MFQ's neighbours and
 //! bins, and one chunk's action and eq. 6 update passes over the record layout.
 
+use prefetch_index::prefetch_index;
+
 use super::records::*;
 use super::*;
 
@@ -102,9 +104,10 @@ pub(super) fn act_chunk<const MFQ: bool>(
 }
 
 /// Eq. 6 for every agent of global chunk `c` on its transition, then its next bin and action
-/// (the module docs' algorithm, after step `step`), [`BLOCK`] agents at a time: first the
-/// block's next bins (MFQ) are drawn and one word of each of its 2·[`BLOCK`] records is read,
-/// so their cache misses overlap; then the block is updated in agent order (`# Layout`).
+/// (the module docs' algorithm, after step `step`), [`BLOCK`] agents at a time, software
+/// pipelined: before block n is updated (in agent order), block n + 1's next bins (MFQ) are
+/// drawn and both records of each of its agents are prefetched, so their cache misses
+/// overlap each other and block n's arithmetic (`# Layout`).
 /// Global agent i's transition is `src.get(i − offset)` (`offset`: the first agent `src`
 /// holds); `state_after(j)` is global agent j's state after the step (MFQ's neighbours).
 #[expect(
@@ -145,32 +148,49 @@ pub(super) fn update_chunk<const MFQ: bool, S: TransitionSource + ?Sized>(
     view.hist.fill(0);
     let mut td_sum = 0.0;
     let base = c * CHUNK;
-    let mut next_bins = [0u8; BLOCK];
-    for (block, (records, actions)) in view
-        .records
-        .chunks_mut(BLOCK * agent_words)
-        .zip(view.actions.chunks_mut(BLOCK))
-        .enumerate()
-    {
+    let agents = view.actions.len();
+    let blocks = agents.div_ceil(BLOCK);
+    // The next bins of the block being updated and of the one after it (MFQ).
+    let mut next_bins = [[0u8; BLOCK]; 2];
+    let mut ahead = |block: usize, next_bins: &mut [u8; BLOCK], records: &[u32], bins: &[u8]| {
         let first = block * BLOCK;
-        // Gather: the bins the block continues on (drawn in agent order, the neighbour stream
-        // only), and a read of both records of every agent. An out-of-range transition reads
-        // nothing here; the update below panics on it.
-        let mut touched = 0u32;
-        for (j, agent) in records.chunks_exact(agent_words).enumerate() {
+        for j in 0..BLOCK.min(agents - first) {
             let i = base + first + j;
             let (s, _, s2) = src.get(i - offset);
             let (b, b2) = if MFQ {
                 let b2 = shape.draw_bin(i, view.scratch, &mut nrng, state_after);
                 next_bins[j] = b2;
-                (usize::from(view.bins[first + j]), usize::from(b2))
+                (usize::from(bins[first + j]), usize::from(b2))
             } else {
                 (0, 0)
             };
-            touched ^= agent.get((s * nb + b) * rw).copied().unwrap_or(0)
-                ^ agent.get((s2 * nb + b2) * rw).copied().unwrap_or(0);
+            // A hint: an out-of-range transition prefetches nothing useful and the update
+            // below panics on it.
+            let at = (first + j) * agent_words;
+            prefetch_index(records, at + (s * nb + b) * rw);
+            prefetch_index(records, at + (s2 * nb + b2) * rw);
         }
-        std::hint::black_box(touched);
+    };
+    if blocks > 0 {
+        ahead(0, &mut next_bins[0], view.records, view.bins);
+    }
+    for block in 0..blocks {
+        let first = block * BLOCK;
+        let [even, odd] = &mut next_bins;
+        let (cur, after) = if block % 2 == 0 {
+            (even, odd)
+        } else {
+            (odd, even)
+        };
+        // Prefetch the next block's records (and draw its bins, in agent order) while this
+        // one is updated: the hints do not hold up the update, so the two overlap.
+        if block + 1 < blocks {
+            ahead(block + 1, after, view.records, view.bins);
+        }
+        let next_bins = &*cur;
+        let end = (first + BLOCK).min(agents);
+        let records = &mut view.records[first * agent_words..end * agent_words];
+        let actions = &mut view.actions[first..end];
         for (j, (agent, act)) in records
             .chunks_exact_mut(agent_words)
             .zip(actions.iter_mut())

@@ -116,13 +116,15 @@
 //! two records per line). Records are agent-major, (i·|S|·B + s·B + b)·R, so an update
 //! touches two lines at irregular addresses, records (s, b) and (s′, b′), or one when
 //! they share a line (the separate f32 / u16 / u8 columns of the previous layout cost about
-//! four). The chunk's agents are updated `BLOCK` = 32 at a time: a gather pass reads one
-//! word of both records of each agent of the block (and draws MFQ's next bins, in agent
-//! order, from the neighbour stream only), so the block's ≤ 64 misses are issued together
-//! (as many in flight as the core's dozen or so line-fill buffers allow); the update pass
-//! then finds them in cache and runs in agent order. std's prefetch intrinsic needs
-//! `unsafe`, so the gather pass uses plain loads. Neither changes the arithmetic or the
-//! order of any draw: the results are bitwise those of the column layout.
+//! four). The chunk's agents are updated `BLOCK` = 32 at a time, software pipelined:
+//! before block n is updated, a pass over block n + 1 draws its next bins (MFQ, in agent
+//! order, from the neighbour stream only) and prefetches both records of each of its agents
+//! (`prefetch_index`, a safe wrapper of the SSE prefetch hint: this crate keeps
+//! `forbid(unsafe_code)`), so block n + 1's ≤ 64 misses are in flight while block n's
+//! arithmetic runs; a prefetch, unlike a load, does not hold up the instructions after it.
+//! (The previous design read one word of each record in a gather pass of plain loads, which
+//! overlapped the misses with each other but not with the arithmetic.) Neither changes the
+//! arithmetic or the order of any draw: the results are bitwise those of the column layout.
 //!
 //! # Memory
 //! Per agent, with B = 1 for IQL ([`Independent::bytes_per_agent`]):
