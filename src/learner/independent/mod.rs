@@ -200,6 +200,32 @@
 //!   update alone, 1 thread                6.3–11.7 M/s         13.2–20.0 M/s (4 more runs)
 //! ```
 //! (2 threads gain little here: the two builds sharing the VM keep both cores busy.)
+//!
+//! Prefetching (the software pipeline of `# Layout`, 2026-12-04, the same VM at load 1–2
+//! with no build running; whole `mfgsim learn scenarios/infection.toml --algo iql --agents
+//! 1e6 --threads 1 --quiet` runs of 300 iterations, 3·10⁸ / (user + sys), the three
+//! binaries alternated three times; "columns" is 8866a77, before issue 22):
+//! ```text
+//!                                         columns      records, gather   records, prefetch
+//! end to end, agent-steps per CPU-second  7.6–8.5 M    12.3–13.7 M       16.8–19.8 M
+//!   against the columns run just before it             1.45–1.62×        1.97–2.60× (median 2.28×)
+//! the run's loop (step, learn, exact eval) 7.6–8.5 M/s 12.5–14.1 M/s     17.3–20.6 M/s
+//!   share of the loop: step / learn / eval  5/92/3 %   8/87/4 %          11/83/6 %
+//! 2 threads, the loop (wall)                           20.7 M/s          29.6 M/s
+//! MFQ, 2·10⁵ agents, 100 iterations, 1 thread, loop    3.7 M/s           5.9 M/s
+//! criterion, 95 % intervals (one run):
+//!   one iteration, 1 thread                                              18.6–19.3 M/s
+//!   update alone, 1 thread                                               22.9–31.8 M/s
+//!   one iteration, 2 threads                                             35.4–43.4 M/s
+//!   update alone, 2 threads                                              40.7–48.3 M/s
+//! ```
+//! An earlier idle pair on the same day: columns 8.6–9.4 M, gather 15.2–16.1 M per
+//! CPU-second (3 runs each). Peak RSS is unchanged by the prefetch (788 MiB at 10⁶ agents).
+//! Two ideas measured and dropped the same day: a per-(agent, state) cache of the bootstrap
+//! value G(Q_i)(s′) (225 bytes more per agent, so the update need not read record s′) ran
+//! at half the speed, its cache reads missing as well; transparent huge pages for the
+//! records (`madvise` through a mapping crate) sped the loop up but cost 2–4 s of kernel
+//! time per run zeroing fresh 2 MiB pages on this VM.
 //! Cachegrind (1 thread, 2·10⁵ agents, 10 iterations, BLOCK 16, simulated 48 MB LL; the
 //! learner's rows of `cg_annotate`, per agent-update): D1 read misses 2.8 → 1.3, LL read misses
 //! 0.73 → 0.25, at +12 % instructions for the whole run (the gather pass, the bit fields).
