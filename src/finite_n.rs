@@ -79,25 +79,9 @@ pub use crate::stats::{least_squares, RateFit};
 /// Agent-engine runs with at most this many agents run their replicates in parallel (2¹⁸).
 pub const PAR_SEEDS_MAX_AGENTS: u64 = 1 << 18;
 
-/// Which simulator moves the agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EngineKind {
-    /// Every agent's state is stored and stepped ([`Population`]); 3 bytes per agent.
-    Agents,
-    /// The exact count engine ([`CountPopulation`]): a histogram, any N up to 2⁶⁴ − 1.
-    Counts,
-}
-
-impl EngineKind {
-    /// `"agents"` or `"counts"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EngineKind::Agents => "agents",
-            EngineKind::Counts => "counts",
-        }
-    }
-}
+/// Which simulator moves the agents (defined with the engines; re-exported here, where the
+/// study and `[sim] engine` name it).
+pub use crate::population::EngineKind;
 
 /// Which strategy the agents play.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

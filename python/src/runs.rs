@@ -34,8 +34,8 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
 }
 
 /// Tolerance on a row sum of a strategy passed in from Python: the agent engine's
-/// (`mfgsim::population::ROW_SUM_TOL`).
-const POLICY_ROW_TOL: f64 = 1e-9;
+/// sampler rows (`mfgsim::tol::SAMPLER_ROW_SUM`).
+const POLICY_ROW_TOL: f64 = mfgsim::tol::SAMPLER_ROW_SUM;
 
 /// `v` (row-major) as a numpy array of shape `shape`.
 pub(crate) fn array<'py>(

@@ -114,3 +114,23 @@ pub struct StepStats {
     /// Number of agents that regenerated (≈ ζ·N).
     pub regenerated: u64,
 }
+
+/// Which simulator moves the agents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    /// Every agent's state is stored and stepped ([`super::Population`]); 3 bytes per agent.
+    Agents,
+    /// The exact count engine ([`super::CountPopulation`]): a histogram, any N up to 2⁶⁴ − 1.
+    Counts,
+}
+
+impl EngineKind {
+    /// `"agents"` or `"counts"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EngineKind::Agents => "agents",
+            EngineKind::Counts => "counts",
+        }
+    }
+}

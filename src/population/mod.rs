@@ -83,7 +83,7 @@ pub use agents::Population;
 pub use alias::Outcome;
 pub(crate) use counts::multinomial;
 pub use counts::{CountPopulation, CountTransitions, COUNT_STREAM, SAMPLE_STREAM};
-pub use engine::{Engine, StepStats};
+pub use engine::{Engine, EngineKind, StepStats};
 pub use given::{check_actions, step_chunk_given, ActionSampler};
 /// K ranks as threads, for the tests of what runs over ranks.
 #[cfg(test)]
