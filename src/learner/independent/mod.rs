@@ -184,56 +184,13 @@
 //! comparisons) and K reads of other agents' transitions. O(N) work and no allocation per
 //! agent; μ̄ adds O(chunks·|S|·|A|), and O(N·#empty states) when some state has no agent.
 //!
-//! Measured (release build, 2 cores of a VM shared with other builds, load 5–6, so the
-//! ranges are wide: the slowest runs of both layouts are the most crowded ones; `benches/agents.rs`, `mfgsim learn … --algo iql --agents 1e6
-//! --iterations 50` under `/usr/bin/time`), IQL on infection, 10⁶ agents, the column
-//! layout (before issue 22) and the record layout measured alternately:
-//! ```text
-//!                                         columns              records
-//! end to end, agent-steps per CPU-second  5.6–9.1 M (12 runs)  8.9–14.1 M (6 runs, BLOCK 32)
-//!   (50·10⁶ / (user + sys))                                    10.8–13.7 M (3 runs, BLOCK 16)
-//!   each new run against the columns run just before it       1.4–1.8× (median 1.6×)
-//! minor page faults, sys seconds          383 k, 0.6–1.2 s     199 k, 0.35–0.5 s
-//! criterion (10⁶, 2 runs each; records with BLOCK 32, ranges of the 95 % intervals):
-//!   one iteration, 1 thread (per CPU-s)   6.8–9.3 M/s          13.8–15.3 M/s
-//!   one iteration, 2 threads              8.8–10.9 M/s         14.1–16.6 M/s
-//!   update alone, 1 thread                6.3–11.7 M/s         13.2–20.0 M/s (4 more runs)
-//! ```
-//! (2 threads gain little here: the two builds sharing the VM keep both cores busy.)
-//!
-//! Prefetching (the software pipeline of `# Layout`, 2026-12-04, the same VM at load 1–2
-//! with no build running; whole `mfgsim learn scenarios/infection.toml --algo iql --agents
-//! 1e6 --threads 1 --quiet` runs of 300 iterations, 3·10⁸ / (user + sys), the three
-//! binaries alternated three times; "columns" is 8866a77, before issue 22):
-//! ```text
-//!                                         columns      records, gather   records, prefetch
-//! end to end, agent-steps per CPU-second  7.6–8.5 M    12.3–13.7 M       16.8–19.8 M
-//!   against the columns run just before it             1.45–1.62×        1.97–2.60× (median 2.28×)
-//! the run's loop (step, learn, exact eval) 7.6–8.5 M/s 12.5–14.1 M/s     17.3–20.6 M/s
-//!   share of the loop: step / learn / eval  5/92/3 %   8/87/4 %          11/83/6 %
-//! 2 threads, the loop (wall)                           20.7 M/s          29.6 M/s
-//! MFQ, 2·10⁵ agents, 100 iterations, 1 thread, loop    3.7 M/s           5.9 M/s
-//! criterion, 95 % intervals (one run):
-//!   one iteration, 1 thread                                              18.6–19.3 M/s
-//!   update alone, 1 thread                                               22.9–31.8 M/s
-//!   one iteration, 2 threads                                             35.4–43.4 M/s
-//!   update alone, 2 threads                                              40.7–48.3 M/s
-//! ```
-//! An earlier idle pair on the same day: columns 8.6–9.4 M, gather 15.2–16.1 M per
-//! CPU-second (3 runs each). Peak RSS is unchanged by the prefetch (788 MiB at 10⁶ agents).
-//! Two ideas measured and dropped the same day: a per-(agent, state) cache of the bootstrap
-//! value G(Q_i)(s′) (225 bytes more per agent, so the update need not read record s′) ran
-//! at half the speed, its cache reads missing as well; transparent huge pages for the
-//! records (`madvise` through a mapping crate) sped the loop up but cost 2–4 s of kernel
-//! time per run zeroing fresh 2 MiB pages on this VM.
-//! Cachegrind (1 thread, 2·10⁵ agents, 10 iterations, BLOCK 16, simulated 48 MB LL; the
-//! learner's rows of `cg_annotate`, per agent-update): D1 read misses 2.8 → 1.3, LL read misses
-//! 0.73 → 0.25, at +12 % instructions for the whole run (the gather pass, the bit fields).
-//! The update's arithmetic, the RNG and the rescans cost ≈ 20 ns per agent per core
-//! (tables in cache); at 10⁶ agents (800 MB) the rest is the latency of the two records.
+//! Speed (measured logs: `doc/experiments/independent.md`, "Speed"): at 10⁶ agents on one
+//! core the update is latency-bound on the two records per agent; the software pipeline of
+//! `# Layout` brings a whole `mfgsim learn --algo iql --agents 1e6 --threads 1` run to
+//! 16.8–19.8 M agent-steps per CPU-second on this project's 2-core VM, 1.97–2.60× the column
+//! layout before issue 22 (binaries alternated on one machine), bitwise the same results.
 //! MFQ's records are B = 5 times as many and its K = 10 neighbour reads land anywhere in
-//! the transition buffer. (The VM exposes no hardware counters: the split is by timing,
-//! the working-set size and cachegrind's simulated caches.)
+//! the transition buffer.
 //!
 //! # Experiments
 //! Whole IQL/MFQ runs at N = 10³ and 10⁶ against the exact T-MFE, with the numbers and the
