@@ -58,51 +58,6 @@ pub enum Command {
     Plot(PlotArgs),
 }
 
-/// Chart kind of `mfgsim plot`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PlotKindArg {
-    /// Final mean field z(s) as bars, one colour per series side by side.
-    Bars,
-    /// CDF of the final mean field, F(s) = sum of z(s') over s' <= s.
-    Cdf,
-    /// Mean state sum_s s z_k(s) against iteration k.
-    MeanState,
-    /// L1 distance ||z_k - z*||_1 to the T-MFE against iteration (log y).
-    L1,
-    /// Wasserstein-1 distance to the T-MFE on the ordered states, W1 = sum over t < S-1 of
-    /// |F_k(t) - F*(t)| (F the CDFs), against iteration (log y).
-    W1,
-    /// Consistency ||Phi(z_k, mu_k) - z_k||_1 against iteration (log y; learn runs only).
-    Consistency,
-    /// Exploitability of the strategy mu_k against iteration (log y; learn runs only).
-    Exploitability,
-    /// The finite-N chart: time-average error against N, log-log, with the fitted rate.
-    FiniteN,
-    /// The epsilon-Nash gap against N, log-log, with the fitted rate and the mean-field limit.
-    NashGap,
-    /// A sweep.parquet metric (--y) against a grid key (--x).
-    Sweep,
-}
-
-impl PlotKindArg {
-    /// The library's kind.
-    pub fn kind(self) -> mfgsim::output::plot::PlotKind {
-        use mfgsim::output::plot::PlotKind;
-        match self {
-            PlotKindArg::Bars => PlotKind::Bars,
-            PlotKindArg::Cdf => PlotKind::Cdf,
-            PlotKindArg::MeanState => PlotKind::MeanState,
-            PlotKindArg::L1 => PlotKind::L1,
-            PlotKindArg::W1 => PlotKind::W1,
-            PlotKindArg::Consistency => PlotKind::Consistency,
-            PlotKindArg::Exploitability => PlotKind::Exploitability,
-            PlotKindArg::FiniteN => PlotKind::FiniteN,
-            PlotKindArg::NashGap => PlotKind::NashGap,
-            PlotKindArg::Sweep => PlotKind::Sweep,
-        }
-    }
-}
-
 /// The kinds, the inputs and the examples, under `mfgsim plot --help`.
 const PLOT_KINDS_HELP: &str = "\
 Inputs (any mix; a file inside a directory stands for the directory):
@@ -148,7 +103,7 @@ pub struct PlotArgs {
     pub inputs: Vec<PathBuf>,
     /// Chart kind. Default: chosen from the inputs (see below).
     #[arg(long, value_enum, value_name = "KIND")]
-    pub kind: Option<PlotKindArg>,
+    pub kind: Option<mfgsim::output::plot::PlotKind>,
     /// The image to write; .png or .svg (SVG text is drawn as outlines, no font needed).
     /// Default: plot-<kind>.png in the first input directory.
     #[arg(long, value_name = "FILE")]

@@ -14,7 +14,7 @@ pub fn plot_cmd(a: PlotArgs) -> Result<ExitCode> {
     let req = PlotRequest {
         inputs: a.inputs,
         labels: a.labels,
-        kind: a.kind.map(|k| k.kind()),
+        kind: a.kind,
         x: a.x,
         y: a.y,
         filters: a.filters,

@@ -58,28 +58,31 @@ use super::Chart;
 use crate::error::{Error, Result};
 use crate::output::{read_finite_n_series, read_nash_gap_series};
 
-/// A chart kind of `mfgsim plot` (see the module table).
+/// A chart kind of `mfgsim plot` (see the module table). With the `cli` feature it is also
+/// the `--kind` value (its doc lines are the help).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 pub enum PlotKind {
-    /// Final mean field as bars, several runs side by side.
+    /// Final mean field z(s) as bars, one colour per series side by side.
     Bars,
-    /// CDF of the final mean field.
+    /// CDF of the final mean field, F(s) = sum of z(s') over s' <= s.
     Cdf,
-    /// Mean state against iteration.
+    /// Mean state sum_s s z_k(s) against iteration k.
     MeanState,
-    /// L1 distance to z* against iteration (log y).
+    /// L1 distance ||z_k - z*||_1 to the T-MFE against iteration (log y).
     L1,
-    /// Wasserstein-1 distance to z* on the ordered states against iteration (log y).
+    /// Wasserstein-1 distance to the T-MFE on the ordered states, W1 = sum over t < S-1 of
+    /// |F_k(t) - F*(t)| (F the CDFs), against iteration (log y).
     W1,
-    /// Consistency residual ‖Φ(z_k, μ_k) − z_k‖₁ against iteration (log y).
+    /// Consistency ||Phi(z_k, mu_k) - z_k||_1 against iteration (log y; learn runs only).
     Consistency,
-    /// Exploitability against iteration (log y).
+    /// Exploitability of the strategy mu_k against iteration (log y; learn runs only).
     Exploitability,
-    /// The finite-N log-log rate chart.
+    /// The finite-N chart: time-average error against N, log-log, with the fitted rate.
     FiniteN,
-    /// The ε-Nash gap against N, log-log.
+    /// The epsilon-Nash gap against N, log-log, with the fitted rate and the mean-field limit.
     NashGap,
-    /// A sweep metric against a grid key.
+    /// A sweep.parquet metric (--y) against a grid key (--x).
     Sweep,
 }
 
