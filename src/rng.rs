@@ -37,6 +37,13 @@
 //! ```
 
 use rand::SeedableRng;
+
+/// Agents per chunk: the unit of parallel work and of random streams (2¹⁶): chunk c of a
+/// step draws from `stream(seed, purpose, step, c)` whatever the thread count.
+///
+/// A chunk's three columns (3 × 64 KiB with `u8` states) stay in L2 while it is stepped;
+/// its histogram of u32 counts cannot overflow. Changing it changes every seeded result.
+pub const CHUNK: usize = 1 << 16;
 pub use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// The generator every stream uses: xoshiro256++ (fast, 2²⁵⁶ − 1 period, good low bits).

@@ -104,11 +104,8 @@ use rayon::prelude::*;
 #[cfg(test)]
 mod tests;
 
-/// Agents per chunk: the unit of parallel work and of random streams (2¹⁶).
-///
-/// A chunk's three columns (3 × 64 KiB with `u8` states) stay in L2 while it is stepped;
-/// its histogram of u32 counts cannot overflow. Changing it changes every seeded result.
-pub const CHUNK: usize = 1 << 16;
+/// Agents per chunk (2¹⁶), defined with the streams it keys ([`crate::rng::CHUNK`]).
+pub use crate::rng::CHUNK;
 
 /// The most entries |S|²·|A| of the dense transition counts c(s, a, s′) the agent engine
 /// keeps per worker ([`Engine::set_count_transitions`]): 2^16 entries, 256 KiB of u32 per

@@ -6,8 +6,7 @@ use rand::Rng;
 use rayon::prelude::*;
 
 use super::TransitionBuffer;
-use crate::population::CHUNK;
-use crate::rng::{stream, Purpose};
+use crate::rng::{stream, Purpose, CHUNK};
 use crate::state::StateCode;
 
 // A chunk's kept offsets are u16s.
