@@ -84,7 +84,7 @@ pub const PAR_SEEDS_MAX_AGENTS: u64 = 1 << 18;
 pub use crate::population::EngineKind;
 
 /// Which strategy the agents play.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum PolicySource {
     /// The exact T-MFE strategy μ*, fixed.
@@ -271,37 +271,43 @@ impl RunResult {
 }
 
 /// The replicates of one N, summarised.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct GroupSummary {
     /// N.
     pub agents: u64,
     /// Replicates completed.
     pub runs: usize,
     /// E_N = mean over replicates of ē.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub mean_l1: f64,
     /// Standard deviation of ē over replicates (divisor K − 1; 0 with one replicate).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub std_l1: f64,
     /// Standard error sd/√K.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub se_l1: f64,
     /// Bootstrap percentile interval of E_N (None with one replicate).
     pub ci_l1: Option<(f64, f64)>,
     /// Mean over replicates of max_t ||z^N_t − z*||₁.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub mean_max_l1: f64,
     /// Mean over replicates of the per-state bias.
     pub bias: Vec<f64>,
     /// Mean over replicates of the per-state time variance.
     pub variance: Vec<f64>,
     /// N·Σ_s variance(s): levels off when fluctuations scale as N^(−1/2).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub n_times_variance: f64,
     /// With [`PolicySource::Learned`]: mean over replicates of the time-average
     /// exploitability (max, weighted).
     pub mean_exploitability: Option<Exploitability>,
     /// Total wall seconds of the group's runs (summed over replicates).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub seconds: f64,
 }
 
 /// Everything a study produced.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct FiniteNReport {
     /// Completed runs, in grid order (N, then replicate).
     pub runs: Vec<RunResult>,

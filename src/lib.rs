@@ -6,6 +6,7 @@ pub mod census;
 pub mod check;
 pub mod error;
 pub mod finite_n;
+pub mod json;
 pub mod learner;
 pub mod model;
 #[cfg(feature = "mpi")]

@@ -19,13 +19,16 @@ use rand::RngExt;
 use crate::rng::{stream, Purpose};
 
 /// A fitted power law ln y_N = intercept + slope·ln N.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RateFit {
     /// b.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub slope: f64,
     /// a (natural logarithm): y_N ≈ e^a · N^b.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub intercept: f64,
     /// e^a, the prefactor of the rate.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub prefactor: f64,
     /// Bootstrap percentile interval of b (None with one replicate).
     pub slope_ci: Option<(f64, f64)>,
@@ -34,6 +37,7 @@ pub struct RateFit {
     /// Bootstrap standard error of b.
     pub slope_se: Option<f64>,
     /// Coefficient of determination of the fit on the group means.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub r_squared: f64,
     /// Number of N values fitted.
     pub points: usize,

@@ -16,5 +16,6 @@ mod mpi;
 mod nash_gap;
 mod plot;
 mod reference;
+mod reports;
 mod sweep;
 mod util;

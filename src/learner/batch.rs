@@ -162,7 +162,7 @@ use crate::space::{Policy, QTable};
 pub const SWEEP_TOL: f64 = 1e-12;
 
 /// Knobs of [`BatchTqLearner`] (see the module docs for the rule they enter).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BatchTqParams {
     /// S (`batch_samples`): effective samples per (s, a) row of the kernel estimate; a row
     /// with n samples in a call keeps a memory of S/n calls (clamped to [1, H]). Default
@@ -184,6 +184,7 @@ pub struct BatchTqParams {
     ///
     /// Trade-off: smaller forgets sooner when ẑ moves (less bias from kernels of older mean
     /// fields), but more often (more noise).
+    #[serde(deserialize_with = "crate::json::null_as_infinity")]
     pub drift: f64,
     /// G (`batch_drift_gate`): a row holding W samples tolerates a drift of up to
     /// max(δ, √(G/W)): the bias of a drift that small stays below the row's own noise

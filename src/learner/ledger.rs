@@ -15,7 +15,7 @@ use serde::Serialize;
 ///   (s, a) (GMBL's P̂);
 /// * `tq_updates`: TQ-table entries updated: one per sampled update (eq. 6), and |S|·|A| per
 ///   sweep of exact TQ-value iteration on an estimated kernel (GMBL).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Ledger {
     /// Simulator transitions drawn at a given mean field.
     pub simulator_transitions: u64,

@@ -11,7 +11,7 @@ use super::tq::TqLearnerParams;
 use crate::error::{Error, Result};
 
 /// A learning algorithm (`[learner] algo`, `mfgsim learn --algo`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Algo {
     /// Online TMFQ (Algorithm 3): N real agents, their transitions feed TQ-learning.
@@ -81,7 +81,7 @@ impl std::fmt::Display for Algo {
 }
 
 /// The learning rule of online TMFQ (`[learner] rule`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Rule {
     /// TQ-learning (eq. 6) on a subsample of at most `budget` transitions, one update at a
@@ -135,7 +135,7 @@ impl std::fmt::Display for Rule {
 /// Knobs of TMFQ (Algorithm 2) beyond the TQ-learning rule (which is
 /// [`LearnerParams::tq`], shared with online TMFQ). The defaults are measured in
 /// `doc/experiments/tmfq.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct TmfqParams {
     /// M_sim (`sim_agents`): simulated agents stepped together at the frozen z_k; each
     /// simulator step gives M_sim transitions, one call of TQ-learning. Default 10⁶; range ≥ 1.
@@ -192,7 +192,7 @@ impl Default for TmfqParams {
 }
 
 /// Knobs of GMBL (the model-based twin of TMFQ).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct GmblParams {
     /// M_gen (`gen_samples`): next states drawn from the generative model for every (s, a)
     /// at every outer iteration; P̂_k(s′|s,a) = count/M_gen. Default 10⁵; range ≥ 1.
@@ -217,7 +217,7 @@ impl Default for GmblParams {
 }
 
 /// Knobs of MFQ's mean-field bins (IQL uses none of them).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct MfqParams {
     /// K (`mfq_neighbours`): agents drawn at random (distinct, not the agent itself) each
     /// step; the mean of their states is the agent's view of the mean field. Default 10;
@@ -238,7 +238,7 @@ impl Default for MfqParams {
 }
 
 /// The validated `[learner]` table.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct LearnerParams {
     /// `algo`: which algorithm learns. Default [`Algo::Online`].
     pub algo: Algo,

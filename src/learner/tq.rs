@@ -123,7 +123,7 @@ use crate::space::{Policy, QTable};
 use rand::RngExt;
 
 /// Knobs of [`TqLearner`] (see the module docs for the rule they enter).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TqLearnerParams {
     /// B: the most updates one call of [`TqLearner::learn`] makes; the buffer is subsampled
     /// when it holds more transitions. Default 2^20 = 1 048 576; range ≥ 1.
@@ -141,6 +141,7 @@ pub struct TqLearnerParams {
     /// Trade-off: smaller H tracks a moving mean field faster (memory ≈ (1−γ)·H calls for
     /// action preferences, ≈ H calls for the level of Q) but lets noise flip the greedy action
     /// between near-tied actions more often.
+    #[serde(deserialize_with = "crate::json::null_as_infinity")]
     pub memory: f64,
 }
 

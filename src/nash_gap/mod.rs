@@ -132,7 +132,7 @@ pub const UNIT_REPLICATES: usize = 16;
 pub const OWN_MDP_TQ_TOL: f64 = 1e-10;
 
 /// Settings of an ε-Nash gap study.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NashGapParams {
     /// The N grid (each ≥ 2). Default 10, 10², …, 10⁶.
     pub agents: Vec<u64>,
@@ -223,23 +223,27 @@ impl NashGapParams {
 }
 
 /// The gap from one initial state at one N.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct StateGap {
     /// N.
     pub agents: u64,
     /// s0.
     pub state: usize,
     /// Estimated gain of the chosen deviation, V^N_π(s0) − V^N_μ(s0) (0 when μ is chosen).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub gap: f64,
     /// Its standard error (0 when μ is chosen).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub se: f64,
     /// Normal confidence interval gap ± z·se.
     pub ci: (f64, f64),
     /// Estimated V^N_μ(s0).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub value_mu: f64,
     /// The chosen deviation's greedy map g(s), or None when no candidate beat μ.
     pub deviation: Option<Vec<usize>>,
     /// The mean-field limit V*_{z_μ}(s0) − V_{μ,z_μ}(s0).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub mean_field_gap: f64,
     /// The search's best candidate other than μ: its mean gain over μ on the search
     /// replicates and that mean's standard error (None when no other candidate was tried).
@@ -248,20 +252,24 @@ pub struct StateGap {
 }
 
 /// Everything about one N.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct GroupGap {
     /// N.
     pub agents: u64,
     /// max_s0 gap(s0).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub gap: f64,
     /// Bootstrap standard deviation of `gap` (the arg-max state's standard error without
     /// bootstrap).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub gap_se: f64,
     /// Bootstrap percentile interval of `gap`.
     pub gap_ci: Option<(f64, f64)>,
     /// Σ_s0 z_μ(s0) gap(s0).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub gap_weighted: f64,
     /// Its standard error (over replicates).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub gap_weighted_se: f64,
     /// Bootstrap percentile interval of `gap_weighted`.
     pub gap_weighted_ci: Option<(f64, f64)>,
@@ -276,18 +284,21 @@ pub struct GroupGap {
     /// Steps of the N-player game simulated (trajectories × T).
     pub steps: u64,
     /// Wall seconds.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub seconds: f64,
 }
 
 /// What [`nash_gap`] produced.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NashGapReport {
     /// T, steps per trajectory.
     pub horizon: u64,
     /// The truncation bound γ^T·2·r_max/(1 − γ)² on a value's bias, with r_max the largest
     /// |r| at z_μ or met in the simulation.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub truncation_bias_bound: f64,
     /// The largest |r(s, a, z)| met.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub reward_max: f64,
     /// μ's exploitability at z_μ (the gap's N → ∞ limit).
     pub mean_field: Exploitability,
@@ -304,6 +315,7 @@ pub struct NashGapReport {
     /// True when the stop flag ended the study early.
     pub interrupted: bool,
     /// Wall seconds.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub seconds: f64,
 }
 

@@ -21,11 +21,13 @@ use crate::space::{Policy, QTable};
 pub const DIRECT_SOLVE_MAX_STATES: usize = 1024;
 
 /// Exploitability of a strategy μ at a mean field z.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Exploitability {
     /// max_s (V*_z(s) − V_{μ,z}(s)) ≥ 0 (up to solver tolerance).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub max: f64,
     /// Σ_s z(s)(V*_z(s) − V_{μ,z}(s)).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub weighted: f64,
 }
 

@@ -122,7 +122,7 @@ pub use self::owned::{check_part_dir, check_replaceable, clear_part_dir, written
 #[cfg(feature = "plot")]
 pub use self::plot::{read_finite_n_series, read_nash_gap_series};
 pub use self::products::{
-    open_transitions, snapshots_batch, write_finite_n_tables, write_nash_gap_table,
+    open_transitions, read_summary, snapshots_batch, write_finite_n_tables, write_nash_gap_table,
     write_snapshots, write_summary, LearnWriter, TransitionsSpec, CHECKPOINT_DIR, EQUILIBRIA_FILE,
     EQUILIBRIUM_FILE, FINITE_N_FILE, FINITE_N_JOURNAL_DIR, FINITE_N_PLOT, FINITE_N_STEPS_FILE,
     NASH_GAP_FILE, NASH_GAP_PLOT, SNAPSHOTS_FILE, SNAPSHOT_PARTS_DIR, SUMMARY_FILE,

@@ -116,7 +116,7 @@ pub struct StepStats {
 }
 
 /// Which simulator moves the agents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EngineKind {
     /// Every agent's state is stored and stepped ([`super::Population`]); 3 bytes per agent.

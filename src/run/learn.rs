@@ -40,47 +40,59 @@ pub struct LearnOptions {
 }
 
 /// The exact T-MFE the run is measured against (T-BR from uniform).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct TmfeSummary {
     /// z*.
     pub z: Vec<f64>,
     /// Greedy action of μ* per state.
     pub greedy_action: Vec<usize>,
     /// Σ_s s·z*(s).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub mean_state: f64,
     /// Whether T-BR met its tolerance.
     pub converged: bool,
 }
 
 /// Wall seconds of each phase of a [`learn`] run.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct LearnTimings {
     /// Solving the exact T-MFE.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub solve: f64,
     /// Building the algorithm (allocating the agents).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub setup: f64,
     /// The iteration loop, `on_iteration` included.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub total_loop: f64,
     /// Moving agents or drawing samples (sum over iterations).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub step: f64,
     /// Learning.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub learn: f64,
     /// Exact evaluation.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub eval: f64,
     /// Inside `on_iteration` (the caller's output) and building exported batches.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub output: f64,
     /// Writing checkpoints (see [`learn_checkpointed`]).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub checkpoint: f64,
 }
 
 /// Quantiles of the per-iteration step time, in milliseconds.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct StepLatency {
     /// Median.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub p50: f64,
     /// 99th percentile (nearest rank).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub p99: f64,
     /// Maximum.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub max: f64,
 }
 
@@ -102,17 +114,20 @@ impl StepLatency {
 
 /// Which known equilibrium a learn run ended closest to (see
 /// [`LearnReport::closest_equilibrium`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ClosestEquilibrium {
     /// Its index among the quick census's equilibria (ascending mean state).
     pub index: usize,
     /// `tmfe` (a T-MFE in Π^ε) or `mixed` (a mixture of trembling-hand strategies).
-    pub kind: &'static str,
+    pub kind: String,
     /// Its mean state Σ_s s·z(s).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub mean_state: f64,
     /// ‖z − z_eq‖₁ from the final mean field.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub l1: f64,
     /// W1(z, z_eq) from the final mean field.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub w1: f64,
     /// The starts (`start/algo`) that reached it.
     pub reached_from: Vec<String>,
@@ -120,7 +135,7 @@ pub struct ClosestEquilibrium {
 
 /// What [`learn`] produced; `summary.json` is its serialization (the snapshots go to
 /// `snapshots.parquet`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct LearnReport {
     /// Common header.
     #[serde(flatten)]
@@ -144,18 +159,24 @@ pub struct LearnReport {
     /// The learned strategy's greedy action per state.
     pub greedy_action: Vec<usize>,
     /// Σ_s s·z(s).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub mean_state: f64,
     /// ‖z − z*‖₁.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub l1_to_tmfe: f64,
     /// W1(z, z*), the Wasserstein-1 distance on the ordered states (see
     /// [`Snapshot::w1_to_tmfe`]).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub w1_to_tmfe: f64,
     /// ‖Φ(z, μ) − z‖₁ of the final strategy at the final z, exact (see
     /// [`Snapshot::consistency`]).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub consistency: f64,
     /// max_s exploitability of the final strategy at the final z.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub exploitability: f64,
     /// z-weighted exploitability of the final strategy at the final z.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub exploitability_weighted: f64,
     /// Per-agent learners: the final mean exploitability of the sampled agents' own
     /// strategies (see [`Snapshot::agent_exploitability`]).
@@ -187,12 +208,18 @@ pub struct LearnReport {
     /// Every iteration's snapshot.
     #[serde(skip)]
     pub snapshots: Vec<Snapshot>,
-    /// The final strategy.
-    #[serde(skip)]
+    /// The final strategy (not in `summary.json`: read back, it is the empty strategy of
+    /// zero states).
+    #[serde(skip, default = "no_policy")]
     pub policy: Policy,
     /// The final Q-table, when there is one shared table.
     #[serde(skip)]
     pub q: Option<QTable>,
+}
+
+/// The strategy of a report read back from `summary.json`, which does not hold one.
+fn no_policy() -> Policy {
+    Policy::uniform(0, 0)
 }
 
 /// Runs `sc.learner.algo` for `sc.sim.iterations` iterations with seed `sc.sim.seed`
@@ -986,7 +1013,7 @@ impl<'a, 'm> Ctx<'a, 'm> {
                 let e = &self.known.equilibria[i];
                 ClosestEquilibrium {
                     index: i,
-                    kind: e.kind,
+                    kind: e.kind.to_string(),
                     mean_state: e.mean_state,
                     l1,
                     w1: crate::space::wasserstein1(&last.z, &e.z),

@@ -69,16 +69,16 @@ use serde::Serialize;
 use crate::scenario::Scenario;
 
 /// The keys every report starts with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct RunInfo {
     /// `solve`, `check`, `learn` or `finite-n`.
-    pub command: &'static str,
+    pub command: String,
     /// The scenario's name.
     pub scenario: String,
     /// The file it was read from.
     pub scenario_file: String,
     /// The crate version that produced the report.
-    pub mfgsim_version: &'static str,
+    pub mfgsim_version: String,
     /// The seed of every random stream (the base seed of a study).
     pub seed: u64,
     /// Worker threads of the rayon pool the run used (results do not depend on it).
@@ -89,10 +89,10 @@ impl RunInfo {
     /// The header of a `command` run of `sc` with `seed`, on the current rayon pool.
     pub fn new(command: &'static str, sc: &Scenario, seed: u64) -> Self {
         RunInfo {
-            command,
+            command: command.to_owned(),
             scenario: sc.name.clone(),
             scenario_file: sc.path.display().to_string(),
-            mfgsim_version: env!("CARGO_PKG_VERSION"),
+            mfgsim_version: env!("CARGO_PKG_VERSION").to_owned(),
             seed,
             threads: rayon::current_num_threads(),
         }

@@ -50,7 +50,7 @@ impl NashPolicy {
 }
 
 /// What [`nash_gap()`] produced; `summary.json` is its serialization.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct NashGapRun {
     /// Common header.
     #[serde(flatten)]

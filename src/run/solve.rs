@@ -7,30 +7,60 @@ use serde::Serialize;
 use super::RunInfo;
 use crate::check::{check_model, CheckOptions, CheckReport};
 use crate::error::Result;
+use crate::operator::evaluation::Exploitability;
 use crate::scenario::{Scenario, StartSpec};
 use crate::solver::{
-    solve as tbr, solve_observed, IterationRecord, Solution, SolutionSummary, Start,
+    solve as tbr, solve_observed, CertifiedAt, IterationRecord, Solution, SolutionSummary,
+    SolverAlgo, Start, Termination,
 };
+use crate::space::{Policy, QTable};
 
 /// One T-BR run of a [`SolveReport`].
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SolveRun {
     /// `uniform`, `lowest`, `highest` or `given`.
-    pub start_label: &'static str,
+    pub start_label: String,
     /// The scalar results.
     #[serde(flatten)]
     pub summary: SolutionSummary,
     /// Wall seconds of the run.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub seconds: f64,
-    /// The full solution (trace, Q, μ) for the Parquet outputs; not in `summary.json`.
-    #[serde(skip)]
+    /// The full solution (trace, Q, μ) for the Parquet outputs; not in `summary.json`
+    /// (read back: an empty solution of no states, not converged).
+    #[serde(skip, default = "unread_solution")]
     pub solution: Solution,
+}
+
+/// The [`Solution`] of a run read back from `summary.json`, which holds only its summary:
+/// no states, no trace, not converged.
+fn unread_solution() -> Solution {
+    Solution {
+        algo: SolverAlgo::default(),
+        start: Vec::new(),
+        termination: Termination::IterationCap,
+        trace: Vec::new(),
+        z: Vec::new(),
+        q: QTable::zeros(0, 0),
+        policy: Policy::uniform(0, 0),
+        mixed: false,
+        consistency_l1: f64::NAN,
+        exploitability: Exploitability {
+            max: f64::NAN,
+            weighted: f64::NAN,
+        },
+        exploitability_at: CertifiedAt::Unavailable,
+        stationary_z: None,
+        mean_state: f64::NAN,
+        advice: None,
+        exploitability_tol: f64::NAN,
+    }
 }
 
 /// What [`solve`] found. `summary.json` holds the [`RunInfo`] keys, then either the one
 /// run's keys (`converged`, `z`, `greedy_action`, …) or `least` and `greatest` objects
 /// (start `extremal`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct SolveReport {
     /// Common header.
     #[serde(flatten)]
@@ -75,7 +105,7 @@ fn one(sc: &Scenario, start: &Start, on_iteration: &mut OnIteration<'_>) -> Resu
         on_iteration(label, r)
     })?;
     Ok(SolveRun {
-        start_label: start.label(),
+        start_label: start.label().to_owned(),
         summary: SolutionSummary::of(&solution),
         seconds: t0.elapsed().as_secs_f64(),
         solution,

@@ -16,7 +16,7 @@ use crate::solver::{solve, Start};
 
 /// What [`finite_n`] produced; `summary.json` is its serialization (the runs and steps go
 /// to `finite_n.parquet` and `finite_n_steps.parquet`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct FiniteNRun {
     /// Common header (`seed` is the base seed: replicate j uses seed + j).
     #[serde(flatten)]
@@ -34,6 +34,7 @@ pub struct FiniteNRun {
     /// Steps before recording.
     pub burn_in: u64,
     /// Confidence level of the intervals.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub confidence: f64,
     /// Bootstrap resamples.
     pub bootstrap: usize,
@@ -48,12 +49,15 @@ pub struct FiniteNRun {
     /// True when the stop flag ended the study early.
     pub interrupted: bool,
     /// Wall seconds of the study.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub seconds: f64,
     /// z*, the mean-field limit the runs are measured against.
     pub tmfe_z: Vec<f64>,
     /// Agent-steps simulated per wall second, over the whole study.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub agent_steps_per_second: f64,
-    /// The full report (runs, steps) for the Parquet outputs.
+    /// The full report (runs, steps) for the Parquet outputs (empty when read back from
+    /// `summary.json`).
     #[serde(skip)]
     pub report: FiniteNReport,
 }

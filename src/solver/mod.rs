@@ -434,7 +434,7 @@ pub struct IterationRecord {
 }
 
 /// The mean field an exploitability is measured at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CertifiedAt {
     /// The returned z (a converged run: z is consistent with μ up to the tolerances).
@@ -486,16 +486,16 @@ pub struct Solution {
 
 /// The scalar results of a [`Solution`] and its final mean field, as written to
 /// `summary.json` (the trace and tables go to Parquet files).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SolutionSummary {
     /// `tbr`, `damped`, `fp` or `omd`.
-    pub algo: &'static str,
+    pub algo: String,
     /// True when the tolerance was met.
     pub converged: bool,
     /// Why the solver stopped, in words.
     pub termination: String,
     /// See [`Termination::kind`].
-    pub termination_kind: &'static str,
+    pub termination_kind: String,
     /// Period of the detected cycle, if any.
     pub cycle_period: Option<usize>,
     /// What to change when the run did not converge (see [`Termination::advice`]).
@@ -511,6 +511,7 @@ pub struct SolutionSummary {
     /// The returned z.
     pub z: Vec<f64>,
     /// Σ_s s·z(s).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub mean_state: f64,
     /// Greedy action of μ per state (for a mixture: the action it plays most).
     pub greedy_action: Vec<usize>,
@@ -519,10 +520,13 @@ pub struct SolutionSummary {
     /// ||z_K − z_{K−1}||_1 of the last iteration.
     pub last_delta_l1: Option<f64>,
     /// ||Φ(z, μ) − z||_1.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub consistency_l1: f64,
     /// max_s exploitability of μ, at `exploitability_at`.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub exploitability: f64,
     /// z-weighted exploitability of μ (weighted by the mean field it is measured at).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub exploitability_weighted: f64,
     /// `returned_mean_field` (converged), `stationary_mean_field` (not converged: at μ's own
     /// z_μ) or `unavailable`.
@@ -531,6 +535,7 @@ pub struct SolutionSummary {
     pub stationary_z: Option<Vec<f64>>,
     /// Accuracy of the exploitabilities: tq_tol / (1 − γ) bounds the error of Q*_z, so values
     /// of magnitude below it are zero up to rounding (shown as zero).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub exploitability_tol: f64,
 }
 
@@ -542,10 +547,10 @@ impl SolutionSummary {
             _ => None,
         };
         SolutionSummary {
-            algo: sol.algo.name(),
+            algo: sol.algo.name().to_owned(),
             converged: sol.converged(),
             termination: sol.termination.describe(),
-            termination_kind: sol.termination.kind(),
+            termination_kind: sol.termination.kind().to_owned(),
             cycle_period: period,
             advice: sol.advice.clone(),
             iterations: sol.iterations(),

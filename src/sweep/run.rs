@@ -228,10 +228,7 @@ pub fn run_sweep(
                 table,
                 seconds: t0.elapsed().as_secs_f64(),
                 groups: Vec::new(),
-                not_converged: mine
-                    .iter()
-                    .filter(|(_, v)| v.pointer("/all_converged") == Some(&Value::Bool(false)))
-                    .count(),
+                not_converged: mine.iter().filter(|(_, v)| v.not_converged()).count(),
                 shard: Some(shard),
                 wrote_table: false,
             });
@@ -241,10 +238,7 @@ pub fn run_sweep(
     write_table(sweep, &summaries, &table)?;
     let groups = group_stats(sweep, &summaries);
     let finished = summaries.len();
-    let not_converged = summaries
-        .iter()
-        .filter(|(_, v)| v.pointer("/all_converged") == Some(&Value::Bool(false)))
-        .count();
+    let not_converged = summaries.iter().filter(|(_, v)| v.not_converged()).count();
     let md = dir.join("summary.md");
     output::write_atomic(&md, |w| {
         use std::io::Write;

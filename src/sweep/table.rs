@@ -7,26 +7,128 @@ use std::sync::Arc;
 use arrow_array::builder::StringBuilder;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema};
-use serde_json::Value;
 
 use super::run::FINISHED;
 use super::{is_finished, PlannedRun, Sweep, SweepCommand};
 use crate::error::{Error, Result};
+use crate::finite_n::RateFit;
 use crate::output::{self, RunMetadata};
+use crate::run::{FiniteNRun, LearnReport, NashGapRun, SolveReport};
 use crate::scenario::StartSpec;
+use crate::solver::SolutionSummary;
 
-/// A metric column: name, type and where its value sits in `summary.json`.
+/// A finished run's `summary.json`, read as its command's report.
+#[derive(Debug)]
+pub(super) enum RunSummary {
+    Learn(Box<LearnReport>),
+    Solve(Box<SolveReport>),
+    FiniteN(Box<FiniteNRun>),
+    NashGap(Box<NashGapRun>),
+}
+
+impl RunSummary {
+    /// Reads `path` as the report of `command`.
+    fn read(command: SweepCommand, path: &Path) -> Result<Self> {
+        Ok(match command {
+            SweepCommand::Learn => RunSummary::Learn(Box::new(output::read_summary(path)?)),
+            SweepCommand::Solve => RunSummary::Solve(Box::new(output::read_summary(path)?)),
+            SweepCommand::FiniteN => RunSummary::FiniteN(Box::new(output::read_summary(path)?)),
+            SweepCommand::NashGap => RunSummary::NashGap(Box::new(output::read_summary(path)?)),
+        })
+    }
+
+    /// A solve run some of whose T-BR runs did not converge.
+    pub(super) fn not_converged(&self) -> bool {
+        matches!(self, RunSummary::Solve(r) if !r.all_converged)
+    }
+
+    fn learn(&self) -> Option<&LearnReport> {
+        match self {
+            RunSummary::Learn(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The solve run of a single start (`side` ""), or the least or greatest one.
+    fn solve(&self, side: &str) -> Option<&SolutionSummary> {
+        let RunSummary::Solve(r) = self else {
+            return None;
+        };
+        let run = match side {
+            "least" => r.least.as_ref(),
+            "greatest" => r.greatest.as_ref(),
+            _ => r.single.as_ref(),
+        };
+        run.map(|r| &r.summary)
+    }
+
+    fn nash_gap(&self) -> Option<&NashGapRun> {
+        match self {
+            RunSummary::NashGap(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The rate fit of a finite-n or nash-gap study.
+    fn fit(&self) -> Option<&RateFit> {
+        match self {
+            RunSummary::FiniteN(r) => r.fit.as_ref(),
+            RunSummary::NashGap(r) => r.report.fit.as_ref(),
+            _ => None,
+        }
+    }
+
+    /// Wall seconds: a learn run's loop, a study's whole run.
+    fn seconds(&self) -> Option<f64> {
+        match self {
+            RunSummary::Learn(r) => Some(r.seconds.total_loop),
+            RunSummary::FiniteN(r) => Some(r.seconds),
+            RunSummary::NashGap(r) => Some(r.report.seconds),
+            RunSummary::Solve(_) => None,
+        }
+    }
+}
+
+/// One metric's value in one run (`None`: absent, or not finite, a null cell).
+enum Cell {
+    Bool(Option<bool>),
+    Int(Option<i64>),
+    Float(Option<f64>),
+}
+
+type Getter = Box<dyn Fn(&RunSummary) -> Cell>;
+
+/// A metric column: its name, type and how to read it from a run's report.
 struct Metric {
     name: String,
     ty: DataType,
-    pointer: String,
+    get: Getter,
 }
 
-fn m(name: impl Into<String>, ty: DataType, pointer: impl Into<String>) -> Metric {
+/// A Float64 metric; a non-finite value is a null cell (as `summary.json` writes it).
+fn float(name: impl Into<String>, get: impl Fn(&RunSummary) -> Option<f64> + 'static) -> Metric {
     Metric {
         name: name.into(),
-        ty,
-        pointer: pointer.into(),
+        ty: DataType::Float64,
+        get: Box::new(move |s| Cell::Float(get(s).filter(|x| x.is_finite()))),
+    }
+}
+
+/// An Int64 metric.
+fn int(name: impl Into<String>, get: impl Fn(&RunSummary) -> Option<u64> + 'static) -> Metric {
+    Metric {
+        name: name.into(),
+        ty: DataType::Int64,
+        get: Box::new(move |s| Cell::Int(get(s).and_then(|v| i64::try_from(v).ok()))),
+    }
+}
+
+/// A Boolean metric.
+fn boolean(name: impl Into<String>, get: impl Fn(&RunSummary) -> Option<bool> + 'static) -> Metric {
+    Metric {
+        name: name.into(),
+        ty: DataType::Boolean,
+        get: Box::new(move |s| Cell::Bool(get(s))),
     }
 }
 
@@ -47,12 +149,45 @@ fn common_states(sweep: &Sweep) -> Option<usize> {
 /// The metric columns of `sweep.parquet`, in order (the mean-field columns `z_*`,
 /// `least_z_*`, `greatest_z_*` only when every run has the same number of states).
 fn metrics(sweep: &Sweep) -> Vec<Metric> {
-    use DataType::{Boolean as B, Float64 as F, Int64 as I};
     let states = common_states(sweep).unwrap_or(0);
-    let zs = |prefix: &str, at: &str| -> Vec<Metric> {
+    // z(s) of a solve side, or of a learn run's final mean field (side "learn").
+    let zs = |prefix: &'static str, side: &'static str| -> Vec<Metric> {
         (0..states)
-            .map(|s| m(format!("{prefix}z_{s}"), F, format!("{at}/z/{s}")))
+            .map(|s| {
+                float(format!("{prefix}z_{s}"), move |r: &RunSummary| {
+                    let z = match side {
+                        "learn" => &r.learn()?.z,
+                        _ => &r.solve(side)?.z,
+                    };
+                    z.get(s).copied()
+                })
+            })
             .collect()
+    };
+    // The columns of one solve run, named `{prefix}{field}`.
+    let solve_columns = |prefix: &'static str, side: &'static str| -> Vec<Metric> {
+        let g = move |r: &RunSummary| r.solve(side).cloned();
+        vec![
+            boolean(format!("{prefix}converged"), move |r| {
+                g(r).map(|x| x.converged)
+            }),
+            int(format!("{prefix}iterations"), move |r| {
+                g(r).map(|x| x.iterations as u64)
+            }),
+            float(format!("{prefix}mean_state"), move |r| {
+                g(r).map(|x| x.mean_state)
+            }),
+            float(format!("{prefix}exploitability"), move |r| {
+                g(r).map(|x| x.exploitability)
+            }),
+            float(format!("{prefix}exploitability_weighted"), move |r| {
+                g(r).map(|x| x.exploitability_weighted)
+            }),
+            float(format!("{prefix}consistency_l1"), move |r| {
+                g(r).map(|x| x.consistency_l1)
+            }),
+            boolean(format!("{prefix}mixed"), move |r| g(r).map(|x| x.mixed)),
+        ]
     };
     match sweep.spec.command {
         SweepCommand::Solve
@@ -61,100 +196,94 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
                 StartSpec::Extremal
             ) =>
         {
-            let mut v = Vec::new();
-            for field in [
-                ("converged", B),
-                ("iterations", I),
-                ("mean_state", F),
-                ("exploitability", F),
-                ("exploitability_weighted", F),
-                ("consistency_l1", F),
-                ("mixed", B),
-            ] {
-                for side in ["least", "greatest"] {
-                    v.push(m(
-                        format!("{side}_{}", field.0),
-                        field.1.clone(),
-                        format!("/{side}/{}", field.0),
-                    ));
-                }
-            }
-            v.extend(zs("least_", "/least"));
-            v.extend(zs("greatest_", "/greatest"));
+            // Interleaved: least_converged, greatest_converged, least_iterations, …
+            let (least, greatest) = (
+                solve_columns("least_", "least"),
+                solve_columns("greatest_", "greatest"),
+            );
+            let mut v: Vec<Metric> = least
+                .into_iter()
+                .zip(greatest)
+                .flat_map(|(l, g)| [l, g])
+                .collect();
+            v.extend(zs("least_", "least"));
+            v.extend(zs("greatest_", "greatest"));
             v
         }
         SweepCommand::Solve => {
-            let mut v = vec![
-                m("converged", B, "/converged"),
-                m("iterations", I, "/iterations"),
-                m("mean_state", F, "/mean_state"),
-                m("exploitability", F, "/exploitability"),
-                m("exploitability_weighted", F, "/exploitability_weighted"),
-                m("consistency_l1", F, "/consistency_l1"),
-                m("mixed", B, "/mixed"),
-            ];
+            let mut v = solve_columns("", "");
             v.extend(zs("", ""));
             v
         }
         SweepCommand::Learn => {
+            let l = RunSummary::learn;
             let mut v = vec![
-                m("iterations", I, "/iterations"),
-                m("final_l1_to_tmfe", F, "/l1_to_tmfe"),
-                m("final_exploitability", F, "/exploitability"),
-                m(
-                    "final_exploitability_weighted",
-                    F,
-                    "/exploitability_weighted",
-                ),
-                m("final_agent_exploitability", F, "/agent_exploitability"),
-                m("final_mean_state", F, "/mean_state"),
-                m("tmfe_mean_state", F, "/tmfe/mean_state"),
-                m("final_w1_to_tmfe", F, "/w1_to_tmfe"),
-                m("final_consistency", F, "/consistency"),
-                m(
-                    "total_simulator_transitions",
-                    I,
-                    "/ledger/simulator_transitions",
-                ),
-                m("total_real_transitions", I, "/ledger/real_transitions"),
-                m("total_generative_samples", I, "/ledger/generative_samples"),
-                m("total_tq_updates", I, "/ledger/tq_updates"),
-                m("seconds", F, "/seconds/total_loop"),
+                int("iterations", move |r| l(r).map(|x| x.iterations)),
+                float("final_l1_to_tmfe", move |r| l(r).map(|x| x.l1_to_tmfe)),
+                float("final_exploitability", move |r| {
+                    l(r).map(|x| x.exploitability)
+                }),
+                float("final_exploitability_weighted", move |r| {
+                    l(r).map(|x| x.exploitability_weighted)
+                }),
+                float("final_agent_exploitability", move |r| {
+                    l(r).and_then(|x| x.agent_exploitability)
+                }),
+                float("final_mean_state", move |r| l(r).map(|x| x.mean_state)),
+                float("tmfe_mean_state", move |r| l(r).map(|x| x.tmfe.mean_state)),
+                float("final_w1_to_tmfe", move |r| l(r).map(|x| x.w1_to_tmfe)),
+                float("final_consistency", move |r| l(r).map(|x| x.consistency)),
+                int("total_simulator_transitions", move |r| {
+                    l(r).map(|x| x.ledger.simulator_transitions)
+                }),
+                int("total_real_transitions", move |r| {
+                    l(r).map(|x| x.ledger.real_transitions)
+                }),
+                int("total_generative_samples", move |r| {
+                    l(r).map(|x| x.ledger.generative_samples)
+                }),
+                int("total_tq_updates", move |r| {
+                    l(r).map(|x| x.ledger.tq_updates)
+                }),
+                float("seconds", RunSummary::seconds),
             ];
-            v.extend(zs("", ""));
+            v.extend(zs("", "learn"));
             v
         }
         SweepCommand::FiniteN => vec![
-            m("rate", F, "/fit/slope"),
-            m("rate_lo", F, "/fit/slope_ci/0"),
-            m("rate_hi", F, "/fit/slope_ci/1"),
-            m("points", I, "/fit/points"),
-            m("seconds", F, "/seconds"),
+            float("rate", |r| r.fit().map(|f| f.slope)),
+            float("rate_lo", |r| r.fit()?.slope_ci.map(|c| c.0)),
+            float("rate_hi", |r| r.fit()?.slope_ci.map(|c| c.1)),
+            int("points", |r| r.fit().map(|f| f.points as u64)),
+            float("seconds", RunSummary::seconds),
         ],
         SweepCommand::NashGap => {
-            // `per_n` follows the `agents` list, one entry per N.
             let mut v = vec![
-                m("mean_field_exploitability", F, "/mean_field/max"),
-                m(
-                    "mean_field_exploitability_weighted",
-                    F,
-                    "/mean_field/weighted",
-                ),
-                m("rate", F, "/fit/slope"),
-                m("rate_lo", F, "/fit/slope_ci/0"),
-                m("rate_hi", F, "/fit/slope_ci/1"),
-                m("rate_weighted", F, "/fit_weighted/slope"),
+                float("mean_field_exploitability", |r| {
+                    r.nash_gap().map(|x| x.report.mean_field.max)
+                }),
+                float("mean_field_exploitability_weighted", |r| {
+                    r.nash_gap().map(|x| x.report.mean_field.weighted)
+                }),
+                float("rate", |r| r.fit().map(|f| f.slope)),
+                float("rate_lo", |r| r.fit()?.slope_ci.map(|c| c.0)),
+                float("rate_hi", |r| r.fit()?.slope_ci.map(|c| c.1)),
+                float("rate_weighted", |r| {
+                    r.nash_gap()?.report.fit_weighted.as_ref().map(|f| f.slope)
+                }),
             ];
+            // `per_n` follows the `agents` list, one entry per N.
             for (i, n) in sweep.spec.nash_gap.agents.iter().enumerate() {
-                v.push(m(format!("gap_n{n}"), F, format!("/per_n/{i}/gap")));
-                v.push(m(format!("gap_se_n{n}"), F, format!("/per_n/{i}/gap_se")));
-                v.push(m(
-                    format!("gap_weighted_n{n}"),
-                    F,
-                    format!("/per_n/{i}/gap_weighted"),
-                ));
+                let per_n = move |r: &RunSummary| r.nash_gap()?.report.per_n.get(i).cloned();
+                v.push(float(format!("gap_n{n}"), move |r| per_n(r).map(|g| g.gap)));
+                v.push(float(format!("gap_se_n{n}"), move |r| {
+                    per_n(r).map(|g| g.gap_se)
+                }));
+                v.push(float(format!("gap_weighted_n{n}"), move |r| {
+                    per_n(r).map(|g| g.gap_weighted)
+                }));
             }
-            v.push(m("seconds", F, "/seconds"));
+            v.push(float("seconds", RunSummary::seconds));
             v
         }
     }
@@ -164,23 +293,22 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
 pub(super) fn finished_summaries<'a>(
     sweep: &'a Sweep,
     runs_dir: &Path,
-) -> Result<Vec<(&'a PlannedRun, Value)>> {
+) -> Result<Vec<(&'a PlannedRun, RunSummary)>> {
     let mut summaries = Vec::new();
     for r in &sweep.runs {
         let p = runs_dir.join(&r.id).join(FINISHED);
-        if !runs_dir.parent().is_some_and(|dir| is_finished(dir, r)) {
+        if !runs_dir.parent().is_some_and(|dir| is_finished(dir, r)) || !p.is_file() {
             continue;
         }
-        if let Ok(text) = std::fs::read_to_string(&p) {
-            let v: Value = serde_json::from_str(&text).map_err(|e| Error::Input {
-                path: p.clone(),
-                key: "<json>".into(),
-                reason: format!(
-                    "unreadable run summary ({e}); delete the run's directory to rerun it"
-                ),
-            })?;
-            summaries.push((r, v));
-        }
+        let summary = RunSummary::read(sweep.spec.command, &p).map_err(|e| match e {
+            Error::Input { path, key, reason } => Error::Input {
+                path,
+                key,
+                reason: format!("{reason}; delete the run's directory to rerun it"),
+            },
+            other => other,
+        })?;
+        summaries.push((r, summary));
     }
     Ok(summaries)
 }
@@ -188,7 +316,7 @@ pub(super) fn finished_summaries<'a>(
 /// Builds `sweep.parquet` from the finished runs.
 pub(super) fn write_table(
     sweep: &Sweep,
-    summaries: &[(&PlannedRun, Value)],
+    summaries: &[(&PlannedRun, RunSummary)],
     path: &Path,
 ) -> Result<()> {
     let metrics = metrics(sweep);
@@ -233,20 +361,23 @@ pub(super) fn write_table(
             .map(|(r, _)| i64::try_from(r.seed).ok())
             .collect::<arrow_array::Int64Array>(),
     ));
-    // Metrics come from JSON pointers into each summary, typed by the column.
-    for Metric { pointer, ty, .. } in &metrics {
-        let vals = summaries.iter().map(|(_, v)| v.pointer(pointer));
+    // Metrics are read from each run's typed report, one column per metric.
+    for Metric { ty, get, .. } in &metrics {
+        let cells = summaries.iter().map(|(_, r)| get(r));
         cols.push(match ty {
             DataType::Boolean => Arc::new(
-                vals.map(|v| v.and_then(Value::as_bool))
+                cells
+                    .map(|c| if let Cell::Bool(v) = c { v } else { None })
                     .collect::<arrow_array::BooleanArray>(),
             ),
             DataType::Int64 => Arc::new(
-                vals.map(|v| v.and_then(Value::as_i64))
+                cells
+                    .map(|c| if let Cell::Int(v) = c { v } else { None })
                     .collect::<arrow_array::Int64Array>(),
             ),
             _ => Arc::new(
-                vals.map(|v| v.and_then(Value::as_f64))
+                cells
+                    .map(|c| if let Cell::Float(v) = c { v } else { None })
                     .collect::<arrow_array::Float64Array>(),
             ),
         });
@@ -322,7 +453,10 @@ fn headline(sweep: &Sweep) -> Vec<Metric> {
 }
 
 /// Mean ± sd of the headline metrics over the seeds of each grid point, in grid order.
-pub(super) fn group_stats(sweep: &Sweep, summaries: &[(&PlannedRun, Value)]) -> Vec<GroupStats> {
+pub(super) fn group_stats(
+    sweep: &Sweep,
+    summaries: &[(&PlannedRun, RunSummary)],
+) -> Vec<GroupStats> {
     let axes: Vec<usize> = (0..sweep.spec.grid.len())
         .filter(|&i| sweep.spec.grid[i].key != "sim.seed")
         .collect();
@@ -335,7 +469,7 @@ pub(super) fn group_stats(sweep: &Sweep, summaries: &[(&PlannedRun, Value)]) -> 
             })
             .collect()
     };
-    let mut groups: Vec<(Vec<String>, Vec<&Value>)> = Vec::new();
+    let mut groups: Vec<(Vec<String>, Vec<&RunSummary>)> = Vec::new();
     for (r, v) in summaries {
         let l = label(r);
         match groups.iter_mut().find(|(g, _)| *g == l) {
@@ -354,7 +488,11 @@ pub(super) fn group_stats(sweep: &Sweep, summaries: &[(&PlannedRun, Value)]) -> 
                 .map(|m| {
                     let xs: Vec<f64> = vs
                         .iter()
-                        .filter_map(|v| v.pointer(&m.pointer).and_then(Value::as_f64))
+                        .filter_map(|r| match (m.get)(r) {
+                            Cell::Float(v) => v,
+                            Cell::Int(v) => v.map(|i| i as f64),
+                            Cell::Bool(_) => None,
+                        })
                         .filter(|x| x.is_finite())
                         .collect();
                     let n = xs.len();

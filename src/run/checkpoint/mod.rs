@@ -145,7 +145,7 @@ pub struct CheckpointPlan {
 }
 
 /// What checkpointing did during a run (the `checkpoint` object of `summary.json`).
-#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, serde::Deserialize)]
 pub struct CheckpointSummary {
     /// The iteration the run resumed from, `None` for a fresh run.
     pub resumed_from: Option<u64>,
@@ -156,10 +156,13 @@ pub struct CheckpointSummary {
     /// Bytes of the last `state.ckpt` (under mpirun: this rank's state file).
     pub state_bytes: u64,
     /// Wall seconds of all writes (state and history, fsync included).
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub write_seconds: f64,
     /// The longest write.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub max_write_seconds: f64,
     /// Wall seconds reading the checkpoint on resume.
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
     pub read_seconds: f64,
 }
 
