@@ -1,8 +1,10 @@
 //! Issue 21: every command's `summary.json` reads back as its report type (the sweep table
-//! reads them so), and what the type reads is what was written, key for key.
+//! reads them so), what the type reads is what was written, key for key, and the charts'
+//! typed views read the same values.
 
 use std::path::Path;
 
+use mfgsim::output::plot;
 use mfgsim::run::{FiniteNRun, LearnReport, NashGapRun, SolveReport};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -74,6 +76,14 @@ fn every_summary_reads_back_as_its_report_type() {
             &dir(algo),
         );
         assert_eq!((r.iterations, r.algo.as_str()), (3, algo));
+        // The charts' typed views read the same summary.
+        let t = plot::read::learn_tmfe(&dir(algo)).unwrap();
+        assert_eq!(
+            (t.z, t.mean_state, t.converged),
+            (r.tmfe.z.clone(), r.tmfe.mean_state, r.tmfe.converged)
+        );
+        assert_eq!(plot::read::learn_agents(&dir(algo)), r.agents);
+        assert!(plot::read::learn_label(&dir(algo)).is_some());
     }
     // The two knobs whose "never" is +inf, written as null, read back as +inf.
     let r: LearnReport = round_trip(
@@ -110,7 +120,10 @@ fn every_summary_reads_back_as_its_report_type() {
         &dir("finite-n"),
     );
     assert_eq!(f.per_n.len(), 2);
-    assert!(f.fit.is_some());
+    let fit = f.fit.as_ref().unwrap();
+    let series = plot::read_finite_n_series(&dir("finite-n")).unwrap();
+    assert_eq!(series.fit, Some((fit.slope, fit.intercept)));
+    assert_eq!(series.points[1].1, f.per_n[1].mean_l1);
 
     let g: NashGapRun = round_trip(
         &[
@@ -130,4 +143,7 @@ fn every_summary_reads_back_as_its_report_type() {
         &dir("nash-gap"),
     );
     assert_eq!(g.report.per_n.len(), 2);
+    let (series, limit) = plot::read_nash_gap_series(&dir("nash-gap")).unwrap();
+    assert_eq!(limit, g.report.mean_field.max);
+    assert_eq!(series.points[0].1, g.report.per_n[0].gap);
 }

@@ -116,10 +116,14 @@ pub fn detect(dir: &Path) -> Result<InputKind> {
     ))
 }
 
+/// The `command` every `summary.json` starts with (`run::RunInfo`).
 fn summary_command(dir: &Path) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        command: String,
+    }
     let text = std::fs::read_to_string(dir.join(crate::output::SUMMARY_FILE)).ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
-    v["command"].as_str().map(str::to_owned)
+    Some(serde_json::from_str::<Head>(&text).ok()?.command)
 }
 
 /// The T-BR runs of a solve directory: `("", dir)` for a single start, else `("least",
@@ -348,7 +352,7 @@ pub fn learn_trace_to(dir: &Path, metric: Metric, reference: &[f64]) -> Result<V
 }
 
 /// The exact T-MFE a learn run measured itself against (`summary.json` key `tmfe`).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
 pub struct LearnTmfe {
     /// z*.
     pub z: Vec<f64>,
@@ -358,51 +362,50 @@ pub struct LearnTmfe {
     pub converged: bool,
 }
 
+/// The part of a learn run's `summary.json` (a `run::LearnReport`) the charts read, typed
+/// (tests/reports.rs reads real summaries through it).
+#[derive(Debug, serde::Deserialize)]
+struct LearnView {
+    algo: Option<String>,
+    agents: Option<u64>,
+    tmfe: Option<LearnTmfe>,
+}
+
+/// `dir`'s `summary.json` as a [`LearnView`].
+fn learn_view(dir: &Path) -> Result<(PathBuf, LearnView)> {
+    let path = dir.join(crate::output::SUMMARY_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        path: path.clone(),
+        source,
+    })?;
+    let v = serde_json::from_str(&text)
+        .map_err(|e| input_error(&path, "(file)", format!("not a learn summary: {e}")))?;
+    Ok((path, v))
+}
+
 /// The `tmfe` of a learn run's `summary.json`.
 ///
 /// # Errors
 /// [`Error::Io`] naming the file; [`Error::Input`] naming the key when it is missing or
 /// mistyped.
 pub fn learn_tmfe(dir: &Path) -> Result<LearnTmfe> {
-    let path = dir.join(crate::output::SUMMARY_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| input_error(&path, "(file)", format!("not JSON: {e}")))?;
-    let t = &v["tmfe"];
-    let z = t["z"]
-        .as_array()
-        .and_then(|a| a.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
-        .ok_or_else(|| input_error(&path, "tmfe.z", "missing or not an array of numbers"))?;
-    let mean_state = t["mean_state"]
-        .as_f64()
-        .ok_or_else(|| input_error(&path, "tmfe.mean_state", "missing or not a number"))?;
-    let converged = t["converged"]
-        .as_bool()
-        .ok_or_else(|| input_error(&path, "tmfe.converged", "missing or not a boolean"))?;
-    Ok(LearnTmfe {
-        z,
-        mean_state,
-        converged,
-    })
+    let (path, v) = learn_view(dir)?;
+    v.tmfe
+        .ok_or_else(|| input_error(&path, "tmfe", "missing (is this a learn summary.json?)"))
 }
 
 /// N of a learn run of an online algorithm (`summary.json` key `agents`), `None` for TMFQ,
 /// GMBL or an unreadable summary.
 pub fn learn_agents(dir: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(dir.join(crate::output::SUMMARY_FILE)).ok()?;
-    serde_json::from_str::<Value>(&text).ok()?["agents"].as_u64()
+    learn_view(dir).ok()?.1.agents
 }
 
 /// A learn run's label from its `summary.json`: `online TMFQ (N = 1000)`, `GMBL`, …;
 /// `None` when the summary is missing or has no `algo`.
 pub fn learn_label(dir: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(dir.join(crate::output::SUMMARY_FILE)).ok()?;
-    let v: Value = serde_json::from_str(&text).ok()?;
-    let algo = algo_name(v["algo"].as_str()?);
-    Some(match v["agents"].as_u64() {
+    let v = learn_view(dir).ok()?.1;
+    let algo = algo_name(v.algo.as_deref()?);
+    Some(match v.agents {
         Some(n) => format!("{algo} (N = {n})"),
         None => algo,
     })

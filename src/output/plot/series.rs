@@ -4,7 +4,6 @@
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::LogLogSeries;
 use crate::error::{Error, Result};
@@ -22,60 +21,50 @@ pub fn read_finite_n_series(path: &Path) -> Result<LogLogSeries> {
     } else {
         path.to_path_buf()
     };
-    let bad = |key: &str, reason: &str| Error::Input {
-        path: file.clone(),
-        key: key.into(),
-        reason: reason.into(),
-    };
     let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
         path: file.clone(),
         source,
     })?;
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| bad("(file)", &format!("not JSON: {e}")))?;
-    let label_part = |key: &str| -> Result<String> {
-        v[key].as_str().map(str::to_owned).ok_or_else(|| {
-            bad(
-                key,
-                "missing or not a string (is this a finite-n summary.json?)",
-            )
+    let bad = |reason: String| Error::Input {
+        path: file.clone(),
+        key: "(file)".into(),
+        reason,
+    };
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let v: FiniteNView =
+        serde_json::from_value(json).map_err(|e| bad(format!("not a finite-n summary: {e}")))?;
+    let points = v
+        .per_n
+        .iter()
+        .map(|g| {
+            let (lo, hi) = g.ci_l1.unwrap_or((g.mean_l1, g.mean_l1));
+            (g.agents, g.mean_l1, lo, hi)
         })
-    };
-    let label = format!(
-        "{} {} {}",
-        label_part("scenario")?,
-        label_part("engine")?,
-        label_part("policy")?
-    );
-    let groups = v["per_n"]
-        .as_array()
-        .ok_or_else(|| bad("per_n", "missing or not an array"))?;
-    let mut points = Vec::with_capacity(groups.len());
-    for (i, g) in groups.iter().enumerate() {
-        let field = |k: &str| -> Result<f64> {
-            g[k].as_f64()
-                .ok_or_else(|| bad(&format!("per_n[{i}].{k}"), "missing or not a number"))
-        };
-        let (n, mean) = (field("agents")?, field("mean_l1")?);
-        // Value indexing never panics: a missing or short interval reads as null.
-        let (lo, hi) = match (g["ci_l1"][0].as_f64(), g["ci_l1"][1].as_f64()) {
-            (Some(lo), Some(hi)) => (lo, hi),
-            _ => (mean, mean),
-        };
-        points.push((n, mean, lo, hi));
-    }
-    let fit = match &v["fit"] {
-        Value::Null => None,
-        f => Some((
-            f["slope"]
-                .as_f64()
-                .ok_or_else(|| bad("fit.slope", "missing or not a number"))?,
-            f["intercept"]
-                .as_f64()
-                .ok_or_else(|| bad("fit.intercept", "missing or not a number"))?,
-        )),
-    };
-    Ok(LogLogSeries { label, points, fit })
+        .collect();
+    Ok(LogLogSeries {
+        label: format!("{} {} {}", v.scenario, v.engine, v.policy),
+        points,
+        fit: v.fit.map(|f| (f.slope, f.intercept)),
+    })
+}
+
+/// The part of a finite-n `summary.json` (a `run::FiniteNRun`) a chart reads.
+#[derive(Debug, Deserialize)]
+struct FiniteNView {
+    scenario: String,
+    engine: String,
+    policy: String,
+    per_n: Vec<FiniteNGroupView>,
+    fit: Option<FitView>,
+}
+
+#[derive(Debug, Deserialize)]
+struct FiniteNGroupView {
+    agents: f64,
+    #[serde(deserialize_with = "crate::json::null_as_nan")]
+    mean_l1: f64,
+    ci_l1: Option<(f64, f64)>,
 }
 
 /// The part of a nash-gap `summary.json` a chart reads.
@@ -222,6 +211,9 @@ mod tests {
         let path = dir.path().join("broken.json");
         write_json(&path, &v).unwrap();
         let err = read_finite_n_series(&path).unwrap_err().to_string();
-        assert!(err.contains("broken.json: `per_n`"), "{err}");
+        assert!(
+            err.contains("broken.json") && err.contains("missing field `per_n`"),
+            "{err}"
+        );
     }
 }
