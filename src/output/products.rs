@@ -73,6 +73,22 @@ pub fn write_summary<T: Serialize + ?Sized>(dir: &Path, report: &T) -> Result<()
     write_json(&path, &value)
 }
 
+/// The path and text of `summary.json` (`path`: the file, or the directory holding it).
+///
+/// # Errors
+/// [`Error::Io`] naming the file when it cannot be read.
+pub(crate) fn summary_text(path: &Path) -> Result<(PathBuf, String)> {
+    let file = if path.is_dir() {
+        path.join(SUMMARY_FILE)
+    } else {
+        path.to_path_buf()
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(text) => Ok((file, text)),
+        Err(source) => Err(Error::Io { path: file, source }),
+    }
+}
+
 /// Reads a report back from `summary.json` (`path`: the file, or the directory holding
 /// it) as its type: `run::LearnReport`, `run::SolveReport`, `run::FiniteNRun` or
 /// `run::NashGapRun` (keys a command adds beyond its report are ignored; `null` stands for
@@ -82,15 +98,7 @@ pub fn write_summary<T: Serialize + ?Sized>(dir: &Path, report: &T) -> Result<()
 /// [`Error::Io`] naming the file when it cannot be read; [`Error::Input`] naming it when it
 /// is not that report (serde's reason: the missing or mistyped key, with its line).
 pub fn read_summary<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let file = if path.is_dir() {
-        path.join(SUMMARY_FILE)
-    } else {
-        path.to_path_buf()
-    };
-    let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
-        path: file.clone(),
-        source,
-    })?;
+    let (file, text) = summary_text(path)?;
     serde_json::from_str(&text).map_err(|e| Error::Input {
         path: file.clone(),
         key: "(file)".into(),

@@ -373,11 +373,7 @@ struct LearnView {
 
 /// `dir`'s `summary.json` as a [`LearnView`].
 fn learn_view(dir: &Path) -> Result<(PathBuf, LearnView)> {
-    let path = dir.join(crate::output::SUMMARY_FILE);
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-        path: path.clone(),
-        source,
-    })?;
+    let (path, text) = crate::output::products::summary_text(dir)?;
     let v = serde_json::from_str(&text)
         .map_err(|e| input_error(&path, "(file)", format!("not a learn summary: {e}")))?;
     Ok((path, v))

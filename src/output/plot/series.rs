@@ -1,7 +1,7 @@
 //! Reading a study's `summary.json` back as a chart series: a finite-N study's
 //! ([`read_finite_n_series`]) and a nash-gap study's ([`read_nash_gap_series`]).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::Deserialize;
 
@@ -16,15 +16,7 @@ use crate::error::{Error, Result};
 /// [`Error::Io`] when the file cannot be read, [`Error::Input`] naming the key when it is not
 /// a finite-n summary (bad JSON, a missing or mistyped `per_n`, `fit` or label key).
 pub fn read_finite_n_series(path: &Path) -> Result<LogLogSeries> {
-    let file: PathBuf = if path.is_dir() {
-        path.join(crate::output::SUMMARY_FILE)
-    } else {
-        path.to_path_buf()
-    };
-    let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
-        path: file.clone(),
-        source,
-    })?;
+    let (file, text) = crate::output::products::summary_text(path)?;
     let bad = |reason: String| Error::Input {
         path: file.clone(),
         key: "(file)".into(),
@@ -105,15 +97,7 @@ struct MeanFieldView {
 /// [`Error::Io`] when the file cannot be read, [`Error::Input`] when it is not a nash-gap
 /// summary.
 pub fn read_nash_gap_series(path: &Path) -> Result<(LogLogSeries, f64)> {
-    let file: PathBuf = if path.is_dir() {
-        path.join(crate::output::SUMMARY_FILE)
-    } else {
-        path.to_path_buf()
-    };
-    let text = std::fs::read_to_string(&file).map_err(|source| Error::Io {
-        path: file.clone(),
-        source,
-    })?;
+    let (file, text) = crate::output::products::summary_text(path)?;
     let v: SummaryView = serde_json::from_str(&text).map_err(|e| Error::Input {
         path: file.clone(),
         key: "(file)".into(),
