@@ -142,13 +142,21 @@ fn read_policy(path: &Path, ns: usize, na: usize, epsilon: f64) -> Result<Policy
     };
     let bad = |reason: String| Error::param(path.display().to_string(), reason);
     if path.extension().is_some_and(|e| e == "json") {
+        /// The key a learn or single-start solve `summary.json` holds the strategy in.
+        #[derive(serde::Deserialize)]
+        struct Greedy {
+            greedy_action: Vec<usize>,
+        }
         let text = crate::scenario::read_text(&path)?;
         let v: serde_json::Value =
             serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-        let greedy: Vec<usize> = v
-            .get("greedy_action")
-            .and_then(|g| serde_json::from_value(g.clone()).ok())
-            .ok_or_else(|| bad("has no `greedy_action` list (a learn summary.json)".into()))?;
+        let Greedy {
+            greedy_action: greedy,
+        } = serde_json::from_value(v).map_err(|e| {
+            bad(format!(
+                "has no `greedy_action` list of actions (a learn summary.json): {e}"
+            ))
+        })?;
         if greedy.len() != ns || greedy.iter().any(|&a| a >= na) {
             return Err(bad(format!(
                 "`greedy_action` must hold {ns} actions below {na}"
