@@ -12,6 +12,7 @@ use super::run::FINISHED;
 use super::{is_finished, PlannedRun, Sweep, SweepCommand};
 use crate::error::{Error, Result};
 use crate::finite_n::RateFit;
+use crate::nash_gap::GroupGap;
 use crate::output::{self, RunMetadata};
 use crate::run::{FiniteNRun, LearnReport, NashGapRun, SolveReport};
 use crate::scenario::StartSpec;
@@ -67,6 +68,11 @@ impl RunSummary {
             RunSummary::NashGap(r) => Some(r),
             _ => None,
         }
+    }
+
+    /// A nash-gap study's gap at its `i`-th N (`per_n` follows the `agents` list).
+    fn gap_at(&self, i: usize) -> Option<&GroupGap> {
+        self.nash_gap()?.report.per_n.get(i)
     }
 
     /// The rate fit of a finite-n or nash-gap study.
@@ -166,27 +172,28 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
     };
     // The columns of one solve run, named `{prefix}{field}`.
     let solve_columns = |prefix: &'static str, side: &'static str| -> Vec<Metric> {
-        let g = move |r: &RunSummary| r.solve(side).cloned();
         vec![
             boolean(format!("{prefix}converged"), move |r| {
-                g(r).map(|x| x.converged)
+                r.solve(side).map(|x| x.converged)
             }),
             int(format!("{prefix}iterations"), move |r| {
-                g(r).map(|x| x.iterations as u64)
+                r.solve(side).map(|x| x.iterations as u64)
             }),
             float(format!("{prefix}mean_state"), move |r| {
-                g(r).map(|x| x.mean_state)
+                r.solve(side).map(|x| x.mean_state)
             }),
             float(format!("{prefix}exploitability"), move |r| {
-                g(r).map(|x| x.exploitability)
+                r.solve(side).map(|x| x.exploitability)
             }),
             float(format!("{prefix}exploitability_weighted"), move |r| {
-                g(r).map(|x| x.exploitability_weighted)
+                r.solve(side).map(|x| x.exploitability_weighted)
             }),
             float(format!("{prefix}consistency_l1"), move |r| {
-                g(r).map(|x| x.consistency_l1)
+                r.solve(side).map(|x| x.consistency_l1)
             }),
-            boolean(format!("{prefix}mixed"), move |r| g(r).map(|x| x.mixed)),
+            boolean(format!("{prefix}mixed"), move |r| {
+                r.solve(side).map(|x| x.mixed)
+            }),
         ]
     };
     match sweep.spec.command {
@@ -274,13 +281,14 @@ fn metrics(sweep: &Sweep) -> Vec<Metric> {
             ];
             // `per_n` follows the `agents` list, one entry per N.
             for (i, n) in sweep.spec.nash_gap.agents.iter().enumerate() {
-                let per_n = move |r: &RunSummary| r.nash_gap()?.report.per_n.get(i).cloned();
-                v.push(float(format!("gap_n{n}"), move |r| per_n(r).map(|g| g.gap)));
+                v.push(float(format!("gap_n{n}"), move |r| {
+                    r.gap_at(i).map(|g| g.gap)
+                }));
                 v.push(float(format!("gap_se_n{n}"), move |r| {
-                    per_n(r).map(|g| g.gap_se)
+                    r.gap_at(i).map(|g| g.gap_se)
                 }));
                 v.push(float(format!("gap_weighted_n{n}"), move |r| {
-                    per_n(r).map(|g| g.gap_weighted)
+                    r.gap_at(i).map(|g| g.gap_weighted)
                 }));
             }
             v.push(float("seconds", RunSummary::seconds));
